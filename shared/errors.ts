@@ -1,0 +1,21 @@
+/** Errors of the keyset model and the verification path, shared by the control plane and the edge. */
+
+export type KeywardErrorCode =
+  | 'invalid_duration'
+  | 'secret_too_weak'
+  | 'secret_reused'
+  | 'key_not_found'
+  | 'key_is_active'
+  | 'keyset_invalid'
+  | 'envelope_malformed'
+  | 'envelope_undecryptable'
+  | 'envelope_key_invalid';
+
+export class KeywardError extends Error {
+  readonly code: KeywardErrorCode;
+  constructor(code: KeywardErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = 'KeywardError';
+  }
+}

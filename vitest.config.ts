@@ -1,0 +1,37 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: [
+            'shared/**/*.test.ts',
+            'control-plane/test/**/*.test.ts',
+            'edge/test/node/**/*.test.ts',
+            'test/**/*.test.ts',
+          ],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                KEYSET_KEY: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8',
+                JWT_ISSUER: '',
+                JWT_AUDIENCE: '',
+              },
+            },
+          }),
+        ],
+        test: { name: 'workerd', include: ['edge/test/workerd/**/*.test.ts'] },
+      },
+    ],
+  },
+});
