@@ -1,0 +1,149 @@
+/** The control plane's configuration (SPEC section 3), read once at start-up into a typed object. */
+import { z } from 'zod';
+import { parseDuration } from '../../shared/duration.ts';
+import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
+import { ConfigError } from './errors.ts';
+
+export interface ControlPlaneConfig {
+  adminToken: string;
+  storage: 'env' | 'valkey';
+  valkeyUrl?: string;
+  jwtSecret?: string;
+  jwtPreviousSecrets: string[];
+  gracePeriodMs: number;
+  keysetCacheTtlMs: number;
+  /** null when ROTATION_INTERVAL=off. */
+  rotationIntervalMs: number | null;
+  edgeUrls: string[];
+  keysetKey?: Uint8Array;
+  grpcPort: number;
+  httpPort: number;
+  /** Address both servers bind to. */
+  host: string;
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  logLevel: string;
+}
+
+export const MIN_ADMIN_TOKEN_LENGTH = 64;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return parseDuration(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+const list = z
+  .string()
+  .default('')
+  .transform((text) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+const schema = z.object({
+  ADMIN_TOKEN: z
+    .string({ error: `required, at least ${MIN_ADMIN_TOKEN_LENGTH} characters` })
+    .min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`),
+  SECRET_STORAGE: z.enum(['env', 'valkey']).optional(),
+  VALKEY_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:pass@]host:port[/db] or rediss://...')
+    .optional(),
+  JWT_SECRET: z.string().min(1).optional(),
+  JWT_PREVIOUS_SECRETS: list,
+  GRACE_PERIOD: duration('24h'),
+  KEYSET_CACHE_TTL: duration('300s'),
+  ROTATION_INTERVAL: z
+    .string()
+    .default('90d')
+    .transform((text, ctx) => {
+      if (text.trim() === 'off') return null;
+      try {
+        const ms = parseDuration(text);
+        if (ms > 0) return ms;
+        ctx.addIssue({ code: 'custom', message: 'must be greater than 0, or "off"' });
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `${(error as Error).message}, or "off"` });
+      }
+      return z.NEVER;
+    }),
+  EDGE_URLS: list.pipe(
+    z.array(z.url({ protocol: /^https?$/, error: 'expected http(s) URLs, comma-separated' })),
+  ),
+  KEYSET_KEY: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text === '') return undefined;
+      try {
+        return parseKeysetKey(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  GRPC_PORT: port(50051),
+  HTTP_PORT: port(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  GRPC_TLS_CERT: z.string().min(1).optional(),
+  GRPC_TLS_KEY: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Reads the configuration; throws ConfigError naming the first bad variable (never echoing its value). */
+export function loadConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'configuration');
+    throw new ConfigError(variable, issue?.message ?? 'invalid');
+  }
+  const c = result.data;
+  const storage = c.SECRET_STORAGE ?? (c.VALKEY_URL ? 'valkey' : 'env');
+  if (storage === 'valkey' && !c.VALKEY_URL)
+    throw new ConfigError('VALKEY_URL', 'required when SECRET_STORAGE=valkey');
+  if (storage === 'valkey' && !c.KEYSET_KEY) {
+    throw new ConfigError(
+      'KEYSET_KEY',
+      'required with Valkey storage: jwt_secrets:keyset holds the encrypted envelope',
+    );
+  }
+  if (c.EDGE_URLS.length > 0 && !c.KEYSET_KEY)
+    throw new ConfigError('KEYSET_KEY', 'required when EDGE_URLS is set');
+  if (Boolean(c.GRPC_TLS_CERT) !== Boolean(c.GRPC_TLS_KEY)) {
+    throw new ConfigError(
+      c.GRPC_TLS_CERT ? 'GRPC_TLS_KEY' : 'GRPC_TLS_CERT',
+      'set both GRPC_TLS_CERT and GRPC_TLS_KEY, or neither',
+    );
+  }
+  return {
+    adminToken: c.ADMIN_TOKEN,
+    storage,
+    valkeyUrl: c.VALKEY_URL,
+    jwtSecret: c.JWT_SECRET,
+    jwtPreviousSecrets: c.JWT_PREVIOUS_SECRETS,
+    gracePeriodMs: c.GRACE_PERIOD,
+    keysetCacheTtlMs: c.KEYSET_CACHE_TTL,
+    rotationIntervalMs: c.ROTATION_INTERVAL,
+    edgeUrls: c.EDGE_URLS,
+    keysetKey: c.KEYSET_KEY,
+    grpcPort: c.GRPC_PORT,
+    httpPort: c.HTTP_PORT,
+    host: c.HOST,
+    grpcTlsCert: c.GRPC_TLS_CERT,
+    grpcTlsKey: c.GRPC_TLS_KEY,
+    logLevel: c.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,54 @@
+/** The gRPC server: SecretService, server reflection (v1 and v1alpha) and grpc.health.v1. */
+import { readFileSync } from 'node:fs';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { packageDefinition } from './proto.ts';
+import type { SecretService } from './secret-service.ts';
+
+export interface GrpcServerHandle {
+  server: Server;
+  port: number;
+  health: HealthImplementation;
+  /** Stops taking calls, lets running ones finish (up to `graceMs`), then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function startGrpcServer(
+  service: SecretService,
+  options: { host: string; port: number; tlsCert?: string; tlsKey?: string },
+): Promise<GrpcServerHandle> {
+  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 });
+  service.addToServer(server);
+  new ReflectionService(packageDefinition).addToServer(server);
+  const health = new HealthImplementation({ '': 'SERVING', 'cpc.orchestrator.SecretService': 'SERVING' });
+  health.addToServer(server);
+  const credentials =
+    options.tlsCert && options.tlsKey
+      ? ServerCredentials.createSsl(null, [
+          { cert_chain: readFileSync(options.tlsCert), private_key: readFileSync(options.tlsKey) },
+        ])
+      : ServerCredentials.createInsecure();
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    server,
+    port,
+    health,
+    shutdown(graceMs = 10_000) {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus('cpc.orchestrator.SecretService', 'NOT_SERVING');
+      return new Promise((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * cpc.orchestrator.SecretService. Each RPC is a transport-free method (tests call them directly); the
+ * handlers only pull the peer and the token out of the call and map errors in grpc/status-mapping.ts.
+ */
+import type {
+  Metadata,
+  Server,
+  ServerUnaryCall,
+  sendUnaryData,
+  UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { Keyset } from '../../../shared/keyset.ts';
+import type { AdminAuth } from '../admin-auth.ts';
+import type { EdgePusher } from '../edge-pusher.ts';
+import { ControlPlaneError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { ControlPlaneMetrics } from '../metrics.ts';
+import type { SecretManager } from '../secret-manager.ts';
+import type { StoredKeyset } from '../storage/keyset-storage.ts';
+import {
+  type GetKeysetRequest,
+  type GetKeysetResponse,
+  type RevokeKeyRequest,
+  type RevokeKeyResponse,
+  type RotateSecretRequest,
+  type RotateSecretResponse,
+  secretServiceDefinition,
+} from './proto.ts';
+import { toGrpcError } from './status-mapping.ts';
+
+export interface SecretServiceOptions {
+  manager: SecretManager;
+  auth: AdminAuth;
+  logger: Logger;
+  metrics?: ControlPlaneMetrics;
+  pusher?: EdgePusher;
+}
+
+export interface CallContext {
+  /** The caller's address without port: the unit of the failed-token brake. */
+  peer: string;
+  /** The `authorization: Bearer` metadata token, if any. */
+  bearer?: string;
+}
+
+/** Fields for the access log, filled in by each RPC as it goes. */
+interface AccessNote {
+  version?: number;
+  kid?: string;
+}
+
+export class SecretService {
+  readonly #options: SecretServiceOptions;
+
+  constructor(options: SecretServiceOptions) {
+    this.#options = options;
+  }
+
+  addToServer(server: Pick<Server, 'addService'>): void {
+    const implementation: UntypedServiceImplementation = {
+      RotateSecret: this.#handler('RotateSecret', (ctx, req: RotateSecretRequest, note) =>
+        this.rotateSecret(ctx, req, note),
+      ),
+      GetKeyset: this.#handler('GetKeyset', (ctx, req: GetKeysetRequest, note) =>
+        this.getKeyset(ctx, req, note),
+      ),
+      RevokeKey: this.#handler('RevokeKey', (ctx, req: RevokeKeyRequest, note) =>
+        this.revokeKey(ctx, req, note),
+      ),
+    };
+    server.addService(secretServiceDefinition, implementation);
+  }
+
+  async rotateSecret(
+    ctx: CallContext,
+    request: RotateSecretRequest,
+    note: AccessNote = {},
+  ): Promise<RotateSecretResponse> {
+    this.#authorize(ctx, request.admin_token);
+    const secret = request.new_secret ?? '';
+    if (secret !== '' && request.generate) {
+      throw new ControlPlaneError('invalid_argument', 'Set new_secret or generate, not both');
+    }
+    if (secret === '' && !request.generate) {
+      throw new ControlPlaneError(
+        'invalid_argument',
+        'Secret too weak: new_secret is empty (or set generate)',
+      );
+    }
+    const stored = await this.#options.manager.rotate({
+      secret: request.generate ? undefined : secret,
+      emergency: request.emergency,
+    });
+    const active = stored.keyset.keys[0];
+    note.version = stored.keyset.version;
+    note.kid = active?.kid;
+    this.#options.logger.info(
+      { version: stored.keyset.version, kid: active?.kid, emergency: Boolean(request.emergency) },
+      'Rotating JWT secret',
+    );
+    this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'emergency' : 'manual' });
+    const edges = (await this.#options.pusher?.pushAll(stored)) ?? [];
+    const confirmed = edges.filter((edge) => edge.confirmed).length;
+    const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
+    const edgeNote =
+      edges.length === 0
+        ? ''
+        : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
+    return {
+      success: true,
+      message: `Secret rotated to version ${stored.keyset.version}${request.emergency ? ' (emergency: previous secret expired)' : ''}${edgeNote}`,
+      version: stored.keyset.version,
+      kid: active?.kid ?? '',
+      edges,
+    };
+  }
+
+  async getKeyset(
+    ctx: CallContext,
+    request: GetKeysetRequest,
+    note: AccessNote = {},
+  ): Promise<GetKeysetResponse> {
+    this.#authorize(ctx, request.admin_token);
+    const { keyset } = await this.#options.manager.keyset();
+    note.version = keyset.version;
+    return describeKeyset(keyset, this.#options.pusher);
+  }
+
+  async revokeKey(
+    ctx: CallContext,
+    request: RevokeKeyRequest,
+    note: AccessNote = {},
+  ): Promise<RevokeKeyResponse> {
+    this.#authorize(ctx, request.admin_token);
+    if (!request.kid) throw new ControlPlaneError('invalid_argument', 'kid is required');
+    const stored: StoredKeyset = await this.#options.manager.revoke(request.kid);
+    note.version = stored.keyset.version;
+    note.kid = request.kid;
+    this.#options.metrics?.rotations.inc({ kind: 'revoke' });
+    await this.#options.pusher?.pushAll(stored);
+    return {
+      success: true,
+      message: `Key revoked; keyset version ${stored.keyset.version}`,
+      version: stored.keyset.version,
+    };
+  }
+
+  #authorize(ctx: CallContext, fieldToken: string | undefined): void {
+    this.#options.auth.check(ctx.peer, fieldToken || ctx.bearer);
+  }
+
+  #handler<Req, Res>(rpc: string, run: (ctx: CallContext, request: Req, note: AccessNote) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const ctx = { peer: peerAddress(call.getPeer()), bearer: bearerToken(call.metadata) };
+      const note: AccessNote = {};
+      const started = performance.now();
+      run(ctx, call.request, note).then(
+        (response) => {
+          this.#access(rpc, ctx.peer, 'ok', note, started);
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const mapped = toGrpcError(error);
+          if (mapped.unexpected) this.#options.logger.error({ err: error, rpc }, 'admin RPC failed');
+          this.#access(rpc, ctx.peer, mapped.outcome, note, started);
+          callback(mapped.error);
+        },
+      );
+    };
+  }
+
+  #access(rpc: string, peer: string, outcome: string, note: AccessNote, started: number): void {
+    this.#options.metrics?.adminCalls.inc({ rpc, outcome });
+    this.#options.logger.info(
+      {
+        access: true,
+        peer,
+        rpc,
+        outcome,
+        version: note.version,
+        kid: note.kid,
+        ms: Math.round(performance.now() - started),
+      },
+      'admin call',
+    );
+  }
+}
+
+export function describeKeyset(keyset: Keyset, pusher?: EdgePusher): GetKeysetResponse {
+  return {
+    version: keyset.version,
+    issued_at: keyset.issued_at,
+    keys: keyset.keys.map((key) => ({
+      kid: key.kid,
+      secret_version: key.version,
+      status: key.status,
+      created_at: key.created_at,
+      expires_at: key.expires_at ?? '',
+    })),
+    edges: (pusher?.targets ?? []).map((edge) => ({
+      url: edge.url,
+      confirmed_version: edge.confirmedVersion,
+      last_error: edge.lastError,
+      last_success_at: edge.lastSuccessAt?.toISOString() ?? '',
+    })),
+  };
+}
+
+/** `ipv4:127.0.0.1:5000` / `ipv6:[::1]:5000` -> the address alone. */
+export function peerAddress(peer: string): string {
+  const withoutScheme = peer.replace(/^(ipv4|ipv6|unix):/, '');
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(withoutScheme);
+  if (bracketed) return bracketed[1] as string;
+  return withoutScheme.replace(/:\d+$/, '');
+}
+
+function bearerToken(metadata: Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  if (typeof value !== 'string') return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
+  return match?.[1];
+}

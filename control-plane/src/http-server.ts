@@ -1,0 +1,65 @@
+/**
+ * The control plane's HTTP side on HTTP_PORT: `GET /keyset` (the envelope, with ETag, for edges that pull),
+ * `GET /healthz` (keyset and per-edge push state) and `GET /metrics` (Prometheus).
+ */
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { EdgePusher } from './edge-pusher.ts';
+import type { ControlPlaneMetrics } from './metrics.ts';
+import type { SecretManager } from './secret-manager.ts';
+
+export function createHttpApp(deps: {
+  manager: SecretManager;
+  pusher?: EdgePusher;
+  metrics?: ControlPlaneMetrics;
+}): Hono {
+  const app = new Hono();
+  app.get('/keyset', async (c) => {
+    const { keyset, envelope } = await deps.manager.keyset();
+    if (envelope === null) return c.json({ error: 'no KEYSET_KEY configured: no envelope to serve' }, 404);
+    const etag = `"v${keyset.version}"`;
+    c.header('ETag', etag);
+    c.header('Cache-Control', 'no-cache');
+    if (c.req.header('if-none-match') === etag) return c.body(null, 304);
+    return c.body(envelope, 200, { 'content-type': 'application/jose' });
+  });
+  app.get('/healthz', async (c) => {
+    try {
+      const { keyset } = await deps.manager.keyset();
+      const active = keyset.keys.find((key) => key.status === 'active');
+      return c.json({
+        status: 'ok',
+        storage: deps.manager.storageKind,
+        keyset_version: keyset.version,
+        active_kid: active?.kid,
+        active_age_s: active ? Math.round((Date.now() - Date.parse(active.created_at)) / 1000) : null,
+        edges: (deps.pusher?.targets ?? []).map((edge) => ({
+          url: edge.url,
+          confirmed_version: edge.confirmedVersion,
+          last_error: edge.lastError || null,
+          last_success_at: edge.lastSuccessAt?.toISOString() ?? null,
+        })),
+      });
+    } catch {
+      return c.json({ status: 'unavailable' }, 503);
+    }
+  });
+  app.get('/metrics', async (c) => {
+    if (!deps.metrics) return c.notFound();
+    return c.body(await deps.metrics.registry.metrics(), 200, {
+      'content-type': deps.metrics.registry.contentType,
+    });
+  });
+  return app;
+}
+
+export function startHttpServer(app: Hono, options: { host: string; port: number }) {
+  return new Promise<{ port: number; close(): Promise<void> }>((resolve) => {
+    const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) =>
+      resolve({
+        port: info.port,
+        close: () => new Promise<void>((done) => server.close(() => done())),
+      }),
+    );
+  });
+}

@@ -1,0 +1,70 @@
+/** Prometheus metrics (prom-client). Labels never carry a token or secret: only RPC names, outcomes, edge URLs. */
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Keyset } from '../../shared/keyset.ts';
+
+export interface ControlPlaneMetrics {
+  registry: Registry;
+  adminCalls: Counter<'rpc' | 'outcome'>;
+  rotations: Counter<'kind'>;
+  pushAttempts: Counter<'target'>;
+  pushFailures: Counter<'target'>;
+  edgeConfirmedVersion: Gauge<'target'>;
+  observeKeyset(keyset: Keyset): void;
+}
+
+export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'keyward_' });
+  let activeCreatedAt = Number.NaN;
+  const keysetVersion = new Gauge({
+    name: 'keyward_keyset_version',
+    help: 'Version of the keyset held',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'keyward_seconds_since_last_rotation',
+    help: 'Age of the active secret in seconds',
+    registers: [registry],
+    collect() {
+      if (!Number.isNaN(activeCreatedAt)) this.set((now() - activeCreatedAt) / 1000);
+    },
+  });
+  return {
+    registry,
+    adminCalls: new Counter({
+      name: 'keyward_admin_calls_total',
+      help: 'Admin RPC calls by outcome',
+      labelNames: ['rpc', 'outcome'],
+      registers: [registry],
+    }),
+    rotations: new Counter({
+      name: 'keyward_rotations_total',
+      help: 'Successful rotations by kind (manual, emergency, scheduled)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    pushAttempts: new Counter({
+      name: 'keyward_push_attempts_total',
+      help: 'Keyset pushes attempted per edge',
+      labelNames: ['target'],
+      registers: [registry],
+    }),
+    pushFailures: new Counter({
+      name: 'keyward_push_failures_total',
+      help: 'Keyset pushes failed per edge',
+      labelNames: ['target'],
+      registers: [registry],
+    }),
+    edgeConfirmedVersion: new Gauge({
+      name: 'keyward_edge_confirmed_version',
+      help: 'Last keyset version each edge confirmed',
+      labelNames: ['target'],
+      registers: [registry],
+    }),
+    observeKeyset(keyset) {
+      keysetVersion.set(keyset.version);
+      const active = keyset.keys.find((key) => key.status === 'active');
+      if (active) activeCreatedAt = Date.parse(active.created_at);
+    },
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * The secret manager: one active secret plus previous ones in grace, in whichever storage. It caches the
+ * keyset for KEYSET_CACHE_TTL, re-reads at once when another replica announces a change, and serves a stale
+ * cache when storage is away (reads keep working; writes answer UNAVAILABLE).
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { decodeBase64url } from '../../shared/base64url.ts';
+import { KeywardError } from '../../shared/errors.ts';
+import type { HmacPrimitive } from '../../shared/hmac.ts';
+import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
+import {
+  activeKey,
+  assertSecretStrength,
+  type Keyset,
+  nextExpiry,
+  pruneKeyset,
+  revokeKey,
+  rotateKeyset,
+} from '../../shared/keyset.ts';
+import { sealKeyset } from '../../shared/keyset-envelope.ts';
+import { computeKid } from '../../shared/kid.ts';
+import {
+  DEFAULT_MAX_TOKEN_BYTES,
+  type VerifyOptions,
+  type VerifyResult,
+  verifyToken,
+} from '../../shared/verify-token.ts';
+import { ControlPlaneError, StorageUnavailableError } from './errors.ts';
+import { nodeHmac } from './node-hmac.ts';
+import type { KeysetStorage, StoredKeyset } from './storage/keyset-storage.ts';
+
+export interface SecretManagerOptions {
+  storage: KeysetStorage;
+  keysetKey?: Uint8Array;
+  gracePeriodMs: number;
+  cacheTtlMs: number;
+  now?: () => Date;
+  hmac?: HmacPrimitive;
+  /** Called with a warning when the cache is served stale or a background task fails. */
+  onWarning?: (message: string, error?: unknown) => void;
+}
+
+export interface RotateRequest {
+  /** Omit to have the server generate 48 random bytes (base64). */
+  secret?: string;
+  emergency?: boolean;
+}
+
+export interface DecodingKey {
+  kid: string;
+  status: 'active' | 'previous';
+  key: Uint8Array;
+  expiresAt: Date | null;
+}
+
+interface CacheEntry {
+  stored: StoredKeyset;
+  ring: KeyRing;
+  loadedAt: number;
+}
+
+/** Attempts of one rotation against concurrent writers before it gives up with `conflict`. */
+const MAX_CAS_ATTEMPTS = 200;
+
+export function generateSecret(): string {
+  return randomBytes(48).toString('base64');
+}
+
+export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
+  readonly #storage: KeysetStorage;
+  readonly #options: SecretManagerOptions;
+  readonly #now: () => Date;
+  readonly #hmac: HmacPrimitive;
+  #cache: CacheEntry | null = null;
+  #stale = true;
+  #unwatch: (() => Promise<void>) | null = null;
+  #pruneTimer: ReturnType<typeof setTimeout> | null = null;
+  #reloading: Promise<CacheEntry> | null = null;
+
+  constructor(options: SecretManagerOptions) {
+    super();
+    this.#options = options;
+    this.#storage = options.storage;
+    this.#now = options.now ?? (() => new Date());
+    this.#hmac = options.hmac ?? nodeHmac;
+  }
+
+  get storageKind(): 'env' | 'valkey' {
+    return this.#storage.kind;
+  }
+
+  /** Loads (or bootstraps) the keyset and starts watching other replicas' changes. */
+  async start(): Promise<StoredKeyset> {
+    this.#unwatch = await this.#storage.watch(() => {
+      this.#stale = true;
+      this.current().catch((error) =>
+        this.#options.onWarning?.('re-reading the keyset after a change failed', error),
+      );
+    });
+    let entry = await this.#reload();
+    if (entry.stored.keyset.version === 0) entry = await this.#bootstrap();
+    await this.pruneExpired();
+    return (await this.current()).stored;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#pruneTimer) clearTimeout(this.#pruneTimer);
+    this.#pruneTimer = null;
+    await this.#unwatch?.();
+    this.#unwatch = null;
+  }
+
+  /** The keyset (cached). Serves the cache stale rather than failing when storage is unreachable. */
+  async keyset(): Promise<StoredKeyset> {
+    return (await this.current()).stored;
+  }
+
+  async current(): Promise<CacheEntry> {
+    const cache = this.#cache;
+    if (cache && !this.#stale && Date.now() - cache.loadedAt < this.#options.cacheTtlMs) return cache;
+    try {
+      return await this.#reload();
+    } catch (error) {
+      if (cache && error instanceof StorageUnavailableError) {
+        this.#options.onWarning?.('storage unreachable, serving the cached keyset', error);
+        return cache;
+      }
+      throw error;
+    }
+  }
+
+  /** Rotates to a new secret in one compare-and-swap, retrying when another replica wins the race. */
+  async rotate(request: RotateRequest = {}): Promise<StoredKeyset> {
+    const secret = request.secret ?? generateSecret();
+    assertSecretStrength(secret);
+    const kid = await computeKid(secret);
+    return this.#update((current) => {
+      try {
+        return rotateKeyset(
+          current,
+          { secret, kid },
+          {
+            now: this.#now(),
+            gracePeriodMs: this.#options.gracePeriodMs,
+            emergency: request.emergency,
+          },
+        );
+      } catch (error) {
+        if (error instanceof KeywardError && error.code === 'secret_reused') {
+          throw new ControlPlaneError('invalid_argument', 'Secret already in the keyset');
+        }
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Scheduled rotation: rotates once when the active secret is older than `intervalMs`. Returns null when not
+   * due or when another replica rotated first (losing the race is not an error).
+   */
+  async rotateIfDue(intervalMs: number): Promise<StoredKeyset | null> {
+    const { keyset } = (await this.#reload()).stored;
+    const due = Date.parse(activeKey(keyset).created_at) + intervalMs;
+    if (this.#now().getTime() < due) return null;
+    const secret = generateSecret();
+    const kid = await computeKid(secret);
+    const next = rotateKeyset(
+      keyset,
+      { secret, kid },
+      { now: this.#now(), gracePeriodMs: this.#options.gracePeriodMs },
+    );
+    return (await this.#swap(keyset.version, next)) ? this.keyset() : null;
+  }
+
+  async revoke(kid: string): Promise<StoredKeyset> {
+    return this.#update((current) => {
+      if (current === null) throw new ControlPlaneError('failed_precondition', 'No keyset');
+      try {
+        return revokeKey(current, kid, this.#now());
+      } catch (error) {
+        if (error instanceof KeywardError && error.code === 'key_not_found') {
+          throw new ControlPlaneError('not_found', error.message);
+        }
+        if (error instanceof KeywardError && error.code === 'key_is_active') {
+          throw new ControlPlaneError('failed_precondition', error.message);
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Drops previous keys whose grace period has ended; schedules itself for the next expiry. */
+  async pruneExpired(): Promise<void> {
+    if (this.#pruneTimer) clearTimeout(this.#pruneTimer);
+    this.#pruneTimer = null;
+    const { keyset } = await this.keyset();
+    const pruned = pruneKeyset(keyset, this.#now());
+    if (pruned !== keyset) await this.#swap(keyset.version, pruned);
+    const next = nextExpiry((await this.keyset()).keyset);
+    if (next && this.#unwatch) {
+      const delay = Math.min(Math.max(next.getTime() - this.#now().getTime(), 0) + 5, 2 ** 31 - 1);
+      this.#pruneTimer = setTimeout(() => {
+        this.pruneExpired().catch((error) => this.#options.onWarning?.('pruning expired keys failed', error));
+      }, delay);
+      this.#pruneTimer.unref();
+    }
+  }
+
+  /** Verifies a token as the edges do: kid first, else active, then previous keys within grace. */
+  async verifyToken(token: string, options: Partial<VerifyOptions> = {}): Promise<VerifyResult> {
+    const { ring } = await this.current();
+    return verifyToken(token, ring, {
+      algorithms: ['HS256'],
+      clockToleranceMs: 30_000,
+      maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+      now: () => this.#now().getTime(),
+      ...options,
+    });
+  }
+
+  /** The keys a verifier should accept right now, in seed order (active first). */
+  async getDecodingKeys(): Promise<DecodingKey[]> {
+    const { ring, stored } = await this.current();
+    const now = this.#now().getTime();
+    return ring.ordered
+      .filter((key) => now < key.expiresAt)
+      .map((key) => {
+        const entry = stored.keyset.keys.find((candidate) => candidate.kid === key.kid);
+        return {
+          kid: key.kid,
+          status: key.status,
+          key: decodeBase64url(entry?.k ?? '') as Uint8Array,
+          expiresAt: Number.isFinite(key.expiresAt) ? new Date(key.expiresAt) : null,
+        };
+      });
+  }
+
+  async #bootstrap(): Promise<CacheEntry> {
+    let legacy = await this.#storage.loadLegacySecrets();
+    if (legacy === null) {
+      this.#options.onWarning?.('no keyset and no initial secret in storage: generated the first secret');
+      legacy = { active: generateSecret(), previous: [] };
+    }
+    // Earlier secrets first, so the given active one ends up active with the highest version.
+    let keyset: Keyset | null = null;
+    for (const secret of [...legacy.previous].reverse().concat(legacy.active)) {
+      assertSecretStrength(secret);
+      keyset = rotateKeyset(
+        keyset,
+        { secret, kid: await computeKid(secret) },
+        {
+          now: this.#now(),
+          gracePeriodMs: this.#options.gracePeriodMs,
+        },
+      );
+    }
+    const bootstrapped = { ...(keyset as Keyset), version: 1 };
+    await this.#swap(0, bootstrapped);
+    return this.#reload();
+  }
+
+  async #update(change: (current: Keyset | null) => Keyset): Promise<StoredKeyset> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = (await this.#reload()).stored.keyset;
+      const next = change(current.version === 0 ? null : current);
+      if (await this.#swap(current.version, next)) return this.keyset();
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
+    }
+    throw new ControlPlaneError('conflict', 'Too many concurrent changes; try again');
+  }
+
+  async #swap(expectedVersion: number, next: Keyset): Promise<boolean> {
+    const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
+    const stored = { keyset: next, envelope };
+    if (!(await this.#storage.compareAndSwap(expectedVersion, stored))) {
+      this.#stale = true;
+      return false;
+    }
+    await this.#install(stored);
+    this.emit('change', stored);
+    if (this.#unwatch)
+      this.pruneExpired().catch((error) => this.#options.onWarning?.('pruning failed', error));
+    return true;
+  }
+
+  async #reload(): Promise<CacheEntry> {
+    // Concurrent readers share one storage round-trip.
+    this.#reloading ??= (async () => {
+      try {
+        const stored = (await this.#storage.load()) ?? {
+          keyset: { version: 0, issued_at: new Date(0).toISOString(), keys: [] },
+          envelope: null,
+        };
+        return await this.#install(stored);
+      } finally {
+        this.#reloading = null;
+      }
+    })();
+    return this.#reloading;
+  }
+
+  async #install(stored: StoredKeyset): Promise<CacheEntry> {
+    const cached = this.#cache;
+    if (cached && cached.stored.keyset.version === stored.keyset.version) {
+      cached.loadedAt = Date.now();
+      this.#stale = false;
+      return cached;
+    }
+    if (cached && cached.stored.keyset.version > stored.keyset.version) {
+      // A slow read that finished after a newer write: keep the newer.
+      return cached;
+    }
+    const ring = await prepareKeyRing(stored.keyset, this.#hmac);
+    const entry = { stored, ring, loadedAt: Date.now() };
+    this.#cache = entry;
+    this.#stale = false;
+    return entry;
+  }
+}

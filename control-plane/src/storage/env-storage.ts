@@ -1,0 +1,42 @@
+/**
+ * Local development storage: the keyset starts from JWT_SECRET / JWT_PREVIOUS_SECRETS and rotations live in
+ * this process's memory only. A restart goes back to the environment's secrets.
+ */
+import type { KeysetStorage, StoredKeyset } from './keyset-storage.ts';
+
+export class EnvStorage implements KeysetStorage {
+  readonly kind = 'env';
+  #current: StoredKeyset | null = null;
+  readonly #active: string | undefined;
+  readonly #previous: string[];
+
+  constructor(active: string | undefined, previous: string[] = []) {
+    this.#active = active;
+    this.#previous = previous;
+  }
+
+  async load(): Promise<StoredKeyset | null> {
+    return this.#current;
+  }
+
+  async loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null> {
+    return this.#active === undefined ? null : { active: this.#active, previous: this.#previous };
+  }
+
+  async compareAndSwap(expectedVersion: number, next: StoredKeyset): Promise<boolean> {
+    if ((this.#current?.keyset.version ?? 0) !== expectedVersion) return false;
+    this.#current = next;
+    return true;
+  }
+
+  async watch(): Promise<() => Promise<void>> {
+    // One process, nobody else writes.
+    return async () => {};
+  }
+
+  async tryLock(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,161 @@
+/**
+ * Production storage in Valkey. Layout (SPEC section 4 plus the project's own keys, see README):
+ *   jwt_secrets:active   the active secret, plain string (what existing services GET)
+ *   jwt_secrets:keyset   the sealed keyset envelope (what edges pull)
+ *   jwt_secrets:state    the keyset JSON (secrets included: Valkey access is secret access either way)
+ *   jwt_secrets:version  the keyset version, the compare-and-swap guard
+ *   jwt_secrets:history  hash: secret version -> {version, kid, k, created_at}; never pruned
+ *   jwt_secrets:changed  pub/sub channel announcing each new version
+ * Every change is one Lua script, so all keys change together or not at all.
+ */
+import { Valkey } from 'iovalkey';
+import { decodeBase64url, fromUtf8 } from '../../../shared/base64url.ts';
+import { activeKey } from '../../../shared/keyset.ts';
+import { parseKeyset } from '../../../shared/keyset-envelope.ts';
+import { StorageUnavailableError } from '../errors.ts';
+import type { KeysetStorage, StoredKeyset } from './keyset-storage.ts';
+
+export const VALKEY_KEYS = {
+  active: 'jwt_secrets:active',
+  keyset: 'jwt_secrets:keyset',
+  state: 'jwt_secrets:state',
+  version: 'jwt_secrets:version',
+  history: 'jwt_secrets:history',
+  changed: 'jwt_secrets:changed',
+  lockPrefix: 'jwt_secrets:lock:',
+} as const;
+
+const SWAP_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
+for i = 7, #ARGV, 2 do redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[6], ARGV[2])
+return 1
+`;
+
+export interface ValkeyStorageOptions {
+  url: string;
+  /** Extra TLS options for rediss:// (a private CA, for instance). */
+  tls?: { ca?: string | Buffer };
+  connectTimeoutMs?: number;
+}
+
+export interface HistoryEntry {
+  version: number;
+  kid: string;
+  k: string;
+  created_at: string;
+}
+
+export class ValkeyStorage implements KeysetStorage {
+  readonly kind = 'valkey';
+  readonly #client: Valkey;
+  readonly #options: ValkeyStorageOptions;
+
+  constructor(options: ValkeyStorageOptions) {
+    this.#options = options;
+    this.#client = new Valkey(options.url, {
+      lazyConnect: true,
+      // Fail fast when Valkey is away (UNAVAILABLE), reconnect in the background.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: options.connectTimeoutMs ?? 2_000,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      ...(options.tls ? { tls: options.tls } : {}),
+    });
+    // Errors surface on the calls; the client's own 'error' events would otherwise crash the process.
+    this.#client.on('error', () => {});
+  }
+
+  async connect(): Promise<void> {
+    await this.#call(() => this.#client.connect());
+  }
+
+  async load(): Promise<StoredKeyset | null> {
+    const [state, envelope] = await this.#call(() =>
+      this.#client.mget(VALKEY_KEYS.state, VALKEY_KEYS.keyset),
+    );
+    if (state == null) return null;
+    return { keyset: parseKeyset(JSON.parse(state)), envelope: envelope ?? null };
+  }
+
+  async loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null> {
+    const active = await this.#call(() => this.#client.get(VALKEY_KEYS.active));
+    return active === null || active === '' ? null : { active, previous: [] };
+  }
+
+  async compareAndSwap(expectedVersion: number, next: StoredKeyset): Promise<boolean> {
+    const active = activeKey(next.keyset);
+    const history = next.keyset.keys.flatMap((key) => [
+      String(key.version),
+      JSON.stringify({ version: key.version, kid: key.kid, k: key.k, created_at: key.created_at }),
+    ]);
+    const activeSecret = fromUtf8(decodeBase64url(active.k) as Uint8Array) as string;
+    const result = await this.#call(() =>
+      this.#client.eval(
+        SWAP_SCRIPT,
+        5,
+        VALKEY_KEYS.version,
+        VALKEY_KEYS.state,
+        VALKEY_KEYS.active,
+        VALKEY_KEYS.keyset,
+        VALKEY_KEYS.history,
+        String(expectedVersion),
+        String(next.keyset.version),
+        JSON.stringify(next.keyset),
+        activeSecret,
+        next.envelope ?? '',
+        VALKEY_KEYS.changed,
+        ...history,
+      ),
+    );
+    return result === 1;
+  }
+
+  async watch(onChange: (version: number) => void): Promise<() => Promise<void>> {
+    const subscriber = this.#client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    subscriber.on('error', () => {});
+    subscriber.on('message', (_channel: string, message: string) => onChange(Number(message)));
+    // After a reconnect, changes may have been missed: report an unknown version so the cache re-reads.
+    subscriber.on('ready', () => onChange(Number.NaN));
+    await this.#call(() => subscriber.subscribe(VALKEY_KEYS.changed));
+    return async () => {
+      subscriber.disconnect();
+    };
+  }
+
+  async tryLock(name: string, ttlMs: number): Promise<boolean> {
+    const ok = await this.#call(() =>
+      this.#client.set(VALKEY_KEYS.lockPrefix + name, '1', 'PX', ttlMs, 'NX'),
+    );
+    return ok === 'OK';
+  }
+
+  /** Every secret ever installed, by secret version (for audits and tests). */
+  async history(): Promise<HistoryEntry[]> {
+    const all = await this.#call(() => this.#client.hgetall(VALKEY_KEYS.history));
+    return Object.values(all)
+      .map((json) => JSON.parse(json) as HistoryEntry)
+      .sort((a, b) => a.version - b.version);
+  }
+
+  async close(): Promise<void> {
+    this.#client.disconnect();
+  }
+
+  get url(): string {
+    return this.#options.url;
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw new StorageUnavailableError('Secret storage unavailable', { cause: error });
+    }
+  }
+}
