@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * `npx keyward <command>`: the operator's CLI over the same gRPC API as grpcurl.
+ *   rotate [--emergency] [--secret-stdin]   rotate (the server generates the secret unless one comes on stdin)
+ *   status                                  keyset versions, kids, expiry and edge push state
+ *   revoke <kid>                            drop a previous key at once
+ * ADMIN_TOKEN comes from the environment; KEYWARD_ADDRESS (default 127.0.0.1:50051) says where to call;
+ * KEYWARD_TLS=1 (or GRPC_TLS_CA=<file>) uses TLS.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { SecretServiceClient } from './grpc/proto.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    emergency: { type: 'boolean', default: false },
+    'secret-stdin': { type: 'boolean', default: false },
+    address: { type: 'string', default: process.env.KEYWARD_ADDRESS ?? '127.0.0.1:50051' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const USAGE = `usage: keyward rotate [--emergency] [--secret-stdin] | status | revoke <kid>  [--address host:port] [--json]
+environment: ADMIN_TOKEN (required), KEYWARD_ADDRESS, KEYWARD_TLS=1, GRPC_TLS_CA=<pem file>`;
+
+const [command, ...rest] = positionals;
+if (values.help || !command) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(values.help ? 0 : 2);
+}
+const adminToken = process.env.ADMIN_TOKEN;
+if (!adminToken) fail('ADMIN_TOKEN is not set');
+
+const tls = process.env.KEYWARD_TLS === '1' || Boolean(process.env.GRPC_TLS_CA);
+const channel = tls
+  ? credentials.createSsl(process.env.GRPC_TLS_CA ? readFileSync(process.env.GRPC_TLS_CA) : null)
+  : credentials.createInsecure();
+const client = new SecretServiceClient(values.address as string, channel);
+const metadata = new Metadata();
+metadata.set('authorization', `Bearer ${adminToken}`);
+
+function call<T>(method: string, request: object): Promise<T> {
+  return new Promise((resolve, reject) => {
+    client[method](request, metadata, { deadline: Date.now() + 30_000 }, (error: ServiceError | null, response: T) =>
+      error ? reject(error) : resolve(response),
+    );
+  });
+}
+
+function fail(message: string): never {
+  process.stderr.write(`keyward: ${message}\n`);
+  process.exit(1);
+}
+
+function print(value: unknown, text: string): void {
+  process.stdout.write(values.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+try {
+  if (command === 'rotate') {
+    const secret = values['secret-stdin'] ? readFileSync(0, 'utf8').trim() : '';
+    const response = await call<{ message: string }>('RotateSecret', {
+      new_secret: secret,
+      generate: secret === '',
+      emergency: values.emergency,
+    });
+    print(response, response.message);
+  } else if (command === 'status') {
+    const keyset = await call<{
+      version: number;
+      keys: { kid: string; secret_version: number; status: string; created_at: string; expires_at: string }[];
+      edges: { url: string; confirmed_version: number; last_error: string }[];
+    }>('GetKeyset', {});
+    const lines = [`keyset version ${keyset.version}`];
+    for (const key of keyset.keys) {
+      lines.push(
+        `  ${key.status.padEnd(8)} v${key.secret_version} ${key.kid} created ${key.created_at}${key.expires_at ? ` expires ${key.expires_at}` : ''}`,
+      );
+    }
+    for (const edge of keyset.edges) {
+      lines.push(`  edge ${edge.url} confirmed v${edge.confirmed_version}${edge.last_error ? ` (${edge.last_error})` : ''}`);
+    }
+    print(keyset, lines.join('\n'));
+  } else if (command === 'revoke') {
+    if (!rest[0]) fail('revoke needs a kid');
+    const response = await call<{ message: string }>('RevokeKey', { kid: rest[0] });
+    print(response, response.message);
+  } else {
+    fail(`unknown command "${command}"\n${USAGE}`);
+  }
+} catch (error) {
+  const serviceError = error as ServiceError;
+  fail(`${serviceError.details ?? serviceError.message} (gRPC code ${serviceError.code})`);
+} finally {
+  client.close();
+}
