@@ -34,7 +34,10 @@ export interface NewSecret {
 export interface RotateOptions {
   now: Date;
   gracePeriodMs: number;
-  /** Drop the superseded key at once instead of keeping it for the grace period. */
+  /**
+   * Emergency: the secret is presumed leaked, so the superseded key and every earlier key still in grace stop
+   * verifying at once; only the new key remains.
+   */
   emergency?: boolean;
 }
 
@@ -59,9 +62,9 @@ export function isExpired(key: KeyEntry, now: Date): boolean {
 }
 
 /**
- * Installs `next` as the active key. The active key becomes `previous` until now + grace (or is dropped when
- * `emergency`), expired previous keys are pruned, and the version rises by one. A first rotation over no
- * keyset creates version 1.
+ * Installs `next` as the active key. The active key becomes `previous` until now + grace, expired previous keys
+ * are pruned (with `emergency`, all earlier keys are dropped), and the version rises by one. A first rotation
+ * over no keyset creates version 1.
  */
 export function rotateKeyset(current: Keyset | null, next: NewSecret, options: RotateOptions): Keyset {
   assertSecretStrength(next.secret);
@@ -83,11 +86,10 @@ export function rotateKeyset(current: Keyset | null, next: NewSecret, options: R
   }
   const superseded = activeKey(current);
   fresh.version = Math.max(...current.keys.map((key) => key.version)) + 1;
-  const expiresAt = new Date(now.getTime() + (options.emergency ? 0 : options.gracePeriodMs));
+  if (options.emergency) return { version: current.version + 1, issued_at: issuedAt, keys: [fresh] };
+  const expiresAt = new Date(now.getTime() + options.gracePeriodMs);
   const demoted: KeyEntry[] =
-    options.emergency || options.gracePeriodMs <= 0
-      ? []
-      : [{ ...superseded, status: 'previous', expires_at: expiresAt.toISOString() }];
+    options.gracePeriodMs <= 0 ? [] : [{ ...superseded, status: 'previous', expires_at: expiresAt.toISOString() }];
   const kept = current.keys.filter((key) => key.status === 'previous' && !isExpired(key, now));
   return { version: current.version + 1, issued_at: issuedAt, keys: [fresh, ...demoted, ...kept] };
 }

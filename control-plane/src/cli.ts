@@ -4,12 +4,15 @@
  *   rotate [--emergency] [--secret-stdin]   rotate (the server generates the secret unless one comes on stdin)
  *   status                                  keyset versions, kids, expiry and edge push state
  *   revoke <kid>                            drop a previous key at once
+ *   sign --secret-file F [--sub S] [--ttl 3600]   a test token (HS256, kid set), printed to stdout
  * ADMIN_TOKEN comes from the environment; KEYWARD_ADDRESS (default 127.0.0.1:50051) says where to call;
  * KEYWARD_TLS=1 (or GRPC_TLS_CA=<file>) uses TLS.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { SignJWT } from 'jose';
+import { computeKid } from '../../shared/kid.ts';
 import { SecretServiceClient } from './grpc/proto.ts';
 
 const { values, positionals } = parseArgs({
@@ -20,16 +23,31 @@ const { values, positionals } = parseArgs({
     address: { type: 'string', default: process.env.KEYWARD_ADDRESS ?? '127.0.0.1:50051' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
+    'secret-file': { type: 'string' },
+    sub: { type: 'string', default: 'demo-user' },
+    ttl: { type: 'string', default: '3600' },
   },
 });
 
 const USAGE = `usage: keyward rotate [--emergency] [--secret-stdin] | status | revoke <kid>  [--address host:port] [--json]
+       keyward sign --secret-file <file> [--sub <subject>] [--ttl <seconds>]
 environment: ADMIN_TOKEN (required), KEYWARD_ADDRESS, KEYWARD_TLS=1, GRPC_TLS_CA=<pem file>`;
 
 const [command, ...rest] = positionals;
 if (values.help || !command) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(values.help ? 0 : 2);
+}
+if (command === 'sign') {
+  if (!values['secret-file']) fail('sign needs --secret-file');
+  const secret = readFileSync(values['secret-file'], 'utf8').trim();
+  const token = await new SignJWT({ sub: values.sub })
+    .setProtectedHeader({ alg: 'HS256', kid: await computeKid(secret), typ: 'JWT' })
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + Number(values.ttl))
+    .sign(new TextEncoder().encode(secret));
+  process.stdout.write(`${token}\n`);
+  process.exit(0);
 }
 const adminToken = process.env.ADMIN_TOKEN;
 if (!adminToken) fail('ADMIN_TOKEN is not set');

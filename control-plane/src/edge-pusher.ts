@@ -66,8 +66,13 @@ export class EdgePusher {
     if (stored.envelope === null || this.#targets.size === 0) return [];
     if (this.#round?.version === stored.keyset.version) return this.#round.outcome;
     const outcome = Promise.all([...this.#targets.keys()].map((url) => this.#pushTarget(url, stored)));
-    this.#round = { version: stored.keyset.version, outcome };
-    return outcome;
+    const round = { version: stored.keyset.version, outcome };
+    this.#round = round;
+    try {
+      return await outcome;
+    } finally {
+      if (this.#round === round) this.#round = null;
+    }
   }
 
   async #pushTarget(url: string, stored: StoredKeyset): Promise<PushOutcome> {

@@ -108,7 +108,7 @@ export class SecretService {
         : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
     return {
       success: true,
-      message: `Secret rotated to version ${stored.keyset.version}${request.emergency ? ' (emergency: previous secret expired)' : ''}${edgeNote}`,
+      message: `Secret rotated to version ${stored.keyset.version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
       version: stored.keyset.version,
       kid: active?.kid ?? '',
       edges,
