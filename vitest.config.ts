@@ -27,6 +27,8 @@ export default defineConfig({
                 JWT_ISSUER: '',
                 JWT_AUDIENCE: '',
               },
+              // The optional KV mirror (edge/README.md); a local namespace, emptied per test file.
+              kvNamespaces: ['KEYSETS'],
             },
           }),
         ],

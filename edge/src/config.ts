@@ -1,0 +1,139 @@
+/** The edge's configuration (SPEC section 6), parsed once per env object; errors name the variable. */
+import { parseDuration } from '../../shared/duration.ts';
+import type { JwsHmacAlg } from '../../shared/hmac.ts';
+import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, SUPPORTED_ALGORITHMS } from '../../shared/verify-token.ts';
+import type { EdgeEnv, KeysetKv } from './env.ts';
+import { EdgeError } from './errors.ts';
+
+export interface EdgeConfig {
+  keysetKey: Uint8Array;
+  keysetUrl?: string;
+  upstash?: { url: string; token: string };
+  kv?: KeysetKv;
+  keysetTtlMs: number;
+  issuer?: string;
+  audience?: string;
+  algorithms: readonly JwsHmacAlg[];
+  clockToleranceMs: number;
+  maxTokenBytes: number;
+}
+
+const cache = new WeakMap<object, EdgeConfig>();
+
+/** Parses `env` once; later calls with the same object return the same config. */
+export function edgeConfig(env: EdgeEnv): EdgeConfig {
+  let config = cache.get(env);
+  if (config === undefined) {
+    config = parseEdgeConfig(env);
+    cache.set(env, config);
+  }
+  return config;
+}
+
+export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
+  const keysetKeyText = text(env, 'KEYSET_KEY');
+  if (keysetKeyText === undefined) invalid('KEYSET_KEY', 'is required (base64url of 32 random bytes)');
+  const keysetKey = named('KEYSET_KEY', () => parseKeysetKey(keysetKeyText));
+
+  const keysetUrl = text(env, 'KEYSET_URL');
+  if (keysetUrl !== undefined && !isHttpUrl(keysetUrl)) invalid('KEYSET_URL', 'expected an http(s) URL');
+
+  const upstashUrl = text(env, 'UPSTASH_REDIS_REST_URL');
+  const upstashToken = text(env, 'UPSTASH_REDIS_REST_TOKEN');
+  if (upstashUrl !== undefined && !isHttpUrl(upstashUrl))
+    invalid('UPSTASH_REDIS_REST_URL', 'expected an http(s) URL');
+  if ((upstashUrl === undefined) !== (upstashToken === undefined)) {
+    const missing = upstashUrl === undefined ? 'UPSTASH_REDIS_REST_URL' : 'UPSTASH_REDIS_REST_TOKEN';
+    invalid(missing, 'is required when the other UPSTASH_REDIS_REST_* variable is set');
+  }
+
+  const keysetTtlMs = duration(env, 'KEYSET_TTL', '300s');
+  if (keysetTtlMs <= 0) invalid('KEYSET_TTL', 'must be longer than zero');
+
+  return {
+    keysetKey,
+    keysetUrl,
+    upstash:
+      upstashUrl !== undefined && upstashToken !== undefined
+        ? { url: upstashUrl, token: upstashToken }
+        : undefined,
+    kv: kvBinding(env.KEYSETS),
+    keysetTtlMs,
+    issuer: text(env, 'JWT_ISSUER'),
+    audience: text(env, 'JWT_AUDIENCE'),
+    algorithms: algorithms(text(env, 'JWT_ALGORITHMS') ?? 'HS256'),
+    clockToleranceMs: duration(env, 'CLOCK_TOLERANCE', '30s'),
+    maxTokenBytes: positiveInteger(env, 'MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES),
+  };
+}
+
+function algorithms(list: string): JwsHmacAlg[] {
+  const names = list
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+  if (names.length === 0) invalid('JWT_ALGORITHMS', 'expected at least one of HS256, HS384, HS512');
+  const out: JwsHmacAlg[] = [];
+  for (const name of names) {
+    if (name.toLowerCase() === 'none') invalid('JWT_ALGORITHMS', '"none" is never allowed');
+    if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(name)) {
+      invalid('JWT_ALGORITHMS', `unsupported algorithm "${name}", expected HS256, HS384 or HS512`);
+    }
+    if (!out.includes(name as JwsHmacAlg)) out.push(name as JwsHmacAlg);
+  }
+  return out;
+}
+
+/** A string variable; empty means unset (wrangler vars cannot be deleted per environment, only emptied). */
+function text(env: EdgeEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') invalid(name, 'expected a string');
+  const trimmed = value.trim();
+  return trimmed.length === 0 ? undefined : trimmed;
+}
+
+function duration(env: EdgeEnv, name: string, fallback: string): number {
+  const value = text(env, name) ?? fallback;
+  return named(name, () => parseDuration(value));
+}
+
+function positiveInteger(env: EdgeEnv, name: string, fallback: number): number {
+  const value = text(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+    invalid(name, `expected a positive integer, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function kvBinding(value: unknown): KeysetKv | undefined {
+  if (value === undefined || value === null) return undefined;
+  const kv = value as Partial<KeysetKv>;
+  if (typeof kv.get !== 'function' || typeof kv.put !== 'function') {
+    invalid('KEYSETS', 'expected a KV namespace binding');
+  }
+  return kv as KeysetKv;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function named<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    invalid(name, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function invalid(name: string, problem: string): never {
+  throw new EdgeError('config_invalid', `${name}: ${problem}`);
+}

@@ -1,0 +1,76 @@
+/** The keyset this isolate verifies with: only ever replaced by a higher version, keys imported once. */
+import type { HmacPrimitive, JwsHmacAlg } from '../../shared/hmac.ts';
+import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
+import type { Keyset } from '../../shared/keyset.ts';
+import { EdgeError } from './errors.ts';
+
+export interface KeysetStoreOptions {
+  primitive: HmacPrimitive;
+  algorithms: readonly JwsHmacAlg[];
+  now: () => number;
+}
+
+export type AcceptOutcome = 'taken' | 'held';
+
+export class KeysetStore {
+  readonly #options: KeysetStoreOptions;
+  #ring: KeyRing | undefined;
+  #takenAt = 0;
+  #confirmedAt = 0;
+
+  constructor(options: KeysetStoreOptions) {
+    this.#options = options;
+  }
+
+  get ring(): KeyRing | undefined {
+    return this.#ring;
+  }
+
+  get version(): number {
+    return this.#ring?.version ?? 0;
+  }
+
+  /** Epoch ms at which the held keyset was taken. */
+  get takenAt(): number {
+    return this.#takenAt;
+  }
+
+  /** Epoch ms at which a source last confirmed that nothing newer than the held keyset exists. */
+  get confirmedAt(): number {
+    return this.#confirmedAt;
+  }
+
+  /**
+   * Takes `keyset` when its version is higher than the held one; the same version is a no-op, a lower one a
+   * `keyset_conflict`. The held ring is swapped in one assignment, so a request sees either keyset, whole.
+   */
+  async accept(keyset: Keyset): Promise<AcceptOutcome> {
+    const before = this.#check(keyset);
+    if (before !== undefined) return before;
+    const ring = await prepareKeyRing(keyset, this.#options.primitive, this.#options.algorithms);
+    // Another accept may have finished while the keys were being imported.
+    const after = this.#check(keyset);
+    if (after !== undefined) return after;
+    this.#ring = ring;
+    this.#takenAt = this.#options.now();
+    this.#confirmedAt = this.#takenAt;
+    return 'taken';
+  }
+
+  /** Records that a source was asked and had nothing newer. */
+  confirm(): void {
+    if (this.#ring !== undefined) this.#confirmedAt = this.#options.now();
+  }
+
+  #check(keyset: Keyset): AcceptOutcome | undefined {
+    const held = this.version;
+    if (keyset.version === held) return 'held';
+    if (keyset.version < held) {
+      throw new EdgeError(
+        'keyset_conflict',
+        `keyset version ${keyset.version} is older than the held version ${held}`,
+      );
+    }
+    return undefined;
+  }
+}

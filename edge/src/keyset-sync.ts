@@ -1,0 +1,182 @@
+/**
+ * Gets envelopes into the KeysetStore: pushes (PUT /keyset) and pulls from the configured sources, at cold
+ * start, when the held keyset is older than KEYSET_TTL, on the cron trigger, and on unknown kids (at most once
+ * per cooldown, like jose's remote JWKS). Concurrent pulls share one promise.
+ */
+
+import type { Keyset } from '../../shared/keyset.ts';
+import { openKeyset } from '../../shared/keyset-envelope.ts';
+import { EdgeError } from './errors.ts';
+import type { KeysetSource } from './keyset-source.ts';
+import type { AcceptOutcome, KeysetStore } from './keyset-store.ts';
+import type { KvKeysetMirror } from './kv-keyset-mirror.ts';
+
+export type PullReason = 'cold' | 'stale' | 'scheduled' | 'unknown_kid';
+
+/** At most one pull per this long for tokens with a kid the ring does not know. */
+export const UNKNOWN_KID_COOLDOWN_MS = 30_000;
+/** Cold and TTL pulls are not retried sooner than this after an attempt, so a dead origin is not hammered. */
+export const RETRY_INTERVAL_MS = 5_000;
+
+export interface KeysetSyncOptions {
+  store: KeysetStore;
+  keysetKey: Uint8Array;
+  keysetTtlMs: number;
+  now: () => number;
+  /** KEYSET_URL and Upstash, in that order. */
+  origins: readonly KeysetSource[];
+  mirror?: KvKeysetMirror;
+  log: (message: string) => void;
+}
+
+export interface PullReport {
+  reason: PullReason;
+  /** The held version after the pull. */
+  version: number;
+  taken: boolean;
+  /** Names of the sources that failed, with the reason (never secret material). */
+  failures: string[];
+}
+
+export interface PushResult {
+  outcome: AcceptOutcome;
+  version: number;
+}
+
+export class KeysetSync {
+  readonly #o: KeysetSyncOptions;
+  #inflight: Promise<PullReport> | undefined;
+  #lastAttemptAt = Number.NEGATIVE_INFINITY;
+  #lastUnknownKidPullAt = Number.NEGATIVE_INFINITY;
+
+  constructor(options: KeysetSyncOptions) {
+    this.#o = options;
+  }
+
+  get hasSources(): boolean {
+    return this.#o.origins.length > 0 || this.#o.mirror !== undefined;
+  }
+
+  /** Opens and takes a pushed envelope; throws the envelope's KeywardError or `keyset_conflict`. */
+  async push(envelope: string): Promise<PushResult> {
+    const keyset = await openKeyset(envelope, this.#o.keysetKey);
+    const outcome = await this.#o.store.accept(keyset);
+    return { outcome, version: keyset.version };
+  }
+
+  /** Copies a taken envelope to KV, if bound. Never throws. */
+  async publish(envelope: string, version: number): Promise<void> {
+    if (this.#o.mirror === undefined) return;
+    try {
+      await this.#o.mirror.publish(envelope, version);
+    } catch (error) {
+      this.#o.log(`keyset: writing KV failed: ${describe(error)}`);
+    }
+  }
+
+  /**
+   * Called before serving a request: without a keyset, waits for a pull; with one older than KEYSET_TTL,
+   * hands a pull to `background` and serves with the held keyset meanwhile.
+   */
+  async beforeRequest(background: (task: Promise<unknown>) => void): Promise<void> {
+    if (!this.hasSources) return;
+    const { store } = this.#o;
+    if (store.ring === undefined) {
+      if (this.#inflight !== undefined) await this.#inflight;
+      else if (this.#mayRetry()) await this.refresh('cold');
+      return;
+    }
+    const stale = this.#o.now() - store.confirmedAt >= this.#o.keysetTtlMs;
+    if (stale && this.#inflight === undefined && this.#mayRetry()) background(this.refresh('stale'));
+  }
+
+  /** A pull for a token whose kid is not in the ring; false when none ran (no sources, or cooling down). */
+  async refreshForUnknownKid(): Promise<boolean> {
+    if (!this.hasSources) return false;
+    if (this.#inflight !== undefined) {
+      await this.#inflight;
+      return true;
+    }
+    const now = this.#o.now();
+    if (now - this.#lastUnknownKidPullAt < UNKNOWN_KID_COOLDOWN_MS) return false;
+    this.#lastUnknownKidPullAt = now;
+    await this.refresh('unknown_kid');
+    return true;
+  }
+
+  /** Pulls now (joining a pull already running). Never throws; failures are in the report and the log. */
+  refresh(reason: PullReason): Promise<PullReport> {
+    if (this.#inflight !== undefined) return this.#inflight;
+    this.#lastAttemptAt = this.#o.now();
+    const run = this.#pull(reason).finally(() => {
+      this.#inflight = undefined;
+    });
+    this.#inflight = run;
+    return run;
+  }
+
+  #mayRetry(): boolean {
+    return this.#o.now() - this.#lastAttemptAt >= RETRY_INTERVAL_MS;
+  }
+
+  #sourcesFor(reason: PullReason): KeysetSource[] {
+    const { origins, mirror } = this.#o;
+    const withMirror = mirror === undefined ? [...origins] : [mirror, ...origins];
+    switch (reason) {
+      case 'stale':
+        // With KV bound, isolates refresh from KV and the cron trigger refreshes KV from the origin.
+        return mirror === undefined ? [...origins] : [mirror];
+      case 'scheduled':
+        return origins.length > 0 ? [...origins] : withMirror;
+      default:
+        return withMirror;
+    }
+  }
+
+  async #pull(reason: PullReason): Promise<PullReport> {
+    const { store, log } = this.#o;
+    const failures: string[] = [];
+    let answered = false;
+    let best: { source: KeysetSource; envelope: string; keyset: Keyset } | undefined;
+    const sources = this.#sourcesFor(reason);
+    const pulled = await Promise.allSettled(sources.map((source) => source.pull()));
+    for (const [index, result] of pulled.entries()) {
+      const source = sources[index] as KeysetSource;
+      if (result.status === 'rejected') {
+        failures.push(`${source.name}: ${describe(result.reason)}`);
+        continue;
+      }
+      answered = true;
+      if (result.value === undefined) continue;
+      try {
+        const keyset = await openKeyset(result.value, this.#o.keysetKey);
+        if (best === undefined || keyset.version > best.keyset.version) {
+          best = { source, envelope: result.value, keyset };
+        }
+      } catch (error) {
+        failures.push(`${source.name}: ${describe(error)}`);
+      }
+    }
+    let taken = false;
+    if (best !== undefined && best.keyset.version > store.version) {
+      try {
+        taken = (await store.accept(best.keyset)) === 'taken';
+      } catch (error) {
+        // keyset_conflict: a push of a newer version won the race, nothing to do.
+        if (!(error instanceof EdgeError && error.code === 'keyset_conflict')) {
+          failures.push(`${best.source.name}: ${describe(error)}`);
+        }
+      }
+      if (taken && best.source !== this.#o.mirror) await this.publish(best.envelope, best.keyset.version);
+    }
+    if (answered) store.confirm();
+    for (const failure of failures) log(`keyset: pull (${reason}) failed: ${failure}`);
+    return { reason, version: store.version, taken, failures };
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error)
+    return 'code' in error ? `${String(error.code)}: ${error.message}` : error.message;
+  return String(error);
+}

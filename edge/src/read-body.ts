@@ -1,0 +1,40 @@
+/** Reads a body as UTF-8 text, refusing more than `maxBytes` without buffering the excess. */
+import { fromUtf8 } from '../../shared/base64url.ts';
+import { EdgeError } from './errors.ts';
+
+/** Returns undefined for a body that is not valid UTF-8; throws `body_too_large` over `maxBytes`. */
+export async function readBodyText(
+  message: Request | Response,
+  maxBytes: number,
+): Promise<string | undefined> {
+  const declared = message.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) {
+    await message.body?.cancel();
+    throw tooLarge(maxBytes);
+  }
+  if (message.body === null) return '';
+  const reader = message.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return fromUtf8(bytes);
+}
+
+function tooLarge(maxBytes: number): EdgeError {
+  return new EdgeError('body_too_large', `body larger than ${maxBytes} bytes`);
+}

@@ -1,0 +1,37 @@
+/** Drives an edge (any object with a fetch) the way a client would. */
+export interface Fetchable {
+  fetch(request: Request): Promise<Response>;
+}
+
+const BASE = 'http://edge.test';
+
+export function putKeyset(edge: Fetchable, envelope: BodyInit, headers: Record<string, string> = {}) {
+  return edge.fetch(new Request(`${BASE}/keyset`, { method: 'PUT', body: envelope, headers }));
+}
+
+export function postVerify(edge: Fetchable, token: string) {
+  return edge.fetch(
+    new Request(`${BASE}/verify`, {
+      method: 'POST',
+      body: JSON.stringify({ token }),
+      headers: { 'content-type': 'application/json' },
+    }),
+  );
+}
+
+export function getVerify(edge: Fetchable, authorization?: string) {
+  return edge.fetch(
+    new Request(`${BASE}/verify`, { headers: authorization === undefined ? {} : { authorization } }),
+  );
+}
+
+export async function verifyError(edge: Fetchable, token: string): Promise<string | undefined> {
+  const response = await postVerify(edge, token);
+  const body = (await response.json()) as { valid: boolean; error?: string };
+  return body.valid ? undefined : body.error;
+}
+
+export async function health(edge: Fetchable): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await edge.fetch(new Request(`${BASE}/healthz`));
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}

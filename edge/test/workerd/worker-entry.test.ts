@@ -1,0 +1,126 @@
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  SELF,
+  waitOnExecutionContext,
+} from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { openKeyset } from '../../../shared/keyset-envelope.ts';
+import { createEdge } from '../../src/create-edge.ts';
+import type { KeysetKv } from '../../src/env.ts';
+import { KV_KEYSET_KEY } from '../../src/kv-keyset-mirror.ts';
+import worker from '../../src/runtime/worker.ts';
+import { getVerify, health, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
+import { buildKeyset, KEYSET_KEY, KEYSET_KEY_BYTES, seal, secret, signByHand } from '../support/keysets.ts';
+
+const kv = (env as unknown as { KEYSETS: KeysetKv }).KEYSETS;
+const FIRST = secret('entry-first');
+const SECOND = secret('entry-second');
+const THIRD = secret('entry-third');
+
+/** KV writes happen in waitUntil: poll, bounded. */
+async function kvVersion(atLeast: number): Promise<number | undefined> {
+  let version: number | undefined;
+  for (let i = 0; i < 100; i++) {
+    const envelope = await kv.get(KV_KEYSET_KEY, 'text');
+    version = envelope === null ? undefined : (await openKeyset(envelope, KEYSET_KEY_BYTES)).version;
+    if (version !== undefined && version >= atLeast) return version;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return version;
+}
+
+// One worker (and one KV namespace) for this file: the tests run in order and build on each other.
+describe('the Worker entry under workerd', () => {
+  it('answers 503 before it holds a keyset', async () => {
+    const token = await signByHand(FIRST, { sub: 'a' });
+    const verify = await SELF.fetch('http://edge.test/verify', {
+      method: 'POST',
+      body: JSON.stringify({ token }),
+    });
+    expect(verify.status).toBe(503);
+    expect(await verify.json()).toEqual({ valid: false, error: 'keyset_unavailable' });
+    const forward = await SELF.fetch('http://edge.test/verify', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(forward.status).toBe(503);
+    await forward.body?.cancel();
+    const healthz = await SELF.fetch('http://edge.test/healthz');
+    expect(healthz.status).toBe(503);
+    expect(await healthz.json()).toEqual({ status: 'no_keyset' });
+  });
+
+  it('takes a pushed keyset, verifies with it, and copies it to KV', async () => {
+    const self = { fetch: (request: Request) => SELF.fetch(request) as unknown as Promise<Response> };
+    const put = await putKeyset(self, await seal(await buildKeyset(1, FIRST)));
+    expect(await put.json()).toEqual({ version: 1 });
+    expect(await verifyError(self, await signByHand(FIRST, { sub: 'a' }))).toBeUndefined();
+    const forward = await getVerify(self, `Bearer ${await signByHand(FIRST, { sub: 'alice' })}`);
+    expect(forward.status).toBe(200);
+    expect(forward.headers.get('x-auth-subject')).toBe('alice');
+    expect(await kvVersion(1)).toBe(1);
+  });
+
+  it('lets a cold isolate start from KV, and a stale one catch up from KV after KEYSET_TTL', async () => {
+    let now = Date.parse('2026-06-01T00:00:00Z');
+    const quiet = () => {};
+    const cold = createEdge({
+      env: { KEYSET_KEY, KEYSET_TTL: '60s', KEYSETS: kv },
+      now: () => now,
+      log: quiet,
+    });
+    expect(await health(cold)).toMatchObject({ status: 200, body: { keyset_version: 1 } });
+
+    // Another isolate takes version 2 by push and mirrors it; `cold` does not know yet.
+    const pushed = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: quiet });
+    await putKeyset(pushed, await seal(await buildKeyset(2, SECOND, [{ secret: FIRST }])));
+    expect(await kvVersion(2)).toBe(2);
+    expect((await health(cold)).body).toMatchObject({ keyset_version: 1 });
+
+    now += 60_000;
+    // The stale request is served at once; the KV read runs behind it.
+    expect(await verifyError(cold, await signByHand(FIRST, { sub: 'a' }))).toBeUndefined();
+    let version: unknown;
+    for (let i = 0; i < 100 && version !== 2; i++) {
+      version = (await health(cold)).body.keyset_version;
+      if (version !== 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(version).toBe(2);
+    expect(await verifyError(cold, await signByHand(SECOND, { sub: 'b' }))).toBeUndefined();
+  });
+
+  it('never rolls KV back to an older version', async () => {
+    const behind = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: () => {} });
+    const response = await postVerify(behind, 'x.y.z');
+    await response.body?.cancel();
+    await behind.sync.publish(await seal(await buildKeyset(1, FIRST)), 1);
+    expect(await kvVersion(2)).toBe(2);
+  });
+
+  it('pulls on the cron trigger (scheduled handler) and serves through the fetch handler', async () => {
+    await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(3, THIRD, [{ secret: SECOND }])));
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env as never, ctx);
+    await waitOnExecutionContext(ctx);
+    const fetchCtx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request('http://edge.test/healthz') as never,
+      env as never,
+      fetchCtx,
+    );
+    await waitOnExecutionContext(fetchCtx);
+    expect(await response.json()).toMatchObject({ status: 'ok', keyset_version: 3 });
+  });
+
+  it('answers a generic 500 while the configuration is bad, naming the variable only in the log', async () => {
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request('http://edge.test/healthz') as never,
+      { KEYSET_KEY, JWT_ALGORITHMS: 'none' },
+      ctx,
+    );
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ error: 'config_invalid' });
+  });
+});
