@@ -55,7 +55,14 @@ export async function verifyToken(
   if (header === undefined) return fail('token_malformed');
   const alg = header.alg;
   if (typeof alg !== 'string') return fail('token_malformed');
-  if (!(options.algorithms as readonly string[]).includes(alg)) return fail('algorithm_not_allowed');
+  // `none` never, whatever the options say; nor an algorithm the ring holds no imported key for (the
+  // primitive would throw on an undefined key).
+  if (
+    alg === 'none' ||
+    !(options.algorithms as readonly string[]).includes(alg) ||
+    ring.ordered.some((key) => key.keys[alg as JwsHmacAlg] === undefined)
+  )
+    return fail('algorithm_not_allowed');
   for (const name of FORBIDDEN_HEADERS) if (name in header) return fail('token_malformed');
   const kid = header.kid;
   if (kid !== undefined && typeof kid !== 'string') return fail('token_malformed');
