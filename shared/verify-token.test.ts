@@ -1,0 +1,390 @@
+import { createHmac } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { nodeHmac } from '../control-plane/src/node-hmac.ts';
+import { type HmacPrimitive, type JwsHmacAlg, webCryptoHmac } from './hmac.ts';
+import { prepareKeyRing } from './key-ring.ts';
+import { type Keyset, rotateKeyset } from './keyset.ts';
+import { computeKid } from './kid.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from './verify-token.ts';
+
+const HOUR = 3_600_000;
+const GRACE = HOUR;
+const T0 = Date.parse('2025-06-01T00:00:00.000Z');
+/** The old secret was superseded at T1 and stops verifying at T1 + GRACE. */
+const T1 = T0 + 2 * HOUR;
+const NOW = T1 + 10 * 60_000;
+const OLD_EXPIRES = T1 + GRACE;
+
+const OLD = 'verify-test-old-secret-0123456789abcdefgh';
+const ACTIVE = 'verify-test-active-secret-0123456789abcdef';
+const STRANGER = 'verify-test-stranger-secret-0123456789abcd';
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+const HASH: Record<string, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
+
+type Header = Record<string, unknown>;
+type Claims = Record<string, unknown>;
+
+interface Signer {
+  name: string;
+  sign(header: Header, claims: Claims, secret: string): Promise<string>;
+}
+
+/** JWS compact by hand: node:crypto createHmac over `header.payload`. */
+const handSigner: Signer = {
+  name: 'createHmac',
+  async sign(header, claims, secret) {
+    const input = `${b64(header)}.${b64(claims)}`;
+    const alg = String(header.alg);
+    if (!(alg in HASH)) return `${input}.`;
+    return `${input}.${createHmac(HASH[alg] as string, secret)
+      .update(input)
+      .digest('base64url')}`;
+  },
+};
+
+const joseSigner: Signer = {
+  name: 'jose',
+  sign(header, claims, secret) {
+    return new SignJWT(claims)
+      .setProtectedHeader(header as { alg: string })
+      .sign(new TextEncoder().encode(secret));
+  },
+};
+
+let oldKid = '';
+let activeKid = '';
+
+async function buildKeyset(): Promise<Keyset> {
+  oldKid = await computeKid(OLD);
+  activeKid = await computeKid(ACTIVE);
+  const first = rotateKeyset(null, { secret: OLD, kid: oldKid }, { now: new Date(T0), gracePeriodMs: GRACE });
+  return rotateKeyset(first, { secret: ACTIVE, kid: activeKid }, { now: new Date(T1), gracePeriodMs: GRACE });
+}
+
+interface Case {
+  name: string;
+  header?: (kids: { active: string; old: string }) => Header;
+  claims?: Claims;
+  secret?: string;
+  now?: number;
+  options?: Partial<VerifyOptions>;
+  /** Only the hand signer can produce it (jose refuses to sign such tokens). */
+  handOnly?: boolean;
+  /** Replaces the signed token. */
+  mutate?: (token: string) => string;
+  expect: { valid: true; kid: 'active' | 'old' } | { valid: false; error: string };
+}
+
+const sec = (ms: number) => Math.floor(ms / 1000);
+
+const CASES: Case[] = [
+  {
+    name: 'active key with kid',
+    header: (k) => ({ alg: 'HS256', kid: k.active, typ: 'JWT' }),
+    expect: { valid: true, kid: 'active' },
+  },
+  {
+    name: 'previous key with kid, within grace',
+    header: (k) => ({ alg: 'HS256', kid: k.old }),
+    secret: OLD,
+    expect: { valid: true, kid: 'old' },
+  },
+  { name: 'no kid: active key', expect: { valid: true, kid: 'active' } },
+  { name: 'no kid: falls back to the previous key', secret: OLD, expect: { valid: true, kid: 'old' } },
+  {
+    name: 'previous key with kid, 1 ms before expires_at',
+    header: (k) => ({ alg: 'HS256', kid: k.old }),
+    secret: OLD,
+    now: OLD_EXPIRES - 1,
+    expect: { valid: true, kid: 'old' },
+  },
+  {
+    name: 'previous key without kid, 1 ms before expires_at',
+    secret: OLD,
+    now: OLD_EXPIRES - 1,
+    expect: { valid: true, kid: 'old' },
+  },
+  {
+    name: 'previous key with kid, at expires_at: key_unknown',
+    header: (k) => ({ alg: 'HS256', kid: k.old }),
+    secret: OLD,
+    now: OLD_EXPIRES,
+    expect: { valid: false, error: 'key_unknown' },
+  },
+  {
+    name: 'previous key without kid, after expires_at: signature_invalid',
+    secret: OLD,
+    now: OLD_EXPIRES + 1,
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'active key still valid long after the previous one expired',
+    now: OLD_EXPIRES + 365 * 24 * HOUR,
+    expect: { valid: true, kid: 'active' },
+  },
+  {
+    name: 'unknown kid: key_unknown',
+    header: () => ({ alg: 'HS256', kid: 'no-such-kid' }),
+    expect: { valid: false, error: 'key_unknown' },
+  },
+  {
+    name: 'known kid, signed by another secret: signature_invalid',
+    header: (k) => ({ alg: 'HS256', kid: k.active }),
+    secret: STRANGER,
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'kid of the previous key, signed by the active one: signature_invalid',
+    header: (k) => ({ alg: 'HS256', kid: k.old }),
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'no kid, unknown secret: signature_invalid',
+    secret: STRANGER,
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'alg none: algorithm_not_allowed',
+    header: () => ({ alg: 'none' }),
+    handOnly: true,
+    expect: { valid: false, error: 'algorithm_not_allowed' },
+  },
+  {
+    name: 'alg none even when listed: never accepted',
+    header: () => ({ alg: 'none' }),
+    handOnly: true,
+    options: { algorithms: ['none' as JwsHmacAlg] },
+    expect: { valid: false, error: 'algorithm_not_allowed' },
+  },
+  {
+    name: 'HS512 not allowed by default: algorithm_not_allowed',
+    header: (k) => ({ alg: 'HS512', kid: k.active }),
+    expect: { valid: false, error: 'algorithm_not_allowed' },
+  },
+  {
+    name: 'RS256 header: algorithm_not_allowed',
+    header: () => ({ alg: 'RS256' }),
+    handOnly: true,
+    expect: { valid: false, error: 'algorithm_not_allowed' },
+  },
+  {
+    name: 'exp in the past beyond tolerance: token_expired',
+    claims: { sub: 'u', exp: sec(NOW) - 31 },
+    expect: { valid: false, error: 'token_expired' },
+  },
+  {
+    name: 'exp in the past within tolerance: valid',
+    claims: { sub: 'u', exp: sec(NOW) - 29 },
+    expect: { valid: true, kid: 'active' },
+  },
+  {
+    name: 'exp exactly now without tolerance: token_expired',
+    claims: { sub: 'u', exp: sec(NOW) },
+    options: { clockToleranceMs: 0 },
+    expect: { valid: false, error: 'token_expired' },
+  },
+  {
+    name: 'nbf in the future beyond tolerance: token_not_yet_valid',
+    claims: { sub: 'u', nbf: sec(NOW) + 31 },
+    expect: { valid: false, error: 'token_not_yet_valid' },
+  },
+  {
+    name: 'nbf in the future within tolerance: valid',
+    claims: { sub: 'u', nbf: sec(NOW) + 29 },
+    expect: { valid: true, kid: 'active' },
+  },
+  {
+    name: 'exp not a number: claim_invalid',
+    claims: { sub: 'u', exp: 'tomorrow' },
+    handOnly: true,
+    expect: { valid: false, error: 'claim_invalid' },
+  },
+  {
+    name: 'iss matches',
+    claims: { sub: 'u', iss: 'https://issuer.example' },
+    options: { issuer: 'https://issuer.example' },
+    expect: { valid: true, kid: 'active' },
+  },
+  {
+    name: 'iss differs: claim_invalid',
+    claims: { sub: 'u', iss: 'https://evil.example' },
+    options: { issuer: 'https://issuer.example' },
+    expect: { valid: false, error: 'claim_invalid' },
+  },
+  {
+    name: 'iss missing when required: claim_invalid',
+    options: { issuer: 'https://issuer.example' },
+    expect: { valid: false, error: 'claim_invalid' },
+  },
+  {
+    name: 'aud in an array',
+    claims: { sub: 'u', aud: ['other', 'api'] },
+    options: { audience: 'api' },
+    expect: { valid: true, kid: 'active' },
+  },
+  {
+    name: 'aud differs: claim_invalid',
+    claims: { sub: 'u', aud: 'other' },
+    options: { audience: 'api' },
+    expect: { valid: false, error: 'claim_invalid' },
+  },
+  {
+    name: 'aud missing when required: claim_invalid',
+    options: { audience: 'api' },
+    expect: { valid: false, error: 'claim_invalid' },
+  },
+  {
+    name: 'header with jwk: token_malformed',
+    header: () => ({ alg: 'HS256', jwk: { kty: 'oct', k: 'AAAA' } }),
+    handOnly: true,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'header with jku: token_malformed',
+    header: () => ({ alg: 'HS256', jku: 'https://evil.example/keys' }),
+    handOnly: true,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'header with crit: token_malformed',
+    header: () => ({ alg: 'HS256', crit: ['exp'], exp: 1 }),
+    handOnly: true,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'kid not a string: token_malformed',
+    header: () => ({ alg: 'HS256', kid: 42 }),
+    handOnly: true,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'alg missing: token_malformed',
+    header: () => ({ typ: 'JWT' }),
+    handOnly: true,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'payload not an object: token_malformed',
+    handOnly: true,
+    mutate: (token) => {
+      const [h] = token.split('.');
+      const input = `${h}.${b64([1, 2, 3])}`;
+      return `${input}.${createHmac('sha256', ACTIVE).update(input).digest('base64url')}`;
+    },
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'signature with padding: token_malformed',
+    mutate: (token) => `${token}=`,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'allowed by the options but not imported in the ring: algorithm_not_allowed, no throw',
+    header: (k) => ({ alg: 'HS512', kid: k.active }),
+    options: { algorithms: ['HS256', 'HS512'] },
+    expect: { valid: false, error: 'algorithm_not_allowed' },
+  },
+  {
+    name: 'signature truncated: signature_invalid',
+    mutate: (token) => {
+      const [h, p, s] = token.split('.');
+      return `${h}.${p}.${Buffer.from(s as string, 'base64url')
+        .subarray(0, 29)
+        .toString('base64url')}`;
+    },
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'payload changed after signing: signature_invalid',
+    mutate: (token) => {
+      const [h, , s] = token.split('.');
+      return `${h}.${b64({ sub: 'admin' })}.${s}`;
+    },
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'four segments: token_malformed',
+    mutate: (token) => `${token}.x`,
+    expect: { valid: false, error: 'token_malformed' },
+  },
+  {
+    name: 'oversized: token_too_large',
+    claims: { sub: 'u', pad: 'x'.repeat(DEFAULT_MAX_TOKEN_BYTES) },
+    expect: { valid: false, error: 'token_too_large' },
+  },
+];
+
+const MALFORMED: Array<[string, string]> = [
+  ['', 'token_missing'],
+  ['abc', 'token_malformed'],
+  ['a.b', 'token_malformed'],
+  ['..', 'token_malformed'],
+  ['a.b.c.d', 'token_malformed'],
+  [`${b64({ alg: 'HS256' })}.!!!.abc`, 'token_malformed'],
+  [`not-json.${b64({})}.abc`, 'token_malformed'],
+  [`${Buffer.from('{"alg":"HS256"').toString('base64url')}.${b64({})}.abc`, 'token_malformed'],
+  [`${Buffer.from([0xff, 0xfe]).toString('base64url')}.${b64({})}.abc`, 'token_malformed'],
+  [`${b64('HS256')}.${b64({})}.abc`, 'token_malformed'],
+  [`${b64(null)}.${b64({})}.abc`, 'token_malformed'],
+  [`${b64({ alg: 'HS256' })}.${b64({})}.a`, 'token_malformed'],
+  [`${b64({ alg: 'HS256' })}=.${b64({})}.abc`, 'token_malformed'],
+  [`${b64({ alg: 'HS256' })}.${Buffer.from('not json').toString('base64url')}.abc`, 'token_malformed'],
+  [`${b64({ alg: 'HS256' })}.${b64({})}.${'é'.repeat(4)}`, 'token_malformed'],
+  ['x'.repeat(DEFAULT_MAX_TOKEN_BYTES + 1), 'token_too_large'],
+];
+
+const PRIMITIVES: HmacPrimitive[] = [webCryptoHmac as HmacPrimitive, nodeHmac as HmacPrimitive];
+
+describe.each(PRIMITIVES.map((primitive) => [primitive.name, primitive] as const))(
+  'verifyToken with %s',
+  (_name, primitive) => {
+    async function verify(token: string, now: number, options: Partial<VerifyOptions> = {}) {
+      const ring = await prepareKeyRing(await buildKeyset(), primitive, ['HS256']);
+      return verifyToken(token, ring, {
+        algorithms: ['HS256'],
+        clockToleranceMs: 30_000,
+        maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+        now: () => now,
+        ...options,
+      });
+    }
+
+    for (const signer of [handSigner, joseSigner]) {
+      const cases = CASES.filter((c) => signer === handSigner || !c.handOnly);
+      it.each(cases.map((c) => [c.name, c] as const))(`${signer.name}: %s`, async (_caseName, c) => {
+        await buildKeyset();
+        const header = c.header?.({ active: activeKid, old: oldKid }) ?? { alg: 'HS256' };
+        const claims = c.claims ?? { sub: 'user-1', iat: sec(NOW) };
+        let token = await signer.sign(header, claims, c.secret ?? ACTIVE);
+        if (c.mutate) token = c.mutate(token);
+        const result = await verify(token, c.now ?? NOW, c.options);
+        if (c.expect.valid) {
+          expect(result).toMatchObject({ valid: true, kid: c.expect.kid === 'active' ? activeKid : oldKid });
+          expect(result.valid && result.claims).toEqual(claims);
+        } else {
+          expect(result).toEqual({ valid: false, error: c.expect.error });
+        }
+      });
+    }
+
+    it.each(MALFORMED)('malformed input %#: %s -> %s', async (token, error) => {
+      expect(await verify(token, NOW)).toEqual({ valid: false, error });
+    });
+
+    it('accepts HS384 only when the ring imported it and it is allowed', async () => {
+      await buildKeyset();
+      const token = await handSigner.sign({ alg: 'HS384', kid: activeKid }, { sub: 'u' }, ACTIVE);
+      expect(await verify(token, NOW)).toEqual({ valid: false, error: 'algorithm_not_allowed' });
+      const ring = await prepareKeyRing(await buildKeyset(), primitive, ['HS256', 'HS384']);
+      const result = await verifyToken(token, ring, {
+        algorithms: ['HS256', 'HS384'],
+        clockToleranceMs: 0,
+        maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+        now: () => NOW,
+      });
+      expect(result).toMatchObject({ valid: true, kid: activeKid });
+    });
+  },
+);
