@@ -1,0 +1,127 @@
+/** One smoke suite, three runtimes: the real entry files under node, deno and bun, on loopback. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { computeKid } from '../../../shared/kid.ts';
+import { freePort } from '../../../test/support/free-port.ts';
+import {
+  buildKeyset,
+  epochSeconds,
+  KEYSET_KEY,
+  seal,
+  secret,
+  signByHand,
+  signWithJose,
+} from '../support/keysets.ts';
+
+const ROOT = join(import.meta.dirname, '../../..');
+const BIN = join(ROOT, 'node_modules/.bin');
+
+const RUNTIMES: Record<string, string[]> = {
+  node: [process.execPath, 'edge/src/runtime/node.ts'],
+  deno: [
+    join(BIN, 'deno'),
+    'run',
+    '--node-modules-dir=manual',
+    '--allow-net',
+    '--allow-env',
+    '--allow-read',
+    'edge/src/runtime/deno.ts',
+  ],
+  bun: [join(BIN, 'bun'), 'edge/src/runtime/bun.ts'],
+};
+
+let child: ChildProcess | undefined;
+let output = '';
+
+afterEach(async () => {
+  const proc = child;
+  child = undefined;
+  if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+});
+
+async function startEdge(runtime: string): Promise<string> {
+  const port = await freePort();
+  const [command, ...args] = RUNTIMES[runtime] as string[];
+  output = '';
+  child = spawn(command as string, args, {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      KEYSET_KEY,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const base = `http://127.0.0.1:${port}`;
+  // Bounded: 600 x 50 ms. Deno's first start compiles the TypeScript.
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`${runtime} edge exited: ${output}`);
+    const answer = await fetch(`${base}/healthz`).catch(() => undefined);
+    if (answer !== undefined) {
+      expect(answer.status).toBe(503);
+      await answer.body?.cancel();
+      return base;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${runtime} edge did not answer /healthz: ${output}`);
+}
+
+const ACTIVE = secret('runtime-active');
+
+describe.each(Object.keys(RUNTIMES))('the %s entry', (runtime) => {
+  it('takes a pushed keyset, verifies good tokens and refuses bad ones', async () => {
+    const base = await startEdge(runtime);
+    const put = await fetch(`${base}/keyset`, {
+      method: 'PUT',
+      body: await seal(await buildKeyset(1, ACTIVE)),
+    });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ version: 1 });
+    const healthz = await fetch(`${base}/healthz`);
+    expect(await healthz.json()).toMatchObject({ status: 'ok', keyset_version: 1 });
+
+    const kid = await computeKid(ACTIVE);
+    const good = await signWithJose(ACTIVE, { sub: 'smoke', exp: epochSeconds(Date.now()) + 60 }, { kid });
+    const verified = await fetch(`${base}/verify`, { method: 'POST', body: JSON.stringify({ token: good }) });
+    expect(verified.status).toBe(200);
+    expect(await verified.json()).toMatchObject({ valid: true, kid, claims: { sub: 'smoke' } });
+
+    const forward = await fetch(`${base}/verify`, { headers: { authorization: `Bearer ${good}` } });
+    expect(forward.status).toBe(200);
+    expect(forward.headers.get('x-auth-subject')).toBe('smoke');
+    expect(forward.headers.get('x-auth-kid')).toBe(kid);
+    await forward.body?.cancel();
+
+    const bad = {
+      signature_invalid: await signByHand(secret('runtime-other'), { sub: 'x' }),
+      token_expired: await signByHand(ACTIVE, { sub: 'x', exp: epochSeconds(Date.now()) - 3600 }),
+      token_malformed: 'not.a.jwt',
+    };
+    for (const [error, token] of Object.entries(bad)) {
+      const response = await fetch(`${base}/verify`, { method: 'POST', body: JSON.stringify({ token }) });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ valid: false, error });
+    }
+    const denied = await fetch(`${base}/verify`, {
+      headers: { authorization: `Bearer ${bad.token_expired}` },
+    });
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    await denied.body?.cancel();
+  });
+});

@@ -1,0 +1,68 @@
+import { Valkey } from 'iovalkey';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
+import { startUpstashGateway, type UpstashGateway } from '../../../test/upstash-gateway/upstash-gateway.ts';
+import { createEdge } from '../../src/create-edge.ts';
+import { KEYSET_REDIS_KEY } from '../../src/upstash-keyset-source.ts';
+import { health, verifyError } from '../support/edge-client.ts';
+import { buildKeyset, KEYSET_KEY, seal, secret, signByHand } from '../support/keysets.ts';
+
+const TOKEN = 'upstash-rest-token-for-tests';
+let valkey: ValkeyServer;
+let gateway: UpstashGateway;
+let client: Valkey;
+
+beforeAll(async () => {
+  valkey = await startValkey();
+  gateway = await startUpstashGateway({ valkeyPort: valkey.port, token: TOKEN });
+  client = new Valkey({ host: '127.0.0.1', port: valkey.port });
+});
+
+afterAll(async () => {
+  client?.disconnect();
+  await gateway?.close();
+  await valkey?.stop();
+});
+
+const ONE = secret('upstash-one');
+const TWO = secret('upstash-two');
+
+describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server behind a REST gateway)', () => {
+  it('answers 503 while the key is absent, then takes the envelope at the next pull', async () => {
+    let now = Date.parse('2026-06-01T00:00:00Z');
+    const logs: string[] = [];
+    const env = { KEYSET_KEY, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    const edge = createEdge({ env, now: () => now, log: (line) => logs.push(line) });
+    expect((await health(edge)).status).toBe(503);
+
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    now += 5_000;
+    expect(await health(edge)).toMatchObject({ status: 200, body: { keyset_version: 1 } });
+    expect(await verifyError(edge, await signByHand(ONE, { sub: 'one' }))).toBeUndefined();
+
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(2, TWO, [{ secret: ONE }])));
+    expect(await edge.refresh('scheduled')).toMatchObject({ taken: true, version: 2, failures: [] });
+    expect(await verifyError(edge, await signByHand(TWO, { sub: 'two' }))).toBeUndefined();
+    expect(logs).toEqual([]);
+  });
+
+  it('keeps the held keyset when the REST token is wrong, reporting the failure without the token', async () => {
+    const logs: string[] = [];
+    const env = { KEYSET_KEY, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: 'wrong-token' };
+    const edge = createEdge({ env, log: (line) => logs.push(line) });
+    const report = await edge.refresh('scheduled');
+    expect(report.taken).toBe(false);
+    expect(report.failures).toHaveLength(1);
+    expect(report.failures[0]).toMatch(/^UPSTASH_REDIS_REST_URL: /);
+    expect(logs.join('\n')).not.toContain('wrong-token');
+    expect((await health(edge)).status).toBe(503);
+  });
+
+  it('reports an unreachable gateway as a failed pull, not an error', async () => {
+    const env = { KEYSET_KEY, UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    const edge = createEdge({ env, log: () => {} });
+    const report = await edge.refresh('scheduled');
+    expect(report).toMatchObject({ taken: false, version: 0 });
+    expect(report.failures).toHaveLength(1);
+  });
+});

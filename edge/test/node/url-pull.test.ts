@@ -1,0 +1,154 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeKid } from '../../../shared/kid.ts';
+import { createEdge, type Edge } from '../../src/create-edge.ts';
+import { UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
+import { health, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
+import { buildKeyset, KEYSET_KEY, seal, secret, signByHand, signWithJose } from '../support/keysets.ts';
+
+/** Stands in for the control plane's keyset endpoint: the test's own server, envelope body, ETag, 304. */
+const origin = {
+  envelope: '',
+  etag: '"0"',
+  status: 200,
+  hits: 0,
+  conditionalHits: 0,
+};
+let server: Server;
+let keysetUrl: string;
+
+beforeAll(async () => {
+  server = createServer((request, response) => {
+    origin.hits++;
+    if (origin.status !== 200) {
+      response.writeHead(origin.status).end();
+      return;
+    }
+    if (request.headers['if-none-match'] === origin.etag) {
+      origin.conditionalHits++;
+      response.writeHead(304, { etag: origin.etag }).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/jose', etag: origin.etag }).end(origin.envelope);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  keysetUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/v1/keyset`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+async function serve(version: number, active: string, previous: string[] = []) {
+  const keyset = await buildKeyset(
+    version,
+    active,
+    previous.map((s) => ({ secret: s })),
+  );
+  origin.envelope = await seal(keyset);
+  origin.etag = `"v${version}"`;
+  origin.status = 200;
+}
+
+async function until(condition: () => boolean | Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    if (await condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return false;
+}
+
+const A = secret('url-a');
+const B = secret('url-b');
+const C = secret('url-c');
+const D = secret('url-d');
+
+describe('pulling from KEYSET_URL (a real HTTP server on loopback)', () => {
+  let now = Date.parse('2026-06-01T00:00:00Z');
+  let edge: Edge;
+  const logs: string[] = [];
+
+  it('pulls at cold start, before answering the first request', async () => {
+    await serve(1, A);
+    edge = createEdge({
+      env: { KEYSET_KEY, KEYSET_URL: keysetUrl, KEYSET_TTL: '300s' },
+      now: () => now,
+      log: (line) => logs.push(line),
+    });
+    expect(await verifyError(edge, await signByHand(A, { sub: 'a' }))).toBeUndefined();
+    expect(origin.hits).toBe(1);
+    expect((await health(edge)).body).toMatchObject({ keyset_version: 1 });
+  });
+
+  it('revalidates with If-None-Match once the keyset is older than KEYSET_TTL', async () => {
+    now += 299_000;
+    await health(edge);
+    expect(origin.hits).toBe(1);
+    now += 1_000;
+    await health(edge);
+    expect(await until(() => origin.conditionalHits === 1)).toBe(true);
+    // Confirmed fresh by the 304: no further pull until another TTL has passed.
+    await health(edge);
+    expect(origin.hits).toBe(2);
+  });
+
+  it('takes a newer version on the next TTL pull, serving the held one meanwhile', async () => {
+    await serve(2, B, [A]);
+    now += 300_000;
+    expect(await verifyError(edge, await signByHand(A, { sub: 'a' }))).toBeUndefined();
+    expect(await until(async () => (await health(edge)).body.keyset_version === 2)).toBe(true);
+  });
+
+  it('pulls for an unknown kid at once, at most once per cooldown, coalescing concurrent requests', async () => {
+    await serve(3, C, [B]);
+    const hits = origin.hits;
+    const token = await signWithJose(C, { sub: 'c' }, { kid: await computeKid(C) });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => postVerify(edge, token)));
+    expect(answers.map((response) => response.status)).toEqual(Array(10).fill(200));
+    expect(origin.hits).toBe(hits + 1);
+
+    await serve(4, D, [C]);
+    const early = await signWithJose(D, { sub: 'd' }, { kid: await computeKid(D) });
+    now += UNKNOWN_KID_COOLDOWN_MS - 1;
+    expect(await verifyError(edge, early)).toBe('key_unknown');
+    expect(origin.hits).toBe(hits + 1);
+    now += 1;
+    expect(await verifyError(edge, early)).toBeUndefined();
+    expect(origin.hits).toBe(hits + 2);
+  });
+
+  it('does not pull for a known kid that expired, nor for a token without kid', async () => {
+    const hits = origin.hits;
+    now += UNKNOWN_KID_COOLDOWN_MS;
+    expect(await verifyError(edge, await signByHand(secret('nobody'), { sub: 'x' }))).toBe(
+      'signature_invalid',
+    );
+    expect(origin.hits).toBe(hits);
+  });
+
+  it('ignores an older version from the origin and keeps serving through origin failures', async () => {
+    await serve(2, B, [A]);
+    now += 300_000;
+    expect(await edge.refresh('stale')).toMatchObject({ taken: false, version: 4, failures: [] });
+    expect((await health(edge)).body).toMatchObject({ keyset_version: 4 });
+
+    origin.status = 500;
+    now += 300_000;
+    const hits = origin.hits;
+    await health(edge);
+    expect(await until(() => origin.hits > hits)).toBe(true);
+    expect(await until(() => logs.some((line) => line.includes('KEYSET_URL answered 500')))).toBe(true);
+    expect(await verifyError(edge, await signByHand(D, { sub: 'd' }))).toBeUndefined();
+    expect(logs.join('\n')).not.toContain(D);
+  });
+
+  it('the scheduled refresh pulls regardless of TTL; pushes and pulls share the accept path', async () => {
+    await serve(6, secret('url-f'), [D]);
+    const report = await edge.refresh('scheduled');
+    expect(report).toMatchObject({ taken: true, version: 6, failures: [] });
+    const replay = await putKeyset(edge, await seal(await buildKeyset(5, secret('url-e'))));
+    expect(replay.status).toBe(409);
+  });
+});
