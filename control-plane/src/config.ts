@@ -1,6 +1,8 @@
 /** The control plane's configuration (SPEC section 3), read once at start-up into a typed object. */
 import { z } from 'zod';
+import { utf8 } from '../../shared/base64url.ts';
 import { parseDuration } from '../../shared/duration.ts';
+import { MIN_SECRET_BYTES } from '../../shared/keyset.ts';
 import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
 import { ConfigError } from './errors.ts';
 
@@ -40,7 +42,20 @@ const duration = (fallback: string) =>
       }
     });
 
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+// Strict decimal: z.coerce would take '' or ' ' as port 0 (a random port) and '0x50' as 80.
+const port = (fallback: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .refine(
+      (text) => /^\d{1,5}$/.test(text.trim()) && Number(text) <= 65535,
+      'expected a port number from 0 to 65535',
+    )
+    .transform(Number);
+
+const strongSecret = z
+  .string()
+  .refine((text) => utf8(text).length >= MIN_SECRET_BYTES, `must be at least ${MIN_SECRET_BYTES} bytes`);
 
 const list = z
   .string()
@@ -61,8 +76,8 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:pass@]host:port[/db] or rediss://...')
     .optional(),
-  JWT_SECRET: z.string().min(1).optional(),
-  JWT_PREVIOUS_SECRETS: list,
+  JWT_SECRET: strongSecret.optional(),
+  JWT_PREVIOUS_SECRETS: list.pipe(z.array(strongSecret)),
   GRACE_PERIOD: duration('24h'),
   KEYSET_CACHE_TTL: duration('300s'),
   ROTATION_INTERVAL: z
