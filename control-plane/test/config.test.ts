@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
+
+const ADMIN_TOKEN = randomBytes(48).toString('base64url'); // 64 characters
+const KEYSET_KEY = randomBytes(32).toString('base64url');
+const BASE = { ADMIN_TOKEN };
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(Object.keys(env))}`);
+}
+
+describe('loadConfig', () => {
+  it('applies the SPEC section 3 defaults', () => {
+    expect(ADMIN_TOKEN).toHaveLength(64);
+    const config = loadConfig(BASE);
+    expect(config).toMatchObject({
+      adminToken: ADMIN_TOKEN,
+      storage: 'env',
+      jwtPreviousSecrets: [],
+      gracePeriodMs: 24 * 3_600_000,
+      keysetCacheTtlMs: 300_000,
+      rotationIntervalMs: 90 * 86_400_000,
+      edgeUrls: [],
+      grpcPort: 50051,
+      httpPort: 8080,
+      logLevel: 'info',
+    });
+    expect(config.valkeyUrl).toBeUndefined();
+    expect(config.jwtSecret).toBeUndefined();
+    expect(config.keysetKey).toBeUndefined();
+  });
+
+  it('chooses valkey storage when VALKEY_URL is set, env otherwise, and honours SECRET_STORAGE', () => {
+    const valkey = loadConfig({ ...BASE, VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY });
+    expect(valkey.storage).toBe('valkey');
+    expect(valkey.valkeyUrl).toBe('redis://127.0.0.1:6379');
+    expect(valkey.keysetKey).toEqual(new Uint8Array(Buffer.from(KEYSET_KEY, 'base64url')));
+    expect(
+      loadConfig({ ...BASE, SECRET_STORAGE: 'env', VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY })
+        .storage,
+    ).toBe('env');
+    expect(loadConfig({ ...BASE, SECRET_STORAGE: 'env' }).storage).toBe('env');
+  });
+
+  it('parses every documented value form', () => {
+    const secret = 'e'.repeat(40);
+    const config = loadConfig({
+      ...BASE,
+      VALKEY_URL: 'rediss://user:pass@valkey.internal:6380/2',
+      KEYSET_KEY,
+      JWT_SECRET: secret,
+      JWT_PREVIOUS_SECRETS: ` ${'p'.repeat(32)} , ${'q'.repeat(33)} ,`,
+      GRACE_PERIOD: '90d',
+      KEYSET_CACHE_TTL: '500ms',
+      ROTATION_INTERVAL: 'off',
+      EDGE_URLS: 'https://edge-1.example, http://127.0.0.1:8787',
+      GRPC_PORT: '0',
+      HTTP_PORT: '65535',
+      GRPC_TLS_CERT: '/etc/keyward/cert.pem',
+      GRPC_TLS_KEY: '/etc/keyward/key.pem',
+    });
+    expect(config).toMatchObject({
+      storage: 'valkey',
+      jwtSecret: secret,
+      jwtPreviousSecrets: ['p'.repeat(32), 'q'.repeat(33)],
+      gracePeriodMs: 90 * 86_400_000,
+      keysetCacheTtlMs: 500,
+      rotationIntervalMs: null,
+      edgeUrls: ['https://edge-1.example', 'http://127.0.0.1:8787'],
+      grpcPort: 0,
+      httpPort: 65535,
+      grpcTlsCert: '/etc/keyward/cert.pem',
+      grpcTlsKey: '/etc/keyward/key.pem',
+    });
+    expect(loadConfig({ ...BASE, GRACE_PERIOD: '3600' }).gracePeriodMs).toBe(3_600_000);
+    expect(loadConfig({ ...BASE, KEYSET_CACHE_TTL: '300s' }).keysetCacheTtlMs).toBe(300_000);
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '24h' }).rotationIntervalMs).toBe(86_400_000);
+  });
+
+  it('refuses a missing ADMIN_TOKEN or one of 63 characters, without echoing it', () => {
+    expect(configError({}).variable).toBe('ADMIN_TOKEN');
+    expect(configError({}).message).toContain('ADMIN_TOKEN');
+    const short = ADMIN_TOKEN.slice(0, 63);
+    const error = configError({ ADMIN_TOKEN: short });
+    expect(error.variable).toBe('ADMIN_TOKEN');
+    expect(error.message).toContain('ADMIN_TOKEN');
+    expect(error.message).toContain('64');
+    expect(error.message).not.toContain(short);
+    expect(error.message).not.toContain(short.slice(0, 16));
+    expect(String(error.stack)).not.toContain(short.slice(0, 16));
+    expect(configError({ ADMIN_TOKEN: '' }).variable).toBe('ADMIN_TOKEN');
+  });
+
+  const BAD: Array<[string, Record<string, string>]> = [
+    ['SECRET_STORAGE', { SECRET_STORAGE: 'memory' }],
+    ['SECRET_STORAGE', { SECRET_STORAGE: '' }],
+    ['VALKEY_URL', { VALKEY_URL: 'http://valkey:6379', KEYSET_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'valkey:6379', KEYSET_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: '', KEYSET_KEY }],
+    ['VALKEY_URL', { SECRET_STORAGE: 'valkey', KEYSET_KEY }],
+    ['GRACE_PERIOD', { GRACE_PERIOD: '1.5h' }],
+    ['GRACE_PERIOD', { GRACE_PERIOD: '-1s' }],
+    ['GRACE_PERIOD', { GRACE_PERIOD: '24 hours' }],
+    ['GRACE_PERIOD', { GRACE_PERIOD: '' }],
+    ['KEYSET_CACHE_TTL', { KEYSET_CACHE_TTL: '5w' }],
+    ['KEYSET_CACHE_TTL', { KEYSET_CACHE_TTL: 'soon' }],
+    ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '0' }],
+    ['ROTATION_INTERVAL', { ROTATION_INTERVAL: 'never' }],
+    ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '90 days' }],
+    ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '99999999999999999d' }],
+    ['EDGE_URLS', { EDGE_URLS: 'ftp://edge.example', KEYSET_KEY }],
+    ['EDGE_URLS', { EDGE_URLS: 'https://edge.example,not a url', KEYSET_KEY }],
+    ['KEYSET_KEY', { KEYSET_KEY: 'too-short' }],
+    ['KEYSET_KEY', { KEYSET_KEY: randomBytes(32).toString('base64') }],
+    ['KEYSET_KEY', { KEYSET_KEY: randomBytes(16).toString('base64url') }],
+    ['KEYSET_KEY', { VALKEY_URL: 'redis://127.0.0.1:6379' }],
+    ['KEYSET_KEY', { EDGE_URLS: 'https://edge.example' }],
+    ['GRPC_PORT', { GRPC_PORT: '65536' }],
+    ['GRPC_PORT', { GRPC_PORT: '-1' }],
+    ['GRPC_PORT', { GRPC_PORT: 'grpc' }],
+    ['GRPC_PORT', { GRPC_PORT: '50051.5' }],
+    ['GRPC_PORT', { GRPC_PORT: '' }],
+    ['GRPC_PORT', { GRPC_PORT: '0x50' }],
+    ['HTTP_PORT', { HTTP_PORT: '99999' }],
+    ['HTTP_PORT', { HTTP_PORT: ' ' }],
+    ['HTTP_PORT', { HTTP_PORT: '1e3' }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: '/etc/keyward/cert.pem' }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_KEY: '/etc/keyward/key.pem' }],
+    ['JWT_SECRET', { JWT_SECRET: 'x'.repeat(31) }],
+    ['JWT_PREVIOUS_SECRETS', { JWT_PREVIOUS_SECRETS: `${'x'.repeat(32)},tooshort` }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+  ];
+
+  it.each(BAD)('refuses a bad %s, naming it (%j)', (variable, env) => {
+    const error = configError({ ...BASE, ...env });
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+    // The admin token never appears in a configuration error, whichever variable is wrong.
+    expect(error.message).not.toContain(ADMIN_TOKEN);
+  });
+
+  it('does not echo secret values in its errors', () => {
+    const weak = 'weak-secret-value-abc';
+    expect(configError({ ...BASE, JWT_SECRET: weak }).message).not.toContain(weak);
+    const valkeyPassword = 'hunter2-valkey-password';
+    const error = configError({
+      ...BASE,
+      VALKEY_URL: `http://user:${valkeyPassword}@valkey:6379`,
+      KEYSET_KEY,
+    });
+    expect(error.message).not.toContain(valkeyPassword);
+    const badKey = randomBytes(31).toString('base64url');
+    expect(configError({ ...BASE, KEYSET_KEY: badKey }).message).not.toContain(badKey);
+  });
+});
+
+describe('control-plane/src/main.ts', () => {
+  it('exits non-zero with a too-short ADMIN_TOKEN, naming ADMIN_TOKEN on stderr and not echoing it', async () => {
+    const short = ADMIN_TOKEN.slice(0, 20);
+    const child = spawn(process.execPath, ['control-plane/src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, ADMIN_TOKEN: short, GRPC_PORT: '0', HTTP_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(timer);
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(stderr).toContain('ADMIN_TOKEN');
+    expect(stderr + stdout).not.toContain(short);
+  });
+});
