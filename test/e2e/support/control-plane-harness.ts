@@ -1,0 +1,101 @@
+/**
+ * The real control plane in this process (startControlPlane with a config from loadConfig, as main.ts does),
+ * with a gRPC client over loopback and its log lines kept for assertions.
+ */
+import { randomBytes } from 'node:crypto';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { loadConfig } from '../../../control-plane/src/config.ts';
+import { type ControlPlane, startControlPlane } from '../../../control-plane/src/control-plane.ts';
+import {
+  type GetKeysetResponse,
+  type RotateSecretResponse,
+  SecretServiceClient,
+} from '../../../control-plane/src/grpc/proto.ts';
+import { createLogger } from '../../../control-plane/src/logger.ts';
+
+export interface Harness {
+  controlPlane: ControlPlane;
+  grpcAddress: string;
+  httpUrl: string;
+  /** The control plane's keyset endpoint, what edges get as KEYSET_URL. */
+  keysetUrl: string;
+  adminToken: string;
+  /** Every log line the control plane wrote, raw JSON text. */
+  logLines: string[];
+  rotate(newSecret: string): Promise<RotateSecretResponse>;
+  getKeyset(): Promise<GetKeysetResponse>;
+  /** The envelope served at GET /keyset right now. */
+  fetchEnvelope(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  valkeyUrl: string;
+  keysetKey: string;
+  edgeUrls?: string[];
+  gracePeriod?: string;
+  /** 0 for any; a fixed port so that edges keep the same KEYSET_URL across a restart. */
+  httpPort?: number;
+  grpcPort?: number;
+  adminToken?: string;
+}
+
+const RPC_DEADLINE_MS = 15_000;
+
+export function newAdminToken(): string {
+  return randomBytes(48).toString('base64url');
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const adminToken = options.adminToken ?? newAdminToken();
+  const config = loadConfig({
+    ADMIN_TOKEN: adminToken,
+    SECRET_STORAGE: 'valkey',
+    VALKEY_URL: options.valkeyUrl,
+    KEYSET_KEY: options.keysetKey,
+    EDGE_URLS: (options.edgeUrls ?? []).join(','),
+    GRACE_PERIOD: options.gracePeriod ?? '24h',
+    ROTATION_INTERVAL: 'off',
+    GRPC_PORT: String(options.grpcPort ?? 0),
+    HTTP_PORT: String(options.httpPort ?? 0),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+  });
+  const logLines: string[] = [];
+  const logger = createLogger('info', { write: (line: string) => void logLines.push(line) });
+  const controlPlane = await startControlPlane(config, logger);
+  const grpcAddress = `127.0.0.1:${controlPlane.grpcPort}`;
+  const client = new SecretServiceClient(grpcAddress, credentials.createInsecure());
+  const httpUrl = `http://127.0.0.1:${controlPlane.httpPort}`;
+
+  const unary = <Res>(method: string, request: object) =>
+    new Promise<Res>((resolve, reject) => {
+      const deadline = new Date(Date.now() + RPC_DEADLINE_MS);
+      (client[method] as (req: object, opts: object, cb: (e: ServiceError | null, r: Res) => void) => void)(
+        request,
+        { deadline },
+        (error, response) => (error ? reject(error) : resolve(response)),
+      );
+    });
+
+  return {
+    controlPlane,
+    grpcAddress,
+    httpUrl,
+    keysetUrl: `${httpUrl}/keyset`,
+    adminToken,
+    logLines,
+    rotate: (newSecret) =>
+      unary<RotateSecretResponse>('RotateSecret', { admin_token: adminToken, new_secret: newSecret }),
+    getKeyset: () => unary<GetKeysetResponse>('GetKeyset', { admin_token: adminToken }),
+    async fetchEnvelope() {
+      const response = await fetch(`${httpUrl}/keyset`, { signal: AbortSignal.timeout(5_000) });
+      if (response.status !== 200) throw new Error(`GET /keyset answered ${response.status}`);
+      return response.text();
+    },
+    async stop() {
+      client.close();
+      await controlPlane.stop();
+    },
+  };
+}
