@@ -230,3 +230,28 @@ describe('without a keyset', () => {
     expect(await health.json()).toEqual({ status: 'no_keyset' });
   });
 });
+
+describe('unexpected failures', () => {
+  it('uses the injected HMAC primitive, and turns its failure into a generic 500 without details', async () => {
+    const logs: string[] = [];
+    const edge = createEdge({
+      env: { KEYSET_KEY },
+      now: () => NOW,
+      log: (line) => logs.push(line),
+      hmac: {
+        name: 'broken',
+        importKey: (raw) => raw,
+        verify: () => {
+          throw new Error('detail that must not leak');
+        },
+      },
+    });
+    expect((await putKeyset(edge, await seal(await buildKeyset(1, ACTIVE)))).status).toBe(200);
+    const response = await postVerify(edge, await signByHand(ACTIVE, claims()));
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({ error: 'internal_error' });
+    expect(text).not.toContain('detail');
+    expect(logs).toContain('edge: unexpected error: Error');
+  });
+});
