@@ -8,11 +8,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { encodeBase64url } from '../shared/base64url.ts';
 import { loadConfig } from '../control-plane/src/config.ts';
 import { startControlPlane } from '../control-plane/src/control-plane.ts';
 import { createLogger } from '../control-plane/src/logger.ts';
 import { generateSecret } from '../control-plane/src/secret-manager.ts';
+import { encodeBase64url } from '../shared/base64url.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const edgePort = Number(process.env.EDGE_PORT ?? 8787);

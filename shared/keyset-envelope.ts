@@ -36,10 +36,10 @@ const keysetSchema = z
 /** Parses KEYSET_KEY (base64url of exactly 32 bytes). */
 export function parseKeysetKey(text: string): Uint8Array {
   const key = decodeBase64url(text.trim());
-  if (!key || key.length !== 32) {
+  if (key?.length !== 32) {
     throw new KeywardError('envelope_key_invalid', 'KEYSET_KEY must be base64url of exactly 32 random bytes');
   }
-  return key;
+  return key as Uint8Array;
 }
 
 /** Validates a parsed keyset; throws `keyset_invalid` naming the first problem. */

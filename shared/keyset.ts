@@ -89,7 +89,9 @@ export function rotateKeyset(current: Keyset | null, next: NewSecret, options: R
   if (options.emergency) return { version: current.version + 1, issued_at: issuedAt, keys: [fresh] };
   const expiresAt = new Date(now.getTime() + options.gracePeriodMs);
   const demoted: KeyEntry[] =
-    options.gracePeriodMs <= 0 ? [] : [{ ...superseded, status: 'previous', expires_at: expiresAt.toISOString() }];
+    options.gracePeriodMs <= 0
+      ? []
+      : [{ ...superseded, status: 'previous', expires_at: expiresAt.toISOString() }];
   const kept = current.keys.filter((key) => key.status === 'previous' && !isExpired(key, now));
   return { version: current.version + 1, issued_at: issuedAt, keys: [fresh, ...demoted, ...kept] };
 }

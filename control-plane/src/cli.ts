@@ -62,8 +62,11 @@ metadata.set('authorization', `Bearer ${adminToken}`);
 
 function call<T>(method: string, request: object): Promise<T> {
   return new Promise((resolve, reject) => {
-    client[method](request, metadata, { deadline: Date.now() + 30_000 }, (error: ServiceError | null, response: T) =>
-      error ? reject(error) : resolve(response),
+    client[method](
+      request,
+      metadata,
+      { deadline: Date.now() + 30_000 },
+      (error: ServiceError | null, response: T) => (error ? reject(error) : resolve(response)),
     );
   });
 }
@@ -99,7 +102,9 @@ try {
       );
     }
     for (const edge of keyset.edges) {
-      lines.push(`  edge ${edge.url} confirmed v${edge.confirmed_version}${edge.last_error ? ` (${edge.last_error})` : ''}`);
+      lines.push(
+        `  edge ${edge.url} confirmed v${edge.confirmed_version}${edge.last_error ? ` (${edge.last_error})` : ''}`,
+      );
     }
     print(keyset, lines.join('\n'));
   } else if (command === 'revoke') {
