@@ -123,6 +123,7 @@ export async function startControlPlane(
     storage,
     async stop() {
       scheduler?.stop();
+      pusher.stop();
       await grpc.shutdown();
       await http.close();
       await manager.stop();

@@ -41,6 +41,7 @@ export class EdgePusher {
   readonly #pending = new Map<string, StoredKeyset>();
   /** The round in flight, shared by everyone asking to push the same version (the RPC and the change event). */
   #round: { version: number; outcome: Promise<PushOutcome[]> } | null = null;
+  #stopped = false;
 
   constructor(options: EdgePusherOptions) {
     this.#targets = new Map(
@@ -61,9 +62,15 @@ export class EdgePusher {
     return [...this.#targets.values()].map((state) => ({ ...state }));
   }
 
+  /** Ends background retries: a stopped control plane must not go on pushing what it held. */
+  stop(): void {
+    this.#stopped = true;
+    this.#pending.clear();
+  }
+
   /** Pushes to every target; resolves when each has confirmed or used up its foreground retries. */
   async pushAll(stored: StoredKeyset): Promise<PushOutcome[]> {
-    if (stored.envelope === null || this.#targets.size === 0) return [];
+    if (stored.envelope === null || this.#targets.size === 0 || this.#stopped) return [];
     if (this.#round?.version === stored.keyset.version) return this.#round.outcome;
     const outcome = Promise.all([...this.#targets.keys()].map((url) => this.#pushTarget(url, stored)));
     const round = { version: stored.keyset.version, outcome };
@@ -94,7 +101,8 @@ export class EdgePusher {
     void (async () => {
       for (let attempt = 1; attempt <= retries; attempt++) {
         await this.#backoff(attempt + this.#options.retries);
-        const latest = this.#pending.get(url) as StoredKeyset;
+        const latest = this.#pending.get(url);
+        if (this.#stopped || latest === undefined) break;
         if ((this.#targets.get(url)?.confirmedVersion ?? 0) >= latest.keyset.version) break;
         if ((await this.#attempt(url, latest)) === '') break;
       }

@@ -15,7 +15,8 @@ export type PullReason = 'cold' | 'stale' | 'scheduled' | 'unknown_kid';
 
 /** At most one pull per this long for tokens with a kid the ring does not know. */
 export const UNKNOWN_KID_COOLDOWN_MS = 30_000;
-/** Cold and TTL pulls are not retried sooner than this after an attempt, so a dead origin is not hammered. */
+/** Cold and TTL pulls are not retried sooner than this (or KEYSET_TTL, if shorter) after an attempt, so a dead
+ * origin is not hammered. */
 export const RETRY_INTERVAL_MS = 5_000;
 
 export interface KeysetSyncOptions {
@@ -116,7 +117,7 @@ export class KeysetSync {
   }
 
   #mayRetry(): boolean {
-    return this.#o.now() - this.#lastAttemptAt >= RETRY_INTERVAL_MS;
+    return this.#o.now() - this.#lastAttemptAt >= Math.min(RETRY_INTERVAL_MS, this.#o.keysetTtlMs);
   }
 
   #sourcesFor(reason: PullReason): KeysetSource[] {
