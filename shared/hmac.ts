@@ -1,6 +1,6 @@
 /**
  * The one primitive the verify path needs, injected by the runtime entry: WebCrypto everywhere by default,
- * synchronous node:crypto with KeyObjects on Node (see control-plane/src/node-hmac.ts), where WebCrypto
+ * synchronous node:crypto with KeyObjects on Node (see shared/runtime/node-hmac.ts), where WebCrypto
  * pays a thread-pool hop per call.
  */
 import { utf8 } from './base64url.ts';

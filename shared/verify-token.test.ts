@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { nodeHmac } from '../control-plane/src/node-hmac.ts';
 import { type HmacPrimitive, type JwsHmacAlg, webCryptoHmac } from './hmac.ts';
 import { prepareKeyRing } from './key-ring.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import { computeKid } from './kid.ts';
+import { nodeHmac } from './runtime/node-hmac.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from './verify-token.ts';
 
 const HOUR = 3_600_000;

@@ -20,6 +20,7 @@ import {
 } from '../../shared/keyset.ts';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 import {
   DEFAULT_MAX_TOKEN_BYTES,
   type VerifyOptions,
@@ -27,7 +28,6 @@ import {
   verifyToken,
 } from '../../shared/verify-token.ts';
 import { ControlPlaneError, StorageUnavailableError } from './errors.ts';
-import { nodeHmac } from './node-hmac.ts';
 import type { KeysetStorage, StoredKeyset } from './storage/keyset-storage.ts';
 
 export interface SecretManagerOptions {

@@ -5,13 +5,13 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { nodeHmac } from '../../control-plane/src/node-hmac.ts';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import type { HmacPrimitive } from '../../shared/hmac.ts';
 import { webCryptoHmac } from '../../shared/hmac.ts';
 import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
 import { rotateKeyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');

@@ -1,8 +1,10 @@
 /** Node.js entry: `node edge/src/runtime/node.ts` (env: KEYSET_KEY etc., PORT, HOST). */
 import { serve } from '@hono/node-server';
+import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
 import { createEdge } from '../create-edge.ts';
 
-const edge = createEdge({ env: process.env });
+// Synchronous node:crypto HMAC: Node's WebCrypto pays a thread-pool hop per verify.
+const edge = createEdge({ env: process.env, hmac: nodeHmac });
 serve(
   {
     fetch: (request) => edge.fetch(request),

@@ -1,6 +1,6 @@
 /** The synchronous node:crypto HMAC primitive with KeyObjects: no thread-pool hop, keys imported once. */
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
-import type { HmacPrimitive, JwsHmacAlg } from '../../shared/hmac.ts';
+import type { HmacPrimitive, JwsHmacAlg } from '../hmac.ts';
 
 const HASH: Record<JwsHmacAlg, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
 
