@@ -1,0 +1,77 @@
+/**
+ * Section 4b: the worker bundle as wrangler would upload it (`wrangler deploy --dry-run --outdir`), gzipped,
+ * against the Workers size limit; plus which packages the bytes come from (an esbuild metafile of the same entry).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { ROOT } from './servers.ts';
+
+/** The Workers Free plan limit on a compressed Worker (paid plans allow 10 MB). */
+export const WORKER_LIMIT_BYTES = 3 * 1024 * 1024;
+
+export interface BundleSize {
+  tool: string;
+  rawBytes: number;
+  gzipBytes: number;
+  limitBytes: number;
+  fractionOfLimit: number;
+  /** Input bytes per package (or `keyward` for the project's own files), largest first. */
+  inputBytesByPackage: Record<string, number>;
+}
+
+export async function measureBundle(): Promise<BundleSize> {
+  const outdir = mkdtempSync(join(tmpdir(), 'keyward-bundle-'));
+  try {
+    const run = spawnSync(
+      process.execPath,
+      [`${ROOT}node_modules/wrangler/bin/wrangler.js`, 'deploy', '--dry-run', '--outdir', outdir],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+      },
+    );
+    if (run.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${run.stdout}\n${run.stderr}`);
+    const files = readdirSync(outdir).filter((name) => name.endsWith('.js') || name.endsWith('.mjs'));
+    const bytes = Buffer.concat(files.map((name) => readFileSync(join(outdir, name))));
+    const gzipBytes = gzipSync(bytes).length;
+    return {
+      tool: 'wrangler deploy --dry-run',
+      rawBytes: bytes.length,
+      gzipBytes,
+      limitBytes: WORKER_LIMIT_BYTES,
+      fractionOfLimit: gzipBytes / WORKER_LIMIT_BYTES,
+      inputBytesByPackage: await inputsByPackage(),
+    };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+async function inputsByPackage(): Promise<Record<string, number>> {
+  const result = await build({
+    entryPoints: [`${ROOT}edge/src/runtime/worker.ts`],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker', 'browser'],
+    write: false,
+    metafile: true,
+    logLevel: 'error',
+  });
+  const totals = new Map<string, number>();
+  for (const [path, output] of Object.entries(result.metafile.outputs)) {
+    if (path.endsWith('.map')) continue;
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+      const name = match?.[1] ?? 'keyward';
+      totals.set(name, (totals.get(name) ?? 0) + bytesInOutput);
+    }
+  }
+  return Object.fromEntries([...totals].sort((a, b) => b[1] - a[1]));
+}

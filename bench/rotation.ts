@@ -1,0 +1,269 @@
+/**
+ * Section 3: RotateSecret latency against a real valkey-server, and the time until every one of N Node edges
+ * verifies a token of the new kid. The control plane runs as its own process (`control-plane/src/main.ts`),
+ * so its RSS is measured too.
+ */
+import { randomBytes } from 'node:crypto';
+import { credentials } from '@grpc/grpc-js';
+import type { RotateSecretRequest, RotateSecretResponse } from '../control-plane/src/grpc/proto.ts';
+import { SecretServiceClient } from '../control-plane/src/grpc/proto.ts';
+import { computeKid } from '../shared/kid.ts';
+import { benchClaims, signHs256 } from './fixtures.ts';
+import { type Child, freePort, rssBytes, sampleRss, sleep, spawnReady } from './processes.ts';
+import { ROOT, type Server, startEdge } from './servers.ts';
+import { quantile } from './stats.ts';
+
+export interface LatencyFigures {
+  calls: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  minMs: number;
+}
+
+export interface PropagationFigures {
+  edges: number;
+  rotations: number;
+  /** RotateSecret round trip (it waits for the edges to confirm the push). */
+  rotateSecret: LatencyFigures;
+  /** From RotateSecret returning until the last of the N edges answered 200 to a token of the new kid. */
+  visibleAfterReturn: LatencyFigures;
+  /** From the RotateSecret call until the last edge answered 200. */
+  visibleAfterCall: LatencyFigures;
+  /**
+   * The same probe of all N edges just before each rotation, with the current (already known) kid: how much of
+   * `visibleAfterReturn` is the probe's own round trip rather than propagation.
+   */
+  probeRoundTripNoChange: LatencyFigures;
+  notVisibleWithin2s: number;
+}
+
+export interface RotationBench {
+  valkeyVersion: string;
+  gracePeriod: string;
+  rotateSecretNoEdges: LatencyFigures;
+  propagation: PropagationFigures[];
+  controlPlaneRssBytes: {
+    idle: number;
+    peakUnderRotations: number;
+    idleWith20Edges: number;
+    peakWith20Edges: number;
+  };
+  edgeIdleRssBytes: number[];
+}
+
+const ADMIN_TOKEN = randomBytes(48).toString('base64url');
+
+function figures(samples: number[]): LatencyFigures {
+  return {
+    calls: samples.length,
+    p50Ms: quantile(samples, 0.5),
+    p99Ms: quantile(samples, 0.99),
+    maxMs: Math.max(...samples),
+    minMs: Math.min(...samples),
+  };
+}
+
+async function startValkey(): Promise<{ child: Child; url: string; version: string }> {
+  const port = await freePort();
+  const { child } = await spawnReady(
+    'valkey-server',
+    'valkey-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { ready: /Ready to accept connections/ },
+  );
+  const version =
+    /v=([\d.]+)/.exec(child.output())?.[1] ?? /version=([\d.]+)/.exec(child.output())?.[1] ?? 'unknown';
+  return { child, url: `redis://127.0.0.1:${port}`, version };
+}
+
+interface ControlPlaneProcess {
+  child: Child;
+  rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
+  stop(): Promise<void>;
+}
+
+async function startControlPlaneProcess(
+  valkeyUrl: string,
+  keysetKey: string,
+  edgeUrls: string[],
+  gracePeriod: string,
+): Promise<ControlPlaneProcess> {
+  const { child, match } = await spawnReady(
+    'control plane',
+    process.execPath,
+    [`${ROOT}control-plane/src/main.ts`],
+    {
+      cwd: ROOT,
+      env: {
+        ADMIN_TOKEN,
+        VALKEY_URL: valkeyUrl,
+        SECRET_STORAGE: 'valkey',
+        KEYSET_KEY: keysetKey,
+        EDGE_URLS: edgeUrls.join(','),
+        GRACE_PERIOD: gracePeriod,
+        ROTATION_INTERVAL: 'off',
+        GRPC_PORT: '0',
+        HTTP_PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        JWT_SECRET: undefined,
+        JWT_PREVIOUS_SECRETS: undefined,
+      },
+      ready: /"grpc_port":(\d+)[^\n]*control plane listening|control plane listening[^\n]*"grpc_port":(\d+)/,
+    },
+  );
+  const port = match[1] ?? match[2];
+  const client = new SecretServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  const call = client.RotateSecret.bind(client) as (
+    request: Partial<RotateSecretRequest>,
+    callback: (error: Error | null, response: RotateSecretResponse) => void,
+  ) => void;
+  return {
+    child,
+    rotate: (request) =>
+      new Promise((resolve, reject) =>
+        call({ admin_token: ADMIN_TOKEN, ...request }, (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      ),
+    async stop() {
+      client.close();
+      await child.stop();
+    },
+  };
+}
+
+/** Resolves with the time (performance.now) at which `url` first verified `token`, or Infinity. */
+async function visibleAt(url: string, token: string, deadline: number): Promise<number> {
+  while (performance.now() < deadline) {
+    const response = await fetch(`${url}/verify`, { headers: { authorization: `Bearer ${token}` } });
+    await response.arrayBuffer();
+    if (response.status === 200) return performance.now();
+    await sleep(1);
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+async function newSecretAndToken(): Promise<{ secret: string; token: string }> {
+  const secret = randomBytes(48).toString('base64');
+  const kid = await computeKid(secret);
+  return { secret, token: signHs256({ alg: 'HS256', typ: 'JWT', kid }, benchClaims(Date.now()), secret) };
+}
+
+export async function benchRotation(options: {
+  keysetKey: string;
+  edgeCounts: number[];
+  latencyCalls: number;
+  rotationsPerCount: number;
+  log: (line: string) => void;
+}): Promise<RotationBench> {
+  // A zero grace period keeps the keyset at one key over hundreds of rotations; with a long grace every
+  // rotation would add a key and later rotations would push ever larger envelopes.
+  const gracePeriod = '0s';
+  const valkey = await startValkey();
+  const edges: Server[] = [];
+  let controlPlane: ControlPlaneProcess | undefined;
+  try {
+    const maxEdges = Math.max(...options.edgeCounts);
+    // A few at a time: twenty Node start-ups at once on two cores would only time out.
+    for (let i = 0; i < maxEdges; i += 4) {
+      const batch = [];
+      for (let j = i; j < Math.min(maxEdges, i + 4); j++) {
+        batch.push(startEdge(`node edge ${j + 1}`, 'node', 'edge/src/runtime/node.ts', options.keysetKey));
+      }
+      edges.push(...(await Promise.all(batch)));
+    }
+    options.log(`  ${edges.length} node edges up`);
+
+    controlPlane = await startControlPlaneProcess(valkey.url, options.keysetKey, [], gracePeriod);
+    await sleep(1_000);
+    const idle = rssBytes(controlPlane.child.process.pid);
+    for (let i = 0; i < 10; i++) await controlPlane.rotate({ generate: true });
+    const sampler = sampleRss(controlPlane.child.process.pid);
+    const latencies: number[] = [];
+    for (let i = 0; i < options.latencyCalls; i++) {
+      const start = performance.now();
+      await controlPlane.rotate({ generate: true });
+      latencies.push(performance.now() - start);
+    }
+    const peakUnderRotations = sampler.stop();
+    await controlPlane.stop();
+    controlPlane = undefined;
+    options.log(`  RotateSecret x${options.latencyCalls}: p50 ${quantile(latencies, 0.5).toFixed(2)} ms`);
+
+    const propagation: PropagationFigures[] = [];
+    let idleWith20Edges = Number.NaN;
+    let peakWith20Edges = Number.NaN;
+    for (const count of options.edgeCounts) {
+      const targets = edges.slice(0, count);
+      controlPlane = await startControlPlaneProcess(
+        valkey.url,
+        options.keysetKey,
+        targets.map((edge) => edge.url),
+        gracePeriod,
+      );
+      await sleep(500);
+      if (count === maxEdges) idleWith20Edges = rssBytes(controlPlane.child.process.pid);
+      const cpSampler = sampleRss(controlPlane.child.process.pid);
+      const rotate: number[] = [];
+      const afterReturn: number[] = [];
+      const afterCall: number[] = [];
+      const probeOnly: number[] = [];
+      let missed = 0;
+      let current: string | undefined;
+      // Two unrecorded rotations first: connections opened, code paths warm.
+      for (let i = -2; i < options.rotationsPerCount; i++) {
+        const { secret, token } = await newSecretAndToken();
+        if (current !== undefined && i >= 0) {
+          const before = performance.now();
+          const probed = await Promise.all(
+            targets.map((edge) => visibleAt(edge.url, current as string, before + 2_000)),
+          );
+          probeOnly.push(Math.max(...probed) - before);
+        }
+        current = token;
+        const start = performance.now();
+        const answer = await controlPlane.rotate({ new_secret: secret });
+        const returned = performance.now();
+        const seen = await Promise.all(targets.map((edge) => visibleAt(edge.url, token, returned + 2_000)));
+        const last = Math.max(...seen);
+        if (i < 0) continue;
+        if (answer.edges.some((edge) => !edge.confirmed) || !Number.isFinite(last)) missed++;
+        rotate.push(returned - start);
+        afterReturn.push(last - returned);
+        afterCall.push(last - start);
+        await sleep(20);
+      }
+      const peak = cpSampler.stop();
+      if (count === maxEdges) peakWith20Edges = peak;
+      await controlPlane.stop();
+      controlPlane = undefined;
+      const finite = (values: number[]) => values.filter(Number.isFinite);
+      propagation.push({
+        edges: count,
+        rotations: options.rotationsPerCount,
+        rotateSecret: figures(rotate),
+        visibleAfterReturn: figures(finite(afterReturn)),
+        visibleAfterCall: figures(finite(afterCall)),
+        probeRoundTripNoChange: figures(finite(probeOnly)),
+        notVisibleWithin2s: missed,
+      });
+      options.log(
+        `  ${count} edge(s): visible after RotateSecret returned, median ${quantile(afterReturn, 0.5).toFixed(2)} ms`,
+      );
+    }
+    return {
+      valkeyVersion: valkey.version,
+      gracePeriod,
+      rotateSecretNoEdges: figures(latencies),
+      propagation,
+      controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },
+      edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.child.process.pid)),
+    };
+  } finally {
+    await controlPlane?.stop();
+    await Promise.all(edges.map((edge) => edge.child.stop()));
+    await valkey.child.stop();
+  }
+}

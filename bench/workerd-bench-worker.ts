@@ -1,0 +1,141 @@
+/**
+ * Runs inside workerd (bundled by bench/workerd.ts): loops N verifies of one case per request, so the driver
+ * can time Keyward's verify against a raw crypto.subtle.verify lower bound on the Workers runtime.
+ */
+import { jwtVerify } from 'jose';
+import { webCryptoHmac } from '../shared/hmac.ts';
+import { type KeyRing, prepareKeyRing } from '../shared/key-ring.ts';
+import type { Keyset } from '../shared/keyset.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../shared/verify-token.ts';
+
+export interface WorkerSetup {
+  keyset: Keyset;
+  /** Newest first. */
+  secrets: { kid: string; secret: string }[];
+  tokens: { withKid: string; noKidOldest: string; badSignature: string };
+}
+
+interface State {
+  ring: KeyRing;
+  raw: { kid: string; key: CryptoKey }[];
+  rawByKid: Map<string, CryptoKey>;
+  joseKey: CryptoKey;
+  tokens: WorkerSetup['tokens'];
+}
+
+const OPTIONS: VerifyOptions = {
+  algorithms: ['HS256'],
+  clockToleranceMs: 30_000,
+  maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+  now: Date.now,
+};
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const fromBase64 = (Uint8Array as unknown as { fromBase64?: (text: string, options: object) => Uint8Array })
+  .fromBase64;
+let state: State | undefined;
+
+// The plainest decoding the platform offers: Uint8Array.fromBase64 where it exists, else atob.
+function bytesOf(segment: string): Uint8Array {
+  if (fromBase64 !== undefined) return fromBase64(segment, { alphabet: 'base64url' });
+  const binary = atob(segment.replace(/-/g, '+').replace(/_/g, '/'));
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+async function rawVerify(s: State, token: string): Promise<boolean> {
+  const dot1 = token.indexOf('.');
+  const dot2 = token.indexOf('.', dot1 + 1);
+  if (dot1 < 0 || dot2 < 0) return false;
+  let header: Record<string, unknown>;
+  let claims: Record<string, unknown>;
+  try {
+    header = JSON.parse(decoder.decode(bytesOf(token.slice(0, dot1))));
+    claims = JSON.parse(decoder.decode(bytesOf(token.slice(dot1 + 1, dot2))));
+  } catch {
+    return false;
+  }
+  if (header.alg !== 'HS256') return false;
+  const data = encoder.encode(token.slice(0, dot2));
+  const signature = bytesOf(token.slice(dot2 + 1));
+  let ok = false;
+  if (typeof header.kid === 'string') {
+    const key = s.rawByKid.get(header.kid);
+    ok = key !== undefined && (await crypto.subtle.verify('HMAC', key, signature as BufferSource, data));
+  } else {
+    for (const { key } of s.raw) {
+      if (await crypto.subtle.verify('HMAC', key, signature as BufferSource, data)) {
+        ok = true;
+        break;
+      }
+    }
+  }
+  if (!ok) return false;
+  const now = Date.now();
+  if (typeof claims.exp === 'number' && now >= claims.exp * 1000 + 30_000) return false;
+  return !(typeof claims.nbf === 'number' && now < claims.nbf * 1000 - 30_000);
+}
+
+async function setup(body: WorkerSetup): Promise<State> {
+  const raw = [];
+  for (const { kid, secret } of body.secrets) {
+    const key = await crypto.subtle.importKey(
+      'raw',
+      encoder.encode(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['verify'],
+    );
+    raw.push({ kid, key });
+  }
+  return {
+    ring: await prepareKeyRing(body.keyset, webCryptoHmac),
+    raw,
+    rawByKid: new Map(raw.map(({ kid, key }) => [kid, key])),
+    joseKey: (raw[0] as { key: CryptoKey }).key,
+    tokens: body.tokens,
+  };
+}
+
+type Case = (s: State) => Promise<boolean>;
+
+const CASES: Record<string, Case> = {
+  'lower-bound': (s) => rawVerify(s, s.tokens.withKid),
+  keyward: async (s) => (await verifyToken(s.tokens.withKid, s.ring, OPTIONS)).valid,
+  'jose-cryptokey': async (s) =>
+    typeof (await jwtVerify(s.tokens.withKid, s.joseKey, { algorithms: ['HS256'] })).payload.sub === 'string',
+  'subtle-verify-only': (s) => {
+    // Only the HMAC: the floor under any verifier on this runtime.
+    const token = s.tokens.withKid;
+    const dot2 = token.lastIndexOf('.');
+    return crypto.subtle.verify(
+      'HMAC',
+      s.raw[0]?.key as CryptoKey,
+      bytesOf(token.slice(dot2 + 1)) as BufferSource,
+      encoder.encode(token.slice(0, dot2)),
+    );
+  },
+  'lower-bound/no-kid-4-keys': (s) => rawVerify(s, s.tokens.noKidOldest),
+  'keyward/no-kid-4-keys': async (s) => (await verifyToken(s.tokens.noKidOldest, s.ring, OPTIONS)).valid,
+  'lower-bound/bad-signature': async (s) => !(await rawVerify(s, s.tokens.badSignature)),
+  'keyward/bad-signature': async (s) => !(await verifyToken(s.tokens.badSignature, s.ring, OPTIONS)).valid,
+};
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === '/setup') {
+      state = await setup((await request.json()) as WorkerSetup);
+      return Response.json({ cases: Object.keys(CASES), fromBase64: fromBase64 !== undefined });
+    }
+    const run = CASES[url.searchParams.get('case') ?? ''];
+    if (state === undefined || run === undefined)
+      return new Response('no such case or no setup', { status: 400 });
+    const n = Number(url.searchParams.get('n') ?? '0');
+    const started = performance.now();
+    let ok = 0;
+    for (let i = 0; i < n; i++) if (await run(state)) ok++;
+    return Response.json({ ok, n, inWorkerMs: performance.now() - started });
+  },
+};

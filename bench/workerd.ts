@@ -1,0 +1,110 @@
+/**
+ * Section 1 on workerd: the bench worker bundled with esbuild and run under Miniflare (the workerd that
+ * wrangler ships). Each request loops N verifies of one case. Timed by the worker's own clock when it advances
+ * (local workerd: it does); otherwise from outside, as (request of N verifies - empty request) / N, since on
+ * Cloudflare a Worker's clock stands still during pure CPU work.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+import { type Summary, summarize } from './stats.ts';
+import type { CaseTiming, TimingOptions } from './timing.ts';
+import type { WorkerSetup } from './workerd-bench-worker.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export interface WorkerdBench {
+  workerdVersion: string;
+  compatibilityDate: string;
+  base64Decoder: string;
+  /** 'worker': performance.now() inside the isolate; 'driver': wall clock around dispatchFetch. */
+  clock: 'worker' | 'driver';
+  cases: CaseTiming[];
+  emptyRequestMs: Summary;
+}
+
+export async function benchWorkerd(setup: WorkerSetup, timing: TimingOptions): Promise<WorkerdBench> {
+  const compatibilityDate =
+    /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(`${root}wrangler.toml`, 'utf8'))?.[1] ??
+    '2026-11-01';
+  const bundle = await build({
+    entryPoints: [`${root}bench/workerd-bench-worker.ts`],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker', 'browser'],
+    target: 'es2022',
+    write: false,
+    logLevel: 'error',
+  });
+  const script = bundle.outputFiles[0]?.text as string;
+  // Miniflare 5 takes a new options shape; its converter still reads the familiar one.
+  const mf = new Miniflare(convertV4MiniflareOptions({ modules: true, script, compatibilityDate }));
+  try {
+    await mf.ready;
+    const base = 'http://bench.local';
+    const setupAnswer = (await (
+      await mf.dispatchFetch(`${base}/setup`, { method: 'POST', body: JSON.stringify(setup) })
+    ).json()) as { cases: string[]; fromBase64: boolean };
+    let clock: 'worker' | 'driver' = 'worker';
+    /** Milliseconds for N verifies of one case, by the chosen clock. */
+    const call = async (name: string, n: number): Promise<{ worker: number; driver: number }> => {
+      const start = process.hrtime.bigint();
+      const response = await mf.dispatchFetch(`${base}/run?case=${encodeURIComponent(name)}&n=${n}`);
+      const body = (await response.json()) as { ok: number; inWorkerMs: number };
+      const driver = Number(process.hrtime.bigint() - start) / 1e6;
+      if (body.ok !== n)
+        throw new Error(`workerd case ${name}: ${body.ok}/${n} verifies gave the expected result`);
+      return { worker: body.inWorkerMs, driver };
+    };
+    const empty = async () => {
+      const samples = [];
+      for (let i = 0; i < 5; i++) samples.push((await call('keyward', 0)).driver);
+      return summarize(samples).median;
+    };
+    if ((await call('keyward', 200)).worker <= 0) clock = 'driver';
+    const elapsed = async (name: string, n: number, overhead: number) => {
+      const times = await call(name, n);
+      return clock === 'worker' ? times.worker : times.driver - overhead;
+    };
+    const sizes = new Map<string, number>();
+    for (const name of setupAnswer.cases) {
+      let n = 64;
+      let ms = 0;
+      const warmEnd = Date.now() + timing.warmupMs;
+      while (Date.now() < warmEnd) {
+        ms = await elapsed(name, n, 0);
+        if (ms < 20) n *= 2;
+      }
+      sizes.set(name, Math.max(64, Math.round((n * timing.batchMs) / ms)));
+    }
+    const perRound = new Map<string, number[]>(setupAnswer.cases.map((name) => [name, []]));
+    const emptySamples: number[] = [];
+    for (let round = 0; round < timing.rounds; round++) {
+      const overhead = await empty();
+      emptySamples.push(overhead);
+      for (let i = 0; i < setupAnswer.cases.length; i++) {
+        const name = setupAnswer.cases[(i + round) % setupAnswer.cases.length] as string;
+        const n = sizes.get(name) as number;
+        perRound.get(name)?.push(((await elapsed(name, n, overhead)) * 1e6) / n);
+      }
+    }
+    const workerdVersion = JSON.parse(
+      readFileSync(`${root}node_modules/workerd/package.json`, 'utf8'),
+    ).version;
+    return {
+      workerdVersion,
+      compatibilityDate,
+      base64Decoder: setupAnswer.fromBase64 ? 'Uint8Array.fromBase64' : 'atob',
+      clock,
+      emptyRequestMs: summarize(emptySamples),
+      cases: setupAnswer.cases.map((name) => {
+        const samples = perRound.get(name) as number[];
+        return { name, perRound: samples, nsPerOp: summarize(samples) };
+      }),
+    };
+  } finally {
+    await mf.dispose();
+  }
+}
