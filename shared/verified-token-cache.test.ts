@@ -1,0 +1,167 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { webCryptoHmac } from './hmac.ts';
+import { type KeyRing, prepareKeyRing } from './key-ring.ts';
+import { type Keyset, rotateKeyset } from './keyset.ts';
+import { computeKid } from './kid.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions } from './verify-token.ts';
+
+const T0 = Date.parse('2025-06-01T00:00:00.000Z');
+const OLD = 'cache-test-old-secret-0123456789abcdefghij';
+const ACTIVE = 'cache-test-active-secret-0123456789abcdefg';
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+
+function sign(claims: Record<string, unknown>, secret: string, kid?: string): string {
+  const input = `${b64({ alg: 'HS256', typ: 'JWT', ...(kid ? { kid } : {}) })}.${b64(claims)}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+async function setup(graceMs = 3_600_000) {
+  const clock = { now: T0 };
+  const oldKid = await computeKid(OLD);
+  const activeKid = await computeKid(ACTIVE);
+  let keyset: Keyset = rotateKeyset(
+    null,
+    { secret: OLD, kid: oldKid },
+    { now: new Date(T0 - 60_000), gracePeriodMs: graceMs },
+  );
+  keyset = rotateKeyset(
+    keyset,
+    { secret: ACTIVE, kid: activeKid },
+    { now: new Date(T0), gracePeriodMs: graceMs },
+  );
+  const ring = await prepareKeyRing(keyset, webCryptoHmac);
+  const options: VerifyOptions = {
+    algorithms: ['HS256'],
+    clockToleranceMs: 0,
+    maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+    now: () => clock.now,
+  };
+  return { clock, oldKid, activeKid, keyset, ring, options };
+}
+
+/** A ring that counts primitive calls, to tell a cache hit from a verification. */
+function counting(ring: KeyRing): { ring: KeyRing; calls: () => number } {
+  let calls = 0;
+  const primitive = {
+    ...ring.primitive,
+    verify: (key: unknown, input: string, signature: Uint8Array) => {
+      calls++;
+      return ring.primitive.verify(key, input, signature);
+    },
+  };
+  return { ring: { ...ring, primitive }, calls: () => calls };
+}
+
+describe('VerifiedTokenCache', () => {
+  it('answers a repeated valid token from the cache, with the same verdict', async () => {
+    const { ring: plain, options, activeKid } = await setup();
+    const { ring, calls } = counting(plain);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'a', exp: T0 / 1000 + 600 }, ACTIVE, activeKid);
+    const first = await cache.verify(token, ring);
+    const second = await cache.verify(token, ring);
+    expect(first).toMatchObject({ valid: true, kid: activeKid, claims: { sub: 'a' } });
+    expect(second).toEqual(first);
+    expect(calls()).toBe(1);
+    expect(cache.stats).toEqual({ hits: 1, misses: 1 });
+  });
+
+  it('never caches a failure', async () => {
+    const { ring: plain, options, activeKid } = await setup();
+    const { ring, calls } = counting(plain);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const bad = sign({ sub: 'a' }, 'cache-test-stranger-secret-0123456789abcd', activeKid);
+    expect(await cache.verify(bad, ring)).toEqual({ valid: false, error: 'signature_invalid' });
+    expect(await cache.verify(bad, ring)).toEqual({ valid: false, error: 'signature_invalid' });
+    expect(calls()).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('stops serving a token once it expires', async () => {
+    const { ring, options, activeKid, clock } = await setup();
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'a', exp: T0 / 1000 + 5 }, ACTIVE, activeKid);
+    expect((await cache.verify(token, ring)).valid).toBe(true);
+    clock.now = T0 + 5_000;
+    expect(await cache.verify(token, ring)).toEqual({ valid: false, error: 'token_expired' });
+  });
+
+  it('stops serving a token once its key leaves the grace period', async () => {
+    const { ring, options, oldKid, clock } = await setup(10_000);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'a' }, OLD, oldKid);
+    expect((await cache.verify(token, ring)).valid).toBe(true);
+    clock.now = T0 + 10_000;
+    expect(await cache.verify(token, ring)).toEqual({ valid: false, error: 'key_unknown' });
+  });
+
+  it('re-verifies after maxAgeMs', async () => {
+    const { ring: plain, options, activeKid, clock } = await setup();
+    const { ring, calls } = counting(plain);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10, maxAgeMs: 1_000 });
+    const token = sign({ sub: 'a' }, ACTIVE, activeKid);
+    await cache.verify(token, ring);
+    clock.now = T0 + 999;
+    await cache.verify(token, ring);
+    expect(calls()).toBe(1);
+    clock.now = T0 + 1_000;
+    await cache.verify(token, ring);
+    expect(calls()).toBe(2);
+  });
+
+  it('drops everything when the keyset changes, so a revoked key is not served from the cache', async () => {
+    const { ring, options, oldKid, keyset } = await setup();
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'a' }, OLD, oldKid);
+    expect((await cache.verify(token, ring)).valid).toBe(true);
+    const revoked: Keyset = {
+      ...keyset,
+      version: keyset.version + 1,
+      keys: keyset.keys.filter((k) => k.kid !== oldKid),
+    };
+    const next = await prepareKeyRing(revoked, webCryptoHmac);
+    expect(await cache.verify(token, next)).toEqual({ valid: false, error: 'key_unknown' });
+    expect(cache.size).toBe(0);
+  });
+
+  it('holds at most maxEntries, evicting the least recently used', async () => {
+    const { ring: plain, options, activeKid } = await setup();
+    const { ring, calls } = counting(plain);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 2 });
+    const [a, b, c] = ['a', 'b', 'c'].map((sub) => sign({ sub }, ACTIVE, activeKid)) as [
+      string,
+      string,
+      string,
+    ];
+    await cache.verify(a, ring);
+    await cache.verify(b, ring);
+    await cache.verify(a, ring); // a is now the most recently used
+    await cache.verify(c, ring); // evicts b
+    expect(cache.size).toBe(2);
+    expect(calls()).toBe(3);
+    await cache.verify(a, ring);
+    expect(calls()).toBe(3);
+    await cache.verify(b, ring);
+    expect(calls()).toBe(4);
+  });
+
+  it('hands out frozen claims, so one caller cannot alter what the next is told', async () => {
+    const { ring, options, activeKid } = await setup();
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'a', roles: ['user'] }, ACTIVE, activeKid);
+    const result = await cache.verify(token, ring);
+    if (!result.valid) throw new Error('expected a valid token');
+    expect(() => {
+      (result.claims.roles as string[]).push('admin');
+    }).toThrow(TypeError);
+  });
+
+  it('rejects bad options when created', async () => {
+    const { options } = await setup();
+    expect(() => new VerifiedTokenCache(options, { maxEntries: 0 })).toThrow(/maxEntries/);
+    expect(() => new VerifiedTokenCache(options, { maxEntries: 1, maxAgeMs: -1 })).toThrow(/maxAgeMs/);
+  });
+});
