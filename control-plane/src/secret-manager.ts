@@ -76,7 +76,9 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
   #stale = true;
   #unwatch: (() => Promise<void>) | null = null;
   #pruneTimer: ReturnType<typeof setTimeout> | null = null;
-  #reloading: Promise<CacheEntry> | null = null;
+  /** Change notifications received so far: a read started before the latest one cannot clear `#stale`. */
+  #changes = 0;
+  #reloading: { changes: number; entry: Promise<CacheEntry> } | null = null;
 
   constructor(options: SecretManagerOptions) {
     super();
@@ -93,6 +95,7 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
   /** Loads (or bootstraps) the keyset and starts watching other replicas' changes. */
   async start(): Promise<StoredKeyset> {
     this.#unwatch = await this.#storage.watch(() => {
+      this.#changes++;
       this.#stale = true;
       this.current().catch((error) =>
         this.#options.onWarning?.('re-reading the keyset after a change failed', error),
@@ -273,11 +276,12 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
   async #swap(expectedVersion: number, next: Keyset): Promise<boolean> {
     const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
     const stored = { keyset: next, envelope };
+    const changes = this.#changes;
     if (!(await this.#storage.compareAndSwap(expectedVersion, stored))) {
       this.#stale = true;
       return false;
     }
-    await this.#install(stored);
+    await this.#install(stored, changes);
     this.emit('change', stored);
     if (this.#unwatch)
       this.pruneExpired().catch((error) => this.#options.onWarning?.('pruning failed', error));
@@ -285,26 +289,31 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
   }
 
   async #reload(): Promise<CacheEntry> {
-    // Concurrent readers share one storage round-trip.
-    this.#reloading ??= (async () => {
+    // Concurrent readers share one storage round-trip, unless a change was announced after it started: that
+    // read may predate the change, so joining it would miss the change until the cache TTL.
+    const changes = this.#changes;
+    if (this.#reloading?.changes === changes) return this.#reloading.entry;
+    const entry = (async () => {
       try {
         const stored = (await this.#storage.load()) ?? {
           keyset: { version: 0, issued_at: new Date(0).toISOString(), keys: [] },
           envelope: null,
         };
-        return await this.#install(stored);
+        return await this.#install(stored, changes);
       } finally {
-        this.#reloading = null;
+        if (this.#reloading?.changes === changes) this.#reloading = null;
       }
     })();
-    return this.#reloading;
+    this.#reloading = { changes, entry };
+    return entry;
   }
 
-  async #install(stored: StoredKeyset): Promise<CacheEntry> {
+  /** `changes`: the count of change notifications when `stored` was read. */
+  async #install(stored: StoredKeyset, changes: number): Promise<CacheEntry> {
     const cached = this.#cache;
     if (cached && cached.stored.keyset.version === stored.keyset.version) {
       cached.loadedAt = Date.now();
-      this.#stale = false;
+      if (changes === this.#changes) this.#stale = false;
       return cached;
     }
     if (cached && cached.stored.keyset.version > stored.keyset.version) {
@@ -313,8 +322,10 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     }
     const ring = await prepareKeyRing(stored.keyset, this.#hmac);
     const entry = { stored, ring, loadedAt: Date.now() };
+    // A slower read may finish after a newer one (reads no longer always share one round-trip).
+    if (this.#cache && this.#cache.stored.keyset.version > stored.keyset.version) return this.#cache;
     this.#cache = entry;
-    this.#stale = false;
+    if (changes === this.#changes) this.#stale = false;
     return entry;
   }
 }
