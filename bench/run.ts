@@ -56,12 +56,7 @@ const servers: Server[] = [];
 let http: { results: HttpResult[]; peakRssBytes: Map<Server, number> };
 const idleRss = new Map<Server, number>();
 try {
-  const nodeEdge = await startEdge(
-    'node keyward',
-    'node',
-    'edge/src/runtime/node.ts',
-    keysetKey,
-  );
+  const nodeEdge = await startEdge('node keyward', 'node', 'edge/src/runtime/node.ts', keysetKey);
   servers.push(nodeEdge);
   const bareVerify = await startBareVerify(secretsNewestFirst);
   servers.push(bareVerify);
@@ -71,8 +66,7 @@ try {
   servers.push(bunEdge);
   const bareHonoBun = await startBareHono('bun');
   servers.push(bareHonoBun);
-  for (const edge of [nodeEdge, bunEdge])
-    await pushKeyset(edge.url, fixture.keyset, keysetKeyBytes);
+  for (const edge of [nodeEdge, bunEdge]) await pushKeyset(edge.url, fixture.keyset, keysetKeyBytes);
   await sleep(1_000);
   for (const server of servers) idleRss.set(server, rssBytes(server.child.process.pid));
   const configs: HttpConfig[] = [];
@@ -382,7 +376,7 @@ const results = {
   },
   http: {
     loadGenerator: 'autocannon (in-process), 50 connections, pipelining 1, loopback',
-    roundsPerConfig: quick ? 2 : 2,
+    roundsPerConfig: 2,
     results: Object.fromEntries(
       http.results.map((h) => [
         h.id,
