@@ -18,9 +18,9 @@ import {
   startNodeEdge,
   startWorkerdEdge,
 } from './support/edge-processes.ts';
-import { freePort } from './support/free-port.ts';
+import { freePort } from '../support/free-port.ts';
 import { newKeysetKey, newSecret, signToken } from './support/sign-token.ts';
-import { startValkey, type ValkeyServer } from './support/valkey-server.ts';
+import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
 import { waitFor } from './support/wait-for.ts';
 
 const ROTATIONS = 20;

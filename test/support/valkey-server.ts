@@ -13,8 +13,8 @@ export interface ValkeyServer {
   dir: string;
   /** SIGTERM and wait for exit; removes `dir` if startValkey created it. */
   stop(): Promise<void>;
-  /** Sends `signal` without waiting (crash tests). */
-  kill(signal: NodeJS.Signals): void;
+  /** Sends `signal` (SIGKILL by default: a crash) and waits for the exit; keeps `dir` for a restart. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
   /** Stops (if running) and starts again on the same port, dir and arguments. */
   restart(): Promise<void>;
 }
@@ -69,12 +69,12 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
     throw new Error(`valkey-server did not answer PING on port ${port}: ${output}`);
   };
 
-  const stopProcess = async () => {
+  const stopProcess = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const proc = child;
     child = undefined;
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
@@ -89,8 +89,8 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
       await stopProcess();
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },
-    kill(signal) {
-      child?.kill(signal);
+    kill(signal = 'SIGKILL') {
+      return stopProcess(signal);
     },
     async restart() {
       await stopProcess();

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { healthOf } from './edge-client.ts';
-import { freePort } from './free-port.ts';
+import { freePort } from '../../support/free-port.ts';
 import { type ManagedProcess, startProcess } from './managed-process.ts';
 import { waitFor } from './wait-for.ts';
 
