@@ -19,6 +19,8 @@ export interface KeyRing {
   readonly byKid: ReadonlyMap<string, RingKey>;
   /** Active first, then previous keys (newest first): the order for tokens without kid. */
   readonly ordered: readonly RingKey[];
+  /** The algorithms every key was imported for. */
+  readonly algorithms: ReadonlySet<string>;
   readonly primitive: HmacPrimitive;
 }
 
@@ -52,6 +54,7 @@ export async function prepareKeyRing(
     keyset,
     byKid: new Map(ordered.map((key) => [key.kid, key])),
     ordered,
+    algorithms: new Set(algorithms),
     primitive,
   };
 }

@@ -1,7 +1,7 @@
 /** The keyset envelope (SPEC section 5): JWE compact, `dir` + `A256GCM` under KEYSET_KEY, keyset JSON inside. */
 import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
 import { z } from 'zod';
-import { decodeBase64url, fromUtf8, utf8 } from './base64url.ts';
+import { decodeBase64url, decodeBase64urlText, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
 import type { Keyset } from './keyset.ts';
 
@@ -103,8 +103,7 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
 }
 
 function safeJson(segment: string): unknown {
-  const bytes = decodeBase64url(segment);
-  const text = bytes && fromUtf8(bytes);
+  const text = decodeBase64urlText(segment);
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);

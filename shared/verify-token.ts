@@ -2,7 +2,7 @@
  * JWT (JWS compact, HMAC) verification against a KeyRing: one code path for every runtime, the HMAC primitive
  * injected. Order as in the seed: the token's kid first; without kid the active key, then previous keys.
  */
-import { decodeBase64url, fromUtf8 } from './base64url.ts';
+import { decodeBase64url, decodeBase64urlText } from './base64url.ts';
 import type { JwsHmacAlg } from './hmac.ts';
 import type { KeyRing, RingKey } from './key-ring.ts';
 
@@ -55,14 +55,14 @@ export async function verifyToken(
   if (header === undefined) return fail('token_malformed');
   const alg = header.alg;
   if (typeof alg !== 'string') return fail('token_malformed');
-  // `none` never, whatever the options say; nor an algorithm the ring holds no imported key for (the
-  // primitive would throw on an undefined key).
+  // `none` never, whatever the options say; nor an algorithm the ring holds no imported keys for.
   if (
     alg === 'none' ||
     !(options.algorithms as readonly string[]).includes(alg) ||
-    ring.ordered.some((key) => key.keys[alg as JwsHmacAlg] === undefined)
-  )
+    !ring.algorithms.has(alg)
+  ) {
     return fail('algorithm_not_allowed');
+  }
   for (const name of FORBIDDEN_HEADERS) if (name in header) return fail('token_malformed');
   const kid = header.kid;
   if (kid !== undefined && typeof kid !== 'string') return fail('token_malformed');
@@ -118,9 +118,7 @@ function checkClaims(claims: JwtClaims, now: number, options: VerifyOptions): Ve
 }
 
 function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeBase64url(segment);
-  if (bytes === undefined) return undefined;
-  const text = fromUtf8(bytes);
+  const text = decodeBase64urlText(segment);
   if (text === undefined) return undefined;
   let value: unknown;
   try {

@@ -1,11 +1,10 @@
 /** The `kid` of a JWS compact token's header, without verifying anything; undefined when absent or bad. */
-import { decodeBase64url, fromUtf8 } from '../../shared/base64url.ts';
+import { decodeBase64urlText } from '../../shared/base64url.ts';
 
 export function tokenKid(token: string): string | undefined {
   const dot = token.indexOf('.');
   if (dot < 0) return undefined;
-  const bytes = decodeBase64url(token.slice(0, dot));
-  const text = bytes && fromUtf8(bytes);
+  const text = decodeBase64urlText(token.slice(0, dot));
   if (text === undefined) return undefined;
   try {
     const header: unknown = JSON.parse(text);
