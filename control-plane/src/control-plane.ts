@@ -50,10 +50,8 @@ export async function startControlPlane(
   });
   const push = async (stored: Parameters<EdgePusher['pushAll']>[0]) => {
     for (const edge of await pusher.pushAll(stored)) {
-      metrics.edgeConfirmedVersion.set(
-        { target: edge.url },
-        pusher.targets.find((t) => t.url === edge.url)?.confirmedVersion ?? 0,
-      );
+      // A push outcome's version is the edge's confirmed one, whether this push landed or not.
+      metrics.edgeConfirmedVersion.set({ target: edge.url }, edge.version);
       if (!edge.confirmed)
         logger.warn(
           { edge: edge.url, error: edge.error, version: stored.keyset.version },

@@ -41,15 +41,11 @@ export class RotationScheduler {
   /** Rotates if due and this replica holds the lock. Returns the new keyset, or null. */
   async tick(): Promise<StoredKeyset | null> {
     const { manager, storage, intervalMs } = this.#options;
-    if (!(await this.#isDue())) return null;
+    if ((await this.#msUntilDue()) > 0) return null;
     if (!(await storage.tryLock('scheduled-rotation', LOCK_TTL_MS))) return null;
     const rotated = await manager.rotateIfDue(intervalMs);
     if (rotated) this.#options.onRotated?.(rotated);
     return rotated;
-  }
-
-  async #isDue(): Promise<boolean> {
-    return (await this.#msUntilDue()) <= 0;
   }
 
   async #msUntilDue(): Promise<number> {
