@@ -12,14 +12,15 @@ export async function readBodyText(
     await message.body?.cancel();
     throw tooLarge(maxBytes);
   }
-  if (message.body === null) return '';
+  // A declared length within the limit: one native read, never touching `body` (on @hono/node-server that
+  // getter turns the lazy request into a web stream, which costs more than the verify itself). Still
+  // checked, since a peer may send more than it declared.
   if (declared !== null) {
-    // A declared length within the limit: one native read (much cheaper than a reader loop on Node's adapter),
-    // still checked, since a peer may send more than it declared.
     const bytes = new Uint8Array(await message.arrayBuffer());
     if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
     return fromUtf8(bytes);
   }
+  if (message.body === null) return '';
   const reader = message.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
