@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../shared/kid.ts';
+import { freePort } from '../support/free-port.ts';
+import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
 import { type Harness, startHarness } from './support/control-plane-harness.ts';
 import { type EdgeAnswer, edgeVersion, verifyAt } from './support/edge-client.ts';
 import {
@@ -18,9 +20,7 @@ import {
   startNodeEdge,
   startWorkerdEdge,
 } from './support/edge-processes.ts';
-import { freePort } from '../support/free-port.ts';
 import { newKeysetKey, newSecret, signToken } from './support/sign-token.ts';
-import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
 import { waitFor } from './support/wait-for.ts';
 
 const ROTATIONS = 20;
