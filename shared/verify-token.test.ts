@@ -388,3 +388,32 @@ describe.each(PRIMITIVES.map((primitive) => [primitive.name, primitive] as const
     });
   },
 );
+
+describe('verifyToken: synchronous with a synchronous primitive', () => {
+  it('returns the verdict itself with node:crypto and a promise of the same verdict with WebCrypto', async () => {
+    const keyset = await buildKeyset();
+    const options: VerifyOptions = {
+      algorithms: ['HS256'],
+      clockToleranceMs: 0,
+      maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+      now: () => NOW,
+    };
+    const nodeRing = await prepareKeyRing(keyset, nodeHmac as HmacPrimitive);
+    const webRing = await prepareKeyRing(keyset, webCryptoHmac as HmacPrimitive);
+    const tokens = [
+      await handSigner.sign({ alg: 'HS256', kid: activeKid }, { sub: 'u' }, ACTIVE),
+      await handSigner.sign({ alg: 'HS256' }, { sub: 'u' }, OLD),
+      await handSigner.sign({ alg: 'HS256' }, { sub: 'u' }, 'verify-test-stranger-0123456789abcdefghij'),
+    ];
+    for (const token of tokens) {
+      const sync = verifyToken(token, nodeRing, options);
+      const async = verifyToken(token, webRing, options);
+      expect(sync).not.toBeInstanceOf(Promise);
+      expect(async).toBeInstanceOf(Promise);
+      expect(await async).toEqual(sync);
+    }
+    expect(
+      tokens.map((token) => (verifyToken(token, nodeRing, options) as { valid: boolean }).valid),
+    ).toEqual([true, true, false]);
+  });
+});
