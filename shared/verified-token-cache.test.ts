@@ -127,7 +127,7 @@ describe('VerifiedTokenCache', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('holds at most maxEntries, evicting the least recently used', async () => {
+  it('holds at most maxEntries, evicting the oldest token not used since (second chance)', async () => {
     const { ring: plain, options, activeKid } = await setup();
     const { ring, calls } = counting(plain);
     const cache = new VerifiedTokenCache(options, { maxEntries: 2 });
@@ -163,5 +163,69 @@ describe('VerifiedTokenCache', () => {
     const { options } = await setup();
     expect(() => new VerifiedTokenCache(options, { maxEntries: 0 })).toThrow(/maxEntries/);
     expect(() => new VerifiedTokenCache(options, { maxEntries: 1, maxAgeMs: -1 })).toThrow(/maxAgeMs/);
+  });
+});
+
+describe('VerifiedTokenCache keys', () => {
+  it('misses for a known signature on another header or payload, and keeps the real entry', async () => {
+    const { ring: plain, options, activeKid } = await setup();
+    const { ring, calls } = counting(plain);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'user' }, ACTIVE, activeKid);
+    const [, , signature] = token.split('.') as [string, string, string];
+    expect((await cache.verify(token, ring)).valid).toBe(true);
+    const forged = `${sign({ sub: 'admin' }, ACTIVE, activeKid).split('.').slice(0, 2).join('.')}.${signature}`;
+    expect(await cache.verify(forged, ring)).toEqual({ valid: false, error: 'signature_invalid' });
+    expect(await cache.verify(signature, ring)).toEqual({ valid: false, error: 'token_malformed' });
+    expect(calls()).toBe(2);
+    expect(await cache.verify(token, ring)).toMatchObject({ valid: true, claims: { sub: 'user' } });
+    expect(calls()).toBe(2);
+  });
+
+  it('holds at most maxChars of tokens', async () => {
+    const { ring, options, activeKid } = await setup();
+    const tokens = ['a', 'b', 'c'].map((sub) => sign({ sub }, ACTIVE, activeKid));
+    const cache = new VerifiedTokenCache(options, {
+      maxEntries: 10,
+      maxChars: 2 * (tokens[0] as string).length,
+    });
+    for (const token of tokens) await cache.verify(token, ring);
+    expect(cache.size).toBe(2);
+    expect(() => new VerifiedTokenCache(options, { maxEntries: 1, maxChars: 0 })).toThrow(/maxChars/);
+  });
+
+  it('answers synchronously on a hit, and on a miss with a synchronous primitive', async () => {
+    const { keyset, options, activeKid } = await setup();
+    const { nodeHmac } = await import('./runtime/node-hmac.ts');
+    const ring = await prepareKeyRing(keyset, nodeHmac);
+    const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
+    const token = sign({ sub: 'a' }, ACTIVE, activeKid);
+    const miss = cache.verify(token, ring);
+    expect(miss).not.toBeInstanceOf(Promise);
+    expect(cache.verify(token, ring)).toBe(miss);
+    expect(cache.stats).toEqual({ hits: 1, misses: 1 });
+  });
+});
+
+describe('VerifiedTokenCache eviction', () => {
+  it('keeps the token just verified even with room for one, and stays within bounds under churn', async () => {
+    const { ring, options, activeKid } = await setup();
+    const one = new VerifiedTokenCache(options, { maxEntries: 1 });
+    const [a, b] = ['a', 'b'].map((sub) => sign({ sub }, ACTIVE, activeKid)) as [string, string];
+    await one.verify(a, ring);
+    await one.verify(a, ring); // a is marked used
+    await one.verify(b, ring);
+    expect(one.size).toBe(1);
+    expect(one.stats).toEqual({ hits: 1, misses: 2 });
+    await one.verify(b, ring);
+    expect(one.stats.hits).toBe(2);
+
+    const small = new VerifiedTokenCache(options, { maxEntries: 8 });
+    const tokens = Array.from({ length: 32 }, (_, i) => sign({ sub: `u${i}` }, ACTIVE, activeKid));
+    for (let round = 0; round < 200; round++) {
+      const token = tokens[(round * 7) % tokens.length] as string;
+      expect((await small.verify(token, ring)).valid).toBe(true);
+      expect(small.size).toBeLessThanOrEqual(8);
+    }
   });
 });

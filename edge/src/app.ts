@@ -84,8 +84,13 @@ export function createApp(parts: AppParts): Hono {
   app.get('/healthz', (c) => {
     const ring = store.ring;
     if (ring === undefined) return c.json({ status: 'no_keyset' }, 503, noStore);
-    const ageS = Math.max(0, Math.floor((parts.now() - store.takenAt) / 1000));
-    return c.json({ status: 'ok', keyset_version: ring.version, keyset_age_s: ageS }, 200, noStore);
+    const now = parts.now();
+    const ageS = Math.max(0, Math.floor((now - store.takenAt) / 1000));
+    const confirmedS = Math.max(0, Math.floor((now - store.confirmedAt) / 1000));
+    const body = { keyset_version: ring.version, keyset_age_s: ageS, keyset_confirmed_s: confirmedS };
+    // Past KEYSET_MAX_STALENESS /verify answers 503 keyset_unavailable; so does health, for load balancers.
+    if (store.isTooStale()) return c.json({ status: 'stale', ...body }, 503, noStore);
+    return c.json({ status: 'ok', ...body }, 200, noStore);
   });
 
   app.notFound((c) => c.json({ error: 'not_found' }, 404));

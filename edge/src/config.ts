@@ -17,7 +17,14 @@ export interface EdgeConfig {
   algorithms: readonly JwsHmacAlg[];
   clockToleranceMs: number;
   maxTokenBytes: number;
+  /** Most verified tokens remembered; 0 turns the cache off. */
+  verifyCacheSize: number;
+  /** Longest time the held keyset is used without a source confirming it; Infinity when off. */
+  maxStalenessMs: number;
 }
+
+/** VERIFY_CACHE_SIZE's default: about 10 MB for typical tokens of ~600 bytes. */
+export const DEFAULT_VERIFY_CACHE_SIZE = 10_000;
 
 const cache = new WeakMap<object, EdgeConfig>();
 
@@ -51,6 +58,21 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
   const keysetTtlMs = duration(env, 'KEYSET_TTL', '300s');
   if (keysetTtlMs <= 0) invalid('KEYSET_TTL', 'must be longer than zero');
 
+  const staleness = text(env, 'KEYSET_MAX_STALENESS') ?? 'off';
+  let maxStalenessMs = Number.POSITIVE_INFINITY;
+  if (staleness.toLowerCase() !== 'off') {
+    maxStalenessMs = duration(env, 'KEYSET_MAX_STALENESS', 'off');
+    if (maxStalenessMs <= keysetTtlMs) {
+      invalid('KEYSET_MAX_STALENESS', 'must be longer than KEYSET_TTL, or "off"');
+    }
+    if (keysetUrl === undefined && upstashUrl === undefined && env.KEYSETS == null) {
+      invalid(
+        'KEYSET_MAX_STALENESS',
+        'needs a source that can confirm the keyset (KEYSET_URL, UPSTASH_REDIS_REST_URL or the KEYSETS binding)',
+      );
+    }
+  }
+
   return {
     keysetKey,
     keysetUrl,
@@ -65,6 +87,8 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
     algorithms: algorithms(text(env, 'JWT_ALGORITHMS') ?? 'HS256'),
     clockToleranceMs: duration(env, 'CLOCK_TOLERANCE', '30s'),
     maxTokenBytes: positiveInteger(env, 'MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES),
+    verifyCacheSize: count(env, 'VERIFY_CACHE_SIZE', DEFAULT_VERIFY_CACHE_SIZE),
+    maxStalenessMs,
   };
 }
 
@@ -100,10 +124,15 @@ function duration(env: EdgeEnv, name: string, fallback: string): number {
 }
 
 function positiveInteger(env: EdgeEnv, name: string, fallback: number): number {
+  return count(env, name, fallback, 1);
+}
+
+/** A whole number of at least `min`. */
+function count(env: EdgeEnv, name: string, fallback: number, min = 0): number {
   const value = text(env, name);
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
-    invalid(name, `expected a positive integer, got "${value}"`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < min) {
+    invalid(name, `expected ${min === 1 ? 'a positive integer' : 'a whole number'}, got "${value}"`);
   }
   return Number(value);
 }

@@ -47,6 +47,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     primitive: deps.hmac ?? webCryptoHmac,
     algorithms: config.algorithms,
     now,
+    maxStalenessMs: config.maxStalenessMs,
   });
   const origins: KeysetSource[] = [];
   if (config.keysetUrl !== undefined) origins.push(new UrlKeysetSource(config.keysetUrl, fetchImpl));
@@ -62,14 +63,19 @@ export function createEdge(deps: EdgeDeps): Edge {
     mirror: config.kv === undefined ? undefined : new KvKeysetMirror(config.kv, config.keysetKey),
     log,
   });
-  const verifier = new TokenVerifier(store, sync, {
-    algorithms: config.algorithms,
-    issuer: config.issuer,
-    audience: config.audience,
-    clockToleranceMs: config.clockToleranceMs,
-    maxTokenBytes: config.maxTokenBytes,
-    now,
-  });
+  const verifier = new TokenVerifier(
+    store,
+    sync,
+    {
+      algorithms: config.algorithms,
+      issuer: config.issuer,
+      audience: config.audience,
+      clockToleranceMs: config.clockToleranceMs,
+      maxTokenBytes: config.maxTokenBytes,
+      now,
+    },
+    config.verifyCacheSize,
+  );
   const app = createApp({ store, sync, verifier, maxTokenBytes: config.maxTokenBytes, now, log });
   return {
     app,

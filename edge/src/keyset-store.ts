@@ -8,6 +8,8 @@ export interface KeysetStoreOptions {
   primitive: HmacPrimitive;
   algorithms: readonly JwsHmacAlg[];
   now: () => number;
+  /** KEYSET_MAX_STALENESS: past this long without a confirmation, the held keyset is not used. */
+  maxStalenessMs?: number;
 }
 
 export type AcceptOutcome = 'taken' | 'held';
@@ -24,6 +26,20 @@ export class KeysetStore {
 
   get ring(): KeyRing | undefined {
     return this.#ring;
+  }
+
+  /**
+   * The ring to verify with: the held one, unless no source has confirmed it for KEYSET_MAX_STALENESS, in
+   * which case the edge fails closed (an emergency rotation it never heard of may have retired its keys).
+   */
+  usableRing(): KeyRing | undefined {
+    return this.isTooStale() ? undefined : this.#ring;
+  }
+
+  /** True when a keyset is held but has gone unconfirmed for longer than KEYSET_MAX_STALENESS. */
+  isTooStale(): boolean {
+    const max = this.#options.maxStalenessMs ?? Number.POSITIVE_INFINITY;
+    return this.#ring !== undefined && this.#options.now() - this.#confirmedAt > max;
   }
 
   get version(): number {

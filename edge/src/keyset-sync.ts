@@ -87,6 +87,13 @@ export class KeysetSync {
       else if (this.#mayRetry()) await this.refresh('cold');
       return;
     }
+    if (store.isTooStale()) {
+      // Past KEYSET_MAX_STALENESS: like a cold start, the request waits for the pull (at most one per retry
+      // interval; meanwhile requests are answered 503 at once).
+      if (this.#inflight !== undefined) await this.#inflight;
+      else if (this.#mayRetry()) await this.refresh('stale');
+      return;
+    }
     const stale = this.#o.now() - store.confirmedAt >= this.#o.keysetTtlMs;
     if (stale && this.#inflight === undefined && this.#mayRetry()) background(this.refresh('stale'));
   }

@@ -1,4 +1,9 @@
-/** Verifies a token against the held keyset; an unknown kid triggers one (rate-limited) pull and a retry. */
+/**
+ * Verifies a token against the held keyset, through the verified-token cache when it is on; an unknown kid
+ * triggers one (rate-limited) pull and a retry.
+ */
+import type { KeyRing } from '../../shared/key-ring.ts';
+import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
 import { type VerifyOptions, type VerifyResult, verifyToken } from '../../shared/verify-token.ts';
 import type { KeysetStore } from './keyset-store.ts';
 import type { KeysetSync } from './keyset-sync.ts';
@@ -8,24 +13,38 @@ export class TokenVerifier {
   readonly #store: KeysetStore;
   readonly #sync: KeysetSync;
   readonly #options: VerifyOptions;
+  readonly #cache: VerifiedTokenCache | undefined;
 
-  constructor(store: KeysetStore, sync: KeysetSync, options: VerifyOptions) {
+  /** `cacheSize` 0 turns the verified-token cache off. */
+  constructor(store: KeysetStore, sync: KeysetSync, options: VerifyOptions, cacheSize = 0) {
     this.#store = store;
     this.#sync = sync;
     this.#options = options;
+    this.#cache = cacheSize > 0 ? new VerifiedTokenCache(options, { maxEntries: cacheSize }) : undefined;
   }
 
-  /** undefined when no keyset is held. */
+  /** Hits and misses of the verified-token cache; undefined when it is off. */
+  get cacheStats(): { hits: number; misses: number; size: number } | undefined {
+    return this.#cache === undefined ? undefined : { ...this.#cache.stats, size: this.#cache.size };
+  }
+
+  /** undefined when no keyset is usable (none held, or unconfirmed past KEYSET_MAX_STALENESS). */
   async verify(token: string): Promise<VerifyResult | undefined> {
-    const ring = this.#store.ring;
+    const ring = this.#store.usableRing();
     if (ring === undefined) return undefined;
-    const result = await verifyToken(token, ring, this.#options);
+    const result = await this.#check(token, ring);
     if (result.valid || result.error !== 'key_unknown') return result;
     // A kid the ring has but that expired is a verdict; a kid it never had may be a rotation not seen yet.
     const kid = tokenKid(token);
     if (kid === undefined || ring.byKid.has(kid)) return result;
     if (!(await this.#sync.refreshForUnknownKid())) return result;
-    const next = this.#store.ring;
-    return next === undefined || next === ring ? result : verifyToken(token, next, this.#options);
+    const next = this.#store.usableRing();
+    return next === undefined || next === ring ? result : this.#check(token, next);
+  }
+
+  #check(token: string, ring: KeyRing): VerifyResult | Promise<VerifyResult> {
+    return this.#cache === undefined
+      ? verifyToken(token, ring, this.#options)
+      : this.#cache.verify(token, ring);
   }
 }

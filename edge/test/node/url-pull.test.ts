@@ -152,3 +152,75 @@ describe('pulling from KEYSET_URL (a real HTTP server on loopback)', () => {
     expect(replay.status).toBe(409);
   });
 });
+
+describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyset', () => {
+  it('keeps verifying through origin failures until the limit, then answers 503 until a pull confirms', async () => {
+    let now = Date.parse('2026-07-01T00:00:00Z');
+    await serve(1, A);
+    const edge = createEdge({
+      env: { KEYSET_KEY, KEYSET_URL: keysetUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: '10m' },
+      now: () => now,
+      log: () => {},
+    });
+    const token = await signByHand(A, { sub: 'a' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+
+    origin.status = 503;
+    for (let minute = 1; minute <= 10; minute++) {
+      now += 60_000;
+      expect(await verifyError(edge, token)).toBeUndefined();
+    }
+    now += 1;
+    const hits = origin.hits;
+    const stale = await postVerify(edge, token);
+    expect(stale.status).toBe(503);
+    expect(await stale.json()).toEqual({ valid: false, error: 'keyset_unavailable' });
+    expect(origin.hits).toBe(hits + 1);
+    expect(await health(edge)).toMatchObject({
+      status: 503,
+      body: { status: 'stale', keyset_version: 1, keyset_confirmed_s: 600 },
+    });
+
+    origin.status = 200;
+    // The failed pull just now holds the next one back for the retry interval: still 503, no pull.
+    expect((await postVerify(edge, token)).status).toBe(503);
+    expect(origin.hits).toBe(hits + 1);
+    now += 5_000;
+    expect(await verifyError(edge, token)).toBeUndefined();
+    expect(await health(edge)).toMatchObject({ status: 200, body: { status: 'ok', keyset_confirmed_s: 0 } });
+  });
+
+  it('refuses a limit no pull could honour, or one with no source to confirm it', () => {
+    expect(() =>
+      createEdge({ env: { KEYSET_KEY, KEYSET_URL: keysetUrl, KEYSET_MAX_STALENESS: '60s' } }),
+    ).toThrow(/^KEYSET_MAX_STALENESS: must be longer than KEYSET_TTL/);
+    expect(() => createEdge({ env: { KEYSET_KEY, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
+      /^KEYSET_MAX_STALENESS: needs a source/,
+    );
+  });
+});
+
+describe('the verified-token cache at the edge', () => {
+  it('stops serving a cached token the moment a pushed keyset revokes its key', async () => {
+    const edge = createEdge({ env: { KEYSET_KEY } });
+    expect((await putKeyset(edge, await seal(await buildKeyset(1, B, [{ secret: A }])))).status).toBe(200);
+    const old = await signWithJose(A, { sub: 'a' }, { kid: await computeKid(A) });
+    expect(await verifyError(edge, old)).toBeUndefined();
+    expect(await verifyError(edge, old)).toBeUndefined();
+    // Version 2 has only B: A was revoked (an emergency rotation).
+    expect((await putKeyset(edge, await seal(await buildKeyset(2, B)))).status).toBe(200);
+    expect(await verifyError(edge, old)).toBe('key_unknown');
+  });
+
+  it('answers the same with VERIFY_CACHE_SIZE=0 (off) as with the default', async () => {
+    const token = await signByHand(A, { sub: 'a', exp: Math.floor(Date.now() / 1000) + 60 });
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(43)}`;
+    for (const size of ['0', '10000']) {
+      const edge = createEdge({ env: { KEYSET_KEY, VERIFY_CACHE_SIZE: size } });
+      await putKeyset(edge, await seal(await buildKeyset(1, A)));
+      expect(await verifyError(edge, token)).toBeUndefined();
+      expect(await verifyError(edge, token)).toBeUndefined();
+      expect(await verifyError(edge, forged)).toBe('signature_invalid');
+    }
+  });
+});

@@ -27,6 +27,8 @@ describe('edge configuration', () => {
       keysetUrl: undefined,
       upstash: undefined,
       kv: undefined,
+      verifyCacheSize: 10_000,
+      maxStalenessMs: Number.POSITIVE_INFINITY,
     });
     expect(config.keysetKey).toHaveLength(32);
   });
@@ -43,6 +45,8 @@ describe('edge configuration', () => {
       JWT_ALGORITHMS: ' HS512 , HS256,HS512 ',
       CLOCK_TOLERANCE: '0',
       MAX_TOKEN_BYTES: '4096',
+      VERIFY_CACHE_SIZE: '0',
+      KEYSET_MAX_STALENESS: '1h',
     });
     expect(config).toMatchObject({
       keysetUrl: 'http://127.0.0.1:8080/keyset',
@@ -53,6 +57,8 @@ describe('edge configuration', () => {
       algorithms: ['HS512', 'HS256'],
       clockToleranceMs: 0,
       maxTokenBytes: 4096,
+      verifyCacheSize: 0,
+      maxStalenessMs: 3_600_000,
     });
   });
 
@@ -75,6 +81,13 @@ describe('edge configuration', () => {
     );
     expect(configError({ KEYSET_KEY, UPSTASH_REDIS_REST_TOKEN: 't' })).toMatch(/^UPSTASH_REDIS_REST_URL: /);
     expect(configError({ KEYSET_KEY, KEYSETS: 'not a binding' })).toMatch(/^KEYSETS: /);
+    expect(configError({ KEYSET_KEY, VERIFY_CACHE_SIZE: '-1' })).toMatch(/^VERIFY_CACHE_SIZE: /);
+    expect(configError({ KEYSET_KEY, VERIFY_CACHE_SIZE: 'big' })).toMatch(/^VERIFY_CACHE_SIZE: /);
+    expect(configError({ KEYSET_KEY, MAX_TOKEN_BYTES: '0' })).toMatch(/^MAX_TOKEN_BYTES: /);
+    const url = 'http://127.0.0.1:8080/keyset';
+    expect(configError({ KEYSET_KEY, KEYSET_URL: url, KEYSET_MAX_STALENESS: 'never' })).toMatch(
+      /^KEYSET_MAX_STALENESS: /,
+    );
   });
 
   it('parses once per env object', () => {

@@ -50,11 +50,16 @@ describe('PUT /keyset', () => {
     now += 42_500;
     expect(await health(edge)).toEqual({
       status: 200,
-      body: { status: 'ok', keyset_version: 1, keyset_age_s: 42 },
+      body: { status: 'ok', keyset_version: 1, keyset_age_s: 42, keyset_confirmed_s: 42 },
     });
     const next = await putKeyset(edge, await seal(await buildKeyset(2, V2, [{ secret: V1 }])));
     expect(await next.json()).toEqual({ version: 2 });
-    expect((await health(edge)).body).toEqual({ status: 'ok', keyset_version: 2, keyset_age_s: 0 });
+    expect((await health(edge)).body).toEqual({
+      status: 'ok',
+      keyset_version: 2,
+      keyset_age_s: 0,
+      keyset_confirmed_s: 0,
+    });
   });
 
   it('accepts an envelope made with only SPEC parameters (jose CompactEncrypt, no cty)', async () => {
