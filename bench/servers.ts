@@ -42,14 +42,17 @@ async function start(
   return { name, runtime, child, url: `http://127.0.0.1:${match[1]}` };
 }
 
-/** A Keyward edge (Node or Bun entry, or the bench's nodeHmac variant) holding `keyset`. */
+/**
+ * A Keyward edge (Node or Bun entry) holding `keyset`. The load sends one token over and over, so the
+ * verified-token cache is off: every request pays a full verify, as the baselines do.
+ */
 export async function startEdge(
   name: string,
   runtime: Server['runtime'],
   script: string,
   keysetKey: string,
 ): Promise<Server> {
-  return start(name, runtime, script, { KEYSET_KEY: keysetKey });
+  return start(name, runtime, script, { KEYSET_KEY: keysetKey, VERIFY_CACHE_SIZE: '0' });
 }
 
 export async function pushKeyset(url: string, keyset: Keyset, key: Uint8Array): Promise<void> {

@@ -6,6 +6,7 @@ import { jwtVerify } from 'jose';
 import { webCryptoHmac } from '../shared/hmac.ts';
 import { type KeyRing, prepareKeyRing } from '../shared/key-ring.ts';
 import type { Keyset } from '../shared/keyset.ts';
+import { VerifiedTokenCache } from '../shared/verified-token-cache.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../shared/verify-token.ts';
 
 export interface WorkerSetup {
@@ -21,6 +22,7 @@ interface State {
   rawByKid: Map<string, CryptoKey>;
   joseKey: CryptoKey;
   tokens: WorkerSetup['tokens'];
+  cache: VerifiedTokenCache;
 }
 
 const OPTIONS: VerifyOptions = {
@@ -95,6 +97,7 @@ async function setup(body: WorkerSetup): Promise<State> {
     rawByKid: new Map(raw.map(({ kid, key }) => [kid, key])),
     joseKey: (raw[0] as { key: CryptoKey }).key,
     tokens: body.tokens,
+    cache: new VerifiedTokenCache(OPTIONS, { maxEntries: 10_000 }),
   };
 }
 
@@ -120,6 +123,7 @@ const CASES: Record<string, Case> = {
   'keyward/no-kid-4-keys': async (s) => (await verifyToken(s.tokens.noKidOldest, s.ring, OPTIONS)).valid,
   'lower-bound/bad-signature': async (s) => !(await rawVerify(s, s.tokens.badSignature)),
   'keyward/bad-signature': async (s) => !(await verifyToken(s.tokens.badSignature, s.ring, OPTIONS)).valid,
+  'keyward/cache-hit': async (s) => (await s.cache.verify(s.tokens.withKid, s.ring)).valid,
 };
 
 export default {
