@@ -1,38 +1,22 @@
 /** The edge's HTTP surface (SPEC section 6) as a Hono app; transport-free parts live in their own files. */
 import { type Context, Hono } from 'hono';
 import { MAX_ENVELOPE_BYTES } from '../../shared/keyset-envelope.ts';
-import type { VerifyResult } from '../../shared/verify-token.ts';
-import { bearerToken } from './bearer-token.ts';
-import { EdgeError } from './errors.ts';
-import {
-  type ErrorAnswer,
-  forwardAuthFailure,
-  INTERNAL_ERROR,
-  KEYSET_UNAVAILABLE,
-  keysetFailure,
-  verifyFailure,
-} from './http-errors.ts';
+import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './http-errors.ts';
 import type { KeysetStore } from './keyset-store.ts';
 import type { KeysetSync } from './keyset-sync.ts';
 import { readBodyText } from './read-body.ts';
-import type { TokenVerifier } from './token-verifier.ts';
+import type { VerifyAnswer, VerifyAnswers } from './verify-answers.ts';
 
 export interface AppParts {
   store: KeysetStore;
   sync: KeysetSync;
-  verifier: TokenVerifier;
-  maxTokenBytes: number;
+  answers: VerifyAnswers;
   now: () => number;
   log: (message: string) => void;
 }
 
-// Room for `{"token": ...}` around the largest token we accept.
-const VERIFY_BODY_OVERHEAD = 1024;
-// Printable ASCII only: anything else cannot travel safely in an HTTP header to the upstream.
-const HEADER_SAFE = /^[\x20-\x7e]*$/;
-
 export function createApp(parts: AppParts): Hono {
-  const { store, sync, verifier } = parts;
+  const { store, sync, answers } = parts;
   const app = new Hono();
 
   const pullIfDue = async (c: Context, next: () => Promise<void>) => {
@@ -42,27 +26,10 @@ export function createApp(parts: AppParts): Hono {
   app.use('/verify', pullIfDue);
   app.use('/healthz', pullIfDue);
 
-  app.post('/verify', async (c) => {
-    const token = await tokenFromPost(c.req.raw, parts.maxTokenBytes);
-    const result = typeof token === 'string' ? await verifier.verify(token) : token;
-    if (result === undefined) return answer(c, KEYSET_UNAVAILABLE);
-    if (!result.valid) return answer(c, verifyFailure(result.error));
-    return c.json({ valid: true, kid: result.kid, claims: result.claims }, 200, noStore);
-  });
-
-  app.get('/verify', async (c) => {
-    const result = await verifier.verify(bearerToken(c.req.header('authorization')) ?? '');
-    if (result === undefined) return answer(c, KEYSET_UNAVAILABLE);
-    if (!result.valid) return answer(c, forwardAuthFailure(result.error));
-    const sub = result.claims.sub;
-    if (sub !== undefined && (typeof sub !== 'string' || !HEADER_SAFE.test(sub))) {
-      // Fail closed: an upstream must never see "authenticated, subject unknown" for a token that has one.
-      return answer(c, forwardAuthFailure('claim_invalid'));
-    }
-    const headers: Record<string, string> = { ...noStore, 'x-auth-kid': result.kid };
-    if (sub !== undefined) headers['x-auth-subject'] = sub;
-    return c.json({ valid: true, kid: result.kid, claims: result.claims }, 200, headers);
-  });
+  app.post('/verify', async (c) =>
+    send(c, await answers.post(c.req.header('authorization'), (max) => readBodyText(c.req.raw, max))),
+  );
+  app.get('/verify', async (c) => send(c, await answers.get(c.req.header('authorization'))));
 
   app.put('/keyset', async (c) => {
     try {
@@ -107,33 +74,8 @@ function answer<B>(c: Context, failure: ErrorAnswer<B>): Response {
   return c.json(failure.body as object, failure.status, { ...noStore, ...failure.headers });
 }
 
-/** The token of a POST /verify: the Bearer header if present, else the JSON body's `token`. */
-async function tokenFromPost(request: Request, maxTokenBytes: number): Promise<string | VerifyResult> {
-  const fromHeader = bearerToken(request.headers.get('authorization'));
-  if (fromHeader !== undefined) return fromHeader;
-  let text: string | undefined;
-  try {
-    text = await readBodyText(request, maxTokenBytes + VERIFY_BODY_OVERHEAD);
-  } catch (error) {
-    if (error instanceof EdgeError && error.code === 'body_too_large') {
-      return { valid: false, error: 'token_too_large' };
-    }
-    throw error;
-  }
-  if (text === undefined) return { valid: false, error: 'token_malformed' };
-  if (text.trim() === '') return '';
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return { valid: false, error: 'token_malformed' };
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { valid: false, error: 'token_malformed' };
-  }
-  const token = (body as { token?: unknown }).token;
-  if (token === undefined || token === null) return '';
-  return typeof token === 'string' ? token : { valid: false, error: 'token_malformed' };
+function send(c: Context, answer: VerifyAnswer): Response {
+  return c.json(answer.body, answer.status, answer.headers);
 }
 
 /** Keeps `task` alive past the response: waitUntil on Workers; elsewhere the promise simply runs on. */

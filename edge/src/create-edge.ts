@@ -11,6 +11,7 @@ import { KvKeysetMirror } from './kv-keyset-mirror.ts';
 import { TokenVerifier } from './token-verifier.ts';
 import { UpstashKeysetSource } from './upstash-keyset-source.ts';
 import { UrlKeysetSource } from './url-keyset-source.ts';
+import { VerifyAnswers } from './verify-answers.ts';
 
 export interface EdgeDeps {
   env: EdgeEnv;
@@ -31,6 +32,8 @@ export interface Edge {
   readonly app: Hono;
   readonly store: KeysetStore;
   readonly sync: KeysetSync;
+  /** The /verify answers without HTTP, for a runtime entry that serves /verify directly (Node). */
+  readonly answers: VerifyAnswers;
   fetch(request: Request, ctx?: WaitUntil): Promise<Response>;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
@@ -76,11 +79,13 @@ export function createEdge(deps: EdgeDeps): Edge {
     },
     config.verifyCacheSize,
   );
-  const app = createApp({ store, sync, verifier, maxTokenBytes: config.maxTokenBytes, now, log });
+  const answers = new VerifyAnswers(verifier, config.maxTokenBytes);
+  const app = createApp({ store, sync, answers, now, log });
   return {
     app,
     store,
     sync,
+    answers,
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };

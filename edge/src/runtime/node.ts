@@ -1,17 +1,15 @@
 /** Node.js entry: `node edge/src/runtime/node.ts` (env: KEYSET_KEY etc., PORT, HOST). */
-import { serve } from '@hono/node-server';
+import { createServer } from 'node:http';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
 import { createEdge } from '../create-edge.ts';
+import { createNodeListener } from './node-listener.ts';
 
+const log = (message: string) => console.warn(message);
 // Synchronous node:crypto HMAC: Node's WebCrypto pays a thread-pool hop per verify.
-const edge = createEdge({ env: process.env, hmac: nodeHmac });
-serve(
-  {
-    fetch: (request) => edge.fetch(request),
-    port: Number(process.env.PORT ?? 8787),
-    hostname: process.env.HOST ?? '127.0.0.1',
-  },
-  (info) => {
-    console.log(`keyward edge (node) listening on http://${info.address}:${info.port}`);
-  },
-);
+const edge = createEdge({ env: process.env, hmac: nodeHmac, log });
+const server = createServer(createNodeListener(edge, log));
+server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1', () => {
+  const address = server.address();
+  const where = typeof address === 'object' && address !== null ? address : undefined;
+  console.log(`keyward edge (node) listening on http://${where?.address}:${where?.port}`);
+});
