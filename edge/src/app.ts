@@ -53,7 +53,9 @@ export function createApp(parts: AppParts): Hono {
     if (ring === undefined) return c.json({ status: 'no_keyset' }, 503, noStore);
     const now = parts.now();
     const ageS = Math.max(0, Math.floor((now - store.takenAt) / 1000));
-    const confirmedS = Math.max(0, Math.floor((now - store.confirmedAt) / 1000));
+    // null until an origin has confirmed the keyset (a push-only edge never has one to ask).
+    const confirmedS =
+      store.confirmedAt === 0 ? null : Math.max(0, Math.floor((now - store.confirmedAt) / 1000));
     const body = { keyset_version: ring.version, keyset_age_s: ageS, keyset_confirmed_s: confirmedS };
     // Past KEYSET_MAX_STALENESS /verify answers 503 keyset_unavailable; so does health, for load balancers.
     if (store.isTooStale()) return c.json({ status: 'stale', ...body }, 503, noStore);

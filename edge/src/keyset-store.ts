@@ -51,7 +51,7 @@ export class KeysetStore {
     return this.#takenAt;
   }
 
-  /** Epoch ms at which a source last confirmed that nothing newer than the held keyset exists. */
+  /** Epoch ms at which an origin last confirmed that nothing newer than the held keyset exists; 0 if never. */
   get confirmedAt(): number {
     return this.#confirmedAt;
   }
@@ -69,7 +69,8 @@ export class KeysetStore {
     if (after !== undefined) return after;
     this.#ring = ring;
     this.#takenAt = this.#options.now();
-    this.#confirmedAt = this.#takenAt;
+    // Taking a keyset does not confirm it: anyone holding an old envelope can push it into an edge that holds
+    // nothing newer. The next request's TTL check sees it unconfirmed and asks the sources (if any) at once.
     return 'taken';
   }
 

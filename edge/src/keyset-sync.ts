@@ -88,10 +88,10 @@ export class KeysetSync {
       return;
     }
     if (store.isTooStale()) {
-      // Past KEYSET_MAX_STALENESS: like a cold start, the request waits for the pull (at most one per retry
-      // interval; meanwhile requests are answered 503 at once).
+      // Past KEYSET_MAX_STALENESS: like a cold start, the request waits for a pull that asks the origins too
+      // (at most one per retry interval; meanwhile requests are answered 503 at once).
       if (this.#inflight !== undefined) await this.#inflight;
-      else if (this.#mayRetry()) await this.refresh('stale');
+      else if (this.#mayRetry()) await this.refresh('cold');
       return;
     }
     const stale = this.#o.now() - store.confirmedAt >= this.#o.keysetTtlMs;
@@ -144,7 +144,10 @@ export class KeysetSync {
   async #pull(reason: PullReason): Promise<PullReport> {
     const { store, log } = this.#o;
     const failures: string[] = [];
-    let answered = false;
+    // Only an origin that answered "nothing newer than what you hold" confirms the keyset: a 304, or an
+    // envelope that opens to the held version or newer. KV is a copy kept by the edges themselves, and an
+    // answer that does not open is no answer, so neither can keep an edge looking fresh.
+    let confirmed = false;
     let best: { source: KeysetSource; envelope: string; keyset: Keyset } | undefined;
     const sources = this.#sourcesFor(reason);
     const pulled = await Promise.allSettled(sources.map((source) => source.pull()));
@@ -154,14 +157,21 @@ export class KeysetSync {
         failures.push(`${source.name}: ${describe(result.reason)}`);
         continue;
       }
-      answered = true;
-      if (result.value === undefined) continue;
+      const isOrigin = source !== this.#o.mirror;
+      if (result.value === undefined) {
+        if (isOrigin) confirmed = true;
+        continue;
+      }
       try {
         const keyset = await openKeyset(result.value, this.#o.keysetKey);
+        // A later 304 would vouch for this envelope: only let it if this one could confirm.
+        if (keyset.version >= store.version) confirmed ||= isOrigin;
+        else source.forget?.();
         if (best === undefined || keyset.version > best.keyset.version) {
           best = { source, envelope: result.value, keyset };
         }
       } catch (error) {
+        source.forget?.();
         failures.push(`${source.name}: ${describe(error)}`);
       }
     }
@@ -177,7 +187,7 @@ export class KeysetSync {
       }
       if (taken && best.source !== this.#o.mirror) await this.publish(best.envelope, best.keyset.version);
     }
-    if (answered) store.confirm();
+    if (confirmed) store.confirm();
     for (const failure of failures) log(`keyset: pull (${reason}) failed: ${failure}`);
     return { reason, version: store.version, taken, failures };
   }

@@ -32,4 +32,8 @@ export class UrlKeysetSource implements KeysetSource {
     this.#etag = response.headers.get('etag') ?? undefined;
     return body;
   }
+
+  forget(): void {
+    this.#etag = undefined;
+  }
 }

@@ -4,7 +4,15 @@ import { computeKid } from '../../../shared/kid.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
 import { UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
 import { health, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
-import { buildKeyset, KEYSET_KEY, seal, secret, signByHand, signWithJose } from '../support/keysets.ts';
+import {
+  buildKeyset,
+  FOREIGN_KEYSET_KEY,
+  KEYSET_KEY,
+  seal,
+  secret,
+  signByHand,
+  signWithJose,
+} from '../support/keysets.ts';
 
 /** Stands in for the control plane's keyset endpoint: the test's own server, envelope body, ETag, 304. */
 const origin = {
@@ -171,11 +179,12 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
       expect(await verifyError(edge, token)).toBeUndefined();
     }
     now += 1;
-    const hits = origin.hits;
     const stale = await postVerify(edge, token);
     expect(stale.status).toBe(503);
     expect(await stale.json()).toEqual({ valid: false, error: 'keyset_unavailable' });
-    expect(origin.hits).toBe(hits + 1);
+    // Let the last background pull land before counting.
+    await edge.refresh('stale');
+    const hits = origin.hits;
     expect(await health(edge)).toMatchObject({
       status: 503,
       body: { status: 'stale', keyset_version: 1, keyset_confirmed_s: 600 },
@@ -184,10 +193,43 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
     origin.status = 200;
     // The failed pull just now holds the next one back for the retry interval: still 503, no pull.
     expect((await postVerify(edge, token)).status).toBe(503);
-    expect(origin.hits).toBe(hits + 1);
+    expect(origin.hits).toBe(hits);
     now += 5_000;
     expect(await verifyError(edge, token)).toBeUndefined();
     expect(await health(edge)).toMatchObject({ status: 200, body: { status: 'ok', keyset_confirmed_s: 0 } });
+  });
+
+  it('an answer that does not open, or is older than the held keyset, confirms nothing', async () => {
+    let now = Date.parse('2026-07-02T00:00:00Z');
+    await serve(2, B, [A]);
+    const edge = createEdge({
+      env: { KEYSET_KEY, KEYSET_URL: keysetUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: '5m' },
+      now: () => now,
+      log: () => {},
+    });
+    const token = await signByHand(B, { sub: 'b' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+    // The origin now answers 200 with an envelope under another key, then with an older version.
+    origin.envelope = await seal(await buildKeyset(3, C), FOREIGN_KEYSET_KEY);
+    origin.etag = '"foreign"';
+    for (let minute = 1; minute <= 5; minute++) {
+      now += 60_000;
+      if (minute === 3) await serve(1, A);
+      await verifyError(edge, token);
+      await edge.refresh('stale');
+    }
+    now += 1;
+    expect((await postVerify(edge, token)).status).toBe(503);
+  });
+
+  it('a replayed old envelope pushed into a fresh edge is replaced by the origin on the next request', async () => {
+    await serve(4, D, [C]);
+    const edge = createEdge({ env: { KEYSET_KEY, KEYSET_URL: keysetUrl }, log: () => {} });
+    // An attacker's copy of version 1, with a key long retired.
+    expect((await putKeyset(edge, await seal(await buildKeyset(1, A)))).status).toBe(200);
+    await health(edge);
+    expect(await until(async () => (await health(edge)).body.keyset_version === 4)).toBe(true);
+    expect(await verifyError(edge, await signByHand(A, { sub: 'a' }))).toBe('signature_invalid');
   });
 
   it('refuses a limit no pull could honour, or one with no source to confirm it', () => {
