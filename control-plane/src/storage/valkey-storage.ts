@@ -42,6 +42,12 @@ export interface ValkeyStorageOptions {
   /** Extra TLS options for rediss:// (a private CA, for instance). */
   tls?: { ca?: string | Buffer };
   connectTimeoutMs?: number;
+  /**
+   * Longest wait for a reply (default 5 s): then the call fails as unavailable and a connection that stays silent
+   * is dropped and made again. Without it a blackholed Valkey (packets dropped, a stuck middlebox) hangs calls
+   * forever. Also the pub/sub connection's ping interval, so that a silently dead one is noticed.
+   */
+  commandTimeoutMs?: number;
 }
 
 export interface HistoryEntry {
@@ -55,15 +61,19 @@ export class ValkeyStorage implements KeysetStorage {
   readonly kind = 'valkey';
   readonly #client: Valkey;
   readonly #options: ValkeyStorageOptions;
+  readonly #commandTimeoutMs: number;
 
   constructor(options: ValkeyStorageOptions) {
     this.#options = options;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? 5_000;
     this.#client = new Valkey(options.url, {
       lazyConnect: true,
       // Fail fast when Valkey is away (UNAVAILABLE), reconnect in the background.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: options.connectTimeoutMs ?? 2_000,
+      commandTimeout: this.#commandTimeoutMs,
+      socketTimeout: this.#commandTimeoutMs,
       retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
       ...(options.tls ? { tls: options.tls } : {}),
     });
@@ -123,7 +133,14 @@ export class ValkeyStorage implements KeysetStorage {
     // After a reconnect, changes may have been missed: report an unknown version so the cache re-reads.
     subscriber.on('ready', () => onChange(Number.NaN));
     await this.#call(() => subscriber.subscribe(VALKEY_KEYS.changed));
+    // A subscriber sends nothing, so a connection that died silently would go unnoticed (and changes missed
+    // until the cache TTL): a ping's missing reply lets the socket timeout drop it, and the reconnection re-read.
+    const heartbeat = setInterval(() => {
+      if (subscriber.status === 'ready') subscriber.ping().catch(() => {});
+    }, this.#commandTimeoutMs);
+    heartbeat.unref();
     return async () => {
+      clearInterval(heartbeat);
       subscriber.disconnect();
     };
   }

@@ -1,0 +1,445 @@
+/**
+ * Fault injection against a real valkey-server (issue 6): Valkey SIGKILLed at random points under two rotating
+ * replicas and restarted from its append-only file; one replica cut off from Valkey by a TCP proxy (reset,
+ * blackhole, half-open) while the other keeps rotating. Nothing acknowledged may be lost, nothing refused may
+ * leave a trace, and the replicas converge by themselves.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { status } from '@grpc/grpc-js';
+import { Valkey } from 'iovalkey';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { decodeBase64url, encodeBase64url, fromUtf8, utf8 } from '../../shared/base64url.ts';
+import { activeKey, type Keyset } from '../../shared/keyset.ts';
+import { openKeyset, parseKeyset } from '../../shared/keyset-envelope.ts';
+import { computeKid } from '../../shared/kid.ts';
+import { signToken } from '../../test/e2e/support/sign-token.ts';
+import {
+  type CutMode,
+  type HealOptions,
+  startTcpProxy,
+  type TcpProxy,
+} from '../../test/support/tcp-proxy.ts';
+import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
+import { StorageUnavailableError } from '../src/errors.ts';
+import { toGrpcError } from '../src/grpc/status-mapping.ts';
+import { SecretManager, type SecretManagerOptions } from '../src/secret-manager.ts';
+import {
+  type HistoryEntry,
+  VALKEY_KEYS,
+  ValkeyStorage,
+  type ValkeyStorageOptions,
+} from '../src/storage/valkey-storage.ts';
+
+const KEYSET_KEY = new Uint8Array(randomBytes(32));
+const DAY = 86_400_000;
+/** Kill rounds: 5 in `npm test`, more for a soak run (KEYWARD_FAULT_ROUNDS=200). */
+const ROUNDS = Math.max(1, Number(process.env.KEYWARD_FAULT_ROUNDS ?? 5) || 5);
+/** Drives the kill timing; set KEYWARD_FAULT_SEED to replay a failure. */
+const SEED = Number(process.env.KEYWARD_FAULT_SEED ?? randomInt(2 ** 31));
+const SUMMARY_FILE = join(import.meta.dirname, '.last-faults.json');
+
+let serial = 0;
+/** A fresh secret of 40+ bytes, distinct across the whole file. */
+const newSecret = (label: string) => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
+const secretOf = (keyset: Keyset) => fromUtf8(decodeBase64url(activeKey(keyset).k) as Uint8Array) as string;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Asserts equality of values that hold secrets without printing them: a failure names `what` only. */
+const expectSame = (actual: unknown, expected: unknown, what: string) =>
+  expect(isDeepStrictEqual(actual, expected), what).toBe(true);
+
+/** mulberry32: a small seeded PRNG, so that a failing run's kill timing can be replayed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Polls `check` until it holds; throws naming `what` after `timeoutMs` (generous: the machine is shared). */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+/** `promise`, or a failure naming `what` when it has not settled within `timeoutMs` (a hang is a bug). */
+async function within<T>(what: string, promise: Promise<T>, timeoutMs = 30_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function connectAdmin(url: string): Promise<Valkey> {
+  const admin = new Valkey(url, { lazyConnect: true, retryStrategy: () => 50 });
+  admin.on('error', () => {});
+  await admin.connect();
+  return admin;
+}
+
+/** Every jwt_secrets:* key, read in one round trip where it matters (MGET is atomic). */
+async function snapshot(admin: Valkey) {
+  const [active, envelope, state, version] = await admin.mget(
+    VALKEY_KEYS.active,
+    VALKEY_KEYS.keyset,
+    VALKEY_KEYS.state,
+    VALKEY_KEYS.version,
+  );
+  const history = await admin.hgetall(VALKEY_KEYS.history);
+  return { active, envelope, state, version, history };
+}
+
+/** The invariants of one atomic write: state, version, active secret, envelope and history agree. */
+async function expectConsistent(admin: Valkey): Promise<Keyset> {
+  const snap = await snapshot(admin);
+  const state = parseKeyset(JSON.parse(snap.state as string));
+  expect(snap.version).toBe(String(state.version));
+  expectSame(snap.active, secretOf(state), 'jwt_secrets:active is the active key of the keyset');
+  expectSame(await openKeyset(snap.envelope as string, KEYSET_KEY), state, 'the envelope holds the keyset');
+  for (const key of state.keys) {
+    const entry = JSON.parse(snap.history[String(key.version)] as string) as HistoryEntry;
+    expect(entry.kid).toBe(key.kid);
+    expectSame(entry.k, key.k, `history holds the secret of version ${key.version}`);
+  }
+  expect(Math.max(...Object.keys(snap.history).map(Number))).toBe(activeKey(state).version);
+  return state;
+}
+
+interface Replica {
+  storage: ValkeyStorage;
+  manager: SecretManager;
+}
+
+function replicaFactory(cleanups: Array<() => Promise<void>>) {
+  return async (
+    url: string,
+    options: Partial<SecretManagerOptions> = {},
+    storageOptions: Partial<ValkeyStorageOptions> = {},
+  ): Promise<Replica> => {
+    const storage = new ValkeyStorage({ url, ...storageOptions });
+    await storage.connect();
+    const manager = new SecretManager({
+      storage,
+      keysetKey: KEYSET_KEY,
+      gracePeriodMs: DAY,
+      cacheTtlMs: 300_000,
+      ...options,
+    });
+    cleanups.push(async () => {
+      await manager.stop();
+      await storage.close();
+    });
+    return { storage, manager };
+  };
+}
+
+interface Attempt {
+  replica: 'a' | 'b';
+  secret: string;
+  kid: string;
+  /** The secret version the answer gave it (OK answers only). */
+  version?: number;
+}
+
+describe('Valkey killed (SIGKILL) at random points during a stream of rotations from two replicas', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  const replica = replicaFactory(cleanups);
+  let valkey: ValkeyServer | undefined;
+  let admin: Valkey | undefined;
+
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    admin?.disconnect();
+    await valkey?.stop();
+  });
+
+  it('then restarted from its append-only file: nothing acknowledged is lost, nothing refused is half-written', {
+    timeout: 60_000 + ROUNDS * 15_000,
+  }, async () => {
+    console.log(
+      `valkey-faults: seed ${SEED}, ${ROUNDS} kill rounds (replay with KEYWARD_FAULT_SEED=${SEED})`,
+    );
+    const random = seededRandom(SEED);
+    const started = performance.now();
+    valkey = await startValkey({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    const server = valkey;
+    // A grace of a few seconds keeps the keyset (rewritten whole on every rotation) small during a long soak;
+    // expired keys are pruned by the replicas' timers meanwhile, writes of their own racing the rotations.
+    const replicas = {
+      a: await replica(server.url, { gracePeriodMs: 3_000 }),
+      b: await replica(server.url, { gracePeriodMs: 3_000 }),
+    };
+    await replicas.a.manager.start();
+    await replicas.b.manager.start();
+    // Keyset versions each replica wrote (rotations and prunes): two replicas must never both win one.
+    const written: number[] = [];
+    for (const { manager } of Object.values(replicas))
+      manager.on('change', (stored) => written.push(stored.keyset.version));
+
+    const ok: Attempt[] = [];
+    const refused: Attempt[] = [];
+    const unexpected: unknown[] = [];
+    const sinceRestart = { a: 0, b: 0 };
+    let rotating = true;
+    const rotateLoop = async (name: 'a' | 'b') => {
+      const { manager } = replicas[name];
+      // Bounded twice: stops when told, and after 200 000 attempts whatever happens.
+      for (let i = 0; rotating && i < 200_000; i++) {
+        const secret = newSecret(name);
+        const kid = await computeKid(secret);
+        try {
+          const stored = await manager.rotate({ secret });
+          const version = stored.keyset.keys.find((key) => key.kid === kid)?.version;
+          ok.push({ replica: name, secret, kid, version });
+          sinceRestart[name]++;
+        } catch (error) {
+          if (!(error instanceof StorageUnavailableError)) {
+            unexpected.push(error);
+            return;
+          }
+          refused.push({ replica: name, secret, kid });
+          // Valkey is down: retry soon, without spinning.
+          await sleep(5 + Math.random() * 20);
+        }
+      }
+    };
+    const loops = [rotateLoop('a'), rotateLoop('b')];
+    const bothRotating = () =>
+      waitFor('both replicas rotating', () => {
+        if (unexpected.length > 0) throw unexpected[0];
+        return sinceRestart.a >= 10 && sinceRestart.b >= 10;
+      });
+
+    let kills = 0;
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        await bothRotating();
+        await sleep(random() * 400);
+        await server.kill('SIGKILL');
+        kills++;
+        await sleep(random() * 300);
+        await server.restart();
+        sinceRestart.a = 0;
+        sinceRestart.b = 0;
+      }
+      // Both replicas reconnect by themselves and carry on after the last restart.
+      await bothRotating();
+    } finally {
+      rotating = false;
+      await Promise.all(loops);
+    }
+    expect(unexpected).toEqual([]);
+
+    admin = await connectAdmin(server.url);
+    const history = await admin.hgetall(VALKEY_KEYS.history);
+    const entries: HistoryEntry[] = Object.entries(history)
+      .map(([field, json]) => {
+        const entry = JSON.parse(json) as HistoryEntry;
+        expect(entry.version).toBe(Number(field));
+        return entry;
+      })
+      .sort((x, y) => x.version - y.version);
+    const byKid = new Map(entries.map((entry) => [entry.kid, entry]));
+    const lost = ok.filter((attempt) => {
+      const entry = byKid.get(attempt.kid);
+      if (!entry || entry.k !== encodeBase64url(utf8(attempt.secret))) return true;
+      return attempt.version !== undefined && attempt.version !== entry.version;
+    });
+    // A rotation whose reply died with the connection may have landed, whole; that is all a refusal may leave.
+    const landed = refused.filter((attempt) => byKid.has(attempt.kid));
+    const summary = {
+      seed: SEED,
+      rounds: ROUNDS,
+      kills,
+      rotationsOk: ok.length,
+      rotationsRefused: refused.length,
+      refusedButLanded: landed.length,
+      lost: lost.length,
+      secretVersions: entries.length,
+      keysetVersion: Number(await admin.get(VALKEY_KEYS.version)),
+      durationMs: Math.round(performance.now() - started),
+    };
+    await writeFile(SUMMARY_FILE, `${JSON.stringify(summary, null, 2)}\n`);
+    console.log(`valkey-faults: ${JSON.stringify(summary)}`);
+
+    expect(kills).toBe(ROUNDS);
+    expect(lost.map(({ replica, kid, version }) => ({ replica, kid, version }))).toEqual([]);
+    // History: secret versions 1..N, no gap, no duplicate, each a distinct secret, in installation order.
+    expect(entries.map((entry) => entry.version)).toEqual(entries.map((_, i) => i + 1));
+    expect(new Set(entries.map((entry) => entry.kid)).size).toBe(entries.length);
+    expect(new Set(entries.map((entry) => entry.k)).size).toBe(entries.length);
+    for (let i = 1; i < entries.length; i++) {
+      expect(Date.parse(entries[i]?.created_at as string)).toBeGreaterThanOrEqual(
+        Date.parse(entries[i - 1]?.created_at as string),
+      );
+    }
+    // Every secret in history is accounted for: the first one, an OK answer, or a refusal that landed whole.
+    for (const attempt of landed) {
+      expectSame(
+        byKid.get(attempt.kid)?.k,
+        encodeBase64url(utf8(attempt.secret)),
+        `landed ${attempt.kid} whole`,
+      );
+    }
+    expect(entries.length).toBe(1 + ok.length + landed.length);
+    // Copied before the state is read: prune timers may still write meanwhile.
+    const writtenBefore = [...written];
+    expect(new Set(writtenBefore).size).toBe(writtenBefore.length);
+
+    const state = await expectConsistent(admin);
+    expect(activeKey(state).version).toBe(entries.length);
+    expect(Math.max(...writtenBefore)).toBeLessThanOrEqual(state.version);
+
+    // Both replicas converge on what is stored (their prune timers may still move it on meanwhile).
+    await waitFor('replicas converge', async () => {
+      const stored = Number(await admin?.get(VALKEY_KEYS.version));
+      const [a, b] = await Promise.all([replicas.a.manager.keyset(), replicas.b.manager.keyset()]);
+      return a.keyset.version === stored && b.keyset.version === stored;
+    });
+  });
+});
+
+describe('a network partition between replicas: one cut off from Valkey by a TCP proxy, the other rotating', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  const replica = replicaFactory(cleanups);
+  let valkey: ValkeyServer;
+  let admin: Valkey;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    valkey = await startValkey();
+    admin = await connectAdmin(valkey.url);
+  });
+
+  afterAll(async () => {
+    admin?.disconnect();
+    await valkey?.stop();
+  });
+
+  beforeEach(async () => {
+    await admin.flushall();
+    proxy = await startTcpProxy({ port: valkey.port });
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    await proxy?.close();
+  });
+
+  const partitions: Array<{ name: string; cut: CutMode; heal: HealOptions }> = [
+    { name: 'connections reset, new ones refused', cut: 'reset', heal: {} },
+    { name: 'blackhole, then the held connections resume', cut: 'blackhole', heal: { held: 'resume' } },
+    { name: 'blackhole, then the held connections are reset', cut: 'blackhole', heal: { held: 'reset' } },
+    {
+      name: 'blackhole whose held connections never come back (half-open)',
+      cut: 'blackhole',
+      heal: { held: 'drop' },
+    },
+  ];
+
+  it.each(partitions)(
+    '$name: A serves its cache and refuses writes, then catches up with B by itself',
+    async ({ cut, heal }) => {
+      // A's timeouts are short so that the test is quick; 300 s of cache TTL so that only the reconnection,
+      // not the TTL, can bring A up to date.
+      const a = await replica(proxy.url, {}, { commandTimeoutMs: 1_000 });
+      const b = await replica(valkey.url);
+      await a.manager.start();
+      await b.manager.start();
+      const first = newSecret('b-before');
+      const before = await b.manager.rotate({ secret: first });
+      // Once A holds it, A's cache is fresh: from here only a change notification can make A read storage.
+      await waitFor('A hears of B through the proxy', async () => {
+        return (await a.manager.keyset()).keyset.version === before.keyset.version;
+      });
+      const token = signToken(first, await computeKid(first));
+
+      proxy.cut(cut);
+      let last = before;
+      for (let i = 0; i < 4; i++) last = await b.manager.rotate({ secret: newSecret('b-during') });
+      const stored = await snapshot(admin);
+
+      // Reads: A answers from what it holds.
+      expectSame(await a.manager.keyset(), before, 'A serves the keyset it held');
+      expect((await a.manager.getDecodingKeys()).map((key) => key.kid)).toEqual(
+        before.keyset.keys.map((key) => key.kid),
+      );
+      expect(await a.manager.verifyToken(token)).toMatchObject({ valid: true });
+      // Writes: refused as storage unavailable (gRPC UNAVAILABLE) in bounded time, changing nothing.
+      const attempted = newSecret('a-during');
+      const refusal = await within(
+        'a rotation on the cut-off replica',
+        a.manager.rotate({ secret: attempted }).then(
+          () => null,
+          (error: unknown) => error,
+        ),
+      );
+      expect(refusal).toBeInstanceOf(StorageUnavailableError);
+      expect(toGrpcError(refusal).error.code).toBe(status.UNAVAILABLE);
+      expectSame(await snapshot(admin), stored, 'a refused write changes nothing');
+
+      proxy.heal(heal);
+      // No call on A: its own reconnection (pub/sub resubscribe, heartbeat) must bring it to B's version.
+      await waitFor('A converges to B', async () => {
+        return (await a.manager.keyset()).keyset.version === last.keyset.version;
+      });
+      expectSame(await a.manager.keyset(), last, "A holds B's latest keyset and envelope");
+      expect(Object.values((await snapshot(admin)).history).join()).not.toContain(
+        encodeBase64url(utf8(attempted)),
+      );
+
+      // A writes again (once its command connection is back too) and gets the next version.
+      let next: Awaited<ReturnType<SecretManager['rotate']>> | undefined;
+      await waitFor('A rotates again', async () => {
+        next = await a.manager.rotate({ secret: newSecret('a-after') }).catch((error: unknown) => {
+          if (error instanceof StorageUnavailableError) return undefined;
+          throw error;
+        });
+        return next !== undefined;
+      });
+      expect(next?.keyset.version).toBe(last.keyset.version + 1);
+      expect(activeKey(next?.keyset as Keyset).version).toBe(activeKey(last.keyset).version + 1);
+      expectSame(await expectConsistent(admin), next?.keyset, "Valkey holds A's rotation");
+      await waitFor('B sees A again', async () => {
+        return (await b.manager.keyset()).keyset.version === next?.keyset.version;
+      });
+    },
+  );
+
+  it('a rotation that ran but whose reply was lost with the connection answers OK, and lands once', async () => {
+    const a = await replica(proxy.url, {}, { commandTimeoutMs: 1_000 });
+    await a.manager.start();
+    const before = await a.manager.keyset();
+    // The client re-sends the swap after reconnecting; the re-sent one loses the compare-and-swap to the first.
+    const lost = proxy.loseReplyTo(/\$4\r\neval\r\n/i);
+    const secret = newSecret('lost-reply');
+    const kid = await computeKid(secret);
+    const answer = await within(
+      'a rotation whose reply was lost',
+      a.manager.rotate({ secret }).catch((error: unknown) => error),
+    );
+    await lost;
+    expect(answer).not.toBeInstanceOf(Error);
+    const stored = answer as Awaited<ReturnType<SecretManager['rotate']>>;
+    expect(activeKey(stored.keyset).kid).toBe(kid);
+    expect(activeKey(stored.keyset).version).toBe(activeKey(before.keyset).version + 1);
+    expect(stored.keyset.version).toBe(before.keyset.version + 1);
+    const history = await a.storage.history();
+    expect(history.filter((entry) => entry.kid === kid)).toHaveLength(1);
+    expectSame(await expectConsistent(admin), stored.keyset, 'Valkey holds the rotation');
+  });
+});
