@@ -138,7 +138,12 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     const secret = request.secret ?? generateSecret();
     assertSecretStrength(secret);
     const kid = await computeKid(secret);
+    let attempted = false;
     return this.#update((current) => {
+      // Our own key already there after a failed swap: the swap landed and its reply was lost with the
+      // connection (the client re-sent it after reconnecting, and the re-sent one lost the compare-and-swap).
+      if (attempted && current?.keys.some((key) => key.kid === kid)) return null;
+      attempted = true;
       try {
         return rotateKeyset(
           current,
@@ -263,11 +268,12 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     return this.#reload();
   }
 
-  async #update(change: (current: Keyset | null) => Keyset): Promise<StoredKeyset> {
+  /** `change` returns the next keyset, or null when the change is already in place. */
+  async #update(change: (current: Keyset | null) => Keyset | null): Promise<StoredKeyset> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = (await this.#reload()).stored.keyset;
       const next = change(current.version === 0 ? null : current);
-      if (await this.#swap(current.version, next)) return this.keyset();
+      if (next === null || (await this.#swap(current.version, next))) return this.keyset();
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
     }
     throw new ControlPlaneError('conflict', 'Too many concurrent changes; try again');
