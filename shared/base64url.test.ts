@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBase64url, decodeBase64urlText, encodeBase64url } from './base64url.ts';
+import { decodeBase64url, decodeBase64urlText, encodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 
 const STRICT = /^[A-Za-z0-9_-]*$/;
 
@@ -53,5 +53,12 @@ describe('base64url', () => {
   it('decodes UTF-8 text strictly', () => {
     expect(decodeBase64urlText(encodeBase64url(new TextEncoder().encode('{"sub":"é"}')))).toBe('{"sub":"é"}');
     expect(decodeBase64urlText(encodeBase64url(Uint8Array.of(0xc3, 0x28)))).toBeUndefined();
+  });
+});
+
+describe('fromUtf8', () => {
+  it('keeps a leading byte order mark: the text is exactly the bytes', () => {
+    const secret = '\uFEFFsecret-with-a-bom-0123456789abcdefghijkl';
+    expect(fromUtf8(utf8(secret))).toBe(secret);
   });
 });

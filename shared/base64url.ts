@@ -3,7 +3,8 @@
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: the text is exactly the bytes (a secret may begin with one).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function encodeBase64url(bytes: Uint8Array): string {
   let out = '';
