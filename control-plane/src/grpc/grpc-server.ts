@@ -6,6 +6,12 @@ import { HealthImplementation } from 'grpc-health-check';
 import { packageDefinition } from './proto.ts';
 import type { SecretService } from './secret-service.ts';
 
+/**
+ * The largest request message taken, after decompression. A request holds a token, a secret or a kid: a
+ * few hundred bytes. Anything bigger is refused with RESOURCE_EXHAUSTED before it is decoded.
+ */
+export const MAX_REQUEST_BYTES = 8 * 1024;
+
 export interface GrpcServerHandle {
   server: Server;
   port: number;
@@ -18,7 +24,7 @@ export async function startGrpcServer(
   service: SecretService,
   options: { host: string; port: number; tlsCert?: string; tlsKey?: string },
 ): Promise<GrpcServerHandle> {
-  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 });
+  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   service.addToServer(server);
   new ReflectionService(packageDefinition).addToServer(server);
   const health = new HealthImplementation({ '': 'SERVING', 'cpc.orchestrator.SecretService': 'SERVING' });

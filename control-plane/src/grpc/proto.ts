@@ -1,7 +1,8 @@
 /** Loads proto/secret_service.proto at run time (no generated code) and types its messages by hand. */
 import { fileURLToPath } from 'node:url';
 import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { loadSync, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
+import { withStrictRequests } from './strict-request-decoder.ts';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../../proto/secret_service.proto', import.meta.url));
 
@@ -17,6 +18,10 @@ const grpcObject = loadPackageDefinition(packageDefinition);
 export const SecretServiceClient = ((grpcObject.cpc as GrpcObject).orchestrator as GrpcObject)
   .SecretService as ServiceClientConstructor;
 export const secretServiceDefinition = SecretServiceClient.service;
+/** What the server registers: the same methods, requests decoded by grpc/strict-request-decoder.ts. */
+export const strictSecretServiceDefinition = withStrictRequests(
+  packageDefinition['cpc.orchestrator.SecretService'] as ServiceDefinition,
+);
 
 export interface RotateSecretRequest {
   admin_token: string;
