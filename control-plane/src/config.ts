@@ -1,4 +1,7 @@
 /** The control plane's configuration (SPEC section 3), read once at start-up into a typed object. */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { utf8 } from '../../shared/base64url.ts';
 import { parseDuration } from '../../shared/duration.ts';
@@ -22,8 +25,11 @@ export interface ControlPlaneConfig {
   httpPort: number;
   /** Address both servers bind to. */
   host: string;
+  /** Paths of PEM files (certificate chain, private key), checked to exist and to match at start-up. */
   grpcTlsCert?: string;
   grpcTlsKey?: string;
+  /** Path of a PEM file with the CA certificate(s) to trust for a rediss:// VALKEY_URL (a private CA). */
+  valkeyTlsCa?: string;
   logLevel: string;
 }
 
@@ -56,6 +62,63 @@ const port = (fallback: number) =>
 const strongSecret = z
   .string()
   .refine((text) => utf8(text).length >= MIN_SECRET_BYTES, `must be at least ${MIN_SECRET_BYTES} bytes`);
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Reads a file named by a variable; the message names the path and the reason, never the contents. */
+function readConfigFile(path: string): { text?: string; problem?: string } {
+  try {
+    return { text: readFileSync(path, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    return { problem: `cannot read ${path} (${code})` };
+  }
+}
+
+/** The certificates a PEM file holds; a problem when it holds none or one does not parse. */
+function certificatesIn(path: string): { certificates?: X509Certificate[]; problem?: string } {
+  const { text, problem } = readConfigFile(path);
+  if (text === undefined) return { problem };
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0)
+    return { problem: `${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` };
+  try {
+    return { certificates: blocks.map((block) => new X509Certificate(block)) };
+  } catch {
+    return { problem: `${path} holds a PEM certificate that does not parse` };
+  }
+}
+
+const pemCertificateFile = z
+  .string()
+  .min(1, 'expected the path of a PEM file')
+  .superRefine((path, ctx) => {
+    const { problem } = certificatesIn(path);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const pemPrivateKeyFile = z
+  .string()
+  .min(1, 'expected the path of a PEM file')
+  .superRefine((path, ctx) => {
+    const { text, problem } = readConfigFile(path);
+    if (text === undefined) {
+      ctx.addIssue({ code: 'custom', message: problem ?? 'unreadable' });
+      return;
+    }
+    try {
+      createPrivateKey(text);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${path} holds no usable private key (expected an unencrypted PEM key)`,
+      });
+    }
+  });
+
+// A DNS name (RFC 1123 labels) or an IP literal: anything else would only fail later, at bind, unnamed.
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const list = z
   .string()
@@ -111,9 +174,13 @@ const schema = z.object({
     }),
   GRPC_PORT: port(50051),
   HTTP_PORT: port(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  GRPC_TLS_CERT: z.string().min(1).optional(),
-  GRPC_TLS_KEY: z.string().min(1).optional(),
+  HOST: z
+    .string()
+    .default('0.0.0.0')
+    .refine((text) => isIP(text) !== 0 || HOST_NAME.test(text), 'expected an IP address or a host name'),
+  GRPC_TLS_CERT: pemCertificateFile.optional(),
+  GRPC_TLS_KEY: pemPrivateKeyFile.optional(),
+  VALKEY_TLS_CA: pemCertificateFile.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -143,6 +210,19 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
       'set both GRPC_TLS_CERT and GRPC_TLS_KEY, or neither',
     );
   }
+  if (c.GRPC_TLS_CERT && c.GRPC_TLS_KEY) {
+    const certificate = certificatesIn(c.GRPC_TLS_CERT).certificates?.[0] as X509Certificate;
+    const key = createPrivateKey(readConfigFile(c.GRPC_TLS_KEY).text as string);
+    if (!certificate.checkPrivateKey(key))
+      throw new ConfigError('GRPC_TLS_KEY', `does not match the first certificate in GRPC_TLS_CERT`);
+  }
+  // A CA with a plain redis:// URL would suggest encryption where there is none.
+  if (c.VALKEY_TLS_CA && !(storage === 'valkey' && c.VALKEY_URL?.startsWith('rediss://'))) {
+    throw new ConfigError(
+      'VALKEY_TLS_CA',
+      'only used with Valkey storage over TLS: set VALKEY_URL=rediss://...',
+    );
+  }
   return {
     adminToken: c.ADMIN_TOKEN,
     storage,
@@ -159,6 +239,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     host: c.HOST,
     grpcTlsCert: c.GRPC_TLS_CERT,
     grpcTlsKey: c.GRPC_TLS_KEY,
+    valkeyTlsCa: c.VALKEY_TLS_CA,
     logLevel: c.LOG_LEVEL,
   };
 }

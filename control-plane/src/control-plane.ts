@@ -1,7 +1,11 @@
 /** Wires the control plane from its configuration: storage, manager, pusher, scheduler, gRPC and HTTP. */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
 import { EdgePusher } from './edge-pusher.ts';
+import { StorageUnavailableError } from './errors.ts';
 import { startGrpcServer } from './grpc/grpc-server.ts';
 import { SecretService } from './grpc/secret-service.ts';
 import { createHttpApp, startHttpServer } from './http-server.ts';
@@ -27,11 +31,20 @@ export async function startControlPlane(
   config: ControlPlaneConfig,
   logger: Logger = createLogger(config.logLevel),
 ) {
+  const valkeyTls = config.valkeyTlsCa ? { ca: readFileSync(config.valkeyTlsCa) } : undefined;
   const storage: KeysetStorage =
     config.storage === 'valkey'
-      ? new ValkeyStorage({ url: config.valkeyUrl as string })
+      ? new ValkeyStorage({ url: config.valkeyUrl as string, tls: valkeyTls })
       : new EnvStorage(config.jwtSecret, config.jwtPreviousSecrets);
-  if (storage instanceof ValkeyStorage) await storage.connect();
+  if (storage instanceof ValkeyStorage) {
+    try {
+      await storage.connect();
+    } catch (error) {
+      // The client keeps reconnecting in the background: stop it, or a failed start never exits.
+      await storage.close();
+      throw await explainConnectFailure(config, error);
+    }
+  }
 
   const metrics = createMetrics();
   const manager = new SecretManager({
@@ -128,4 +141,61 @@ export async function startControlPlane(
       await storage.close();
     },
   } satisfies ControlPlane;
+}
+
+/**
+ * Turns a failed first connection into a message an operator can act on. The Valkey client reports a failed
+ * TLS handshake only as "Connection is closed", so for rediss:// one handshake is tried here to name the
+ * reason (an untrusted CA, most often). The URL is shown without its credentials.
+ */
+async function explainConnectFailure(config: ControlPlaneConfig, error: unknown): Promise<Error> {
+  let reason = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+  const url = URL.parse(config.valkeyUrl as string);
+  if (url === null)
+    return new StorageUnavailableError(`Cannot connect to VALKEY_URL: ${reason}`, { cause: error });
+  const where = `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+  if (url.protocol === 'rediss:') {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const handshake = await tryTlsHandshake(host, Number(url.port || 6379), config.valkeyTlsCa);
+    if (handshake?.stage === 'tcp') reason = handshake.reason;
+    if (handshake?.stage === 'tls') {
+      const hint = config.valkeyTlsCa
+        ? "is VALKEY_TLS_CA the CA that signed Valkey's certificate?"
+        : "set VALKEY_TLS_CA to the PEM file of the CA that signed Valkey's certificate";
+      reason = `TLS handshake failed: ${handshake.reason} (${hint})`;
+    }
+  }
+  return new StorageUnavailableError(`Cannot connect to Valkey at ${where}: ${reason}`, { cause: error });
+}
+
+/** Why a TLS connection fails, and whether it got as far as TCP; null when the handshake succeeds. */
+function tryTlsHandshake(
+  host: string,
+  port: number,
+  caPath: string | undefined,
+): Promise<{ stage: 'tcp' | 'tls'; reason: string } | null> {
+  return new Promise((resolve) => {
+    const socket = connectTls({
+      host,
+      port,
+      ...(caPath ? { ca: readFileSync(caPath) } : {}),
+      ...(isIP(host) ? {} : { servername: host }),
+    });
+    let connected = false;
+    const done = (outcome: { stage: 'tcp' | 'tls'; reason: string } | null) => {
+      socket.destroy();
+      resolve(outcome);
+    };
+    socket.once('connect', () => {
+      connected = true;
+    });
+    socket.setTimeout(2_000, () => done(null));
+    socket.once('secureConnect', () => done(null));
+    socket.once('error', (failure: NodeJS.ErrnoException) =>
+      done({
+        stage: connected ? 'tls' : 'tcp',
+        reason: failure.code ? `${failure.message} (${failure.code})` : failure.message,
+      }),
+    );
+  });
 }

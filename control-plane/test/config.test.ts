@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTestPki } from '../../test/support/self-signed.ts';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 
@@ -9,6 +12,23 @@ const ADMIN_TOKEN = randomBytes(48).toString('base64url'); // 64 characters
 const KEYSET_KEY = randomBytes(32).toString('base64url');
 const BASE = { ADMIN_TOKEN };
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+// Real PEM files for the TLS variables (they are paths, checked at start-up), and some that are not right.
+const pki = await createTestPki('config-test');
+const otherPki = await createTestPki('config-other');
+const NOT_PEM = join(pki.dir, 'not-pem.txt');
+const GARBLED = join(pki.dir, 'garbled.pem');
+const MISSING = join(pki.dir, 'missing.pem');
+await writeFile(NOT_PEM, 'just some text\n');
+await writeFile(
+  GARBLED,
+  '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n',
+);
+afterAll(async () => {
+  await pki.remove();
+  await otherPki.remove();
+});
+const VALKEY_TLS = { VALKEY_URL: 'rediss://valkey.internal:6380', KEYSET_KEY };
 
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -67,8 +87,10 @@ describe('loadConfig', () => {
       EDGE_URLS: 'https://edge-1.example, http://127.0.0.1:8787',
       GRPC_PORT: '0',
       HTTP_PORT: '65535',
-      GRPC_TLS_CERT: '/etc/keyward/cert.pem',
-      GRPC_TLS_KEY: '/etc/keyward/key.pem',
+      GRPC_TLS_CERT: pki.certPath,
+      GRPC_TLS_KEY: pki.keyPath,
+      VALKEY_TLS_CA: pki.caCertPath,
+      HOST: '::1',
     });
     expect(config).toMatchObject({
       storage: 'valkey',
@@ -80,9 +102,14 @@ describe('loadConfig', () => {
       edgeUrls: ['https://edge-1.example', 'http://127.0.0.1:8787'],
       grpcPort: 0,
       httpPort: 65535,
-      grpcTlsCert: '/etc/keyward/cert.pem',
-      grpcTlsKey: '/etc/keyward/key.pem',
+      grpcTlsCert: pki.certPath,
+      grpcTlsKey: pki.keyPath,
+      valkeyTlsCa: pki.caCertPath,
+      host: '::1',
     });
+    for (const host of ['0.0.0.0', '127.0.0.1', '::', 'localhost', 'control-plane.internal']) {
+      expect(loadConfig({ ...BASE, HOST: host }).host).toBe(host);
+    }
     expect(loadConfig({ ...BASE, GRACE_PERIOD: '3600' }).gracePeriodMs).toBe(3_600_000);
     expect(loadConfig({ ...BASE, KEYSET_CACHE_TTL: '300s' }).keysetCacheTtlMs).toBe(300_000);
     expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '24h' }).rotationIntervalMs).toBe(86_400_000);
@@ -135,11 +162,39 @@ describe('loadConfig', () => {
     ['HTTP_PORT', { HTTP_PORT: '99999' }],
     ['HTTP_PORT', { HTTP_PORT: ' ' }],
     ['HTTP_PORT', { HTTP_PORT: '1e3' }],
-    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: '/etc/keyward/cert.pem' }],
-    ['GRPC_TLS_CERT', { GRPC_TLS_KEY: '/etc/keyward/key.pem' }],
+    ['HOST', { HOST: '' }],
+    ['HOST', { HOST: 'not a host' }],
+    ['HOST', { HOST: 'host_name' }],
+    ['HOST', { HOST: '-edge' }],
+    ['HOST', { HOST: '127.0.0.1:50051' }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: pki.certPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_CERT: '', GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_CERT: MISSING, GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_CERT: pki.dir, GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_CERT: NOT_PEM, GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_CERT: GARBLED, GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_CERT', { GRPC_TLS_CERT: pki.keyPath, GRPC_TLS_KEY: pki.keyPath }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: pki.certPath, GRPC_TLS_KEY: '' }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: pki.certPath, GRPC_TLS_KEY: MISSING }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: pki.certPath, GRPC_TLS_KEY: NOT_PEM }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: pki.certPath, GRPC_TLS_KEY: pki.certPath }],
+    ['GRPC_TLS_KEY', { GRPC_TLS_CERT: pki.certPath, GRPC_TLS_KEY: otherPki.keyPath }],
+    ['VALKEY_TLS_CA', { ...VALKEY_TLS, VALKEY_TLS_CA: '' }],
+    ['VALKEY_TLS_CA', { ...VALKEY_TLS, VALKEY_TLS_CA: MISSING }],
+    ['VALKEY_TLS_CA', { ...VALKEY_TLS, VALKEY_TLS_CA: NOT_PEM }],
+    ['VALKEY_TLS_CA', { ...VALKEY_TLS, VALKEY_TLS_CA: GARBLED }],
+    ['VALKEY_TLS_CA', { ...VALKEY_TLS, VALKEY_TLS_CA: pki.keyPath }],
+    [
+      'VALKEY_TLS_CA',
+      { VALKEY_URL: 'redis://valkey.internal:6379', KEYSET_KEY, VALKEY_TLS_CA: pki.caCertPath },
+    ],
+    ['VALKEY_TLS_CA', { ...VALKEY_TLS, SECRET_STORAGE: 'env', VALKEY_TLS_CA: pki.caCertPath }],
+    ['VALKEY_TLS_CA', { VALKEY_TLS_CA: pki.caCertPath }],
     ['JWT_SECRET', { JWT_SECRET: 'x'.repeat(31) }],
     ['JWT_PREVIOUS_SECRETS', { JWT_PREVIOUS_SECRETS: `${'x'.repeat(32)},tooshort` }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['LOG_LEVEL', { LOG_LEVEL: '' }],
   ];
 
   it.each(BAD)('refuses a bad %s, naming it (%j)', (variable, env) => {
@@ -162,6 +217,16 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain(valkeyPassword);
     const badKey = randomBytes(31).toString('base64url');
     expect(configError({ ...BASE, KEYSET_KEY: badKey }).message).not.toContain(badKey);
+    // A private key given where a certificate belongs: named by path, never quoted.
+    const keyBody = pki.keyPem.split('\n')[1] as string;
+    for (const env of [
+      { GRPC_TLS_CERT: pki.keyPath, GRPC_TLS_KEY: pki.keyPath },
+      { ...VALKEY_TLS, VALKEY_TLS_CA: pki.keyPath },
+    ]) {
+      const error = configError({ ...BASE, ...env });
+      expect(error.message).toContain(pki.keyPath);
+      expect(error.message).not.toContain(keyBody);
+    }
   });
 });
 

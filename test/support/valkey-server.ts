@@ -1,14 +1,15 @@
 /** A real valkey-server on a free loopback port, for tests. Needs `valkey-server` on PATH. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import { freePort } from './free-port.ts';
 
 export interface ValkeyServer {
   port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `rediss://` when started with `tls`. */
   url: string;
   dir: string;
   /** SIGTERM and wait for exit; removes `dir` if startValkey created it. */
@@ -24,6 +25,11 @@ export interface StartValkeyOptions {
   args?: string[];
   /** Working directory (RDB/AOF files); a fresh temporary one by default. */
   dir?: string;
+  /**
+   * TLS only: the plain port is closed (`--port 0`) and `port` is the TLS port. Paths of PEM files; clients
+   * are not asked for certificates (`--tls-auth-clients no`).
+   */
+  tls?: { certPath: string; keyPath: string; caCertPath: string };
 }
 
 const READY_ATTEMPTS = 200;
@@ -33,9 +39,26 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'keyward-valkey-')));
   const port = await freePort();
+  const tls = options.tls;
+  const listen = tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        tls.certPath,
+        '--tls-key-file',
+        tls.keyPath,
+        '--tls-ca-cert-file',
+        tls.caCertPath,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
+  const ca = tls ? await readFile(tls.caCertPath) : undefined;
   const args = [
-    '--port',
-    String(port),
+    ...listen,
     '--bind',
     '127.0.0.1',
     '--save',
@@ -62,7 +85,7 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
     const spawnError = new Promise<never>((_, reject) => proc.once('error', reject));
     for (let i = 0; i < READY_ATTEMPTS; i++) {
       if (proc.exitCode !== null) throw new Error(`valkey-server exited (${proc.exitCode}): ${output}`);
-      if (await Promise.race([ping(port), spawnError])) return;
+      if (await Promise.race([ping(port, ca), spawnError])) return;
       await new Promise((resolve) => setTimeout(resolve, READY_INTERVAL_MS));
     }
     proc.kill('SIGKILL');
@@ -83,7 +106,7 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     dir,
     async stop() {
       await stopProcess();
@@ -99,10 +122,11 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
   };
 }
 
-/** True when something on `port` answers PING with PONG. */
-function ping(port: number): Promise<boolean> {
+/** True when something on `port` answers PING with PONG (over TLS, trusting `ca`, when `ca` is given). */
+function ping(port: number, ca?: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = ca ? connectTls({ port, host: '127.0.0.1', ca }) : connect({ port, host: '127.0.0.1' });
+    const ready = ca ? 'secureConnect' : 'connect';
     let data = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -110,7 +134,7 @@ function ping(port: number): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once(ready, () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       data += chunk.toString();
       if (data.includes('\r\n')) done(data.startsWith('+PONG'));
