@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { encodeBase64url } from '../shared/base64url.ts';
+import { adminTokenTimingTable, benchAdminTokenTiming } from './admin-token-timing.ts';
 import { measureBundle } from './bundle-size.ts';
 import { createFixture } from './fixtures.ts';
 import { benchHttp, type HttpConfig, type HttpResult, httpRatio } from './http.ts';
@@ -108,8 +109,11 @@ const rotation = await benchRotation({
 });
 
 // 4. Bundle.
-log('[5/5] worker bundle size');
+log('[5/5] worker bundle size; admin token check timing');
 const bundle = await measureBundle();
+const adminToken = await benchAdminTokenTiming(
+  quick ? { rounds: 60, batchMs: 5, warmupMs: 200 } : { rounds: 200, batchMs: 5, warmupMs: 300 },
+);
 
 // Ratios and targets.
 const lower = nodeCase('node-lower-bound');
@@ -324,6 +328,7 @@ const sections = [
   table(['HTTP ratio, per round', 'value'], httpRatioRows),
   table(rotationHeader, rotationRows),
   table(['memory and size', 'value'], memoryRows),
+  adminTokenTimingTable(adminToken),
   table(['target', '', 'measured'], targetRows),
 ];
 log(`\n${sections.join('\n\n')}`);
@@ -446,6 +451,7 @@ const results = {
     fractionOfLimit: { unit: 'fraction', value: round(bundle.fractionOfLimit, 3) },
     inputBytesByPackage: { unit: 'bytes', ...bundle.inputBytesByPackage },
   },
+  adminToken,
   targets,
 };
 writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 2)}\n`);
