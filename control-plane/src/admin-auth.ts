@@ -3,7 +3,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ControlPlaneError } from './errors.ts';
 
 export interface AdminAuthOptions {
-  /** Failures allowed per peer within `windowMs` before the peer is locked out. */
+  /**
+   * Failures allowed per peer before it is locked out; a peer's count is forgotten once it has been quiet
+   * (no failure, no lockout) for `windowMs`.
+   */
   maxFailures?: number;
   windowMs?: number;
   /** First lockout; doubles with each further failure, up to `maxLockoutMs`. */
@@ -14,7 +17,7 @@ export interface AdminAuthOptions {
 
 interface PeerRecord {
   failures: number;
-  firstFailureAt: number;
+  lastFailureAt: number;
   lockedUntil: number;
 }
 
@@ -66,10 +69,13 @@ export class AdminAuth {
 
   #recordFailure(peer: string, now: number, existing: PeerRecord | undefined): void {
     let record = existing;
-    if (!record || now - record.firstFailureAt > this.#windowMs) {
-      record = { failures: 0, firstFailureAt: now, lockedUntil: 0 };
+    // Quiet since the last failure and past any lockout: start over. Measured from the end of the lockout, so
+    // lockouts keep doubling (to maxLockoutMs) for a peer that resumes guessing as soon as one ends.
+    if (!record || now - Math.max(record.lastFailureAt, record.lockedUntil) > this.#windowMs) {
+      record = { failures: 0, lastFailureAt: now, lockedUntil: 0 };
     }
     record.failures += 1;
+    record.lastFailureAt = now;
     if (record.failures >= this.#maxFailures) {
       const exponent = record.failures - this.#maxFailures;
       record.lockedUntil = now + Math.min(this.#lockoutMs * 2 ** exponent, this.#maxLockoutMs);
