@@ -31,8 +31,9 @@ export type BodyReader = (maxBytes: number) => Promise<string | undefined>;
 
 // Room for `{"token": ...}` around the largest token we accept.
 const VERIFY_BODY_OVERHEAD = 1024;
-// Printable ASCII only: anything else cannot travel safely in an HTTP header to the upstream.
-const HEADER_SAFE = /^[\x20-\x7e]*$/;
+// Printable ASCII with no space at either end: anything else cannot travel in an HTTP header unchanged (a
+// parser trims the ends as optional whitespace, so " admin" would arrive as "admin").
+const HEADER_SAFE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 const NO_STORE = { 'cache-control': 'no-store' };
 
 export class VerifyAnswers {
