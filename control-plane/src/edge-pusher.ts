@@ -88,7 +88,11 @@ export class EdgePusher {
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await this.#backoff(attempt);
       error = await this.#attempt(url, stored);
-      if (error === '') return { url, confirmed: true, version: stored.keyset.version, error };
+      if (error === '') {
+        // After a 409 the edge holds something newer than this push: report what it holds.
+        const version = this.#targets.get(url)?.confirmedVersion ?? stored.keyset.version;
+        return { url, confirmed: true, version, error };
+      }
     }
     this.#retryInBackground(url, stored, backgroundRetries);
     return { url, confirmed: false, version: this.#targets.get(url)?.confirmedVersion ?? 0, error };
@@ -104,7 +108,8 @@ export class EdgePusher {
         const latest = this.#pending.get(url);
         if (this.#stopped || latest === undefined) break;
         if ((this.#targets.get(url)?.confirmedVersion ?? 0) >= latest.keyset.version) break;
-        if ((await this.#attempt(url, latest)) === '') break;
+        // Done only if nothing newer was queued while this attempt was in flight.
+        if ((await this.#attempt(url, latest)) === '' && this.#pending.get(url) === latest) break;
       }
       this.#pending.delete(url);
     })();
