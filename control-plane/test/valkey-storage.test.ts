@@ -116,6 +116,21 @@ describe('ValkeyStorage + SecretManager', () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
+  it('a corrupted jwt_secrets:state stops the start without quoting it (it holds key material)', async () => {
+    const fragment = 'kmaterial0123456789';
+    // V8 quotes the text of a value that is not JSON at all (`Unexpected token ..., "..." is not valid JSON`).
+    for (const broken of [`{"version":1,"keys":[{"k":"${fragment}`, `${fragment}${fragment}`]) {
+      await admin.set(VALKEY_KEYS.state, broken);
+      const { manager } = await replica();
+      const failure = await manager.start().then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failure?.message).toMatch(/jwt_secrets:state in Valkey is not valid JSON/);
+      expect(failure?.message).not.toContain(fragment.slice(0, 6));
+    }
+  });
+
   it('bootstraps version 1 from a pre-set jwt_secrets:active', async () => {
     const legacy = newSecret('legacy');
     await admin.set(VALKEY_KEYS.active, legacy);

@@ -10,6 +10,7 @@
  */
 import { Valkey } from 'iovalkey';
 import { decodeBase64url, fromUtf8 } from '../../../shared/base64url.ts';
+import { KeywardError } from '../../../shared/errors.ts';
 import { activeKey } from '../../../shared/keyset.ts';
 import { parseKeyset } from '../../../shared/keyset-envelope.ts';
 import { StorageUnavailableError } from '../errors.ts';
@@ -90,7 +91,7 @@ export class ValkeyStorage implements KeysetStorage {
       this.#client.mget(VALKEY_KEYS.state, VALKEY_KEYS.keyset),
     );
     if (state == null) return null;
-    return { keyset: parseKeyset(JSON.parse(state)), envelope: envelope ?? null };
+    return { keyset: parseKeyset(parseJson(state, VALKEY_KEYS.state)), envelope: envelope ?? null };
   }
 
   async loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null> {
@@ -156,7 +157,7 @@ export class ValkeyStorage implements KeysetStorage {
   async history(): Promise<HistoryEntry[]> {
     const all = await this.#call(() => this.#client.hgetall(VALKEY_KEYS.history));
     return Object.values(all)
-      .map((json) => JSON.parse(json) as HistoryEntry)
+      .map((json) => parseJson(json, VALKEY_KEYS.history) as HistoryEntry)
       .sort((a, b) => a.version - b.version);
   }
 
@@ -174,5 +175,17 @@ export class ValkeyStorage implements KeysetStorage {
     } catch (error) {
       throw new StorageUnavailableError('Secret storage unavailable', { cause: error });
     }
+  }
+}
+
+/**
+ * JSON.parse for values that hold secrets: its SyntaxError quotes the text around the fault, which here would
+ * be key material on its way to a log. The error names the Valkey key instead.
+ */
+function parseJson(text: string, key: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new KeywardError('keyset_invalid', `${key} in Valkey is not valid JSON`);
   }
 }
