@@ -142,7 +142,18 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     return this.#update((current) => {
       // Our own key already there after a failed swap: the swap landed and its reply was lost with the
       // connection (the client re-sent it after reconnecting, and the re-sent one lost the compare-and-swap).
-      if (attempted && current?.keys.some((key) => key.kid === kid)) return null;
+      const ours = attempted ? current?.keys.find((key) => key.kid === kid) : undefined;
+      if (ours !== undefined) {
+        // An emergency is in place only if no key older than ours survived; another call may have installed
+        // the same secret as a normal rotation.
+        if (request.emergency && current?.keys.some((key) => key.version < ours.version)) {
+          throw new ControlPlaneError(
+            'conflict',
+            'The secret was installed concurrently without emergency; earlier keys are still valid: rotate again with emergency',
+          );
+        }
+        return null;
+      }
       attempted = true;
       try {
         return rotateKeyset(
