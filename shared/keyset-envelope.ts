@@ -1,5 +1,5 @@
 /** The keyset envelope (SPEC section 5): JWE compact, `dir` + `A256GCM` under KEYSET_KEY, keyset JSON inside. */
-import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
+import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 import { decodeBase64url, decodeBase64urlText, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
@@ -8,7 +8,17 @@ import type { Keyset } from './keyset.ts';
 /** Envelopes larger than this are refused before any parsing (a keyset of a few keys is ~1 KB). */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
 
-const rfc3339 = z.string().refine((text) => !Number.isNaN(Date.parse(text)), 'expected an RFC 3339 time');
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** RFC 3339 date-time, on a day the calendar has (Date.parse takes "1" and rolls February 30 over). */
+function isRfc3339(text: string): boolean {
+  const match = RFC3339.exec(text);
+  if (match === null || Number.isNaN(Date.parse(text))) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
+}
+
+const rfc3339 = z.string().refine(isRfc3339, 'expected an RFC 3339 time');
 
 const keyEntrySchema = z.object({
   kid: z.string().min(1).max(256),
@@ -31,6 +41,9 @@ const keysetSchema = z
   })
   .refine((keyset) => new Set(keyset.keys.map((key) => key.kid)).size === keyset.keys.length, {
     message: 'expected unique kids',
+  })
+  .refine((keyset) => keyset.keys.every((key) => (key.status === 'active') === (key.expires_at === null)), {
+    message: 'expected expires_at null for the active key and a time for every previous key',
   });
 
 /** Parses KEYSET_KEY (base64url of exactly 32 bytes). */
@@ -79,6 +92,8 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
   if (alg !== 'dir' || enc !== 'A256GCM') {
     throw new KeywardError('envelope_malformed', 'expected alg "dir" and enc "A256GCM"');
   }
+  // Keyward never compresses; a `zip` envelope would inflate past MAX_ENVELOPE_BYTES before any check.
+  if ('zip' in header) throw new KeywardError('envelope_malformed', 'compressed envelopes are not accepted');
   let plaintext: Uint8Array;
   try {
     ({ plaintext } = await compactDecrypt(text, key, {
@@ -99,7 +114,17 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
     value = undefined;
   }
   if (value === undefined) throw new KeywardError('keyset_invalid', 'envelope plaintext is not JSON');
-  return parseKeyset(value);
+  const keyset = parseKeyset(value);
+  // SPEC section 5: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
+  for (const entry of keyset.keys) {
+    if ((await calculateJwkThumbprint({ kty: 'oct', k: entry.k }, 'sha256')) !== entry.kid) {
+      throw new KeywardError(
+        'keyset_invalid',
+        `keyset invalid: kid ${entry.kid} is not its key's thumbprint`,
+      );
+    }
+  }
+  return keyset;
 }
 
 function safeJson(segment: string): unknown {
