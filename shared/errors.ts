@@ -7,6 +7,7 @@ export type KeywardErrorCode =
   | 'key_not_found'
   | 'key_is_active'
   | 'keyset_invalid'
+  | 'keyset_too_large'
   | 'envelope_malformed'
   | 'envelope_undecryptable'
   | 'envelope_key_invalid';

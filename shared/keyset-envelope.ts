@@ -68,10 +68,18 @@ export function parseKeyset(value: unknown): Keyset {
   return result.data as Keyset;
 }
 
-export function sealKeyset(keyset: Keyset, key: Uint8Array): Promise<string> {
-  return new CompactEncrypt(utf8(JSON.stringify(keyset)))
+/** Seals a keyset; `keyset_too_large` when edges would refuse the envelope (over MAX_ENVELOPE_BYTES). */
+export async function sealKeyset(keyset: Keyset, key: Uint8Array): Promise<string> {
+  const envelope = await new CompactEncrypt(utf8(JSON.stringify(keyset)))
     .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+json' })
     .encrypt(key);
+  if (envelope.length > MAX_ENVELOPE_BYTES) {
+    throw new KeywardError(
+      'keyset_too_large',
+      `Keyset too large: ${keyset.keys.length} keys seal to ${envelope.length} bytes, over the edges' limit of ${MAX_ENVELOPE_BYTES}; revoke previous keys or shorten GRACE_PERIOD`,
+    );
+  }
+  return envelope;
 }
 
 /** Opens an envelope: `envelope_malformed` for anything that is not a JWE of the right shape,

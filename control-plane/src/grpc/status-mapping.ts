@@ -32,6 +32,13 @@ export function toGrpcError(error: unknown): MappedError {
       unexpected: false,
     };
   }
+  if (error instanceof KeywardError && error.code === 'keyset_too_large') {
+    return {
+      error: grpcError(status.FAILED_PRECONDITION, error.message),
+      outcome: 'failed_precondition',
+      unexpected: false,
+    };
+  }
   return { error: grpcError(status.INTERNAL, 'Internal error'), outcome: 'internal', unexpected: true };
 }
 
