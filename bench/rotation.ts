@@ -64,7 +64,7 @@ function figures(samples: number[]): LatencyFigures {
   };
 }
 
-async function startValkey(): Promise<{ child: Child; url: string; version: string }> {
+export async function startValkey(): Promise<{ child: Child; url: string; version: string }> {
   const port = await freePort();
   const { child } = await spawnReady(
     'valkey-server',
@@ -77,13 +77,13 @@ async function startValkey(): Promise<{ child: Child; url: string; version: stri
   return { child, url: `redis://127.0.0.1:${port}`, version };
 }
 
-interface ControlPlaneProcess {
+export interface ControlPlaneProcess {
   child: Child;
   rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
   stop(): Promise<void>;
 }
 
-async function startControlPlaneProcess(
+export async function startControlPlaneProcess(
   valkeyUrl: string,
   keysetKey: string,
   edgeUrls: string[],

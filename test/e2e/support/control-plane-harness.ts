@@ -22,7 +22,8 @@ export interface Harness {
   adminToken: string;
   /** Every log line the control plane wrote, raw JSON text. */
   logLines: string[];
-  rotate(newSecret: string): Promise<RotateSecretResponse>;
+  /** `emergency` expires every earlier secret at once instead of after the grace period. */
+  rotate(newSecret: string, options?: { emergency?: boolean }): Promise<RotateSecretResponse>;
   getKeyset(): Promise<GetKeysetResponse>;
   /** The envelope served at GET /keyset right now. */
   fetchEnvelope(): Promise<string>;
@@ -85,8 +86,12 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     keysetUrl: `${httpUrl}/keyset`,
     adminToken,
     logLines,
-    rotate: (newSecret) =>
-      unary<RotateSecretResponse>('RotateSecret', { admin_token: adminToken, new_secret: newSecret }),
+    rotate: (newSecret, rotateOptions = {}) =>
+      unary<RotateSecretResponse>('RotateSecret', {
+        admin_token: adminToken,
+        new_secret: newSecret,
+        emergency: rotateOptions.emergency ?? false,
+      }),
     getKeyset: () => unary<GetKeysetResponse>('GetKeyset', { admin_token: adminToken }),
     async fetchEnvelope() {
       const response = await fetch(`${httpUrl}/keyset`, { signal: AbortSignal.timeout(5_000) });

@@ -3,11 +3,13 @@
 export interface EdgeAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** Lower-case header names; only filled in by forwardAuthAt. */
+  headers?: Record<string, string>;
 }
 
 const REQUEST_TIMEOUT_MS = 5_000;
 
-async function call(url: string, init: RequestInit): Promise<EdgeAnswer> {
+async function call(url: string, init: RequestInit, withHeaders = false): Promise<EdgeAnswer> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const text = await response.text();
   let body: Record<string, unknown>;
@@ -16,7 +18,8 @@ async function call(url: string, init: RequestInit): Promise<EdgeAnswer> {
   } catch {
     body = { unparsed: text };
   }
-  return { status: response.status, body };
+  if (!withHeaders) return { status: response.status, body };
+  return { status: response.status, body, headers: Object.fromEntries(response.headers) };
 }
 
 /** POST /verify with a JSON body. */
@@ -26,6 +29,11 @@ export function verifyAt(edgeUrl: string, token: string): Promise<EdgeAnswer> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ token }),
   });
+}
+
+/** GET /verify with `Authorization: Bearer`, as a forward-auth proxy asks; the answer carries its headers. */
+export function forwardAuthAt(edgeUrl: string, token: string): Promise<EdgeAnswer> {
+  return call(`${edgeUrl}/verify`, { method: 'GET', headers: { authorization: `Bearer ${token}` } }, true);
 }
 
 export function healthOf(edgeUrl: string): Promise<EdgeAnswer> {
