@@ -65,10 +65,11 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
     if (maxStalenessMs <= keysetTtlMs) {
       invalid('KEYSET_MAX_STALENESS', 'must be longer than KEYSET_TTL, or "off"');
     }
-    if (keysetUrl === undefined && upstashUrl === undefined && env.KEYSETS == null) {
+    // Only an origin confirms a keyset; the KEYSETS binding is a copy that other isolates wrote.
+    if (keysetUrl === undefined && upstashUrl === undefined) {
       invalid(
         'KEYSET_MAX_STALENESS',
-        'needs a source that can confirm the keyset (KEYSET_URL, UPSTASH_REDIS_REST_URL or the KEYSETS binding)',
+        'needs an origin that can confirm the keyset (KEYSET_URL or UPSTASH_REDIS_REST_URL); the KEYSETS binding alone never confirms',
       );
     }
   }

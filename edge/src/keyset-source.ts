@@ -2,7 +2,11 @@
 export interface KeysetSource {
   /** For logs. */
   readonly name: string;
-  /** The envelope, or undefined when the source has none or nothing changed since the last pull. */
+  /**
+   * The envelope; undefined only when an origin answered "nothing changed since your last pull" (a 304), or when
+   * the KV mirror holds none. An origin that has no envelope, or answers with something that is not one, throws
+   * `pull_failed`: only an answer vouching for a keyset may confirm it.
+   */
   pull(): Promise<string | undefined>;
   /** Drops revalidation state (an ETag), so that the next pull fetches the envelope whole. */
   forget?(): void;

@@ -1,13 +1,14 @@
 /**
  * Gets envelopes into the KeysetStore: pushes (PUT /keyset) and pulls from the configured sources, at cold
- * start, when the held keyset is older than KEYSET_TTL, on the cron trigger, and on unknown kids (at most once
- * per cooldown, like jose's remote JWKS). Concurrent pulls share one promise.
+ * start, when no origin has confirmed the held keyset for KEYSET_TTL, on the cron trigger, and on unknown kids
+ * (at most once per cooldown, like jose's remote JWKS). Concurrent pulls share one promise, and no source can
+ * hold it longer than SOURCE_DEADLINE_MS.
  */
 
 import type { Keyset } from '../../shared/keyset.ts';
 import { openKeyset } from '../../shared/keyset-envelope.ts';
 import { EdgeError } from './errors.ts';
-import type { KeysetSource } from './keyset-source.ts';
+import { type KeysetSource, PULL_TIMEOUT_MS } from './keyset-source.ts';
 import type { AcceptOutcome, KeysetStore } from './keyset-store.ts';
 import type { KvKeysetMirror } from './kv-keyset-mirror.ts';
 
@@ -18,6 +19,9 @@ export const UNKNOWN_KID_COOLDOWN_MS = 30_000;
 /** Cold and TTL pulls are not retried sooner than this (or KEYSET_TTL, if shorter) after an attempt, so a dead
  * origin is not hammered. */
 export const RETRY_INTERVAL_MS = 5_000;
+/** A source that has not answered by then counts as failed (its own timeout is PULL_TIMEOUT_MS; KV has none),
+ * so a pull that never settles cannot hold every later pull, and the requests waiting on it, for ever. */
+export const SOURCE_DEADLINE_MS = 2 * PULL_TIMEOUT_MS;
 
 export interface KeysetSyncOptions {
   store: KeysetStore;
@@ -76,8 +80,8 @@ export class KeysetSync {
   }
 
   /**
-   * Called before serving a request: without a keyset, waits for a pull; with one older than KEYSET_TTL,
-   * hands a pull to `background` and serves with the held keyset meanwhile.
+   * Called before serving a request: without a keyset, waits for a pull; when no origin has confirmed the held
+   * one for KEYSET_TTL, hands a pull to `background` and serves with the held keyset meanwhile.
    */
   async beforeRequest(background: (task: Promise<unknown>) => void): Promise<void> {
     if (!this.hasSources) return;
@@ -150,7 +154,7 @@ export class KeysetSync {
     let confirmed = false;
     let best: { source: KeysetSource; envelope: string; keyset: Keyset } | undefined;
     const sources = this.#sourcesFor(reason);
-    const pulled = await Promise.allSettled(sources.map((source) => source.pull()));
+    const pulled = await Promise.allSettled(sources.map((source) => withDeadline(source.pull())));
     for (const [index, result] of pulled.entries()) {
       const source = sources[index] as KeysetSource;
       if (result.status === 'rejected') {
@@ -191,6 +195,17 @@ export class KeysetSync {
     for (const failure of failures) log(`keyset: pull (${reason}) failed: ${failure}`);
     return { reason, version: store.version, taken, failures };
   }
+}
+
+function withDeadline<T>(task: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new EdgeError('pull_failed', `no answer within ${SOURCE_DEADLINE_MS} ms`)),
+      SOURCE_DEADLINE_MS,
+    );
+  });
+  return Promise.race([task, deadline]).finally(() => clearTimeout(timer));
 }
 
 function describe(error: unknown): string {

@@ -1,5 +1,6 @@
 /** Pulls `jwt_secrets:keyset` (SPEC section 4) through the Upstash Redis REST API. */
 import { Redis } from '@upstash/redis';
+import { EdgeError } from './errors.ts';
 import type { KeysetSource } from './keyset-source.ts';
 import { PULL_TIMEOUT_MS } from './keyset-source.ts';
 
@@ -22,8 +23,10 @@ export class UpstashKeysetSource implements KeysetSource {
     });
   }
 
-  async pull(): Promise<string | undefined> {
+  async pull(): Promise<string> {
     const value = await this.#redis.get<string>(KEYSET_REDIS_KEY);
-    return typeof value === 'string' ? value : undefined;
+    // An emptied database or the wrong db index must not keep an edge looking fresh.
+    if (typeof value !== 'string') throw new EdgeError('pull_failed', `${KEYSET_REDIS_KEY} is not set`);
+    return value;
   }
 }

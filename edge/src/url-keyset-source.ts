@@ -29,6 +29,8 @@ export class UrlKeysetSource implements KeysetSource {
       throw new EdgeError('pull_failed', `KEYSET_URL answered ${response.status}`);
     }
     const body = await readBodyText(response, MAX_ENVELOPE_BYTES);
+    if (body === undefined)
+      throw new EdgeError('pull_failed', 'KEYSET_URL answered a body that is not UTF-8');
     this.#etag = response.headers.get('etag') ?? undefined;
     return body;
   }

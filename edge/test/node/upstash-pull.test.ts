@@ -43,7 +43,33 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
     await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(2, TWO, [{ secret: ONE }])));
     expect(await edge.refresh('scheduled')).toMatchObject({ taken: true, version: 2, failures: [] });
     expect(await verifyError(edge, await signByHand(TWO, { sub: 'two' }))).toBeUndefined();
-    expect(logs).toEqual([]);
+    // Only the cold pull, while the key was absent, failed.
+    expect(logs).toEqual([
+      `keyset: pull (cold) failed: UPSTASH_REDIS_REST_URL: pull_failed: ${KEYSET_REDIS_KEY} is not set`,
+    ]);
+  });
+
+  it('does not count a missing key as confirmation, so KEYSET_MAX_STALENESS still fails closed', async () => {
+    let now = Date.parse('2026-06-02T00:00:00Z');
+    const env = {
+      KEYSET_KEY,
+      UPSTASH_REDIS_REST_URL: gateway.url,
+      UPSTASH_REDIS_REST_TOKEN: TOKEN,
+      KEYSET_TTL: '60s',
+      KEYSET_MAX_STALENESS: '5m',
+    };
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    const edge = createEdge({ env, now: () => now, log: () => {} });
+    const token = await signByHand(ONE, { sub: 'one' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+    // An emptied database (or the wrong db index) answers nil from now on.
+    await client.del(KEYSET_REDIS_KEY);
+    now += 60_000;
+    const report = await edge.refresh('stale');
+    expect(report.failures).toEqual([`UPSTASH_REDIS_REST_URL: pull_failed: ${KEYSET_REDIS_KEY} is not set`]);
+    expect((await health(edge)).body).toMatchObject({ keyset_confirmed_s: 60 });
+    now += 4 * 60_000 + 1;
+    expect(await health(edge)).toMatchObject({ status: 503, body: { status: 'stale' } });
   });
 
   it('keeps the held keyset when the REST token is wrong, reporting the failure without the token', async () => {

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
+import { SOURCE_DEADLINE_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
 import { health, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
 import {
   buildKeyset,
@@ -16,7 +16,9 @@ import {
 
 /** Stands in for the control plane's keyset endpoint: the test's own server, envelope body, ETag, 304. */
 const origin = {
-  envelope: '',
+  envelope: '' as string | Buffer,
+  /** Accept the request and never answer. */
+  hang: false,
   etag: '"0"',
   status: 200,
   hits: 0,
@@ -28,6 +30,7 @@ let keysetUrl: string;
 beforeAll(async () => {
   server = createServer((request, response) => {
     origin.hits++;
+    if (origin.hang) return;
     if (origin.status !== 200) {
       response.writeHead(origin.status).end();
       return;
@@ -58,6 +61,7 @@ async function serve(version: number, active: string, previous: string[] = []) {
   origin.envelope = await seal(keyset);
   origin.etag = `"v${version}"`;
   origin.status = 200;
+  origin.hang = false;
 }
 
 async function until(condition: () => boolean | Promise<boolean>): Promise<boolean> {
@@ -222,6 +226,54 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
     expect((await postVerify(edge, token)).status).toBe(503);
   });
 
+  it('a 200 whose body is not UTF-8 is a failed pull, not a confirmation', async () => {
+    let now = Date.parse('2026-07-03T00:00:00Z');
+    await serve(1, A);
+    const edge = createEdge({
+      env: { KEYSET_KEY, KEYSET_URL: keysetUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: '5m' },
+      now: () => now,
+      log: () => {},
+    });
+    const token = await signByHand(A, { sub: 'a' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+    origin.envelope = Buffer.from([0x65, 0x79, 0xff, 0xfe]);
+    origin.etag = '"not-utf8"';
+    now += 60_000;
+    const report = await edge.refresh('stale');
+    expect(report.failures).toEqual([
+      'KEYSET_URL: pull_failed: KEYSET_URL answered a body that is not UTF-8',
+    ]);
+    expect((await health(edge)).body).toMatchObject({ keyset_confirmed_s: 60 });
+    now += 4 * 60_000 + 1;
+    expect((await postVerify(edge, token)).status).toBe(503);
+  });
+
+  it('an origin that never answers fails the pull at the deadline instead of holding every later one', async () => {
+    await serve(1, A);
+    origin.hang = true;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const edge = createEdge({ env: { KEYSET_KEY, KEYSET_URL: keysetUrl }, log: () => {} });
+      const hits = origin.hits;
+      const pull = edge.refresh('cold');
+      // setTimeout is fake here: wait for the request to reach the origin on the event loop's own turns.
+      for (let turn = 0; turn < 100_000 && origin.hits === hits; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(origin.hits).toBe(hits + 1);
+      await vi.advanceTimersByTimeAsync(SOURCE_DEADLINE_MS);
+      const report = await pull;
+      expect(report).toMatchObject({ taken: false, version: 0 });
+      expect(report.failures).toEqual([`KEYSET_URL: pull_failed: no answer within ${SOURCE_DEADLINE_MS} ms`]);
+      // The next pull is a new one, not the stuck one.
+      origin.hang = false;
+      expect(await edge.refresh('scheduled')).toMatchObject({ taken: true, version: 1 });
+    } finally {
+      vi.useRealTimers();
+      server.closeAllConnections();
+    }
+  });
+
   it('a replayed old envelope pushed into a fresh edge is replaced by the origin on the next request', async () => {
     await serve(4, D, [C]);
     const edge = createEdge({ env: { KEYSET_KEY, KEYSET_URL: keysetUrl }, log: () => {} });
@@ -237,7 +289,12 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
       createEdge({ env: { KEYSET_KEY, KEYSET_URL: keysetUrl, KEYSET_MAX_STALENESS: '60s' } }),
     ).toThrow(/^KEYSET_MAX_STALENESS: must be longer than KEYSET_TTL/);
     expect(() => createEdge({ env: { KEYSET_KEY, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
-      /^KEYSET_MAX_STALENESS: needs a source/,
+      /^KEYSET_MAX_STALENESS: needs an origin/,
+    );
+    // KV holds copies the edges wrote themselves: it never confirms, so it cannot honour the limit either
+    // (config refuses before the binding is touched).
+    expect(() => createEdge({ env: { KEYSET_KEY, KEYSETS: {}, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
+      /^KEYSET_MAX_STALENESS: needs an origin .*the KEYSETS binding alone never confirms/,
     );
   });
 });
