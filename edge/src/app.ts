@@ -11,6 +11,8 @@ export interface AppParts {
   store: KeysetStore;
   sync: KeysetSync;
   answers: VerifyAnswers;
+  /** The verified-token cache's counters in this isolate; undefined when VERIFY_CACHE_SIZE is 0. */
+  cacheStats: () => { hits: number; misses: number; size: number } | undefined;
   now: () => number;
   log: (message: string) => void;
 }
@@ -56,7 +58,12 @@ export function createApp(parts: AppParts): Hono {
     // null until an origin has confirmed the keyset (a push-only edge never has one to ask).
     const confirmedS =
       store.confirmedAt === 0 ? null : Math.max(0, Math.floor((now - store.confirmedAt) / 1000));
-    const body = { keyset_version: ring.version, keyset_age_s: ageS, keyset_confirmed_s: confirmedS };
+    const body = {
+      keyset_version: ring.version,
+      keyset_age_s: ageS,
+      keyset_confirmed_s: confirmedS,
+      verify_cache: parts.cacheStats() ?? null,
+    };
     // Past KEYSET_MAX_STALENESS /verify answers 503 keyset_unavailable; so does health, for load balancers.
     if (store.isTooStale()) return c.json({ status: 'stale', ...body }, 503, noStore);
     return c.json({ status: 'ok', ...body }, 200, noStore);

@@ -25,7 +25,6 @@ export interface EdgeDeps {
 /** The part of a Workers ExecutionContext the edge uses. */
 export interface WaitUntil {
   waitUntil(promise: Promise<unknown>): void;
-  passThroughOnException(): void;
 }
 
 export interface Edge {
@@ -80,7 +79,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     config.verifyCacheSize,
   );
   const answers = new VerifyAnswers(verifier, config.maxTokenBytes);
-  const app = createApp({ store, sync, answers, now, log });
+  const app = createApp({ store, sync, answers, cacheStats: () => verifier.cacheStats, now, log });
   return {
     app,
     store,

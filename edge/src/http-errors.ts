@@ -19,20 +19,26 @@ export const KEYSET_UNAVAILABLE: ErrorAnswer<VerifyFailureBody> = {
   body: { valid: false, error: 'keyset_unavailable' },
 };
 
-/** POST /verify: 401 with the code; an oversized token is 413 with SPEC's `token_malformed`. */
+/** SPEC section 6 has no code of its own for an oversized token (or body): it is malformed. */
+function answerCode(code: VerifyErrorCode): VerifyAnswerCode {
+  return code === 'token_too_large' ? 'token_malformed' : code;
+}
+
+/** POST /verify: 401 with the code (SPEC section 6 answers only 200, 401 and 503 there). */
 export function verifyFailure(code: VerifyErrorCode): ErrorAnswer<VerifyFailureBody> {
-  if (code === 'token_too_large') return { status: 413, body: { valid: false, error: 'token_malformed' } };
-  return { status: 401, body: { valid: false, error: code } };
+  return { status: 401, body: { valid: false, error: answerCode(code) } };
 }
 
 /**
- * GET /verify (forward auth): always 401, since proxies treat any other status as a server error. RFC 6750
- * section 3.1: a request without a token gets a challenge without an error code.
+ * GET /verify (forward auth): 401 with SPEC's challenge, `Bearer error="invalid_token"`, for every failure of
+ * the token (a missing one included, where RFC 6750 would leave the error out: scripts match SPEC's header).
  */
 export function forwardAuthFailure(code: VerifyErrorCode): ErrorAnswer<VerifyFailureBody> {
-  const error: VerifyAnswerCode = code === 'token_too_large' ? 'token_malformed' : code;
-  const challenge = code === 'token_missing' ? 'Bearer realm="keyward"' : 'Bearer error="invalid_token"';
-  return { status: 401, body: { valid: false, error }, headers: { 'www-authenticate': challenge } };
+  return {
+    status: 401,
+    body: { valid: false, error: answerCode(code) },
+    headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+  };
 }
 
 export type KeysetFailureBody = { error: string; version?: number };

@@ -23,7 +23,9 @@ export function createNodeListener(edge: Edge, log: (message: string) => void): 
   const answerVerify = async (request: IncomingMessage, response: ServerResponse) => {
     try {
       await edge.sync.beforeRequest(runInBackground);
-      const authorization = request.headers.authorization;
+      // Every Authorization header, joined as the web Headers does (Node's `headers` keeps only the first), so a
+      // second one appended on the way makes the request ambiguous here too, not silently ignored.
+      const authorization = request.headersDistinct.authorization?.join(', ');
       const answer =
         request.method === 'GET'
           ? await edge.answers.get(authorization)
@@ -33,7 +35,8 @@ export function createNodeListener(edge: Edge, log: (message: string) => void): 
       // A client that went away mid-body is not an error of ours.
       if (request.destroyed && response.destroyed) return;
       log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
-      if (!response.headersSent) send(response, { ...INTERNAL_ERROR, headers: {} });
+      if (!response.headersSent)
+        send(response, { ...INTERNAL_ERROR, headers: { 'cache-control': 'no-store' } });
       else response.destroy();
     }
   };
@@ -79,7 +82,7 @@ export function readIncomingText(request: IncomingMessage, maxBytes: number): Pr
       size += chunk.byteLength;
       if (size > maxBytes) {
         request.off('data', onData);
-        // Drain what is left so the connection can carry the 413.
+        // Drain what is left so the connection can carry the answer.
         request.resume();
         reject(tooLarge());
         return;

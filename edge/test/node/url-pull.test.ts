@@ -311,6 +311,21 @@ describe('the verified-token cache at the edge', () => {
     expect(await verifyError(edge, old)).toBe('key_unknown');
   });
 
+  it('reports its counters on /healthz (null when off); a failure is never remembered', async () => {
+    const keyset = await seal(await buildKeyset(1, A));
+    const token = await signByHand(A, { sub: 'a' });
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(43)}`;
+    const on = createEdge({ env: { KEYSET_KEY } });
+    const off = createEdge({ env: { KEYSET_KEY, VERIFY_CACHE_SIZE: '0' } });
+    for (const edge of [on, off]) {
+      expect((await putKeyset(edge, keyset)).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect(await verifyError(edge, token)).toBeUndefined();
+      for (let i = 0; i < 2; i++) expect(await verifyError(edge, forged)).toBe('signature_invalid');
+    }
+    expect((await health(on)).body.verify_cache).toEqual({ hits: 2, misses: 3, size: 1 });
+    expect((await health(off)).body.verify_cache).toBeNull();
+  });
+
   it('answers the same with VERIFY_CACHE_SIZE=0 (off) as with the default', async () => {
     const token = await signByHand(A, { sub: 'a', exp: Math.floor(Date.now() / 1000) + 60 });
     const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(43)}`;

@@ -50,7 +50,13 @@ describe('PUT /keyset', () => {
     now += 42_500;
     expect(await health(edge)).toEqual({
       status: 200,
-      body: { status: 'ok', keyset_version: 1, keyset_age_s: 42, keyset_confirmed_s: null },
+      body: {
+        status: 'ok',
+        keyset_version: 1,
+        keyset_age_s: 42,
+        keyset_confirmed_s: null,
+        verify_cache: { hits: 0, misses: 0, size: 0 },
+      },
     });
     const next = await putKeyset(edge, await seal(await buildKeyset(2, V2, [{ secret: V1 }])));
     expect(await next.json()).toEqual({ version: 2 });
@@ -59,6 +65,7 @@ describe('PUT /keyset', () => {
       keyset_version: 2,
       keyset_age_s: 0,
       keyset_confirmed_s: null,
+      verify_cache: { hits: 0, misses: 0, size: 0 },
     });
   });
 
