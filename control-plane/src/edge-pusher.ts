@@ -120,7 +120,7 @@ export class EdgePusher {
     const state = this.#targets.get(url) as EdgeTargetState;
     let error = '';
     try {
-      const response = await this.#options.fetch(new URL('/keyset', url), {
+      const response = await this.#options.fetch(keysetUrl(url), {
         method: 'PUT',
         headers: { 'content-type': 'application/jose' },
         body: stored.envelope,
@@ -150,4 +150,14 @@ export class EdgePusher {
     const cap = Math.min(this.#options.maxDelayMs, this.#options.baseDelayMs * 2 ** attempt);
     return new Promise((resolve) => setTimeout(resolve, Math.random() * cap).unref());
   }
+}
+
+/**
+ * Where an edge takes PUT /keyset: `keyset` under the base URL's path, so an edge mounted behind a gateway at
+ * `https://gw.example/edge-1` (with or without the trailing slash) gets `https://gw.example/edge-1/keyset`.
+ */
+export function keysetUrl(base: string): URL {
+  const url = new URL(base);
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return new URL('keyset', url);
 }

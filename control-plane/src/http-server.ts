@@ -5,6 +5,7 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { EdgePusher } from './edge-pusher.ts';
+import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import type { SecretManager } from './secret-manager.ts';
 
@@ -53,13 +54,27 @@ export function createHttpApp(deps: {
   return app;
 }
 
-export function startHttpServer(app: Hono, options: { host: string; port: number }) {
-  return new Promise<{ port: number; close(): Promise<void> }>((resolve) => {
-    const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) =>
+/**
+ * Listens on `host:port`; rejects with an error naming HTTP_PORT and the address (for example
+ * "HTTP_PORT 8080 on 0.0.0.0: address in use (EADDRINUSE)") when it cannot.
+ */
+export function startHttpServer(
+  app: Hono,
+  options: { host: string; port: number },
+): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info) => {
+      server.off('error', failed);
       resolve({
         port: info.port,
         close: () => new Promise<void>((done) => server.close(() => done())),
-      }),
-    );
+      });
+    });
+    // Without a listener a listen error is thrown from the event loop: a crash with a stack, and this
+    // promise never settles.
+    function failed(error: Error) {
+      reject(listenError('HTTP_PORT', options.host, options.port, error));
+    }
+    server.once('error', failed);
   });
 }

@@ -4,6 +4,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_DURATION_MS } from '../../shared/duration.ts';
+import { rotateKeyset } from '../../shared/keyset.ts';
+import { computeKid } from '../../shared/kid.ts';
 import { createTestPki } from '../../test/support/self-signed.ts';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
@@ -205,6 +208,38 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain(ADMIN_TOKEN);
   });
 
+  it.each(['GRACE_PERIOD', 'KEYSET_CACHE_TTL', 'ROTATION_INTERVAL'])(
+    'caps %s at 100 years: longer overflows a Date once added to now, so every rotation failed',
+    async (variable) => {
+      for (const text of ['99999999d', '36501d', '3153600001', '876001h']) {
+        const error = configError({ ...BASE, [variable]: text });
+        expect(error.variable).toBe(variable);
+        expect(error.message).toMatch(new RegExp(`^${variable}: .*at most 36500d \\(100 years\\)`));
+      }
+      const longest = loadConfig({ ...BASE, [variable]: '36500d' });
+      expect(longest).toMatchObject(
+        {
+          GRACE_PERIOD: { gracePeriodMs: MAX_DURATION_MS },
+          KEYSET_CACHE_TTL: { keysetCacheTtlMs: MAX_DURATION_MS },
+          ROTATION_INTERVAL: { rotationIntervalMs: MAX_DURATION_MS },
+        }[variable] as object,
+      );
+      // The longest grace period still gives a superseded key a valid expiry.
+      const secrets = ['a', 'b'].map((c) => c.repeat(32));
+      const first = rotateKeyset(
+        null,
+        { secret: secrets[0] as string, kid: await computeKid(secrets[0] as string) },
+        { now: new Date(), gracePeriodMs: longest.gracePeriodMs },
+      );
+      const second = rotateKeyset(
+        first,
+        { secret: secrets[1] as string, kid: await computeKid(secrets[1] as string) },
+        { now: new Date(), gracePeriodMs: longest.gracePeriodMs },
+      );
+      expect(Date.parse(second.keys[1]?.expires_at as string)).toBeGreaterThan(Date.now());
+    },
+  );
+
   it('does not echo secret values in its errors', () => {
     const weak = 'weak-secret-value-abc';
     expect(configError({ ...BASE, JWT_SECRET: weak }).message).not.toContain(weak);
@@ -231,6 +266,29 @@ describe('loadConfig', () => {
 });
 
 describe('control-plane/src/main.ts', () => {
+  it('exits non-zero with GRACE_PERIOD=99999999d, naming GRACE_PERIOD, before it listens', async () => {
+    const child = spawn(process.execPath, ['control-plane/src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, ADMIN_TOKEN, GRACE_PERIOD: '99999999d', GRPC_PORT: '0', HTTP_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(timer);
+    expect(code).not.toBeNull();
+    expect(code).not.toBe(0);
+    expect(output).toContain('GRACE_PERIOD');
+    expect(output).not.toContain('listening');
+    expect(output).not.toContain(ADMIN_TOKEN);
+  });
+
   it('exits non-zero with a too-short ADMIN_TOKEN, naming ADMIN_TOKEN on stderr and not echoing it', async () => {
     const short = ADMIN_TOKEN.slice(0, 20);
     const child = spawn(process.execPath, ['control-plane/src/main.ts'], {

@@ -408,3 +408,53 @@ describe('EdgePusher with edges down or slow (real HTTP servers on loopback)', (
     expect(flaky.version).toBe(0);
   });
 });
+
+describe('EdgePusher with edges mounted under a path (a real gateway on loopback)', () => {
+  it('PUTs to <base>/keyset, keeping the base path with or without its trailing slash', async () => {
+    const [v1] = await storedKeysets();
+    // One node:http gateway serving two real edges at /edge-1/ and /edge-2/; anything else is 404.
+    const mounted = new Map<string, Edge>([
+      ['/edge-1', createEdge({ env: { KEYSET_KEY }, hmac: nodeHmac, log: () => {} })],
+      ['/edge-2', createEdge({ env: { KEYSET_KEY }, hmac: nodeHmac, log: () => {} })],
+    ]);
+    const requests: string[] = [];
+    const gateway = createServer(async (request, response) => {
+      requests.push(`${request.method} ${request.url}`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      const prefix = /^\/[^/]+/.exec(request.url ?? '')?.[0] ?? '';
+      const edge = mounted.get(prefix);
+      if (!edge) {
+        response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+        return;
+      }
+      const answer = await edge.fetch(
+        new Request(`http://edge.test${(request.url ?? '').slice(prefix.length)}`, {
+          method: request.method,
+          headers: { 'content-type': 'application/jose' },
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+      response.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => gateway.listen(port, '127.0.0.1', resolve));
+    const root = await edgeServer();
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const urls = [`${base}/edge-1`, `${base}/edge-2/`, root.url];
+      const p = pusher({ urls, timeoutMs: 2_000, retries: 0, backgroundRetries: 0 });
+      const outcomes = await within(SLACK_MS, 'the push round', p.pushAll(v1 as StoredKeyset));
+      expect(outcomes).toEqual(urls.map((url) => ({ url, confirmed: true, version: 1, error: '' })));
+      expect(requests.sort()).toEqual(['PUT /edge-1/keyset', 'PUT /edge-2/keyset']);
+      expect([...mounted.values()].map((edge) => edge.store.version)).toEqual([1, 1]);
+      // An edge at the root of its origin still gets /keyset.
+      expect(root.received).toEqual([1]);
+      expect(root.version).toBe(1);
+    } finally {
+      const closed = new Promise((resolve) => gateway.close(resolve));
+      gateway.closeAllConnections();
+      await closed;
+    }
+  });
+});

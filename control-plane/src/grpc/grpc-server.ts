@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
+import { listenError } from '../listen-error.ts';
 import { packageDefinition } from './proto.ts';
 import type { SecretService } from './secret-service.ts';
 
@@ -20,6 +21,7 @@ export interface GrpcServerHandle {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/** Binds on `host:port`; rejects with an error naming GRPC_PORT and the address when it cannot. */
 export async function startGrpcServer(
   service: SecretService,
   options: { host: string; port: number; tlsCert?: string; tlsKey?: string },
@@ -37,9 +39,11 @@ export async function startGrpcServer(
       : ServerCredentials.createInsecure();
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
+    server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) => {
+      if (!error) return resolve(bound);
+      server.forceShutdown();
+      reject(listenError('GRPC_PORT', options.host, options.port, error));
+    }),
   );
   return {
     server,

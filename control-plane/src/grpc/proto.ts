@@ -17,7 +17,7 @@ export const packageDefinition: PackageDefinition = loadSync(PROTO_PATH, {
 const grpcObject = loadPackageDefinition(packageDefinition);
 export const SecretServiceClient = ((grpcObject.cpc as GrpcObject).orchestrator as GrpcObject)
   .SecretService as ServiceClientConstructor;
-export const secretServiceDefinition = SecretServiceClient.service;
+
 /** What the server registers: the same methods, requests decoded by grpc/strict-request-decoder.ts. */
 export const strictSecretServiceDefinition = withStrictRequests(
   packageDefinition['cpc.orchestrator.SecretService'] as ServiceDefinition,
