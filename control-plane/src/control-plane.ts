@@ -72,60 +72,86 @@ export async function startControlPlane(
         );
     }
   };
-  manager.on('change', (stored) => {
-    metrics.observeKeyset(stored.keyset);
+  // Every replica pushes each newer version it comes to hold, whoever wrote it: the writer's own push is lost
+  // when it crashes or its storage reply is lost after the commit. Once per version per replica; edges answer
+  // 200 for a version they hold and 409 for an older one, so the duplicates change nothing.
+  let started = false;
+  let pushedVersion = 0;
+  const pushIfNewer = (stored: Parameters<EdgePusher['pushAll']>[0]) => {
+    if (stored.keyset.version <= pushedVersion) return;
+    pushedVersion = stored.keyset.version;
     void push(stored);
+  };
+  manager.on('installed', (stored) => {
+    metrics.observeKeyset(stored.keyset);
+    // Not during start: a keyset about to be re-sealed (KEYSET_KEY changed) would only be refused.
+    if (started) pushIfNewer(stored);
   });
 
-  const initial = await manager.start();
-  metrics.observeKeyset(initial.keyset);
-  logger.info(
-    { storage: storage.kind, version: initial.keyset.version, kid: initial.keyset.keys[0]?.kid },
-    'keyset loaded',
-  );
-  void push(initial);
+  let scheduler: RotationScheduler | null = null;
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  try {
+    const initial = await manager.start();
+    started = true;
+    metrics.observeKeyset(initial.keyset);
+    logger.info(
+      { storage: storage.kind, version: initial.keyset.version, kid: initial.keyset.keys[0]?.kid },
+      'keyset loaded',
+    );
+    pushIfNewer(initial);
 
-  const scheduler =
-    config.rotationIntervalMs === null
-      ? null
-      : new RotationScheduler({
-          manager,
-          storage,
-          intervalMs: config.rotationIntervalMs,
-          onRotated(stored) {
-            metrics.rotations.inc({ kind: 'scheduled' });
-            logger.info(
-              { version: stored.keyset.version, kid: stored.keyset.keys[0]?.kid, scheduled: true },
-              'Rotating JWT secret',
-            );
-          },
-          onError: (error) =>
-            logger.warn({ cause: (error as Error).message }, 'scheduled rotation check failed'),
-        });
-  scheduler?.start();
+    scheduler =
+      config.rotationIntervalMs === null
+        ? null
+        : new RotationScheduler({
+            manager,
+            storage,
+            intervalMs: config.rotationIntervalMs,
+            onRotated(stored) {
+              metrics.rotations.inc({ kind: 'scheduled' });
+              logger.info(
+                { version: stored.keyset.version, kid: stored.keyset.keys[0]?.kid, scheduled: true },
+                'Rotating JWT secret',
+              );
+            },
+            onError: (error) =>
+              logger.warn({ cause: (error as Error).message }, 'scheduled rotation check failed'),
+          });
+    scheduler?.start();
 
-  const service = new SecretService({
-    manager,
-    auth: new AdminAuth(config.adminToken),
-    logger,
-    metrics,
-    pusher,
-  });
-  const grpc = await startGrpcServer(service, {
-    host: config.host,
-    port: config.grpcPort,
-    tlsCert: config.grpcTlsCert,
-    tlsKey: config.grpcTlsKey,
-  });
-  const http = await startHttpServer(createHttpApp({ manager, pusher, metrics }), {
-    host: config.host,
-    port: config.httpPort,
-  });
+    const service = new SecretService({
+      manager,
+      auth: new AdminAuth(config.adminToken),
+      logger,
+      metrics,
+      pusher,
+    });
+    grpc = await startGrpcServer(service, {
+      host: config.host,
+      port: config.grpcPort,
+      tlsCert: config.grpcTlsCert,
+      tlsKey: config.grpcTlsKey,
+    });
+    http = await startHttpServer(createHttpApp({ manager, pusher, metrics }), {
+      host: config.host,
+      port: config.httpPort,
+    });
+  } catch (error) {
+    // A failed start must not leave the Valkey connections, the subscriber or the timers running.
+    scheduler?.stop();
+    pusher.stop();
+    await grpc?.shutdown(0);
+    await manager.stop();
+    await storage.close();
+    throw error;
+  }
   logger.info(
     { grpc_port: grpc.port, http_port: http.port, tls: Boolean(config.grpcTlsCert) },
     'control plane listening',
   );
 
+  const servers = { grpc, http };
   return {
     grpcPort: grpc.port,
     httpPort: http.port,
@@ -134,9 +160,10 @@ export async function startControlPlane(
     storage,
     async stop() {
       scheduler?.stop();
+      // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
+      await servers.grpc.shutdown();
       pusher.stop();
-      await grpc.shutdown();
-      await http.close();
+      await servers.http.close();
       await manager.stop();
       await storage.close();
     },

@@ -18,7 +18,7 @@ import {
   revokeKey,
   rotateKeyset,
 } from '../../shared/keyset.ts';
-import { sealKeyset } from '../../shared/keyset-envelope.ts';
+import { openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 import {
@@ -29,6 +29,7 @@ import {
 } from '../../shared/verify-token.ts';
 import { ControlPlaneError, StorageUnavailableError } from './errors.ts';
 import type { KeysetStorage, StoredKeyset } from './storage/keyset-storage.ts';
+import { VALKEY_KEYS } from './storage/valkey-storage.ts';
 
 export interface SecretManagerOptions {
   storage: KeysetStorage;
@@ -63,11 +64,21 @@ interface CacheEntry {
 /** Attempts of one rotation against concurrent writers before it gives up with `conflict`. */
 const MAX_CAS_ATTEMPTS = 200;
 
+/** What storage holding no keyset reads as. */
+const NO_KEYSET: StoredKeyset = {
+  keyset: { version: 0, issued_at: new Date(0).toISOString(), keys: [] },
+  envelope: null,
+};
+
 export function generateSecret(): string {
   return randomBytes(48).toString('base64');
 }
 
-export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
+/**
+ * `change`: this process wrote a new keyset. `installed`: the keyset this process serves was replaced, whoever
+ * wrote it (this process, another replica seen through pub/sub, or a re-read).
+ */
+export class SecretManager extends EventEmitter<{ change: [StoredKeyset]; installed: [StoredKeyset] }> {
   readonly #storage: KeysetStorage;
   readonly #options: SecretManagerOptions;
   readonly #now: () => Date;
@@ -79,6 +90,12 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
   /** Change notifications received so far: a read started before the latest one cannot clear `#stale`. */
   #changes = 0;
   #reloading: { changes: number; entry: Promise<CacheEntry> } | null = null;
+  /**
+   * The highest keyset and secret versions this process has held. After storage went back in time, new
+   * versions start above them, so that no version is issued twice with different keys (an edge holding the lost
+   * one would answer "already held" to the new one).
+   */
+  #highest = { keyset: 0, key: 0 };
 
   constructor(options: SecretManagerOptions) {
     super();
@@ -101,8 +118,9 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
         this.#options.onWarning?.('re-reading the keyset after a change failed', error),
       );
     });
-    let entry = await this.#reload();
-    if (entry.stored.keyset.version === 0) entry = await this.#bootstrap();
+    const entry = await this.#reload();
+    if (entry.stored.keyset.version === 0) await this.#bootstrap();
+    await this.#resealIfForeign();
     await this.pruneExpired();
     return (await this.current()).stored;
   }
@@ -179,17 +197,22 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
    * due or when another replica rotated first (losing the race is not an error).
    */
   async rotateIfDue(intervalMs: number): Promise<StoredKeyset | null> {
-    const { keyset } = (await this.#reload()).stored;
-    const due = Date.parse(activeKey(keyset).created_at) + intervalMs;
-    if (this.#now().getTime() < due) return null;
-    const secret = generateSecret();
-    const kid = await computeKid(secret);
-    const next = rotateKeyset(
-      keyset,
-      { secret, kid },
-      { now: this.#now(), gracePeriodMs: this.#options.gracePeriodMs },
-    );
-    return (await this.#swap(keyset.version, next)) ? this.keyset() : null;
+    // A second look after a lost swap: another replica rotated (no longer due), or storage went back in time and
+    // the cache was dropped (still due, and a retry now succeeds).
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const { keyset } = (await this.#reload()).stored;
+      const due = Date.parse(activeKey(keyset).created_at) + intervalMs;
+      if (this.#now().getTime() < due) return null;
+      const secret = generateSecret();
+      const kid = await computeKid(secret);
+      const next = rotateKeyset(
+        keyset,
+        { secret, kid },
+        { now: this.#now(), gracePeriodMs: this.#options.gracePeriodMs },
+      );
+      if (await this.#swap(keyset, next)) return this.keyset();
+    }
+    return null;
   }
 
   async revoke(kid: string): Promise<StoredKeyset> {
@@ -215,7 +238,7 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     this.#pruneTimer = null;
     const { keyset } = await this.keyset();
     const pruned = pruneKeyset(keyset, this.#now());
-    if (pruned !== keyset) await this.#swap(keyset.version, pruned);
+    if (pruned !== keyset) await this.#swap(keyset, pruned);
     const next = nextExpiry((await this.keyset()).keyset);
     if (next && this.#unwatch) {
       const delay = Math.min(Math.max(next.getTime() - this.#now().getTime(), 0) + 5, 2 ** 31 - 1);
@@ -275,8 +298,48 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
       );
     }
     const bootstrapped = { ...(keyset as Keyset), version: 1 };
-    await this.#swap(0, bootstrapped);
-    return this.#reload();
+    await this.#swap(null, bootstrapped);
+    const entry = await this.#reload();
+    // The swap over "no keyset" fails when a version is stored without the keyset itself: serving an empty keyset
+    // at version 0 would look like a successful start.
+    if (entry.stored.keyset.version === 0) {
+      throw new ControlPlaneError(
+        'failed_precondition',
+        `No keyset in storage and none could be created: ${VALKEY_KEYS.version} is set but ${VALKEY_KEYS.state} is missing; restore ${VALKEY_KEYS.state}, ${VALKEY_KEYS.keyset} and ${VALKEY_KEYS.active} from a backup`,
+      );
+    }
+    return entry;
+  }
+
+  /**
+   * Re-seals the stored keyset as a new version when its envelope does not open with KEYSET_KEY (the key was
+   * changed, or the keyset was written without one), so that edges given the new key take it. Only at start:
+   * replicas configured with different keys would otherwise re-seal over each other without end. As it is, the
+   * last one started wins until the next write, which is sealed with its writer's key; the warning says so.
+   */
+  async #resealIfForeign(): Promise<void> {
+    const key = this.#options.keysetKey;
+    if (key === undefined) return;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const { keyset, envelope } = (await this.#reload()).stored;
+      if (
+        envelope !== null &&
+        (await openKeyset(envelope, key).then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
+      const next = { ...keyset, version: keyset.version + 1, issued_at: this.#now().toISOString() };
+      if (await this.#swap(keyset, next)) {
+        this.#options.onWarning?.(
+          `the stored keyset envelope (version ${keyset.version}) did not open with KEYSET_KEY: re-sealed it with KEYSET_KEY as version ${(await this.keyset()).keyset.version}; edges still given the earlier key will reject it (if replicas run with different KEYSET_KEY values, each change is sealed with its writer's key)`,
+        );
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
+    }
+    throw new ControlPlaneError('conflict', 'Too many concurrent changes while re-sealing the keyset');
   }
 
   /** `change` returns the next keyset, or null when the change is already in place. */
@@ -284,18 +347,21 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = (await this.#reload()).stored.keyset;
       const next = change(current.version === 0 ? null : current);
-      if (next === null || (await this.#swap(current.version, next))) return this.keyset();
+      if (next === null || (await this.#swap(current, next))) return this.keyset();
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 50)));
     }
     throw new ControlPlaneError('conflict', 'Too many concurrent changes; try again');
   }
 
-  async #swap(expectedVersion: number, next: Keyset): Promise<boolean> {
+  /** Replaces `current` (null: none stored) by `proposed`; false when storage no longer holds `current`. */
+  async #swap(current: Keyset | null, proposed: Keyset): Promise<boolean> {
+    const next = this.#aboveHighest(current, proposed);
     const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
     const stored = { keyset: next, envelope };
     const changes = this.#changes;
-    if (!(await this.#storage.compareAndSwap(expectedVersion, stored))) {
+    if (!(await this.#storage.compareAndSwap(current?.version ?? 0, stored))) {
       this.#stale = true;
+      await this.#dropIfRolledBack();
       return false;
     }
     await this.#install(stored, changes);
@@ -305,6 +371,40 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     return true;
   }
 
+  /**
+   * `next` numbered above every version this process has held: unchanged, except after storage went back in
+   * time, when the keyset version and the new secrets' versions would otherwise repeat lost ones.
+   */
+  #aboveHighest(current: Keyset | null, next: Keyset): Keyset {
+    const highest = this.#highest;
+    const known = new Set(current?.keys.map((key) => key.kid));
+    let keyVersion = highest.key;
+    const keys = next.keys.map((key) =>
+      known.has(key.kid) || key.version > highest.key ? key : { ...key, version: ++keyVersion },
+    );
+    const version = Math.max(next.version, highest.keyset + 1);
+    if (version === next.version && keys.every((key, i) => key === next.keys[i])) return next;
+    return { ...next, version, keys };
+  }
+
+  /**
+   * After a lost compare-and-swap: when storage now holds an older keyset than the cache, Valkey went back in
+   * time (restored from an older backup, or failed over to a replica that lagged). Every write compares against
+   * the cached version, so the cache is dropped or writes would fail until a restart.
+   */
+  async #dropIfRolledBack(): Promise<void> {
+    const cached = this.#cache;
+    if (cached === null) return;
+    const changes = this.#changes;
+    const stored = (await this.#storage.load()) ?? NO_KEYSET;
+    if (stored.keyset.version >= cached.stored.keyset.version) return;
+    this.#options.onWarning?.(
+      `storage holds keyset version ${stored.keyset.version}, older than version ${cached.stored.keyset.version} held here (restored from an older backup, or failed over to a replica that lagged?): dropped the cached keyset; the next change is numbered from version ${this.#highest.keyset + 1}`,
+    );
+    if (this.#cache === cached) this.#cache = null;
+    await this.#install(stored, changes);
+  }
+
   async #reload(): Promise<CacheEntry> {
     // Concurrent readers share one storage round-trip, unless a change was announced after it started: that
     // read may predate the change, so joining it would miss the change until the cache TTL.
@@ -312,10 +412,7 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     if (this.#reloading?.changes === changes) return this.#reloading.entry;
     const entry = (async () => {
       try {
-        const stored = (await this.#storage.load()) ?? {
-          keyset: { version: 0, issued_at: new Date(0).toISOString(), keys: [] },
-          envelope: null,
-        };
+        const stored = (await this.#storage.load()) ?? NO_KEYSET;
         return await this.#install(stored, changes);
       } finally {
         if (this.#reloading?.changes === changes) this.#reloading = null;
@@ -343,6 +440,11 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset] }> {
     if (this.#cache && this.#cache.stored.keyset.version > stored.keyset.version) return this.#cache;
     this.#cache = entry;
     if (changes === this.#changes) this.#stale = false;
+    this.#highest = {
+      keyset: Math.max(this.#highest.keyset, stored.keyset.version),
+      key: Math.max(this.#highest.key, ...stored.keyset.keys.map((key) => key.version)),
+    };
+    this.emit('installed', stored);
     return entry;
   }
 }

@@ -1,0 +1,385 @@
+/**
+ * Recovery against a real valkey-server: Valkey rolled back to an older RDB, a rotation whose writer pushes
+ * nothing (a drain, a crashed writer), a changed KEYSET_KEY, a version stored without its keyset, and a start
+ * that fails half-way. Edges are real (createEdge behind node:http on loopback).
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { Valkey } from 'iovalkey';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
+import { decodeBase64url, fromUtf8 } from '../../shared/base64url.ts';
+import { activeKey, type Keyset } from '../../shared/keyset.ts';
+import { openKeyset, parseKeyset, parseKeysetKey } from '../../shared/keyset-envelope.ts';
+import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { freePort } from '../../test/support/free-port.ts';
+import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
+import { loadConfig } from '../src/config.ts';
+import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
+import { StorageUnavailableError } from '../src/errors.ts';
+import { type RotateSecretResponse, SecretServiceClient } from '../src/grpc/proto.ts';
+import { createLogger } from '../src/logger.ts';
+import { SecretManager } from '../src/secret-manager.ts';
+import { VALKEY_KEYS, ValkeyStorage } from '../src/storage/valkey-storage.ts';
+
+const KEYSET_KEY_TEXT = randomBytes(32).toString('base64url');
+const KEYSET_KEY = parseKeysetKey(KEYSET_KEY_TEXT);
+const ADMIN_TOKEN = randomBytes(48).toString('base64url');
+const DAY = 86_400_000;
+
+let serial = 0;
+const newSecret = (label: string) => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
+const secretOf = (keyset: Keyset) => fromUtf8(decodeBase64url(activeKey(keyset).k) as Uint8Array) as string;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it holds; throws naming `what` after `timeoutMs` (generous: the machine is shared). */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+async function connectAdmin(url: string): Promise<Valkey> {
+  const admin = new Valkey(url, { lazyConnect: true, retryStrategy: () => 50 });
+  admin.on('error', () => {});
+  await admin.connect();
+  return admin;
+}
+
+/** The invariants of one atomic write: every key agrees with the others. */
+async function expectConsistent(admin: Valkey) {
+  const [active, envelope, state, version] = await admin.mget(
+    VALKEY_KEYS.active,
+    VALKEY_KEYS.keyset,
+    VALKEY_KEYS.state,
+    VALKEY_KEYS.version,
+  );
+  const history = await admin.hgetall(VALKEY_KEYS.history);
+  const keyset = parseKeyset(JSON.parse(state as string));
+  expect(version).toBe(String(keyset.version));
+  expect(active === secretOf(keyset), 'jwt_secrets:active is the active key').toBe(true);
+  expect(await openKeyset(envelope as string, KEYSET_KEY)).toEqual(keyset);
+  for (const key of keyset.keys) {
+    expect(JSON.parse(history[String(key.version)] as string)).toMatchObject({ kid: key.kid, k: key.k });
+  }
+  return { keyset, history };
+}
+
+/** A real edge behind a real HTTP server on loopback; keeps the answers to PUT /keyset. */
+interface EdgeServer {
+  edge: Edge;
+  url: string;
+  puts: Array<{ status: number; version: number | undefined }>;
+  close(): Promise<void>;
+}
+
+async function startEdge(keysetKey: string): Promise<EdgeServer> {
+  const edge = createEdge({ env: { KEYSET_KEY: keysetKey }, hmac: nodeHmac, log: () => {} });
+  const puts: EdgeServer['puts'] = [];
+  const server: Server = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const init: RequestInit = { method: request.method, headers: { 'content-type': 'application/jose' } };
+    if (request.method !== 'GET' && request.method !== 'HEAD') init.body = Buffer.concat(chunks).toString();
+    const answer = await edge.fetch(new Request(`http://edge.test${request.url}`, init));
+    const text = await answer.text();
+    if (request.method === 'PUT') {
+      const body = JSON.parse(text) as { version?: number };
+      puts.push({ status: answer.status, version: body.version });
+    }
+    response.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    edge,
+    url: `http://127.0.0.1:${port}`,
+    puts,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('recovery', () => {
+  let valkey: ValkeyServer;
+  let admin: Valkey;
+  let dir: string;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  async function replica() {
+    const storage = new ValkeyStorage({ url: valkey.url });
+    await storage.connect();
+    const warnings: string[] = [];
+    const manager = new SecretManager({
+      storage,
+      keysetKey: KEYSET_KEY,
+      gracePeriodMs: DAY,
+      cacheTtlMs: 300_000,
+      onWarning: (message) => warnings.push(message),
+    });
+    cleanups.push(async () => {
+      await manager.stop();
+      await storage.close();
+    });
+    return { storage, manager, warnings };
+  }
+
+  function config(env: Record<string, string> = {}) {
+    return loadConfig({
+      ADMIN_TOKEN,
+      VALKEY_URL: valkey.url,
+      KEYSET_KEY: KEYSET_KEY_TEXT,
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+      HOST: '127.0.0.1',
+      ROTATION_INTERVAL: 'off',
+      ...env,
+    });
+  }
+
+  async function startPlane(env: Record<string, string> = {}) {
+    const logLines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => void logLines.push(line) });
+    const started = await startControlPlane(config(env), logger);
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      await started.stop();
+    };
+    cleanups.push(stop);
+    return { controlPlane: started as ControlPlane, logLines, stop };
+  }
+
+  async function edgeServer(keysetKey = KEYSET_KEY_TEXT) {
+    const server = await startEdge(keysetKey);
+    cleanups.push(() => server.close());
+    return server;
+  }
+
+  /** Connections Valkey has open besides `admin`'s. */
+  async function otherClients(): Promise<number> {
+    const list = (await admin.client('LIST')) as string;
+    return list.trim().split('\n').length - 1;
+  }
+
+  /** Kills Valkey and restarts it from `rdb`: a restore from an older backup. */
+  async function restoreRdb(rdb: string) {
+    await valkey.kill();
+    await copyFile(rdb, join(dir, 'dump.rdb'));
+    await valkey.restart();
+    await waitFor('Valkey answering', async () => (await admin.ping().catch(() => 'down')) === 'PONG');
+  }
+
+  beforeAll(async () => {
+    // RDB files in a directory of ours, so that a test can put an older one back.
+    dir = await mkdtemp(join(tmpdir(), 'keyward-recovery-valkey-'));
+    valkey = await startValkey({ dir });
+    admin = await connectAdmin(valkey.url);
+  });
+
+  afterAll(async () => {
+    admin?.disconnect();
+    await valkey?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(async () => {
+    await admin.flushall();
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** Rotates to v3, saves an RDB, rotates to v5, and restores the RDB: Valkey is back at v3. */
+  async function rolledBack() {
+    const a = await replica();
+    await a.manager.start();
+    for (let i = 0; i < 2; i++) await a.manager.rotate({ secret: newSecret('kept') });
+    await admin.save();
+    const rdb = join(dir, 'v3.rdb');
+    await copyFile(join(dir, 'dump.rdb'), rdb);
+    const lost: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const secret = newSecret('lost');
+      lost.push(secret);
+      await a.manager.rotate({ secret });
+    }
+    expect((await a.manager.keyset()).keyset.version).toBe(5);
+    await restoreRdb(rdb);
+    expect(await admin.get(VALKEY_KEYS.version)).toBe('3');
+    return { ...a, lost };
+  }
+
+  it('after Valkey is rolled back, rotations succeed with versions above any held before', async () => {
+    const { manager, warnings, lost } = await rolledBack();
+    // The client reconnects by itself: retry while storage is still unavailable.
+    let result: unknown;
+    await waitFor('a rotation after the rollback', async () => {
+      result = await manager.rotate({ secret: newSecret('after') }).catch((error: unknown) => error);
+      return !(result instanceof StorageUnavailableError);
+    });
+    expect(result).not.toBeInstanceOf(Error);
+    const stored = result as { keyset: Keyset };
+    // Neither the keyset version nor the secret version repeats one issued before the rollback.
+    expect(stored.keyset.version).toBe(6);
+    expect(activeKey(stored.keyset).version).toBe(6);
+    const { keyset, history } = await expectConsistent(admin);
+    expect(keyset).toEqual(stored.keyset);
+    expect(Object.keys(history).map(Number).sort()).toEqual([1, 2, 3, 6]);
+    expect(warnings.join('\n')).toMatch(/storage holds keyset version 3, older than version 5 held here/);
+    for (const secret of lost) expect(warnings.join('\n')).not.toContain(secret);
+    // The next one carries on normally.
+    const next = await manager.rotate({ secret: newSecret('next') });
+    expect(next.keyset.version).toBe(7);
+    await expectConsistent(admin);
+  });
+
+  it('after Valkey is rolled back, a due scheduled rotation rotates instead of returning null', async () => {
+    const { manager } = await rolledBack();
+    let result: unknown;
+    await waitFor('a scheduled rotation after the rollback', async () => {
+      result = await manager.rotateIfDue(0).catch((error: unknown) => error);
+      return !(result instanceof StorageUnavailableError);
+    });
+    expect(result).not.toBeNull();
+    expect((result as { keyset: Keyset }).keyset.version).toBe(6);
+    await expectConsistent(admin);
+  });
+
+  it('stop() drains a RotateSecret in flight, and its rotation still reaches the edges', async () => {
+    const edge = await edgeServer();
+    const { controlPlane, stop } = await startPlane({ EDGE_URLS: edge.url });
+    await waitFor('the edge holding version 1', () => edge.edge.store.version === 1);
+    const client = new SecretServiceClient(
+      `127.0.0.1:${controlPlane.grpcPort}`,
+      credentials.createInsecure(),
+    );
+    try {
+      // Writes wait in Valkey until unpaused, so the RPC is in flight when stop() begins.
+      await admin.client('PAUSE', 20_000, 'WRITE');
+      const rpc = new Promise<RotateSecretResponse>((resolve, reject) =>
+        client.RotateSecret(
+          { admin_token: ADMIN_TOKEN, new_secret: newSecret('draining') },
+          { deadline: new Date(Date.now() + 20_000) },
+          (error: ServiceError | null, response: RotateSecretResponse) =>
+            error ? reject(error) : resolve(response),
+        ),
+      );
+      await waitFor('the rotation waiting in Valkey', async () =>
+        /blocked_clients:[1-9]/.test(await admin.info('clients')),
+      );
+      const stopping = stop();
+      await admin.client('UNPAUSE');
+      expect(await rpc).toMatchObject({ success: true, version: 2 });
+      await stopping;
+      expect(edge.edge.store.version).toBe(2);
+    } finally {
+      await admin.client('UNPAUSE');
+      client.close();
+    }
+  });
+
+  it('a rotation whose writer pushed nothing reaches the edges through another replica, once', async () => {
+    const edge = await edgeServer();
+    await startPlane({ EDGE_URLS: edge.url });
+    await waitFor('the edge holding version 1', () => edge.edge.store.version === 1);
+    // The writer: a replica that commits and crashes before pushing (or whose Lua reply was lost).
+    const writer = await replica();
+    await writer.manager.start();
+    for (const version of [2, 3]) {
+      await writer.manager.rotate({ secret: newSecret('elsewhere') });
+      await waitFor(`the edge holding version ${version}`, () => edge.edge.store.version === version);
+    }
+    // A later re-read of the same version does not push again.
+    await sleep(200);
+    expect(edge.puts.map((put) => put.version)).toEqual([1, 2, 3]);
+    expect(edge.puts.every((put) => put.status === 200)).toBe(true);
+  });
+
+  it('a changed KEYSET_KEY re-seals the stored keyset at start as a new version, which edges take', async () => {
+    const oldKey = randomBytes(32).toString('base64url');
+    const first = await startPlane({ KEYSET_KEY: oldKey });
+    await first.controlPlane.manager.rotate({ secret: newSecret('before') });
+    const before = (await first.controlPlane.manager.keyset()).keyset;
+    await first.stop();
+
+    const edge = await edgeServer(KEYSET_KEY_TEXT);
+    const second = await startPlane({ EDGE_URLS: edge.url });
+    const stored = await second.controlPlane.manager.keyset();
+    expect(stored.keyset.version).toBe(before.version + 1);
+    expect(stored.keyset.keys).toEqual(before.keys);
+    const { keyset } = await expectConsistent(admin);
+    expect(keyset).toEqual(stored.keyset);
+    await waitFor('the edge holding the re-sealed keyset', () => edge.edge.store.version === keyset.version);
+
+    const logged = second.logLines.map((line) => JSON.parse(line) as { level: number; msg: string });
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        msg: expect.stringMatching(/did not open with KEYSET_KEY: re-sealed/),
+      }),
+    );
+    for (const lines of [first.logLines, second.logLines]) {
+      const text = lines.join('\n');
+      for (const secret of [oldKey, KEYSET_KEY_TEXT, ADMIN_TOKEN, secretOf(before)])
+        expect(text.includes(secret), 'a log line holds secret material').toBe(false);
+    }
+  });
+
+  it('a version stored without its keyset stops the start with the keys named, and leaves nothing running', async () => {
+    await admin.set(VALKEY_KEYS.version, '7');
+    const failure = await startControlPlane(config(), createLogger('silent')).then(
+      (started) => {
+        cleanups.push(() => started.stop());
+        return undefined;
+      },
+      (error: unknown) => error as Error,
+    );
+    expect(failure?.message).toMatch(/jwt_secrets:version is set but jwt_secrets:state is missing/);
+    await waitFor('Valkey connections closed', async () => (await otherClients()) === 0);
+  });
+
+  it('a server that cannot bind stops the start and leaves no connection or server running', async () => {
+    const taken = createTcpServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const grpcPort = await freePort();
+    try {
+      const failure = await startControlPlane(
+        config({
+          GRPC_PORT: String(grpcPort),
+          HTTP_PORT: String((taken.address() as { port: number }).port),
+        }),
+        createLogger('silent'),
+      ).then(
+        (started) => {
+          cleanups.push(() => started.stop());
+          return undefined;
+        },
+        (error: unknown) => error as Error,
+      );
+      expect(failure).toBeInstanceOf(Error);
+      await waitFor('Valkey connections closed', async () => (await otherClients()) === 0);
+      // The gRPC server that did bind was shut down: its port is free again.
+      const probe = createTcpServer();
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen(grpcPort, '127.0.0.1', resolve);
+      });
+      await new Promise((resolve) => probe.close(resolve));
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+});
