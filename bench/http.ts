@@ -3,7 +3,7 @@
  * entries against bare baselines on the same runtime. Every configuration runs once per round, interleaved.
  */
 import autocannon from 'autocannon';
-import { sampleRss } from './processes.ts';
+import { cpuMs, sampleRss } from './processes.ts';
 import type { Server } from './servers.ts';
 import { type Summary, summarize } from './stats.ts';
 
@@ -28,10 +28,15 @@ export interface HttpResult {
   reqPerSec: Summary;
   p50Ms: Summary;
   p99Ms: Summary;
+  /**
+   * CPU time the server process used per request answered, in µs: what the server costs, whatever the load
+   * generator could send (on 2 cores autocannon is often the bottleneck, and req/s then measures it).
+   */
+  serverCpuUsPerRequest: Summary;
   requests: number;
   non2xx: number;
   errors: number;
-  perRound: { reqPerSec: number; p50Ms: number; p99Ms: number }[];
+  perRound: { reqPerSec: number; p50Ms: number; p99Ms: number; serverCpuUsPerRequest: number }[];
 }
 
 async function load(config: HttpConfig, token: string, seconds: number, connections: number) {
@@ -72,22 +77,28 @@ export async function benchHttp(
       throw new Error(`${config.id}: warm-up got ${warm.non2xx} non-2xx answers of ${warm.requests.total}`);
     }
   }
-  const rounds = new Map(configs.map((config) => [config, [] as autocannon.Result[]]));
+  const rounds = new Map(
+    configs.map((config) => [config, [] as { run: autocannon.Result; cpuMs: number }[]]),
+  );
   for (let round = 0; round < options.rounds; round++) {
     for (let i = 0; i < configs.length; i++) {
       const config = configs[(i + round) % configs.length] as HttpConfig;
-      const result = await track(config.server, () =>
+      const pid = config.server.child.process.pid;
+      const cpuBefore = cpuMs(pid);
+      const run = await track(config.server, () =>
         load(config, token, options.roundSeconds, options.connections),
       );
-      rounds.get(config)?.push(result);
+      rounds.get(config)?.push({ run, cpuMs: cpuMs(pid) - cpuBefore });
     }
   }
   const results = configs.map((config) => {
-    const runs = rounds.get(config) as autocannon.Result[];
-    const perRound = runs.map((run) => ({
+    const measured = rounds.get(config) as { run: autocannon.Result; cpuMs: number }[];
+    const runs = measured.map((m) => m.run);
+    const perRound = measured.map(({ run, cpuMs }) => ({
       reqPerSec: run['2xx'] / run.duration,
       p50Ms: run.latency.p50,
       p99Ms: run.latency.p99,
+      serverCpuUsPerRequest: (cpuMs * 1000) / run.requests.total,
     }));
     return {
       id: config.id,
@@ -96,6 +107,7 @@ export async function benchHttp(
       reqPerSec: summarize(perRound.map((r) => r.reqPerSec)),
       p50Ms: summarize(perRound.map((r) => r.p50Ms)),
       p99Ms: summarize(perRound.map((r) => r.p99Ms)),
+      serverCpuUsPerRequest: summarize(perRound.map((r) => r.serverCpuUsPerRequest)),
       requests: runs.reduce((sum, run) => sum + run.requests.total, 0),
       non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
       errors: runs.reduce((sum, run) => sum + run.errors, 0),
@@ -109,7 +121,7 @@ export async function benchHttp(
 export function httpRatio(
   subject: HttpResult,
   baseline: HttpResult,
-  field: 'reqPerSec' | 'p50Ms' | 'p99Ms',
+  field: 'reqPerSec' | 'p50Ms' | 'p99Ms' | 'serverCpuUsPerRequest',
 ): Summary {
   return summarize(subject.perRound.map((r, i) => r[field] / (baseline.perRound[i]?.[field] as number)));
 }

@@ -10,6 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { encodeBase64url } from '../shared/base64url.ts';
 import { adminTokenTimingTable, benchAdminTokenTiming } from './admin-token-timing.ts';
 import { measureBundle } from './bundle-size.ts';
+import { cpuSplit, pinProcess } from './cpu-affinity.ts';
 import { createFixture } from './fixtures.ts';
 import { benchHttp, type HttpConfig, type HttpResult, httpRatio } from './http.ts';
 import { benchInProcessNode } from './in-process.ts';
@@ -53,6 +54,13 @@ const workerdCase = (name: string) => workerd.cases.find((c) => c.name === name)
 
 // 2. HTTP.
 log('[3/5] HTTP /verify under load');
+// Servers on their cores, the load generator (autocannon, in this process) on its own, where taskset exists:
+// children inherit this process's affinity when spawned (Bun's launcher included), then this process moves.
+const split = cpuSplit();
+const pinnedApart = split !== undefined && pinProcess(process.pid, split.servers);
+const httpOptions = quick
+  ? { connections: 50, warmupSeconds: 1, roundSeconds: 1, rounds: 2 }
+  : { connections: 50, warmupSeconds: 1, roundSeconds: 2.5, rounds: 3 };
 const servers: Server[] = [];
 let http: { results: HttpResult[]; peakRssBytes: Map<Server, number> };
 const idleRss = new Map<Server, number>();
@@ -67,6 +75,7 @@ try {
   servers.push(bunEdge);
   const bareHonoBun = await startBareHono('bun');
   servers.push(bareHonoBun);
+  if (pinnedApart && split) pinProcess(process.pid, split.loader);
   for (const edge of [nodeEdge, bunEdge]) await pushKeyset(edge.url, fixture.keyset, keysetKeyBytes);
   await sleep(1_000);
   for (const server of servers) idleRss.set(server, rssBytes(server.child.process.pid));
@@ -79,15 +88,11 @@ try {
   add('node/bare-hono-no-verify', bareHonoNode);
   add('bun/keyward', bunEdge);
   add('bun/bare-hono-no-verify', bareHonoBun);
-  http = await benchHttp(
-    configs,
-    fixture.tokens.withKid,
-    quick
-      ? { connections: 50, warmupSeconds: 1, roundSeconds: 1, rounds: 2 }
-      : { connections: 50, warmupSeconds: 1, roundSeconds: 2.5, rounds: 2 },
-  );
+  http = await benchHttp(configs, fixture.tokens.withKid, httpOptions);
 } finally {
   await Promise.all(servers.map((server) => server.child.stop()));
+  // The later sections spread over every core again.
+  if (pinnedApart) pinProcess(process.pid, `0-${cpus().length - 1}`);
 }
 const httpResult = (id: string) => http.results.find((r) => r.id === id) as HttpResult;
 const serverRss = (name: string) => {
@@ -158,6 +163,11 @@ for (const method of ['GET', 'POST']) {
   for (const [a, b] of pairs) {
     httpRatios[`${a} / ${b} req/s`] = httpRatio(httpResult(a), httpResult(b), 'reqPerSec');
     httpRatios[`${a} / ${b} p99`] = httpRatio(httpResult(a), httpResult(b), 'p99Ms');
+    httpRatios[`${a} / ${b} server CPU per request`] = httpRatio(
+      httpResult(a),
+      httpResult(b),
+      'serverCpuUsPerRequest',
+    );
   }
 }
 const at20 = rotation.propagation.find((p) => p.edges === 20);
@@ -253,9 +263,10 @@ const httpRows: Row[] = http.results.map((h) => [
   fmt(h.reqPerSec.median, 0),
   `${fmt(h.p50Ms.median, 1)}`,
   `${fmt(h.p99Ms.median, 1)}`,
+  fmt(h.serverCpuUsPerRequest.median, 1),
   String(h.non2xx + h.errors),
 ]);
-const httpHeader = ['HTTP /verify, 50 conns', 'req/s', 'p50 ms', 'p99 ms', 'errors'];
+const httpHeader = ['HTTP /verify, 50 conns', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors'];
 const httpRatioRows: Row[] = Object.entries(httpRatios).map(([name, s]) => [name, ratioText(s)]);
 const rotationRows: Row[] = [
   [
@@ -392,8 +403,10 @@ const results = {
     },
   },
   http: {
-    loadGenerator: 'autocannon (in-process), 50 connections, pipelining 1, loopback',
-    roundsPerConfig: 2,
+    loadGenerator: `autocannon (in-process), ${httpOptions.connections} connections, pipelining 1, loopback`,
+    pinning: pinnedApart && split ? { servers: split.servers, loader: split.loader } : 'none (no taskset)',
+    roundsPerConfig: httpOptions.rounds,
+    roundSeconds: httpOptions.roundSeconds,
     results: Object.fromEntries(
       http.results.map((h) => [
         h.id,
@@ -402,6 +415,7 @@ const results = {
           reqPerSec: withUnit(h.reqPerSec, 'req/s'),
           p50: withUnit(h.p50Ms, 'ms'),
           p99: withUnit(h.p99Ms, 'ms'),
+          serverCpuPerRequest: withUnit(h.serverCpuUsPerRequest, 'µs'),
           requests: { unit: 'requests', value: h.requests },
           non2xx: { unit: 'responses', value: h.non2xx },
           errors: { unit: 'errors', value: h.errors },

@@ -13,3 +13,13 @@ server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1',
   const where = typeof address === 'object' && address !== null ? address : undefined;
   console.log(`keyward edge (node) listening on http://${where?.address}:${where?.port}`);
 });
+
+// A stop (SIGTERM from an orchestrator, Ctrl-C) lets the requests in flight finish; idle keep-alive
+// connections close at once, and anything still open after 5 s is cut.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 5_000).unref();
+  });
+}
