@@ -125,3 +125,20 @@ describe.each(Object.keys(RUNTIMES))('the %s entry', (runtime) => {
     await denied.body?.cancel();
   });
 });
+
+describe('the node entry on SIGTERM', () => {
+  it('exits 0 (a graceful stop, not death by signal)', async () => {
+    await startEdge('node');
+    const proc = child as ChildProcess;
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      proc.once('exit', (code, signal) => resolve([code, signal])),
+    );
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    try {
+      expect(await exited).toEqual([0, null]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+});
