@@ -10,14 +10,14 @@ import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { Valkey } from 'iovalkey';
+import type { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
-import { decodeBase64url, fromUtf8 } from '../../shared/base64url.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
-import { openKeyset, parseKeyset, parseKeysetKey } from '../../shared/keyset-envelope.ts';
+import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 import { freePort } from '../../test/support/free-port.ts';
+import { connectAdmin, expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { loadConfig } from '../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
@@ -34,7 +34,6 @@ const DAY = 86_400_000;
 
 let serial = 0;
 const newSecret = (label: string) => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
-const secretOf = (keyset: Keyset) => fromUtf8(decodeBase64url(activeKey(keyset).k) as Uint8Array) as string;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it holds; throws naming `what` after `timeoutMs` (generous: the machine is shared). */
@@ -44,32 +43,6 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
     if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(10);
   }
-}
-
-async function connectAdmin(url: string): Promise<Valkey> {
-  const admin = new Valkey(url, { lazyConnect: true, retryStrategy: () => 50 });
-  admin.on('error', () => {});
-  await admin.connect();
-  return admin;
-}
-
-/** The invariants of one atomic write: every key agrees with the others. */
-async function expectConsistent(admin: Valkey) {
-  const [active, envelope, state, version] = await admin.mget(
-    VALKEY_KEYS.active,
-    VALKEY_KEYS.keyset,
-    VALKEY_KEYS.state,
-    VALKEY_KEYS.version,
-  );
-  const history = await admin.hgetall(VALKEY_KEYS.history);
-  const keyset = parseKeyset(JSON.parse(state as string));
-  expect(version).toBe(String(keyset.version));
-  expect(active === secretOf(keyset), 'jwt_secrets:active is the active key').toBe(true);
-  expect(await openKeyset(envelope as string, KEYSET_KEY)).toEqual(keyset);
-  for (const key of keyset.keys) {
-    expect(JSON.parse(history[String(key.version)] as string)).toMatchObject({ kid: key.kid, k: key.k });
-  }
-  return { keyset, history };
 }
 
 /** A real edge behind a real HTTP server on loopback; keeps the answers to PUT /keyset. */
@@ -235,7 +208,10 @@ describe('recovery', () => {
     // Neither the keyset version nor the secret version repeats one issued before the rollback.
     expect(stored.keyset.version).toBe(6);
     expect(activeKey(stored.keyset).version).toBe(6);
-    const { keyset, history } = await expectConsistent(admin);
+    const {
+      keyset,
+      layout: { history },
+    } = await expectConsistent(admin, KEYSET_KEY);
     expect(keyset).toEqual(stored.keyset);
     expect(Object.keys(history).map(Number).sort()).toEqual([1, 2, 3, 6]);
     expect(warnings.join('\n')).toMatch(/storage holds keyset version 3, older than version 5 held here/);
@@ -243,7 +219,7 @@ describe('recovery', () => {
     // The next one carries on normally.
     const next = await manager.rotate({ secret: newSecret('next') });
     expect(next.keyset.version).toBe(7);
-    await expectConsistent(admin);
+    await expectConsistent(admin, KEYSET_KEY);
   });
 
   it('after Valkey is rolled back, a due scheduled rotation rotates instead of returning null', async () => {
@@ -255,7 +231,7 @@ describe('recovery', () => {
     });
     expect(result).not.toBeNull();
     expect((result as { keyset: Keyset }).keyset.version).toBe(6);
-    await expectConsistent(admin);
+    await expectConsistent(admin, KEYSET_KEY);
   });
 
   it('stop() drains a RotateSecret in flight, and its rotation still reaches the edges', async () => {
@@ -320,7 +296,7 @@ describe('recovery', () => {
     const stored = await second.controlPlane.manager.keyset();
     expect(stored.keyset.version).toBe(before.version + 1);
     expect(stored.keyset.keys).toEqual(before.keys);
-    const { keyset } = await expectConsistent(admin);
+    const { keyset } = await expectConsistent(admin, KEYSET_KEY);
     expect(keyset).toEqual(stored.keyset);
     await waitFor('the edge holding the re-sealed keyset', () => edge.edge.store.version === keyset.version);
 

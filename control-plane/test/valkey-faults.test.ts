@@ -7,13 +7,11 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { status } from '@grpc/grpc-js';
-import { Valkey } from 'iovalkey';
+import type { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { decodeBase64url, encodeBase64url, fromUtf8, utf8 } from '../../shared/base64url.ts';
+import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
-import { openKeyset, parseKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { signToken } from '../../test/e2e/support/sign-token.ts';
 import {
@@ -22,6 +20,7 @@ import {
   startTcpProxy,
   type TcpProxy,
 } from '../../test/support/tcp-proxy.ts';
+import { connectAdmin, expectConsistent, expectSame, readLayout } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
 import { toGrpcError } from '../src/grpc/status-mapping.ts';
@@ -44,11 +43,7 @@ const SUMMARY_FILE = join(import.meta.dirname, '.last-faults.json');
 let serial = 0;
 /** A fresh secret of 40+ bytes, distinct across the whole file. */
 const newSecret = (label: string) => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
-const secretOf = (keyset: Keyset) => fromUtf8(decodeBase64url(activeKey(keyset).k) as Uint8Array) as string;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Asserts equality of values that hold secrets without printing them: a failure names `what` only. */
-const expectSame = (actual: unknown, expected: unknown, what: string) =>
-  expect(isDeepStrictEqual(actual, expected), what).toBe(true);
 
 /** mulberry32: a small seeded PRNG, so that a failing run's kill timing can be replayed. */
 function seededRandom(seed: number): () => number {
@@ -82,41 +77,6 @@ async function within<T>(what: string, promise: Promise<T>, timeoutMs = 30_000):
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function connectAdmin(url: string): Promise<Valkey> {
-  const admin = new Valkey(url, { lazyConnect: true, retryStrategy: () => 50 });
-  admin.on('error', () => {});
-  await admin.connect();
-  return admin;
-}
-
-/** Every jwt_secrets:* key, read in one round trip where it matters (MGET is atomic). */
-async function snapshot(admin: Valkey) {
-  const [active, envelope, state, version] = await admin.mget(
-    VALKEY_KEYS.active,
-    VALKEY_KEYS.keyset,
-    VALKEY_KEYS.state,
-    VALKEY_KEYS.version,
-  );
-  const history = await admin.hgetall(VALKEY_KEYS.history);
-  return { active, envelope, state, version, history };
-}
-
-/** The invariants of one atomic write: state, version, active secret, envelope and history agree. */
-async function expectConsistent(admin: Valkey): Promise<Keyset> {
-  const snap = await snapshot(admin);
-  const state = parseKeyset(JSON.parse(snap.state as string));
-  expect(snap.version).toBe(String(state.version));
-  expectSame(snap.active, secretOf(state), 'jwt_secrets:active is the active key of the keyset');
-  expectSame(await openKeyset(snap.envelope as string, KEYSET_KEY), state, 'the envelope holds the keyset');
-  for (const key of state.keys) {
-    const entry = JSON.parse(snap.history[String(key.version)] as string) as HistoryEntry;
-    expect(entry.kid).toBe(key.kid);
-    expectSame(entry.k, key.k, `history holds the secret of version ${key.version}`);
-  }
-  expect(Math.max(...Object.keys(snap.history).map(Number))).toBe(activeKey(state).version);
-  return state;
 }
 
 interface Replica {
@@ -302,7 +262,7 @@ describe('Valkey killed (SIGKILL) at random points during a stream of rotations 
     const writtenBefore = [...written];
     expect(new Set(writtenBefore).size).toBe(writtenBefore.length);
 
-    const state = await expectConsistent(admin);
+    const { keyset: state } = await expectConsistent(admin, KEYSET_KEY);
     expect(activeKey(state).version).toBe(entries.length);
     expect(Math.max(...writtenBefore)).toBeLessThanOrEqual(state.version);
 
@@ -373,7 +333,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       proxy.cut(cut);
       let last = before;
       for (let i = 0; i < 4; i++) last = await b.manager.rotate({ secret: newSecret('b-during') });
-      const stored = await snapshot(admin);
+      const stored = await readLayout(admin);
 
       // Reads: A answers from what it holds.
       expectSame(await a.manager.keyset(), before, 'A serves the keyset it held');
@@ -392,7 +352,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       );
       expect(refusal).toBeInstanceOf(StorageUnavailableError);
       expect(toGrpcError(refusal).error.code).toBe(status.UNAVAILABLE);
-      expectSame(await snapshot(admin), stored, 'a refused write changes nothing');
+      expectSame(await readLayout(admin), stored, 'a refused write changes nothing');
 
       proxy.heal(heal);
       // No call on A: its own reconnection (pub/sub resubscribe, heartbeat) must bring it to B's version.
@@ -400,7 +360,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
         return (await a.manager.keyset()).keyset.version === last.keyset.version;
       });
       expectSame(await a.manager.keyset(), last, "A holds B's latest keyset and envelope");
-      expect(Object.values((await snapshot(admin)).history).join()).not.toContain(
+      expect(Object.values((await readLayout(admin)).history).join()).not.toContain(
         encodeBase64url(utf8(attempted)),
       );
 
@@ -415,7 +375,11 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       });
       expect(next?.keyset.version).toBe(last.keyset.version + 1);
       expect(activeKey(next?.keyset as Keyset).version).toBe(activeKey(last.keyset).version + 1);
-      expectSame(await expectConsistent(admin), next?.keyset, "Valkey holds A's rotation");
+      expectSame(
+        (await expectConsistent(admin, KEYSET_KEY)).keyset,
+        next?.keyset,
+        "Valkey holds A's rotation",
+      );
       await waitFor('B sees A again', async () => {
         return (await b.manager.keyset()).keyset.version === next?.keyset.version;
       });
@@ -442,6 +406,10 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
     expect(stored.keyset.version).toBe(before.keyset.version + 1);
     const history = await a.storage.history();
     expect(history.filter((entry) => entry.kid === kid)).toHaveLength(1);
-    expectSame(await expectConsistent(admin), stored.keyset, 'Valkey holds the rotation');
+    expectSame(
+      (await expectConsistent(admin, KEYSET_KEY)).keyset,
+      stored.keyset,
+      'Valkey holds the rotation',
+    );
   });
 });

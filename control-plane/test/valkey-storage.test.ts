@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { decodeBase64url, encodeBase64url, fromUtf8, utf8 } from '../../shared/base64url.ts';
+import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
-import { openKeyset, parseKeyset } from '../../shared/keyset-envelope.ts';
+import { openKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { expectConsistent, readLayout, secretOf } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
 import { SecretManager, type SecretManagerOptions } from '../src/secret-manager.ts';
@@ -24,8 +25,6 @@ const DAY = 86_400_000;
 let serial = 0;
 /** A fresh secret of 40+ bytes, distinct across the whole file. */
 const newSecret = (label = 's') => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
-
-const secretOf = (keyset: Keyset) => fromUtf8(decodeBase64url(activeKey(keyset).k) as Uint8Array) as string;
 
 async function eventually<T>(
   read: () => Promise<T>,
@@ -44,33 +43,6 @@ async function eventually<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-}
-
-/** Everything under jwt_secrets:* as a reader sees it. */
-async function snapshot(admin: Valkey) {
-  const [active, envelope, state, version] = await admin.mget(
-    VALKEY_KEYS.active,
-    VALKEY_KEYS.keyset,
-    VALKEY_KEYS.state,
-    VALKEY_KEYS.version,
-  );
-  const history = await admin.hgetall(VALKEY_KEYS.history);
-  return { active, envelope, state, version, history };
-}
-
-/** The invariants of one atomic write: every key agrees with the others. */
-async function expectConsistent(admin: Valkey) {
-  const snap = await snapshot(admin);
-  const state = parseKeyset(JSON.parse(snap.state as string));
-  expect(snap.version).toBe(String(state.version));
-  expect(snap.active).toBe(secretOf(state));
-  expect(await openKeyset(snap.envelope as string, KEYSET_KEY)).toEqual(state);
-  for (const key of state.keys) {
-    expect(JSON.parse(snap.history[String(key.version)] as string)).toMatchObject({ kid: key.kid, k: key.k });
-  }
-  const versions = Object.keys(snap.history).map(Number);
-  expect(Math.max(...versions)).toBe(activeKey(state).version);
-  return { snap, state };
 }
 
 describe('ValkeyStorage + SecretManager', () => {
@@ -144,7 +116,7 @@ describe('ValkeyStorage + SecretManager', () => {
     expect(key.k).toBe(encodeBase64url(utf8(legacy)));
     // Existing services that GET the key keep getting the same secret.
     expect(await admin.get(VALKEY_KEYS.active)).toBe(legacy);
-    const { state } = await expectConsistent(admin);
+    const { keyset: state } = await expectConsistent(admin, KEYSET_KEY);
     expect(state).toEqual(stored.keyset);
     expect(await storage.history()).toEqual([
       { version: 1, kid: key.kid, k: key.k, created_at: key.created_at },
@@ -182,7 +154,7 @@ describe('ValkeyStorage + SecretManager', () => {
     const stored = await manager.rotate({ secret: second });
     expect(stored.keyset.version).toBe(2);
 
-    const { snap, state } = await expectConsistent(admin);
+    const { layout: snap, keyset: state } = await expectConsistent(admin, KEYSET_KEY);
     expect(snap.active).toBe(second);
     expect(state).toEqual(stored.keyset);
     expect(stored.envelope).toBe(snap.envelope);
@@ -243,7 +215,7 @@ describe('ValkeyStorage + SecretManager', () => {
     for (const secret of [...told.a, ...told.b])
       expect(inHistory.has(encodeBase64url(utf8(secret)))).toBe(true);
 
-    const { snap, state } = await expectConsistent(admin);
+    const { layout: snap, keyset: state } = await expectConsistent(admin, KEYSET_KEY);
     expect(snap.active).toBe(secretOf(state));
     expect(activeKey(state).version).toBe(401);
     expect(state.version).toBeGreaterThanOrEqual(401);
@@ -261,14 +233,14 @@ describe('ValkeyStorage + SecretManager', () => {
     const first = await replica();
     await first.manager.start();
     for (let i = 0; i < 3; i++) await first.manager.rotate({ secret: newSecret('before-restart') });
-    const before = await snapshot(admin);
+    const before = await readLayout(admin);
     const held = await first.manager.keyset();
     for (const cleanup of cleanups.splice(0)) await cleanup();
 
     const second = await replica();
     const stored = await second.manager.start();
     expect(stored).toEqual(held);
-    expect(await snapshot(admin)).toEqual(before);
+    expect(await readLayout(admin)).toEqual(before);
     expect(stored.keyset.version).toBe(4);
     const next = await second.manager.rotate({ secret: newSecret('after-restart') });
     expect(next.keyset.version).toBe(5);
@@ -382,7 +354,7 @@ describe('Valkey going away', () => {
       await manager.start();
       for (let i = 0; i < 5; i++) await manager.rotate({ secret: newSecret('up') });
       const held = await manager.keyset();
-      const before = await snapshot(admin);
+      const before = await readLayout(admin);
       expect(before.version).toBe(String(held.keyset.version));
 
       await valkey.stop();
@@ -403,7 +375,7 @@ describe('Valkey going away', () => {
         10_000,
         20,
       );
-      expect(await snapshot(admin)).toEqual(before);
+      expect(await readLayout(admin)).toEqual(before);
       const history = await admin.hgetall(VALKEY_KEYS.history);
       expect(Object.values(history).join()).not.toContain(encodeBase64url(utf8(attempted)));
 
@@ -415,7 +387,7 @@ describe('Valkey going away', () => {
         50,
       );
       expect((value as { keyset: Keyset }).keyset.version).toBe(held.keyset.version + 1);
-      await expectConsistent(admin);
+      await expectConsistent(admin, KEYSET_KEY);
     } finally {
       await manager.stop();
       await storage.close();
@@ -466,7 +438,7 @@ describe('Valkey going away', () => {
         10_000,
         20,
       );
-      const { state } = await expectConsistent(admin);
+      const { keyset: state } = await expectConsistent(admin, KEYSET_KEY);
       // A rotation whose reply was lost with the connection may have landed; nothing else did.
       expect(state.version).toBeGreaterThanOrEqual(acknowledged);
       expect(state.version).toBeLessThanOrEqual(acknowledged + 1);
