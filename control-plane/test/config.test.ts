@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_DURATION_MS } from '../../shared/duration.ts';
 import { rotateKeyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { createTestPki } from '../../test/support/self-signed.ts';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
@@ -14,7 +13,6 @@ import { ConfigError } from '../src/errors.ts';
 const ADMIN_TOKEN = randomBytes(48).toString('base64url'); // 64 characters
 const KEYSET_KEY = randomBytes(32).toString('base64url');
 const BASE = { ADMIN_TOKEN };
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 // Real PEM files for the TLS variables (they are paths, checked at start-up), and some that are not right.
 const pki = await createTestPki('config-test');
@@ -267,21 +265,12 @@ describe('loadConfig', () => {
 
 describe('control-plane/src/main.ts', () => {
   it('exits non-zero with GRACE_PERIOD=99999999d, naming GRACE_PERIOD, before it listens', async () => {
-    const child = spawn(process.execPath, ['control-plane/src/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, ADMIN_TOKEN, GRACE_PERIOD: '99999999d', GRPC_PORT: '0', HTTP_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, output } = await runMainUntilExit({
+      ADMIN_TOKEN,
+      GRACE_PERIOD: '99999999d',
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
     });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    clearTimeout(timer);
     expect(code).not.toBeNull();
     expect(code).not.toBe(0);
     expect(output).toContain('GRACE_PERIOD');
@@ -291,22 +280,11 @@ describe('control-plane/src/main.ts', () => {
 
   it('exits non-zero with a too-short ADMIN_TOKEN, naming ADMIN_TOKEN on stderr and not echoing it', async () => {
     const short = ADMIN_TOKEN.slice(0, 20);
-    const child = spawn(process.execPath, ['control-plane/src/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, ADMIN_TOKEN: short, GRPC_PORT: '0', HTTP_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stdout, stderr } = await runMainUntilExit({
+      ADMIN_TOKEN: short,
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    clearTimeout(timer);
     expect(code).not.toBe(0);
     expect(code).not.toBeNull();
     expect(stderr).toContain('ADMIN_TOKEN');

@@ -20,11 +20,12 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { Valkey } from 'iovalkey';
+import type { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { openKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { connectAdmin, expectSame, readLayout } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { loadConfig } from '../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
@@ -140,9 +141,7 @@ describe('control plane over gRPC and HTTP (Valkey storage)', () => {
   beforeAll(async () => {
     valkeyDir = await mkdtemp(join(tmpdir(), 'keyward-grpc-valkey-'));
     valkey = await startValkey({ dir: valkeyDir, args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    admin = new Valkey(valkey.url, { lazyConnect: true, retryStrategy: () => 50 });
-    admin.on('error', () => {});
-    await admin.connect();
+    admin = await connectAdmin(valkey.url);
     // The deployment guide's starting point: a secret already in jwt_secrets:active.
     installed.push(newSecret());
     await admin.set(VALKEY_KEYS.active, installed[0] as string);
@@ -409,13 +408,7 @@ describe('control plane over gRPC and HTTP (Valkey storage)', () => {
 
   it('answers UNAVAILABLE while Valkey is down, leaves its state unchanged, and recovers', async () => {
     const keyset = await keysetNow();
-    const [active, envelope, state, version] = await admin.mget(
-      VALKEY_KEYS.active,
-      VALKEY_KEYS.keyset,
-      VALKEY_KEYS.state,
-      VALKEY_KEYS.version,
-    );
-    const history = await admin.hgetall(VALKEY_KEYS.history);
+    const before = await readLayout(admin);
     await valkey.stop();
     try {
       expectStatus(await rotate({ new_secret: newSecret() }), status.UNAVAILABLE);
@@ -430,10 +423,7 @@ describe('control plane over gRPC and HTTP (Valkey storage)', () => {
       (answer) => answer === 'PONG',
       10_000,
     );
-    expect(
-      await admin.mget(VALKEY_KEYS.active, VALKEY_KEYS.keyset, VALKEY_KEYS.state, VALKEY_KEYS.version),
-    ).toEqual([active, envelope, state, version]);
-    expect(await admin.hgetall(VALKEY_KEYS.history)).toEqual(history);
+    expectSame(await readLayout(admin), before, 'a refused write changes nothing in Valkey');
     // The control plane reconnects by itself.
     const secret = newSecret();
     const outcome = await eventually(

@@ -1,15 +1,9 @@
-/**
- * TLS with a throw-away PKI made by the openssl CLI (test/support/self-signed.ts): gRPC served with
- * GRPC_TLS_CERT/GRPC_TLS_KEY (paths of PEM files), and Valkey reached over rediss:// trusting VALKEY_TLS_CA
- * (path of a PEM file). An untrusted peer is refused in both directions, with a clear error and no secret.
- */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { type Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../shared/kid.ts';
+import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { createTestPki, type TestPki } from '../../test/support/self-signed.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { loadConfig } from '../src/config.ts';
@@ -22,7 +16,6 @@ import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 const ADMIN_TOKEN = randomBytes(48).toString('base64url');
 const KEYSET_KEY = randomBytes(32).toString('base64url');
 const VALKEY_PASSWORD = randomBytes(18).toString('base64url');
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DEADLINE_MS = 10_000;
 const secrets: string[] = [];
 const newSecret = () => {
@@ -233,26 +226,14 @@ describe('Valkey over rediss:// (VALKEY_TLS_CA is the path of a PEM file)', () =
   });
 
   it('npm run start:control-plane without the CA exits non-zero, saying why, printing no secret', async () => {
-    const child = spawn(process.execPath, ['control-plane/src/main.ts'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
+    const { code, output } = await runMainUntilExit(
+      {
         ...baseEnv(),
         VALKEY_URL: valkey.url.replace('rediss://', `rediss://keyward:${VALKEY_PASSWORD}@`),
         KEYSET_KEY,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    clearTimeout(timer);
+      30_000,
+    );
     expect(code).toBe(1);
     expect(output).toContain('TLS handshake failed');
     expect(output).toContain('VALKEY_TLS_CA');
