@@ -23,7 +23,8 @@ import {
   startBunEdge,
   startNodeEdge,
   startWorkerdEdge,
-} from '../test/e2e/support/edge-processes.ts';
+} from '../test/support/edge-processes.ts';
+import { freePort } from '../test/support/free-port.ts';
 import {
   type EdgeUnderLoad,
   type RotationRecord,
@@ -35,9 +36,8 @@ import {
   type UnexpectedAnswer,
   unexpectedAnswers,
   type VerifyLoad,
-} from '../test/e2e/support/rotation-load.ts';
-import { newSecret } from '../test/e2e/support/sign-token.ts';
-import { freePort } from '../test/support/free-port.ts';
+} from '../test/support/rotation-load.ts';
+import { newSecret } from '../test/support/sign-token.ts';
 import { cpuSplit, pinProcess } from './cpu-affinity.ts';
 import { descendantWhere } from './process-tree.ts';
 import { rssBytes, sleep } from './processes.ts';

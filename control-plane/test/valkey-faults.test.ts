@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
-import { signToken } from '../../test/e2e/support/sign-token.ts';
+import { signToken } from '../../test/support/sign-token.ts';
 import {
   type CutMode,
   type HealOptions,

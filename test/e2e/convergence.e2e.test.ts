@@ -9,19 +9,19 @@ import { fileURLToPath } from 'node:url';
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../shared/kid.ts';
-import { freePort } from '../support/free-port.ts';
-import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
-import { type Harness, startHarness } from './support/control-plane-harness.ts';
-import { type EdgeAnswer, edgeVersion, verifyAt } from './support/edge-client.ts';
+import { type Harness, startHarness } from '../support/control-plane-harness.ts';
+import { type EdgeAnswer, edgeVersion, verifyAt } from '../support/edge-http-client.ts';
 import {
   type EdgeProcess,
   type EdgeRuntime,
   startBunEdge,
   startNodeEdge,
   startWorkerdEdge,
-} from './support/edge-processes.ts';
-import { newKeysetKey, newSecret, signToken } from './support/sign-token.ts';
-import { waitFor } from './support/wait-for.ts';
+} from '../support/edge-processes.ts';
+import { freePort } from '../support/free-port.ts';
+import { newKeysetKey, newSecret, signToken } from '../support/sign-token.ts';
+import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const ROTATIONS = 20;
 const SUMMARY_FILE = fileURLToPath(new URL('./.last-propagation.json', import.meta.url));

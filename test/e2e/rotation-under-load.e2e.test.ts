@@ -13,11 +13,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../shared/kid.ts';
+import { type Harness, startHarness } from '../support/control-plane-harness.ts';
+import { edgeVersion } from '../support/edge-http-client.ts';
+import { type EdgeProcess, ROOT, startNodeEdge, startWorkerdEdge } from '../support/edge-processes.ts';
 import { freePort } from '../support/free-port.ts';
-import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
-import { type Harness, startHarness } from './support/control-plane-harness.ts';
-import { edgeVersion } from './support/edge-client.ts';
-import { type EdgeProcess, ROOT, startNodeEdge, startWorkerdEdge } from './support/edge-processes.ts';
 import {
   type EdgeUnderLoad,
   type PoolToken,
@@ -28,9 +27,10 @@ import {
   totalOf,
   unexpectedAnswers,
   type VerifyLoad,
-} from './support/rotation-load.ts';
-import { newKeysetKey, newSecret } from './support/sign-token.ts';
-import { sleep, waitFor } from './support/wait-for.ts';
+} from '../support/rotation-load.ts';
+import { newKeysetKey, newSecret } from '../support/sign-token.ts';
+import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
+import { sleep, waitFor } from '../support/wait-for.ts';
 
 const ROTATIONS = 12;
 const START_TOKENS = 150;

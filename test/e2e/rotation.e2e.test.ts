@@ -7,13 +7,13 @@ import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openKeyset, parseKeysetKey } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { type Harness, startHarness } from '../support/control-plane-harness.ts';
+import { edgeVersion, healthOf, putKeyset, verifyAt } from '../support/edge-http-client.ts';
+import { type EdgeProcess, startNodeEdge, startWorkerdEdge } from '../support/edge-processes.ts';
 import { freePort } from '../support/free-port.ts';
+import { newKeysetKey, newSecret, signToken } from '../support/sign-token.ts';
 import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
-import { type Harness, startHarness } from './support/control-plane-harness.ts';
-import { edgeVersion, healthOf, putKeyset, verifyAt } from './support/edge-client.ts';
-import { type EdgeProcess, startNodeEdge, startWorkerdEdge } from './support/edge-processes.ts';
-import { newKeysetKey, newSecret, signToken } from './support/sign-token.ts';
-import { sleep, waitFor } from './support/wait-for.ts';
+import { sleep, waitFor } from '../support/wait-for.ts';
 
 const ACTIVE_KEY = 'jwt_secrets:active';
 

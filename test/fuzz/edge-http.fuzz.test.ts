@@ -12,10 +12,10 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeListener } from '../../edge/src/runtime/node-listener.ts';
-import { buildKeyset, KEYSET_KEY, seal, secret } from '../../edge/test/support/keysets.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { DEFAULT_MAX_TOKEN_BYTES } from '../../shared/verify-token.ts';
-import { b64json, type FuzzEdge, fuzzEdge, signHs } from './support/jose-by-hand.ts';
+import { b64json, type FuzzEdge, fuzzEdge, signHs } from '../support/jose-by-hand.ts';
+import { buildKeyset, KEYSET_KEY, seal, secret } from '../support/keysets.ts';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const NOW_S = NOW / 1000;

@@ -9,13 +9,13 @@ import { deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { CompactEncrypt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postVerify } from '../../edge/test/support/edge-client.ts';
-import { buildKeyset, KEYSET_KEY, KEYSET_KEY_BYTES, secret } from '../../edge/test/support/keysets.ts';
 import type { KeyRing } from '../../shared/key-ring.ts';
 import type { Keyset } from '../../shared/keyset.ts';
 import { MAX_ENVELOPE_BYTES, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
-import { b64json, b64url, type FuzzEdge, fuzzEdge, sealRaw, signHs } from './support/jose-by-hand.ts';
+import { postVerify } from '../support/edge-requests.ts';
+import { b64json, b64url, type FuzzEdge, fuzzEdge, sealRaw, signHs } from '../support/jose-by-hand.ts';
+import { buildKeyset, KEYSET_KEY, KEYSET_KEY_BYTES, secret } from '../support/keysets.ts';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 /** Scales every property's run count; the defaults keep the file well under 30 s on a slow 2-core machine. */

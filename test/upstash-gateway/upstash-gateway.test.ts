@@ -1,7 +1,7 @@
 import { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstashGateway, type UpstashGateway } from '../support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
-import { startUpstashGateway, type UpstashGateway } from './upstash-gateway.ts';
 
 const TOKEN = 'gateway-test-token';
 let valkey: ValkeyServer;

@@ -14,9 +14,15 @@ import { type Keyset, pruneKeyset, rotateKeyset } from '../../../shared/keyset.t
 import { sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import { health, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
+import {
+  epochSeconds,
+  KEYSET_KEY,
+  KEYSET_KEY_BYTES,
+  secret,
+  signWithJose,
+} from '../../../test/support/keysets.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { health, putKeyset, verifyError } from '../support/edge-client.ts';
-import { epochSeconds, KEYSET_KEY, KEYSET_KEY_BYTES, secret, signWithJose } from '../support/keysets.ts';
 
 /** The signer's "now" when the token is issued: a whole second, so that iat/nbf/exp are exact. */
 const ISSUED = Date.parse('2026-06-01T12:00:00Z');

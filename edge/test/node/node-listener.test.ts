@@ -7,8 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
-import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { createNodeListener } from '../../src/runtime/node-listener.ts';
 import {
   buildKeyset,
   epochSeconds,
@@ -17,7 +15,9 @@ import {
   secret,
   signByHand,
   signWithJose,
-} from '../support/keysets.ts';
+} from '../../../test/support/keysets.ts';
+import { createEdge, type Edge } from '../../src/create-edge.ts';
+import { createNodeListener } from '../../src/runtime/node-listener.ts';
 
 interface Sent {
   method: 'GET' | 'POST' | 'PUT';

@@ -12,7 +12,7 @@ import {
   secret,
   signByHand,
   signWithJose,
-} from '../support/keysets.ts';
+} from '../../../test/support/keysets.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'node_modules/.bin');

@@ -1,11 +1,11 @@
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { health, verifyError } from '../../../test/support/edge-requests.ts';
+import { buildKeyset, KEYSET_KEY, seal, secret, signByHand } from '../../../test/support/keysets.ts';
+import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
-import { startUpstashGateway, type UpstashGateway } from '../../../test/upstash-gateway/upstash-gateway.ts';
 import { createEdge } from '../../src/create-edge.ts';
 import { KEYSET_REDIS_KEY } from '../../src/upstash-keyset-source.ts';
-import { health, verifyError } from '../support/edge-client.ts';
-import { buildKeyset, KEYSET_KEY, seal, secret, signByHand } from '../support/keysets.ts';
 
 const TOKEN = 'upstash-rest-token-for-tests';
 let valkey: ValkeyServer;

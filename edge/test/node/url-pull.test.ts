@@ -1,9 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
-import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { SOURCE_DEADLINE_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
-import { health, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
+import { health, postVerify, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
   FOREIGN_KEYSET_KEY,
@@ -12,7 +10,9 @@ import {
   secret,
   signByHand,
   signWithJose,
-} from '../support/keysets.ts';
+} from '../../../test/support/keysets.ts';
+import { createEdge, type Edge } from '../../src/create-edge.ts';
+import { SOURCE_DEADLINE_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
 
 /** Stands in for the control plane's keyset endpoint: the test's own server, envelope body, ETag, 304. */
 const origin = {

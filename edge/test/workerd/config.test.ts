@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { KEYSET_KEY } from '../../../test/support/keysets.ts';
 import { edgeConfig, parseEdgeConfig } from '../../src/config.ts';
 import { EdgeError } from '../../src/errors.ts';
-import { KEYSET_KEY } from '../support/keysets.ts';
 
 function configError(vars: Record<string, unknown>): string {
   try {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
-import { createEdge } from '../../src/create-edge.ts';
-import { putKeyset, verifyError } from '../support/edge-client.ts';
+import { putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
   epochSeconds,
@@ -10,7 +9,8 @@ import {
   secret,
   signByHand,
   signWithJose,
-} from '../support/keysets.ts';
+} from '../../../test/support/keysets.ts';
+import { createEdge } from '../../src/create-edge.ts';
 
 const ACTIVE = secret('grace-active');
 const PREVIOUS = secret('grace-previous');

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBase64url } from '../../../shared/base64url.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
-import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { health, putKeyset, verifyError } from '../support/edge-client.ts';
+import { health, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
   FOREIGN_KEYSET_KEY,
@@ -11,7 +10,8 @@ import {
   sealWithSpecParametersOnly,
   secret,
   signByHand,
-} from '../support/keysets.ts';
+} from '../../../test/support/keysets.ts';
+import { createEdge, type Edge } from '../../src/create-edge.ts';
 
 const V1 = secret('push-one');
 const V2 = secret('push-two');

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
-import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { getVerify, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
+import { getVerify, postVerify, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
   epochSeconds,
@@ -11,7 +10,8 @@ import {
   signByHand,
   signWithJose,
   unsignedToken,
-} from '../support/keysets.ts';
+} from '../../../test/support/keysets.ts';
+import { createEdge, type Edge } from '../../src/create-edge.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const ACTIVE = secret('active');

@@ -7,12 +7,25 @@ import {
 } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { openKeyset } from '../../../shared/keyset-envelope.ts';
+import {
+  getVerify,
+  health,
+  postVerify,
+  putKeyset,
+  verifyError,
+} from '../../../test/support/edge-requests.ts';
+import {
+  buildKeyset,
+  KEYSET_KEY,
+  KEYSET_KEY_BYTES,
+  seal,
+  secret,
+  signByHand,
+} from '../../../test/support/keysets.ts';
 import { createEdge } from '../../src/create-edge.ts';
 import type { KeysetKv } from '../../src/env.ts';
 import { KV_KEYSET_KEY } from '../../src/kv-keyset-mirror.ts';
 import worker from '../../src/runtime/worker.ts';
-import { getVerify, health, postVerify, putKeyset, verifyError } from '../support/edge-client.ts';
-import { buildKeyset, KEYSET_KEY, KEYSET_KEY_BYTES, seal, secret, signByHand } from '../support/keysets.ts';
 
 const kv = (env as unknown as { KEYSETS: KeysetKv }).KEYSETS;
 const FIRST = secret('entry-first');

@@ -6,9 +6,9 @@
  * bench/soak.ts.
  */
 import autocannon from 'autocannon';
-import type { RotateSecretResponse } from '../../../control-plane/src/grpc/proto.ts';
-import { computeKid } from '../../../shared/kid.ts';
-import { type EdgeAnswer, edgeVersion, forwardAuthAt, verifyAt } from './edge-client.ts';
+import type { RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
+import { computeKid } from '../../shared/kid.ts';
+import { type EdgeAnswer, edgeVersion, forwardAuthAt, verifyAt } from './edge-http-client.ts';
 import { signToken } from './sign-token.ts';
 import { waitFor } from './wait-for.ts';
 

@@ -4,14 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { loadConfig } from '../../../control-plane/src/config.ts';
-import { type ControlPlane, startControlPlane } from '../../../control-plane/src/control-plane.ts';
+import { loadConfig } from '../../control-plane/src/config.ts';
+import { type ControlPlane, startControlPlane } from '../../control-plane/src/control-plane.ts';
 import {
   type GetKeysetResponse,
   type RotateSecretResponse,
   SecretServiceClient,
-} from '../../../control-plane/src/grpc/proto.ts';
-import { createLogger } from '../../../control-plane/src/logger.ts';
+} from '../../control-plane/src/grpc/proto.ts';
+import { createLogger } from '../../control-plane/src/logger.ts';
 
 export interface Harness {
   controlPlane: ControlPlane;

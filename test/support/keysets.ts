@@ -1,9 +1,9 @@
 /** Test keysets, envelopes and tokens. Web APIs only, so both the workerd and the node suites use it. */
 import { CompactEncrypt, SignJWT } from 'jose';
-import { encodeBase64url, utf8 } from '../../../shared/base64url.ts';
-import type { KeyEntry, Keyset } from '../../../shared/keyset.ts';
-import { parseKeysetKey, sealKeyset } from '../../../shared/keyset-envelope.ts';
-import { computeKid } from '../../../shared/kid.ts';
+import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
+import type { KeyEntry, Keyset } from '../../shared/keyset.ts';
+import { parseKeysetKey, sealKeyset } from '../../shared/keyset-envelope.ts';
+import { computeKid } from '../../shared/kid.ts';
 
 /** Bytes 0..31, as in vitest.config.ts. */
 export const KEYSET_KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';

@@ -4,9 +4,9 @@
  * and any plaintext bytes, sealed `dir` + AES-256-GCM the way RFC 7516 section 5.1 says.
  */
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
-import { createEdge, type Edge } from '../../../edge/src/create-edge.ts';
-import type { EdgeEnv } from '../../../edge/src/env.ts';
-import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
+import type { EdgeEnv } from '../../edge/src/env.ts';
+import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 
 export function b64url(data: Uint8Array | string): string {
   return Buffer.from(data).toString('base64url');
