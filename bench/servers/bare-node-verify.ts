@@ -3,8 +3,8 @@
  * edge. Env: PORT (0 for any), BENCH_SECRETS (JSON [{kid, secret}], newest first).
  */
 import { createServer } from 'node:http';
-import type { BenchSecret } from '../fixtures.ts';
-import { createRawNodeVerifier, type RawResult } from '../raw-node-verify.ts';
+import type { BenchSecret } from '../support/fixture.ts';
+import { createRawNodeVerifier, type RawResult } from '../support/raw-node-verify.ts';
 
 const verify = createRawNodeVerifier(JSON.parse(process.env.BENCH_SECRETS ?? '[]') as BenchSecret[]);
 const BEARER = /^Bearer +(\S+) *$/i;

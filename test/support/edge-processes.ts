@@ -11,7 +11,7 @@ import { freePort } from './free-port.ts';
 import { type ManagedProcess, startProcess } from './managed-process.ts';
 import { waitFor } from './wait-for.ts';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type EdgeRuntime = 'workerd' | 'node' | 'bun';
 
@@ -22,6 +22,8 @@ export interface EdgeOptions {
   keysetTtl?: string;
   /** Chosen beforehand when the control plane must know the URL (EDGE_URLS) before the edge starts. */
   port?: number;
+  /** More variables for the Node and Bun entries, e.g. VERIFY_CACHE_SIZE. */
+  env?: Record<string, string>;
 }
 
 export interface EdgeProcess {
@@ -86,6 +88,7 @@ export async function startBunEdge(options: EdgeOptions): Promise<EdgeProcess> {
 
 function edgeEnv(options: EdgeOptions, port: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
+    ...options.env,
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     PORT: String(port),

@@ -3,7 +3,7 @@
  * token per request drawn from a per-edge pool that only ever holds tokens valid when sent (a key's tokens
  * join an edge's pool once that edge holds the key, and leave it well before the key's grace ends), and every
  * answer checked against the key that signed the token. Shared by rotation-under-load.e2e.test.ts and
- * bench/soak.ts.
+ * test/soak/soak.ts.
  */
 import autocannon from 'autocannon';
 import type { RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';

@@ -1,11 +1,5 @@
-/** Turns the bench's figures into the printed table and the target verdicts. */
+/** How measured figures are printed: plain-text tables for the terminal, Markdown ones for a README. */
 import type { Summary } from './stats.ts';
-
-export interface Target {
-  target: string;
-  measured: string;
-  met: boolean;
-}
 
 export type Row = string[];
 
@@ -23,7 +17,7 @@ export function table(header: Row, rows: Row[]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** Markdown version of the same table, for bench/README.md. */
+/** Markdown version of the same table. */
 export function markdownTable(header: Row, rows: Row[]): string {
   const line = (row: Row) => `| ${row.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
@@ -34,7 +28,7 @@ export function fmt(value: number, digits = 2): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-/** `median (min–max)` of a summary. */
+/** `median (min-max)` of a summary. */
 export function spreadText(summary: Summary, digits = 2, scale = 1): string {
   return `${fmt(summary.median * scale, digits)} (${fmt(summary.min * scale, digits)}-${fmt(summary.max * scale, digits)})`;
 }

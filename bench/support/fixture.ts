@@ -1,8 +1,7 @@
 /** The keyset and tokens every part of the bench verifies: one active key, three previous keys in grace. */
-import { createHmac, randomBytes } from 'node:crypto';
-import { encodeBase64url } from '../shared/base64url.ts';
-import { type Keyset, rotateKeyset } from '../shared/keyset.ts';
-import { computeKid } from '../shared/kid.ts';
+import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
+import { computeKid } from '../../shared/kid.ts';
+import { newSecret, signToken } from '../../test/support/sign-token.ts';
 
 export interface BenchSecret {
   kid: string;
@@ -28,12 +27,6 @@ export interface BenchFixture {
 
 const GRACE_MS = 24 * 3_600_000;
 
-export function signHs256(header: Record<string, unknown>, claims: object, secret: string): string {
-  const signingInput = `${b64json(header)}.${b64json(claims)}`;
-  const signature = createHmac('sha256', secret).update(signingInput).digest('base64url');
-  return `${signingInput}.${signature}`;
-}
-
 /** Realistic claims of an access token, about 300 bytes of JSON. */
 export function benchClaims(nowMs: number): Record<string, unknown> {
   const iat = Math.floor(nowMs / 1000);
@@ -56,7 +49,7 @@ export async function createFixture(nowMs = Date.now()): Promise<BenchFixture> {
   const secrets: BenchSecret[] = [];
   let keyset: Keyset | null = null;
   for (let i = 0; i < 4; i++) {
-    const secret = randomBytes(48).toString('base64');
+    const secret = newSecret();
     const kid = await computeKid(secret);
     secrets.push({ kid, secret });
     // One minute apart, so the ring's newest-first order is well defined.
@@ -69,7 +62,7 @@ export async function createFixture(nowMs = Date.now()): Promise<BenchFixture> {
   const active = secrets[3] as BenchSecret;
   const oldest = secrets[0] as BenchSecret;
   const claims = benchClaims(nowMs);
-  const withKid = signHs256({ alg: 'HS256', typ: 'JWT', kid: active.kid }, claims, active.secret);
+  const withKid = signToken(active.secret, active.kid, claims);
   const last = withKid.at(-2) === 'A' ? 'B' : 'A';
   return {
     keyset: keyset as Keyset,
@@ -79,12 +72,8 @@ export async function createFixture(nowMs = Date.now()): Promise<BenchFixture> {
     payloadBytes: Buffer.byteLength(JSON.stringify(claims)),
     tokens: {
       withKid,
-      noKidOldest: signHs256({ alg: 'HS256', typ: 'JWT' }, claims, oldest.secret),
+      noKidOldest: signToken(oldest.secret, undefined, claims),
       badSignature: `${withKid.slice(0, -2)}${last}${withKid.at(-1)}`,
     },
   };
-}
-
-function b64json(value: object): string {
-  return encodeBase64url(Buffer.from(JSON.stringify(value)));
 }

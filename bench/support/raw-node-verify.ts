@@ -3,7 +3,7 @@
  * Keyward (header and claims parsed, alg and kid honoured, exp/nbf checked), no abstraction in the way.
  */
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
-import type { BenchSecret } from './fixtures.ts';
+import type { BenchSecret } from './fixture.ts';
 
 export type RawResult =
   | { valid: true; kid: string; claims: Record<string, unknown> }

@@ -1,17 +1,22 @@
 /**
- * Section 3: RotateSecret latency against a real valkey-server, and the time until every one of N Node edges
- * verifies a token of the new kid. The control plane runs as its own process (`control-plane/src/main.ts`),
- * so its RSS is measured too.
+ * RotateSecret latency against a real valkey-server, and the time until every one of N Node edges verifies a
+ * token of the new kid. The control plane runs as its own process (`control-plane/src/main.ts`), so its RSS
+ * is measured too.
  */
 import { randomBytes } from 'node:crypto';
-import { credentials } from '@grpc/grpc-js';
-import type { RotateSecretRequest, RotateSecretResponse } from '../control-plane/src/grpc/proto.ts';
-import { SecretServiceClient } from '../control-plane/src/grpc/proto.ts';
-import { computeKid } from '../shared/kid.ts';
-import { benchClaims, signHs256 } from './fixtures.ts';
-import { type Child, freePort, rssBytes, sampleRss, sleep, spawnReady } from './processes.ts';
-import { ROOT, type Server, startEdge } from './servers.ts';
-import { quantile } from './stats.ts';
+import { computeKid } from '../../shared/kid.ts';
+import {
+  type ControlPlaneProcess,
+  startControlPlaneProcess,
+} from '../../test/support/control-plane-process.ts';
+import { type EdgeProcess, startNodeEdge } from '../../test/support/edge-processes.ts';
+import { rssBytes, sampleRss } from '../../test/support/process-stats.ts';
+import { newSecret, signToken } from '../../test/support/sign-token.ts';
+import { quantile } from '../../test/support/stats.ts';
+import { valkeyVersion } from '../../test/support/tool-versions.ts';
+import { startValkey } from '../../test/support/valkey-server.ts';
+import { sleep } from '../../test/support/wait-for.ts';
+import { benchClaims } from '../support/fixture.ts';
 
 export interface LatencyFigures {
   calls: number;
@@ -52,8 +57,6 @@ export interface RotationBench {
   edgeIdleRssBytes: number[];
 }
 
-const ADMIN_TOKEN = randomBytes(48).toString('base64url');
-
 function figures(samples: number[]): LatencyFigures {
   return {
     calls: samples.length,
@@ -61,76 +64,6 @@ function figures(samples: number[]): LatencyFigures {
     p99Ms: quantile(samples, 0.99),
     maxMs: Math.max(...samples),
     minMs: Math.min(...samples),
-  };
-}
-
-export async function startValkey(): Promise<{ child: Child; url: string; version: string }> {
-  const port = await freePort();
-  const { child } = await spawnReady(
-    'valkey-server',
-    'valkey-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { ready: /Ready to accept connections/ },
-  );
-  const version =
-    /v=([\d.]+)/.exec(child.output())?.[1] ?? /version=([\d.]+)/.exec(child.output())?.[1] ?? 'unknown';
-  return { child, url: `redis://127.0.0.1:${port}`, version };
-}
-
-export interface ControlPlaneProcess {
-  child: Child;
-  rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
-  stop(): Promise<void>;
-}
-
-export async function startControlPlaneProcess(
-  valkeyUrl: string,
-  keysetKey: string,
-  edgeUrls: string[],
-  gracePeriod: string,
-): Promise<ControlPlaneProcess> {
-  const { child, match } = await spawnReady(
-    'control plane',
-    process.execPath,
-    [`${ROOT}control-plane/src/main.ts`],
-    {
-      cwd: ROOT,
-      env: {
-        ADMIN_TOKEN,
-        VALKEY_URL: valkeyUrl,
-        SECRET_STORAGE: 'valkey',
-        KEYSET_KEY: keysetKey,
-        EDGE_URLS: edgeUrls.join(','),
-        GRACE_PERIOD: gracePeriod,
-        ROTATION_INTERVAL: 'off',
-        GRPC_PORT: '0',
-        HTTP_PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        JWT_SECRET: undefined,
-        JWT_PREVIOUS_SECRETS: undefined,
-      },
-      ready: /"grpc_port":(\d+)[^\n]*control plane listening|control plane listening[^\n]*"grpc_port":(\d+)/,
-    },
-  );
-  const port = match[1] ?? match[2];
-  const client = new SecretServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  const call = client.RotateSecret.bind(client) as (
-    request: Partial<RotateSecretRequest>,
-    callback: (error: Error | null, response: RotateSecretResponse) => void,
-  ) => void;
-  return {
-    child,
-    rotate: (request) =>
-      new Promise((resolve, reject) =>
-        call({ admin_token: ADMIN_TOKEN, ...request }, (error, response) =>
-          error ? reject(error) : resolve(response),
-        ),
-      ),
-    async stop() {
-      client.close();
-      await child.stop();
-    },
   };
 }
 
@@ -146,13 +79,12 @@ async function visibleAt(url: string, token: string, deadline: number): Promise<
 }
 
 async function newSecretAndToken(): Promise<{ secret: string; token: string }> {
-  const secret = randomBytes(48).toString('base64');
-  const kid = await computeKid(secret);
-  return { secret, token: signHs256({ alg: 'HS256', typ: 'JWT', kid }, benchClaims(Date.now()), secret) };
+  const secret = newSecret();
+  return { secret, token: signToken(secret, await computeKid(secret), benchClaims(Date.now())) };
 }
 
-export async function benchRotation(options: {
-  keysetKey: string;
+/** RotateSecret alone, then with each count of edges in EDGE_URLS; see the file's comment. */
+export async function measureRotation(options: {
   edgeCounts: number[];
   latencyCalls: number;
   rotationsPerCount: number;
@@ -161,8 +93,9 @@ export async function benchRotation(options: {
   // A zero grace period keeps the keyset at one key over hundreds of rotations; with a long grace every
   // rotation would add a key and later rotations would push ever larger envelopes.
   const gracePeriod = '0s';
+  const keysetKey = randomBytes(32).toString('base64url');
   const valkey = await startValkey();
-  const edges: Server[] = [];
+  const edges: EdgeProcess[] = [];
   let controlPlane: ControlPlaneProcess | undefined;
   try {
     const maxEdges = Math.max(...options.edgeCounts);
@@ -170,17 +103,22 @@ export async function benchRotation(options: {
     for (let i = 0; i < maxEdges; i += 4) {
       const batch = [];
       for (let j = i; j < Math.min(maxEdges, i + 4); j++) {
-        batch.push(startEdge(`node edge ${j + 1}`, 'node', 'edge/src/runtime/node.ts', options.keysetKey));
+        batch.push(startNodeEdge({ keysetKey, env: { VERIFY_CACHE_SIZE: '0' } }));
       }
       edges.push(...(await Promise.all(batch)));
     }
     options.log(`  ${edges.length} node edges up`);
 
-    controlPlane = await startControlPlaneProcess(valkey.url, options.keysetKey, [], gracePeriod);
+    controlPlane = await startControlPlaneProcess({
+      valkeyUrl: valkey.url,
+      keysetKey,
+      edgeUrls: [],
+      gracePeriod,
+    });
     await sleep(1_000);
-    const idle = rssBytes(controlPlane.child.process.pid);
+    const idle = rssBytes(controlPlane.process.child.pid);
     for (let i = 0; i < 10; i++) await controlPlane.rotate({ generate: true });
-    const sampler = sampleRss(controlPlane.child.process.pid);
+    const sampler = sampleRss(controlPlane.process.child.pid);
     const latencies: number[] = [];
     for (let i = 0; i < options.latencyCalls; i++) {
       const start = performance.now();
@@ -197,15 +135,15 @@ export async function benchRotation(options: {
     let peakWith20Edges = Number.NaN;
     for (const count of options.edgeCounts) {
       const targets = edges.slice(0, count);
-      controlPlane = await startControlPlaneProcess(
-        valkey.url,
-        options.keysetKey,
-        targets.map((edge) => edge.url),
+      controlPlane = await startControlPlaneProcess({
+        valkeyUrl: valkey.url,
+        keysetKey,
+        edgeUrls: targets.map((edge) => edge.url),
         gracePeriod,
-      );
+      });
       await sleep(500);
-      if (count === maxEdges) idleWith20Edges = rssBytes(controlPlane.child.process.pid);
-      const cpSampler = sampleRss(controlPlane.child.process.pid);
+      if (count === maxEdges) idleWith20Edges = rssBytes(controlPlane.process.child.pid);
+      const cpSampler = sampleRss(controlPlane.process.child.pid);
       const rotate: number[] = [];
       const afterReturn: number[] = [];
       const afterCall: number[] = [];
@@ -254,16 +192,16 @@ export async function benchRotation(options: {
       );
     }
     return {
-      valkeyVersion: valkey.version,
+      valkeyVersion: valkeyVersion(),
       gracePeriod,
       rotateSecretNoEdges: figures(latencies),
       propagation,
       controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },
-      edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.child.process.pid)),
+      edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.process.child.pid)),
     };
   } finally {
     await controlPlane?.stop();
-    await Promise.all(edges.map((edge) => edge.child.stop()));
-    await valkey.child.stop();
+    await Promise.all(edges.map((edge) => edge.stop()));
+    await valkey.stop();
   }
 }

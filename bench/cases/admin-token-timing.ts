@@ -2,15 +2,21 @@
  * Does the admin token check take longer the more of the token a guess gets right? Times AdminAuth.check (as
  * the gRPC service calls it) for guesses matching none, half, and all but the last character of the token,
  * and the token itself, in interleaved rounds. A leaky early-exit comparison is timed the same way, as a
- * control that the method can see a difference of that size. `node bench/admin-token-timing.ts` prints a table.
+ * control that the method can see a difference of that size. Run alone, this file prints its table.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { AdminAuth } from '../control-plane/src/admin-auth.ts';
-import type { ControlPlaneError } from '../control-plane/src/errors.ts';
-import { fmt, ratioText, spreadText, table } from './report.ts';
-import { round, roundSummary, type Summary } from './stats.ts';
-import { type CaseTiming, ratioOf, type TimedCase, type TimingOptions, timeCases } from './timing.ts';
+import { AdminAuth } from '../../control-plane/src/admin-auth.ts';
+import type { ControlPlaneError } from '../../control-plane/src/errors.ts';
+import { round, roundSummary, type Summary } from '../../test/support/stats.ts';
+import { adminTokenTimingTable } from '../report/tables.ts';
+import {
+  caseNamed,
+  ratioOf,
+  type TimedCase,
+  type TimingOptions,
+  timeCases,
+} from '../support/interleaved-timing.ts';
 
 export interface AdminTokenCase {
   name: string;
@@ -58,7 +64,8 @@ function leakyEquals(a: string, b: string): boolean {
 
 const withUnit = <U extends string>(summary: Summary, unit: U) => ({ ...roundSummary(summary), unit });
 
-export async function benchAdminTokenTiming(
+/** Times the check for each guess in interleaved rounds, with the two controls. */
+export async function measureAdminTokenTiming(
   options: TimingOptions = { rounds: 200, batchMs: 5, warmupMs: 300 },
 ): Promise<AdminTokenTiming> {
   const token = randomBytes(48).toString('base64url'); // 64 characters, as ADMIN_TOKEN requires at least
@@ -97,7 +104,7 @@ export async function benchAdminTokenTiming(
   });
 
   const timings = await timeCases([...cases, ...leaky], options);
-  const byName = (name: string) => timings.find((t) => t.name === name) as CaseTiming;
+  const byName = (name: string) => caseNamed(timings, name);
   const none = byName('nothing matched');
   const wrongTimings = guesses.filter((g) => g.matched < token.length).map((g) => byName(g.name).nsPerOp);
   const wrong = wrongTimings.map((t) => t.median);
@@ -128,30 +135,10 @@ export async function benchAdminTokenTiming(
   };
 }
 
-/** The printed form. */
-export function adminTokenTimingTable(result: AdminTokenTiming): string {
-  const rows = result.cases.map((c) => [
-    c.name,
-    String(c.matched),
-    spreadText(c.nsPerOp, 0),
-    `${fmt(c.nsPerOp.spread * 100, 1)}%`,
-    ratioText(c.ratioToNone),
-  ]);
-  return [
-    table(['guess', 'chars matched', 'ns/op median (min-max)', 'spread', 'vs nothing matched'], rows),
-    '',
-    `wrong guesses, max/min of medians: ${fmt(result.wrongGuessesMaxOverMin.value, 3)}x` +
-      ` (${fmt(result.wrongGuessesMaxMinusMin.value, 0)} ns/op apart);` +
-      ` of their fastest rounds: ${fmt(result.wrongGuessesFastestMaxOverMin.value, 3)}x`,
-    `right token / nothing matched: ${ratioText(result.rightOverNone)}`,
-    `control, the same guess timed twice (noise floor): ${ratioText(result.sameGuessTwice)}`,
-    `control, early-exit loop, ${result.tokenLength - 1} / 0 chars matched: ` +
-      `${ratioText(result.leakyControl.allButLastOverNone)}, +${fmt(result.leakyControl.addedNs, 0)} ns/op`,
-  ].join('\n');
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick');
-  const result = await benchAdminTokenTiming(quick ? { rounds: 10, batchMs: 30, warmupMs: 150 } : undefined);
+  const result = await measureAdminTokenTiming(
+    quick ? { rounds: 10, batchMs: 30, warmupMs: 150 } : undefined,
+  );
   console.log(adminTokenTimingTable(result));
 }

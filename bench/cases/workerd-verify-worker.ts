@@ -1,13 +1,13 @@
 /**
- * Runs inside workerd (bundled by bench/workerd.ts): loops N verifies of one case per request, so the driver
+ * Runs inside workerd (bundled by workerd-verify.ts): loops N verifies of one case per request, so the driver
  * can time Keyward's verify against a raw crypto.subtle.verify lower bound on the Workers runtime.
  */
 import { jwtVerify } from 'jose';
-import { webCryptoHmac } from '../shared/hmac.ts';
-import { type KeyRing, prepareKeyRing } from '../shared/key-ring.ts';
-import type { Keyset } from '../shared/keyset.ts';
-import { VerifiedTokenCache } from '../shared/verified-token-cache.ts';
-import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../shared/verify-token.ts';
+import { webCryptoHmac } from '../../shared/hmac.ts';
+import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
+import type { Keyset } from '../../shared/keyset.ts';
+import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 
 export interface WorkerSetup {
   keyset: Keyset;

@@ -1,5 +1,5 @@
 /**
- * Section 1 on workerd: the bench worker bundled with esbuild and run under Miniflare (the workerd that
+ * One HS256 verify in-process on workerd: the bench worker (workerd-verify-worker.ts) bundled with esbuild and run under Miniflare (the workerd that
  * wrangler ships). Each request loops N verifies of one case. Timed by the worker's own clock when it advances
  * (local workerd: it does); otherwise from outside, as (request of N verifies - empty request) / N, since on
  * Cloudflare a Worker's clock stands still during pure CPU work.
@@ -8,28 +8,42 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
-import { type Summary, summarize } from './stats.ts';
-import type { CaseTiming, TimingOptions } from './timing.ts';
-import type { WorkerSetup } from './workerd-bench-worker.ts';
+import { type Summary, summarize } from '../../test/support/stats.ts';
+import { workerdVersion } from '../../test/support/tool-versions.ts';
+import type { BenchFixture } from '../support/fixture.ts';
+import { type CaseTiming, ratiosOf, type TimingOptions } from '../support/interleaved-timing.ts';
+import type { WorkerSetup } from './workerd-verify-worker.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface WorkerdBench {
+export interface WorkerdVerify {
+  timing: TimingOptions;
   workerdVersion: string;
   compatibilityDate: string;
   base64Decoder: string;
   /** 'worker': performance.now() inside the isolate; 'driver': wall clock around dispatchFetch. */
   clock: 'worker' | 'driver';
   cases: CaseTiming[];
+  /** Per-round ratios, `subject / baseline`, keyed by that text. */
+  ratios: Record<string, Summary>;
   emptyRequestMs: Summary;
 }
 
-export async function benchWorkerd(setup: WorkerSetup, timing: TimingOptions): Promise<WorkerdBench> {
+/** Times every case of the bench worker in interleaved rounds and derives Keyward's ratios to the baselines. */
+export async function measureWorkerdVerify(
+  fixture: BenchFixture,
+  timing: TimingOptions,
+): Promise<WorkerdVerify> {
+  const setup: WorkerSetup = {
+    keyset: fixture.keyset,
+    secrets: [...fixture.secrets].reverse(),
+    tokens: fixture.tokens,
+  };
   const compatibilityDate =
     /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(`${root}wrangler.toml`, 'utf8'))?.[1] ??
     '2026-11-01';
   const bundle = await build({
-    entryPoints: [`${root}bench/workerd-bench-worker.ts`],
+    entryPoints: [`${root}bench/cases/workerd-verify-worker.ts`],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -90,19 +104,25 @@ export async function benchWorkerd(setup: WorkerSetup, timing: TimingOptions): P
         perRound.get(name)?.push(((await elapsed(name, n, overhead)) * 1e6) / n);
       }
     }
-    const workerdVersion = JSON.parse(
-      readFileSync(`${root}node_modules/workerd/package.json`, 'utf8'),
-    ).version;
+    const cases = setupAnswer.cases.map((name) => {
+      const samples = perRound.get(name) as number[];
+      return { name, perRound: samples, nsPerOp: summarize(samples) };
+    });
     return {
-      workerdVersion,
+      timing,
+      workerdVersion: workerdVersion(),
       compatibilityDate,
       base64Decoder: setupAnswer.fromBase64 ? 'Uint8Array.fromBase64' : 'atob',
       clock,
       emptyRequestMs: summarize(emptySamples),
-      cases: setupAnswer.cases.map((name) => {
-        const samples = perRound.get(name) as number[];
-        return { name, perRound: samples, nsPerOp: summarize(samples) };
-      }),
+      cases,
+      ratios: ratiosOf(cases, [
+        ['keyward', 'lower-bound'],
+        ['keyward', 'jose-cryptokey'],
+        ['keyward/no-kid-4-keys', 'lower-bound/no-kid-4-keys'],
+        ['keyward/bad-signature', 'lower-bound/bad-signature'],
+        ['keyward/cache-hit', 'lower-bound'],
+      ]),
     };
   } finally {
     await mf.dispose();

@@ -2,7 +2,7 @@
  * Interleaved micro-benchmark rounds: every case runs once per round, in a rotating order, so drift on a
  * noisy machine hits all cases alike and per-round ratios stay meaningful.
  */
-import { type Summary, summarize } from './stats.ts';
+import { type Summary, summarize } from '../../test/support/stats.ts';
 
 export interface TimedCase {
   name: string;
@@ -75,4 +75,24 @@ export async function timeCases(cases: readonly TimedCase[], options: TimingOpti
 /** Per-round ratio `subject / baseline` (both from the same rounds), summarized. */
 export function ratioOf(subject: CaseTiming, baseline: CaseTiming): Summary {
   return summarize(subject.perRound.map((ns, i) => ns / (baseline.perRound[i] as number)));
+}
+
+/** The case called `name`; a missing one is a broken bench. */
+export function caseNamed(cases: readonly CaseTiming[], name: string): CaseTiming {
+  const found = cases.find((c) => c.name === name);
+  if (found === undefined) throw new Error(`no bench case ${name}`);
+  return found;
+}
+
+/** Per-round ratios for each `[subject, baseline]` pair, keyed `subject / baseline`. */
+export function ratiosOf(
+  cases: readonly CaseTiming[],
+  pairs: readonly (readonly [string, string])[],
+): Record<string, Summary> {
+  return Object.fromEntries(
+    pairs.map(([subject, baseline]) => [
+      `${subject} / ${baseline}`,
+      ratioOf(caseNamed(cases, subject), caseNamed(cases, baseline)),
+    ]),
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * Section 4b: the worker bundle as wrangler would upload it (`wrangler deploy --dry-run --outdir`), gzipped,
+ * The worker bundle as wrangler would upload it (`wrangler deploy --dry-run --outdir`), gzipped,
  * against the Workers size limit; plus which packages the bytes come from (an esbuild metafile of the same entry).
  */
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { ROOT } from './servers.ts';
+import { ROOT } from '../../test/support/edge-processes.ts';
 
 /** The Workers Free plan limit on a compressed Worker (paid plans allow 10 MB). */
 export const WORKER_LIMIT_BYTES = 3 * 1024 * 1024;
@@ -23,7 +23,8 @@ export interface BundleSize {
   inputBytesByPackage: Record<string, number>;
 }
 
-export async function measureBundle(): Promise<BundleSize> {
+/** Builds the worker as wrangler deploys it and measures it; see the file's comment. */
+export async function measureWorkerBundleSize(): Promise<BundleSize> {
   const outdir = mkdtempSync(join(tmpdir(), 'keyward-bundle-'));
   try {
     const run = spawnSync(

@@ -1,16 +1,30 @@
-/** Section 1 on Node: one HS256 verify in-process, Keyward against the Node lower bound and other libraries. */
+/** One HS256 verify in-process on Node: Keyward against the Node lower bound and other libraries. */
 import { createVerifier } from 'fast-jwt';
 import { importJWK, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
-import { encodeBase64url } from '../shared/base64url.ts';
-import { webCryptoHmac } from '../shared/hmac.ts';
-import { prepareKeyRing } from '../shared/key-ring.ts';
-import { nodeHmac } from '../shared/runtime/node-hmac.ts';
-import { VerifiedTokenCache } from '../shared/verified-token-cache.ts';
-import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../shared/verify-token.ts';
-import type { BenchFixture } from './fixtures.ts';
-import { createRawNodeVerifier } from './raw-node-verify.ts';
-import { type CaseTiming, type TimedCase, type TimingOptions, timeCases } from './timing.ts';
+import { encodeBase64url } from '../../shared/base64url.ts';
+import { webCryptoHmac } from '../../shared/hmac.ts';
+import { prepareKeyRing } from '../../shared/key-ring.ts';
+import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
+import type { Summary } from '../../test/support/stats.ts';
+import type { BenchFixture } from '../support/fixture.ts';
+import {
+  type CaseTiming,
+  ratiosOf,
+  type TimedCase,
+  type TimingOptions,
+  timeCases,
+} from '../support/interleaved-timing.ts';
+import { createRawNodeVerifier } from '../support/raw-node-verify.ts';
+
+export interface InProcessVerify {
+  timing: TimingOptions;
+  cases: CaseTiming[];
+  /** Per-round ratios, `subject / baseline`, keyed by that text. */
+  ratios: Record<string, Summary>;
+}
 
 export const VERIFY_OPTIONS: VerifyOptions = {
   algorithms: ['HS256'],
@@ -24,10 +38,11 @@ const invalid = (result: unknown) => (result as { valid?: boolean }).valid === f
 const hasSub = (result: unknown) => typeof (result as { sub?: unknown }).sub === 'string';
 const joseOk = (result: unknown) => hasSub((result as { payload: unknown }).payload);
 
-export async function benchInProcessNode(
+/** Times every case in interleaved rounds and derives Keyward's ratios to the baselines. */
+export async function measureInProcessVerify(
   fixture: BenchFixture,
   timing: TimingOptions,
-): Promise<CaseTiming[]> {
+): Promise<InProcessVerify> {
   const { tokens, active } = fixture;
   const nodeRing = await prepareKeyRing(fixture.keyset, nodeHmac);
   const webRing = await prepareKeyRing(fixture.keyset, webCryptoHmac);
@@ -109,5 +124,17 @@ export async function benchInProcessNode(
       check: valid,
     },
   ];
-  return timeCases(cases, timing);
+  const timings = await timeCases(cases, timing);
+  const ratios = ratiosOf(timings, [
+    ['keyward-node-hmac', 'node-lower-bound'],
+    ['keyward-node-hmac', 'fast-jwt'],
+    ['keyward-node-hmac', 'jose-cryptokey'],
+    ['keyward-node-hmac', 'jsonwebtoken'],
+    ['keyward-webcrypto', 'node-lower-bound'],
+    ['keyward-webcrypto', 'keyward-node-hmac'],
+    ['keyward-node-hmac/no-kid-4-keys', 'node-lower-bound/no-kid-4-keys'],
+    ['keyward-node-hmac/bad-signature', 'node-lower-bound/bad-signature'],
+    ['keyward-node-hmac/cache-hit', 'node-lower-bound'],
+  ]);
+  return { timing, cases: timings, ratios };
 }

@@ -3,7 +3,7 @@
  * rotates the secret every SOAK_ROTATE_EVERY (3s) over real gRPC, against a real valkey-server. Each token sent
  * is valid when sent, so every answer must be 200 with the signing key's kid; then an emergency rotation must
  * make the old tokens fail at every edge at once. RSS of the control plane and of each edge is sampled from
- * /proc throughout. Prints a table, writes bench/soak-results.json, and exits 1 if any request failed or was
+ * /proc throughout. Prints a table, writes test/soak/soak-results.json, and exits 1 if any request failed or was
  * lost. Loopback only; the load generator (autocannon, in this process) is pinned apart from the servers
  * with taskset when there are two cores or more.
  *
@@ -15,16 +15,22 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { basename } from 'node:path';
-import { parseDuration } from '../shared/duration.ts';
+import { basename, join } from 'node:path';
+import { parseDuration } from '../../shared/duration.ts';
+import { type ControlPlaneProcess, startControlPlaneProcess } from '../support/control-plane-process.ts';
+import { cpuSplit, pinProcess } from '../support/cpu-affinity.ts';
 import {
   type EdgeProcess,
   type EdgeRuntime,
+  ROOT,
   startBunEdge,
   startNodeEdge,
   startWorkerdEdge,
-} from '../test/support/edge-processes.ts';
-import { freePort } from '../test/support/free-port.ts';
+} from '../support/edge-processes.ts';
+import { fmt, type Row, table } from '../support/figure-format.ts';
+import { freePort } from '../support/free-port.ts';
+import { rssBytes } from '../support/process-stats.ts';
+import { descendantWhere } from '../support/process-tree.ts';
 import {
   type EdgeUnderLoad,
   type RotationRecord,
@@ -36,17 +42,14 @@ import {
   type UnexpectedAnswer,
   unexpectedAnswers,
   type VerifyLoad,
-} from '../test/support/rotation-load.ts';
-import { newSecret } from '../test/support/sign-token.ts';
-import { cpuSplit, pinProcess } from './cpu-affinity.ts';
-import { descendantWhere } from './process-tree.ts';
-import { rssBytes, sleep } from './processes.ts';
-import { fmt, type Row, table } from './report.ts';
-import { type ControlPlaneProcess, startControlPlaneProcess, startValkey } from './rotation.ts';
-import { BUN, ROOT } from './servers.ts';
-import { quantile, round } from './stats.ts';
+} from '../support/rotation-load.ts';
+import { newSecret } from '../support/sign-token.ts';
+import { quantile, round } from '../support/stats.ts';
+import { bunVersion as readBunVersion, valkeyVersion } from '../support/tool-versions.ts';
+import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
+import { sleep } from '../support/wait-for.ts';
 
-const RESULTS_FILE = `${ROOT}bench/soak-results.json`;
+const RESULTS_FILE = join(ROOT, 'test/soak/soak-results.json');
 const START_TOKENS = 200;
 const TOKENS_PER_KEY = 10;
 const PROGRESS_EVERY_MS = 30_000;
@@ -143,9 +146,6 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-const versionOf = (command: string, args: string[]) =>
-  spawnSync(command, args, { encoding: 'utf8' }).stdout?.trim() || 'unknown';
-
 const split = cpuSplit();
 const started = Date.now();
 const loadAtStart = loadavg();
@@ -160,15 +160,14 @@ log(
 
 let stopping = false;
 const loads: VerifyLoad[] = [];
-let valkey: Awaited<ReturnType<typeof startValkey>> | undefined;
+let valkey: ValkeyServer | undefined;
 let controlPlane: ControlPlaneProcess | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) {
-      // A second signal: no more waiting. The edges' process groups go with the e2e exit hook; these two
-      // are plain children.
-      controlPlane?.child.process.kill('SIGKILL');
-      valkey?.child.process.kill('SIGKILL');
+      // A second signal: no more waiting. The edges and the control plane go with managed-process's exit
+      // hook; valkey-server is a plain child.
+      void valkey?.kill();
       process.exit(130);
     }
     stopping = true;
@@ -187,9 +186,13 @@ try {
   const ports = runtimes.map(() => 0);
   for (const index of ports.keys()) ports[index] = await freePort();
   const edgeUrls = ports.map((port) => `http://127.0.0.1:${port}`);
-  controlPlane = await startControlPlaneProcess(valkey.url, keysetKey, edgeUrls, `${graceMs}ms`);
-  const httpPort = /"http_port":(\d+)/.exec(controlPlane.child.output())?.[1];
-  const keysetUrl = httpPort === undefined ? undefined : `http://127.0.0.1:${httpPort}/keyset`;
+  controlPlane = await startControlPlaneProcess({
+    valkeyUrl: valkey.url,
+    keysetKey,
+    edgeUrls,
+    gracePeriod: `${graceMs}ms`,
+  });
+  const keysetUrl = controlPlane.keysetUrl;
   const startedEdges = await Promise.allSettled(
     runtimes.map((name, index) =>
       starters[name as EdgeRuntime]({ keysetKey, keysetUrl, port: ports[index] as number }),
@@ -219,7 +222,7 @@ try {
     catchUpMs: 30_000,
   });
 
-  const watched: Watched[] = [{ name: 'control plane', pid: () => cp.child.process.pid }];
+  const watched: Watched[] = [{ name: 'control plane', pid: () => cp.process.child.pid }];
   for (const edge of edges) {
     const leader = edge.process.child.pid;
     if (edge.runtime === 'workerd' && leader !== undefined) {
@@ -424,7 +427,7 @@ try {
     !stopping;
   exitCode = passed ? 0 : 1;
 
-  const bunVersion = runtimes.includes('bun') ? versionOf(BUN, ['--version']) : undefined;
+  const bunVersion = runtimes.includes('bun') ? readBunVersion() : undefined;
   const loadAtEnd = loadavg();
   const result = {
     date: new Date().toISOString(),
@@ -432,7 +435,7 @@ try {
     runtime: {
       node: process.version,
       bun: bunVersion,
-      valkey: valkey.version,
+      valkey: valkeyVersion(),
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: cpus().length,
       pinning: split ?? 'none',
@@ -512,7 +515,7 @@ try {
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(result, null, 2)}\n`);
   // In the project's own JSON style, so that `npm run lint` (biome check .) stays clean with it committed.
-  spawnSync(`${ROOT}node_modules/.bin/biome`, ['format', '--write', RESULTS_FILE], { stdio: 'ignore' });
+  spawnSync(join(ROOT, 'node_modules/.bin/biome'), ['format', '--write', RESULTS_FILE], { stdio: 'ignore' });
 
   const rows: Row[] = [
     ['load', `${fmt(loadSeconds, 0)} s on ${runtimes.join(', ')}`],
@@ -567,9 +570,9 @@ try {
     )}`,
   );
   log(
-    `\nnode ${process.version}${bunVersion ? `, bun ${bunVersion}` : ''}, valkey ${valkey.version}; ${cpus().length} cores; ` +
+    `\nnode ${process.version}${bunVersion ? `, bun ${bunVersion}` : ''}, valkey ${valkeyVersion()}; ${cpus().length} cores; ` +
       `load ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} -> ${loadAtEnd.map((l) => l.toFixed(2)).join(' ')}; ` +
-      `${passed ? 'PASS' : 'FAIL'}; wrote bench/soak-results.json`,
+      `${passed ? 'PASS' : 'FAIL'}; wrote test/soak/soak-results.json`,
   );
 } catch (error) {
   console.error(`soak: ${(error as Error).stack ?? error}`);
@@ -579,6 +582,6 @@ try {
   await Promise.allSettled(loads.map((load) => load.done));
   await Promise.allSettled(edges.map((edge) => edge.stop()));
   await controlPlane?.stop().catch(() => undefined);
-  await valkey?.child.stop().catch(() => undefined);
+  await valkey?.stop().catch(() => undefined);
 }
 process.exit(exitCode);

@@ -1,0 +1,281 @@
+/**
+ * /verify over HTTP with autocannon (in-process, 50 connections, loopback): Keyward's Node and Bun entries
+ * against bare baselines on the same runtime, every configuration once per round, interleaved. The servers run
+ * on their own cores and the load generator on another where taskset exists; each round also reads the
+ * server's CPU time and peak RSS from /proc.
+ */
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { sealKeyset } from '../../shared/keyset-envelope.ts';
+import { type CpuSplit, cpuSplit, pinProcess } from '../../test/support/cpu-affinity.ts';
+import { putKeyset } from '../../test/support/edge-http-client.ts';
+import { ROOT, startBunEdge, startNodeEdge } from '../../test/support/edge-processes.ts';
+import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
+import { cpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts';
+import { type Summary, summarize } from '../../test/support/stats.ts';
+import { BUN } from '../../test/support/tool-versions.ts';
+import { sleep } from '../../test/support/wait-for.ts';
+import { waitForOutput } from '../../test/support/wait-for-output.ts';
+import type { BenchFixture } from '../support/fixture.ts';
+
+export interface Server {
+  name: string;
+  url: string;
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+interface HttpConfig {
+  /** Key in results.json, e.g. `node/keyward/GET`. */
+  id: string;
+  server: Server;
+  method: 'GET' | 'POST';
+}
+
+export interface HttpOptions {
+  connections: number;
+  warmupSeconds: number;
+  roundSeconds: number;
+  rounds: number;
+}
+
+export interface HttpResult {
+  id: string;
+  server: string;
+  method: 'GET' | 'POST';
+  reqPerSec: Summary;
+  p50Ms: Summary;
+  p99Ms: Summary;
+  /**
+   * CPU time the server process used per request answered, in µs: what the server costs, whatever the load
+   * generator could send (on 2 cores autocannon is often the bottleneck, and req/s then measures it).
+   */
+  serverCpuUsPerRequest: Summary;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  perRound: { reqPerSec: number; p50Ms: number; p99Ms: number; serverCpuUsPerRequest: number }[];
+}
+
+export interface ServerRss {
+  idle: number;
+  peakUnderLoad: number;
+}
+
+export interface HttpVerify {
+  options: HttpOptions;
+  /** Cores of the servers and of the load generator; undefined when they were not pinned apart. */
+  pinning: CpuSplit | undefined;
+  results: HttpResult[];
+  /** Per-round ratios of req/s, p99 and server CPU per request, keyed `subject / baseline field`. */
+  ratios: Record<string, Summary>;
+  /** By server name. */
+  rss: Record<string, ServerRss>;
+}
+
+const PORT_LINE = /listening on (?:http:\/\/[^\s]*:|port )(\d+)/;
+
+async function startBareServer(name: string, command: string, script: string, env: Record<string, string>) {
+  const child = startProcess(name, command, [join(ROOT, script)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', ...env },
+  });
+  const port = (await waitForOutput(child, PORT_LINE))[1];
+  return serverOf(name, `http://127.0.0.1:${port}`, child);
+}
+
+function serverOf(name: string, url: string, child: ManagedProcess): Server {
+  return { name, url, pid: child.child.pid, stop: () => child.stop() };
+}
+
+/**
+ * Keyward's Node and Bun entries holding the fixture's keyset, and the bare baselines. The load sends one
+ * token over and over, so the edges' verified-token cache is off: every request pays a full verify, as the
+ * baselines do.
+ */
+async function startServers(fixture: BenchFixture, servers: Server[]) {
+  const keysetKey = new Uint8Array(32);
+  crypto.getRandomValues(keysetKey);
+  const edgeOptions = {
+    keysetKey: Buffer.from(keysetKey).toString('base64url'),
+    env: { VERIFY_CACHE_SIZE: '0' },
+  };
+  const started = async (server: Promise<Server>) => {
+    servers.push(await server);
+    return servers.at(-1) as Server;
+  };
+  const edge = async (name: string, start: typeof startNodeEdge) => {
+    const edgeProcess = await start(edgeOptions);
+    return serverOf(name, edgeProcess.url, edgeProcess.process);
+  };
+  const secretsNewestFirst = [...fixture.secrets].reverse();
+  const nodeEdge = await started(edge('node keyward', startNodeEdge));
+  const bareVerify = await started(
+    startBareServer(
+      'node bare node:http + raw verify',
+      process.execPath,
+      'bench/servers/bare-node-verify.ts',
+      {
+        BENCH_SECRETS: JSON.stringify(secretsNewestFirst),
+      },
+    ),
+  );
+  const bareHonoNode = await started(
+    startBareServer('node bare Hono (no verify)', process.execPath, 'bench/servers/bare-hono-node.ts', {}),
+  );
+  const bunEdge = await started(edge('bun keyward', startBunEdge));
+  const bareHonoBun = await started(
+    startBareServer('bun bare Hono (no verify)', BUN, 'bench/servers/bare-hono-bun.ts', {}),
+  );
+  for (const keyward of [nodeEdge, bunEdge]) {
+    const answer = await putKeyset(keyward.url, await sealKeyset(fixture.keyset, keysetKey));
+    if (answer.status !== 200) throw new Error(`PUT ${keyward.url}/keyset: HTTP ${answer.status}`);
+  }
+  return { nodeEdge, bareVerify, bareHonoNode, bunEdge, bareHonoBun };
+}
+
+/** Loads every server with GET and POST /verify in interleaved rounds; see the file's comment. */
+export async function measureHttpVerify(fixture: BenchFixture, options: HttpOptions): Promise<HttpVerify> {
+  // Children inherit this process's affinity when spawned (Bun's launcher included), then this process moves.
+  const split = cpuSplit();
+  const pinnedApart = split !== undefined && pinProcess(process.pid, split.servers);
+  const servers: Server[] = [];
+  try {
+    const s = await startServers(fixture, servers);
+    if (pinnedApart && split) pinProcess(process.pid, split.loader);
+    await sleep(1_000);
+    const idle = new Map(servers.map((server) => [server, rssBytes(server.pid)]));
+    const configs: HttpConfig[] = [];
+    const add = (id: string, server: Server) => {
+      configs.push({ id: `${id}/GET`, server, method: 'GET' }, { id: `${id}/POST`, server, method: 'POST' });
+    };
+    add('node/keyward', s.nodeEdge);
+    add('node/bare-http+raw-verify', s.bareVerify);
+    add('node/bare-hono-no-verify', s.bareHonoNode);
+    add('bun/keyward', s.bunEdge);
+    add('bun/bare-hono-no-verify', s.bareHonoBun);
+    const { results, peakRssBytes } = await loadAll(configs, fixture.tokens.withKid, options);
+    return {
+      options,
+      pinning: pinnedApart ? split : undefined,
+      results,
+      ratios: ratiosOf(results),
+      rss: Object.fromEntries(
+        servers.map((server) => [
+          server.name,
+          { idle: idle.get(server) ?? Number.NaN, peakUnderLoad: peakRssBytes.get(server) ?? Number.NaN },
+        ]),
+      ),
+    };
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+    // The later cases spread over every core again.
+    if (pinnedApart) pinProcess(process.pid, `0-${cpus().length - 1}`);
+  }
+}
+
+function ratiosOf(results: readonly HttpResult[]): Record<string, Summary> {
+  const byId = (id: string) => results.find((r) => r.id === id) as HttpResult;
+  const ratios: Record<string, Summary> = {};
+  for (const method of ['GET', 'POST']) {
+    const pairs: [string, string][] = [
+      [`node/keyward/${method}`, `node/bare-http+raw-verify/${method}`],
+      [`node/keyward/${method}`, `node/bare-hono-no-verify/${method}`],
+      [`bun/keyward/${method}`, `bun/bare-hono-no-verify/${method}`],
+    ];
+    for (const [a, b] of pairs) {
+      ratios[`${a} / ${b} req/s`] = httpRatio(byId(a), byId(b), 'reqPerSec');
+      ratios[`${a} / ${b} p99`] = httpRatio(byId(a), byId(b), 'p99Ms');
+      ratios[`${a} / ${b} server CPU per request`] = httpRatio(byId(a), byId(b), 'serverCpuUsPerRequest');
+    }
+  }
+  return ratios;
+}
+
+async function load(config: HttpConfig, token: string, seconds: number, connections: number) {
+  const post = config.method === 'POST';
+  const result = await autocannon({
+    url: `${config.server.url}/verify`,
+    connections,
+    pipelining: 1,
+    duration: seconds,
+    method: config.method,
+    headers: post ? { 'content-type': 'application/json' } : { authorization: `Bearer ${token}` },
+    body: post ? JSON.stringify({ token }) : undefined,
+  });
+  return result;
+}
+
+/** Runs every config; returns results and the peak RSS of each server process under load. */
+async function loadAll(
+  configs: readonly HttpConfig[],
+  token: string,
+  options: HttpOptions,
+): Promise<{ results: HttpResult[]; peakRssBytes: Map<Server, number> }> {
+  const peakRssBytes = new Map<Server, number>();
+  const track = async (server: Server, task: () => Promise<autocannon.Result>) => {
+    const sampler = sampleRss(server.pid);
+    try {
+      return await task();
+    } finally {
+      const peak = sampler.stop();
+      if (!(peak <= (peakRssBytes.get(server) ?? 0))) peakRssBytes.set(server, peak);
+    }
+  };
+  for (const config of configs) {
+    const warm = await track(config.server, () =>
+      load(config, token, options.warmupSeconds, options.connections),
+    );
+    if (warm.non2xx > 0 || warm['2xx'] === 0) {
+      throw new Error(`${config.id}: warm-up got ${warm.non2xx} non-2xx answers of ${warm.requests.total}`);
+    }
+  }
+  const rounds = new Map(
+    configs.map((config) => [config, [] as { run: autocannon.Result; cpuMs: number }[]]),
+  );
+  for (let round = 0; round < options.rounds; round++) {
+    for (let i = 0; i < configs.length; i++) {
+      const config = configs[(i + round) % configs.length] as HttpConfig;
+      const pid = config.server.pid;
+      const cpuBefore = cpuMs(pid);
+      const run = await track(config.server, () =>
+        load(config, token, options.roundSeconds, options.connections),
+      );
+      rounds.get(config)?.push({ run, cpuMs: cpuMs(pid) - cpuBefore });
+    }
+  }
+  const results = configs.map((config) => {
+    const measured = rounds.get(config) as { run: autocannon.Result; cpuMs: number }[];
+    const runs = measured.map((m) => m.run);
+    const perRound = measured.map(({ run, cpuMs }) => ({
+      reqPerSec: run['2xx'] / run.duration,
+      p50Ms: run.latency.p50,
+      p99Ms: run.latency.p99,
+      serverCpuUsPerRequest: (cpuMs * 1000) / run.requests.total,
+    }));
+    return {
+      id: config.id,
+      server: config.server.name,
+      method: config.method,
+      reqPerSec: summarize(perRound.map((r) => r.reqPerSec)),
+      p50Ms: summarize(perRound.map((r) => r.p50Ms)),
+      p99Ms: summarize(perRound.map((r) => r.p99Ms)),
+      serverCpuUsPerRequest: summarize(perRound.map((r) => r.serverCpuUsPerRequest)),
+      requests: runs.reduce((sum, run) => sum + run.requests.total, 0),
+      non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
+      errors: runs.reduce((sum, run) => sum + run.errors, 0),
+      perRound,
+    };
+  });
+  return { results, peakRssBytes };
+}
+
+/** Per-round ratio of a field, subject over baseline, from interleaved rounds. */
+function httpRatio(
+  subject: HttpResult,
+  baseline: HttpResult,
+  field: 'reqPerSec' | 'p50Ms' | 'p99Ms' | 'serverCpuUsPerRequest',
+): Summary {
+  return summarize(subject.perRound.map((r, i) => r[field] / (baseline.perRound[i]?.[field] as number)));
+}

@@ -1,0 +1,18 @@
+/** Everything one bench run measured, case by case: what the targets judge and the report prints. */
+import type { AdminTokenTiming } from './cases/admin-token-timing.ts';
+import type { HttpVerify } from './cases/http-verify.ts';
+import type { InProcessVerify } from './cases/in-process-verify.ts';
+import type { RotationBench } from './cases/rotation.ts';
+import type { BundleSize } from './cases/worker-bundle-size.ts';
+import type { WorkerdVerify } from './cases/workerd-verify.ts';
+import type { BenchFixture } from './support/fixture.ts';
+
+export interface BenchFigures {
+  fixture: BenchFixture;
+  inProcess: InProcessVerify;
+  workerd: WorkerdVerify;
+  http: HttpVerify;
+  rotation: RotationBench;
+  bundle: BundleSize;
+  adminToken: AdminTokenTiming;
+}

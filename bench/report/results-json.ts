@@ -1,0 +1,150 @@
+/** bench/results.json: every figure of a run with its unit, the runtime versions and the machine's load. */
+import { cpus } from 'node:os';
+import { round, roundSummary, type Summary } from '../../test/support/stats.ts';
+import type { LatencyFigures } from '../cases/rotation.ts';
+import type { BenchFigures } from '../figures.ts';
+import type { CaseTiming } from '../support/interleaved-timing.ts';
+import type { Verdict } from '../targets.ts';
+
+export interface RunContext {
+  quick: boolean;
+  bunVersion: string;
+  loadAtStart: number[];
+  loadAtEnd: number[];
+  durationS: number;
+}
+
+const withUnit = (summary: Summary, unit: string, digits = 4) => ({ unit, ...roundSummary(summary, digits) });
+const bytes = (value: number) => ({ unit: 'bytes', value });
+
+const caseJson = (cases: readonly CaseTiming[]) =>
+  Object.fromEntries(
+    cases.map((c) => [
+      c.name,
+      {
+        nsPerOp: withUnit(c.nsPerOp, 'ns/op'),
+        opsPerSec: { unit: 'ops/s', median: round(1e9 / c.nsPerOp.median) },
+      },
+    ]),
+  );
+
+const ratioJson = (entries: Record<string, Summary>) =>
+  Object.fromEntries(Object.entries(entries).map(([name, s]) => [name, withUnit(s, 'ratio', 3)]));
+
+const latencyJson = (f: LatencyFigures) => ({
+  unit: 'ms',
+  p50: round(f.p50Ms),
+  p99: round(f.p99Ms),
+  min: round(f.minMs),
+  max: round(f.maxMs),
+  samples: f.calls,
+});
+
+/** The object written to bench/results.json. */
+export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
+  const { inProcess, workerd, http, rotation, bundle } = f;
+  const edgeRss = (name: string) => ({
+    idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
+    peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
+  });
+  const timing = inProcess.timing;
+  return {
+    date: new Date().toISOString(),
+    runtime: {
+      node: process.version,
+      bun: run.bunVersion,
+      workerd: workerd.workerdVersion,
+      workerdCompatibilityDate: workerd.compatibilityDate,
+      valkey: rotation.valkeyVersion,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      loadAverage1m: {
+        unit: 'runnable processes',
+        atStart: round(run.loadAtStart[0] ?? 0, 3),
+        atEnd: round(run.loadAtEnd[0] ?? 0, 3),
+      },
+      benchDuration: { unit: 's', value: round(run.durationS, 3) },
+      quick: run.quick,
+    },
+    verify: {
+      token: {
+        claimsBytes: bytes(f.fixture.payloadBytes),
+        tokenBytes: bytes(f.fixture.tokens.withKid.length),
+        keysInRing: f.fixture.keyset.keys.length,
+      },
+      method: `interleaved rounds: ${timing.rounds} rounds of ~${timing.batchMs} ms per case after ${timing.warmupMs} ms warm-up; ratios are per round`,
+      node: { cases: caseJson(inProcess.cases), ratios: ratioJson(inProcess.ratios) },
+      workerd: {
+        clock: workerd.clock,
+        base64DecoderOfLowerBound: workerd.base64Decoder,
+        emptyRequest: withUnit(workerd.emptyRequestMs, 'ms'),
+        cases: caseJson(workerd.cases),
+        ratios: ratioJson(workerd.ratios),
+      },
+    },
+    http: {
+      loadGenerator: `autocannon (in-process), ${http.options.connections} connections, pipelining 1, loopback`,
+      pinning: http.pinning
+        ? { servers: http.pinning.servers, loader: http.pinning.loader }
+        : 'none (no taskset)',
+      roundsPerConfig: http.options.rounds,
+      roundSeconds: http.options.roundSeconds,
+      results: Object.fromEntries(
+        http.results.map((h) => [
+          h.id,
+          {
+            server: h.server,
+            reqPerSec: withUnit(h.reqPerSec, 'req/s'),
+            p50: withUnit(h.p50Ms, 'ms'),
+            p99: withUnit(h.p99Ms, 'ms'),
+            serverCpuPerRequest: withUnit(h.serverCpuUsPerRequest, 'µs'),
+            requests: { unit: 'requests', value: h.requests },
+            non2xx: { unit: 'responses', value: h.non2xx },
+            errors: { unit: 'errors', value: h.errors },
+          },
+        ]),
+      ),
+      ratios: ratioJson(http.ratios),
+    },
+    rotation: {
+      gracePeriod: rotation.gracePeriod,
+      rotateSecretNoEdges: latencyJson(rotation.rotateSecretNoEdges),
+      propagation: rotation.propagation.map((p) => ({
+        edges: p.edges,
+        rotations: p.rotations,
+        rotateSecret: latencyJson(p.rotateSecret),
+        visibleAfterReturn: latencyJson(p.visibleAfterReturn),
+        visibleAfterCall: latencyJson(p.visibleAfterCall),
+        probeRoundTripNoChange: latencyJson(p.probeRoundTripNoChange),
+        notVisibleWithin2s: { unit: 'rotations', value: p.notVisibleWithin2s },
+      })),
+    },
+    memory: {
+      controlPlaneRss: {
+        idleNoEdges: bytes(rotation.controlPlaneRssBytes.idle),
+        peakUnderRotations: bytes(rotation.controlPlaneRssBytes.peakUnderRotations),
+        idleWith20Edges: bytes(rotation.controlPlaneRssBytes.idleWith20Edges),
+        peakWith20Edges: bytes(rotation.controlPlaneRssBytes.peakWith20Edges),
+      },
+      nodeEdgeRss: edgeRss('node keyward'),
+      bunEdgeRss: edgeRss('bun keyward'),
+      rotationEdgesIdleRss: { unit: 'bytes', values: rotation.edgeIdleRssBytes },
+      otherServersRss: Object.fromEntries(
+        Object.entries(http.rss).map(([name, rss]) => [
+          name,
+          { idle: bytes(rss.idle), peakUnderLoad: bytes(rss.peakUnderLoad) },
+        ]),
+      ),
+    },
+    bundle: {
+      tool: bundle.tool,
+      raw: bytes(bundle.rawBytes),
+      gzip: bytes(bundle.gzipBytes),
+      limit: bytes(bundle.limitBytes),
+      fractionOfLimit: { unit: 'fraction', value: round(bundle.fractionOfLimit, 3) },
+      inputBytesByPackage: { unit: 'bytes', ...bundle.inputBytesByPackage },
+    },
+    adminToken: f.adminToken,
+    targets: verdicts,
+  };
+}

@@ -1,0 +1,156 @@
+/** The bench's tables: printed after a run, and in Markdown for bench/README.md. */
+import { fmt, mib, type Row, ratioText, spreadText, table } from '../../test/support/figure-format.ts';
+import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
+import type { BenchFigures } from '../figures.ts';
+import { caseNamed, ratioOf } from '../support/interleaved-timing.ts';
+import type { Verdict } from '../targets.ts';
+
+export interface BenchTable {
+  header: Row;
+  rows: Row[];
+  /** Also written as Markdown for bench/README.md. */
+  inReadme: boolean;
+}
+
+function verifyTable({ inProcess, workerd }: BenchFigures): BenchTable {
+  const nodeLower = caseNamed(inProcess.cases, 'node-lower-bound');
+  const workerdLower = caseNamed(workerd.cases, 'lower-bound');
+  const rows: Row[] = inProcess.cases.map((c) => [
+    `node  ${c.name}`,
+    spreadText(c.nsPerOp, 2, 1e-3),
+    fmt(1e9 / c.nsPerOp.median, 0),
+    c.name === 'node-lower-bound' ? '1.00x' : c.name.includes('/') ? '' : ratioText(ratioOf(c, nodeLower)),
+  ]);
+  for (const c of workerd.cases) {
+    rows.push([
+      `workerd  ${c.name}`,
+      spreadText(c.nsPerOp, 2, 1e-3),
+      fmt(1e9 / c.nsPerOp.median, 0),
+      c.name.includes('/') ? '' : ratioText(ratioOf(c, workerdLower)),
+    ]);
+  }
+  const header = [
+    'verify (one token, kid, ~300 B claims)',
+    'us/op median (min-max)',
+    'ops/s',
+    'vs lower bound',
+  ];
+  return { header, rows, inReadme: true };
+}
+
+function verifyRatioTable({ inProcess, workerd }: BenchFigures): BenchTable {
+  const rows: Row[] = [
+    ...Object.entries(inProcess.ratios).map(([name, s]) => [`node  ${name}`, ratioText(s)]),
+    ...Object.entries(workerd.ratios).map(([name, s]) => [`workerd  ${name}`, ratioText(s)]),
+  ];
+  return { header: ['ratio, per round (median (min-max))', 'value'], rows, inReadme: false };
+}
+
+function httpTable({ http }: BenchFigures): BenchTable {
+  const rows: Row[] = http.results.map((h) => [
+    h.id,
+    fmt(h.reqPerSec.median, 0),
+    `${fmt(h.p50Ms.median, 1)}`,
+    `${fmt(h.p99Ms.median, 1)}`,
+    fmt(h.serverCpuUsPerRequest.median, 1),
+    String(h.non2xx + h.errors),
+  ]);
+  const header = ['HTTP /verify, 50 conns', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors'];
+  return { header, rows, inReadme: true };
+}
+
+function httpRatioTable({ http }: BenchFigures): BenchTable {
+  const rows: Row[] = Object.entries(http.ratios).map(([name, s]) => [name, ratioText(s)]);
+  return { header: ['HTTP ratio, per round', 'value'], rows, inReadme: false };
+}
+
+function rotationTable({ rotation }: BenchFigures): BenchTable {
+  const latency = (label: string, f: { p50Ms: number; p99Ms: number; maxMs: number }): Row => [
+    label,
+    fmt(f.p50Ms),
+    fmt(f.p99Ms),
+    fmt(f.maxMs),
+  ];
+  const rows: Row[] = [
+    latency(
+      `RotateSecret, no edges (${rotation.rotateSecretNoEdges.calls} calls)`,
+      rotation.rotateSecretNoEdges,
+    ),
+  ];
+  for (const p of rotation.propagation) {
+    rows.push(
+      latency(`RotateSecret, ${p.edges} edge(s) (waits for pushes)`, p.rotateSecret),
+      latency(`  visible on all ${p.edges} after return`, p.visibleAfterReturn),
+      latency(`  visible on all ${p.edges} after call`, p.visibleAfterCall),
+      latency(`  probe round trip, nothing new`, p.probeRoundTripNoChange),
+    );
+  }
+  return {
+    header: ['rotation (valkey, control plane process)', 'p50 ms', 'p99 ms', 'max ms'],
+    rows,
+    inReadme: true,
+  };
+}
+
+function memoryTable({ rotation, http, bundle }: BenchFigures): BenchTable {
+  const cp = rotation.controlPlaneRssBytes;
+  const edge = (name: string) => {
+    const rss = http.rss[name];
+    return `${mib(rss?.idle ?? Number.NaN)} / ${mib(rss?.peakUnderLoad ?? Number.NaN)}`;
+  };
+  const rows: Row[] = [
+    ['control plane RSS, idle (no edges)', mib(cp.idle)],
+    ['control plane RSS, peak under 100 rotations', mib(cp.peakUnderRotations)],
+    [
+      'control plane RSS, idle / peak with 20 edges',
+      `${mib(cp.idleWith20Edges)} / ${mib(cp.peakWith20Edges)}`,
+    ],
+    ['node edge RSS, idle with keyset / peak under load', edge('node keyward')],
+    ['bun edge RSS, idle with keyset / peak under load', edge('bun keyward')],
+    [
+      'worker bundle, raw / gzip (limit 3 MiB)',
+      `${fmt(bundle.rawBytes / 1024, 1)} KiB / ${fmt(bundle.gzipBytes / 1024, 1)} KiB (${fmt(bundle.fractionOfLimit * 100, 1)}%)`,
+    ],
+  ];
+  return { header: ['memory and size', 'value'], rows, inReadme: true };
+}
+
+function targetTable(verdicts: readonly Verdict[]): BenchTable {
+  const rows = verdicts.map((v) => [v.met ? 'met' : 'MISSED', v.target, v.measured]);
+  return { header: ['', 'target', 'measured'], rows, inReadme: true };
+}
+
+/** Every table of a run, in the order printed. */
+export function benchTables(figures: BenchFigures, verdicts: readonly Verdict[]): BenchTable[] {
+  return [
+    verifyTable(figures),
+    verifyRatioTable(figures),
+    httpTable(figures),
+    httpRatioTable(figures),
+    rotationTable(figures),
+    memoryTable(figures),
+    targetTable(verdicts),
+  ];
+}
+
+/** The printed form. */
+export function adminTokenTimingTable(result: AdminTokenTiming): string {
+  const rows = result.cases.map((c) => [
+    c.name,
+    String(c.matched),
+    spreadText(c.nsPerOp, 0),
+    `${fmt(c.nsPerOp.spread * 100, 1)}%`,
+    ratioText(c.ratioToNone),
+  ]);
+  return [
+    table(['guess', 'chars matched', 'ns/op median (min-max)', 'spread', 'vs nothing matched'], rows),
+    '',
+    `wrong guesses, max/min of medians: ${fmt(result.wrongGuessesMaxOverMin.value, 3)}x` +
+      ` (${fmt(result.wrongGuessesMaxMinusMin.value, 0)} ns/op apart);` +
+      ` of their fastest rounds: ${fmt(result.wrongGuessesFastestMaxOverMin.value, 3)}x`,
+    `right token / nothing matched: ${ratioText(result.rightOverNone)}`,
+    `control, the same guess timed twice (noise floor): ${ratioText(result.sameGuessTwice)}`,
+    `control, early-exit loop, ${result.tokenLength - 1} / 0 chars matched: ` +
+      `${ratioText(result.leakyControl.allButLastOverNone)}, +${fmt(result.leakyControl.addedNs, 0)} ns/op`,
+  ].join('\n');
+}

@@ -1,0 +1,79 @@
+/**
+ * The control plane's entry (`control-plane/src/main.ts`) as its own process on free loopback ports, with
+ * Valkey storage and a gRPC client: for measurements that read its memory from /proc, which an in-process
+ * harness would share with the load generator.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { credentials } from '@grpc/grpc-js';
+import type { RotateSecretRequest, RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
+import { SecretServiceClient } from '../../control-plane/src/grpc/proto.ts';
+import { type ManagedProcess, startProcess } from './managed-process.ts';
+import { waitForOutput } from './wait-for-output.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ControlPlaneProcess {
+  process: ManagedProcess;
+  /** The control plane's http://127.0.0.1:HTTP_PORT/keyset, what edges get as KEYSET_URL. */
+  keysetUrl: string;
+  /** RotateSecret with this process's admin token. */
+  rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
+  stop(): Promise<void>;
+}
+
+const LISTENING = /^.*control plane listening.*$/m;
+
+export async function startControlPlaneProcess(options: {
+  valkeyUrl: string;
+  keysetKey: string;
+  edgeUrls: string[];
+  gracePeriod: string;
+}): Promise<ControlPlaneProcess> {
+  const adminToken = randomBytes(48).toString('base64url');
+  const child = startProcess('control plane', process.execPath, [join(ROOT, 'control-plane/src/main.ts')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ADMIN_TOKEN: adminToken,
+      VALKEY_URL: options.valkeyUrl,
+      SECRET_STORAGE: 'valkey',
+      KEYSET_KEY: options.keysetKey,
+      EDGE_URLS: options.edgeUrls.join(','),
+      GRACE_PERIOD: options.gracePeriod,
+      ROTATION_INTERVAL: 'off',
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+    },
+  });
+  const line = (await waitForOutput(child, LISTENING))[0];
+  const grpcPort = /"grpc_port":(\d+)/.exec(line)?.[1];
+  const httpPort = /"http_port":(\d+)/.exec(line)?.[1];
+  if (grpcPort === undefined || httpPort === undefined) {
+    await child.stop();
+    throw new Error(`control plane: no ports in its listening line: ${line}`);
+  }
+  const client = new SecretServiceClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  const call = client.RotateSecret.bind(client) as (
+    request: Partial<RotateSecretRequest>,
+    callback: (error: Error | null, response: RotateSecretResponse) => void,
+  ) => void;
+  return {
+    process: child,
+    keysetUrl: `http://127.0.0.1:${httpPort}/keyset`,
+    rotate: (request) =>
+      new Promise((resolve, reject) =>
+        call({ admin_token: adminToken, ...request }, (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      ),
+    async stop() {
+      client.close();
+      await child.stop();
+    },
+  };
+}
