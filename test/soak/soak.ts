@@ -15,8 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { basename, join } from 'node:path';
-import { parseDuration } from '../../shared/duration.ts';
+import { join } from 'node:path';
 import { type ControlPlaneProcess, startControlPlaneProcess } from '../support/control-plane-process.ts';
 import { cpuSplit, pinProcess } from '../support/cpu-affinity.ts';
 import {
@@ -29,8 +28,6 @@ import {
 } from '../support/edge-processes.ts';
 import { fmt, type Row, table } from '../support/figure-format.ts';
 import { freePort } from '../support/free-port.ts';
-import { rssBytes } from '../support/process-stats.ts';
-import { descendantWhere } from '../support/process-tree.ts';
 import {
   type EdgeUnderLoad,
   type RotationRecord,
@@ -48,6 +45,8 @@ import { quantile, round } from '../support/stats.ts';
 import { bunVersion as readBunVersion, valkeyVersion } from '../support/tool-versions.ts';
 import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
 import { sleep } from '../support/wait-for.ts';
+import { MemoryWatch } from './memory-watch.ts';
+import { readSoakSettings } from './soak-settings.ts';
 
 const RESULTS_FILE = join(ROOT, 'test/soak/soak-results.json');
 const START_TOKENS = 200;
@@ -56,87 +55,13 @@ const PROGRESS_EVERY_MS = 30_000;
 const RPC_DEADLINE_MS = 30_000;
 const log = (line: string) => console.log(line);
 
-// Configuration, read once; a bad value stops here with the variable's name.
-function setting(name: string, fallback: string): string {
-  return process.env[name]?.trim() || fallback;
-}
-function durationSetting(name: string, fallback: string): number {
-  const text = setting(name, fallback);
-  try {
-    const ms = parseDuration(text);
-    if (ms > 0) return ms;
-  } catch {
-    // Reported below, with the variable's name.
-  }
-  console.error(`soak: ${name}="${text}" is not a positive duration (e.g. 10m, 3s, 500ms)`);
-  process.exit(2);
-}
-const durationMs = durationSetting('SOAK_DURATION', '10m');
-const rotateEveryMs = durationSetting('SOAK_ROTATE_EVERY', '3s');
-const graceMs = durationSetting('SOAK_GRACE', '60s');
-const sampleEveryMs = durationSetting('SOAK_SAMPLE_EVERY', '5s');
-const warmupMs = durationSetting('SOAK_WARMUP', `${Math.round(Math.min(60_000, durationMs / 4))}ms`);
-const connections = Number(setting('SOAK_CONNECTIONS', '8'));
-const runtimes = setting('SOAK_EDGES', 'node,workerd,bun')
-  .split(',')
-  .map((name) => name.trim());
-if (!Number.isInteger(connections) || connections < 1 || connections > 256) {
-  console.error('soak: SOAK_CONNECTIONS must be a whole number from 1 to 256');
-  process.exit(2);
-}
+const { durationMs, rotateEveryMs, graceMs, sampleEveryMs, warmupMs, connections, runtimes, retireMarginMs } =
+  readSoakSettings();
 const starters: Record<EdgeRuntime, typeof startNodeEdge> = {
   node: startNodeEdge,
   workerd: startWorkerdEdge,
   bun: startBunEdge,
 };
-if (runtimes.length === 0 || runtimes.some((name) => !(name in starters))) {
-  console.error(`soak: SOAK_EDGES must list some of node, workerd, bun; got "${runtimes.join(',')}"`);
-  process.exit(2);
-}
-// A key leaves the pools this long before its grace ends, so no token is sent near its key's expiry.
-const retireMarginMs = Math.max(5_000, graceMs / 4);
-if (graceMs - retireMarginMs < 2 * rotateEveryMs) {
-  console.error('soak: SOAK_GRACE must leave room for a few rotations (at least 2x SOAK_ROTATE_EVERY + 5s)');
-  process.exit(2);
-}
-
-interface Sample {
-  atMs: number;
-  rss: Record<string, number>;
-  /** The last sample, taken once the load has stopped: it counts for `end`, not for the slope. */
-  afterLoad?: boolean;
-}
-
-interface Watched {
-  name: string;
-  pid: () => number | undefined;
-}
-
-/** Least-squares slope of RSS over time, in KiB per minute. */
-function slopeKiBPerMinute(points: { atMs: number; bytes: number }[]): number {
-  if (points.length < 2) return Number.NaN;
-  const xs = points.map((point) => point.atMs / 60_000);
-  const ys = points.map((point) => point.bytes / 1024);
-  const meanX = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const meanY = ys.reduce((a, b) => a + b, 0) / ys.length;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < xs.length; i++) {
-    num += ((xs[i] as number) - meanX) * ((ys[i] as number) - meanY);
-    den += ((xs[i] as number) - meanX) ** 2;
-  }
-  return den === 0 ? Number.NaN : num / den;
-}
-
-/** Highest RSS in the second half of `points` minus the highest in the first half, in bytes. */
-function peakGrowth(points: { atMs: number; bytes: number }[]): number {
-  if (points.length < 2) return Number.NaN;
-  const middle = ((points[0] as { atMs: number }).atMs + (points.at(-1) as { atMs: number }).atMs) / 2;
-  const peak = (half: { bytes: number }[]) => Math.max(...half.map((point) => point.bytes));
-  return (
-    peak(points.filter((point) => point.atMs > middle)) - peak(points.filter((point) => point.atMs <= middle))
-  );
-}
 
 function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -194,9 +119,7 @@ try {
   });
   const keysetUrl = controlPlane.keysetUrl;
   const startedEdges = await Promise.allSettled(
-    runtimes.map((name, index) =>
-      starters[name as EdgeRuntime]({ keysetKey, keysetUrl, port: ports[index] as number }),
-    ),
+    runtimes.map((name, index) => starters[name]({ keysetKey, keysetUrl, port: ports[index] as number })),
   );
   for (const result of startedEdges) if (result.status === 'fulfilled') edges.push(result.value);
   const failedStart = startedEdges.find((result) => result.status === 'rejected');
@@ -222,44 +145,10 @@ try {
     catchUpMs: 30_000,
   });
 
-  const watched: Watched[] = [{ name: 'control plane', pid: () => cp.process.child.pid }];
-  for (const edge of edges) {
-    const leader = edge.process.child.pid;
-    if (edge.runtime === 'workerd' && leader !== undefined) {
-      // wrangler's bin script starts wrangler itself (a second node), which runs two workerd processes: a
-      // proxy on the edge's port, and the one that runs the worker, behind it. Looked up at each sample, so
-      // that a workerd restarted by wrangler is followed.
-      const workerd = (proxy: boolean) => () =>
-        descendantWhere(
-          leader,
-          (argv) =>
-            basename(argv[0] ?? '') === 'workerd' &&
-            argv.includes(`--socket-addr=entry=127.0.0.1:${edge.port}`) === proxy,
-        );
-      const wrangler = descendantWhere(leader, (argv) =>
-        argv.some((arg) => arg.endsWith('wrangler-dist/cli.js')),
-      );
-      watched.push(
-        { name: 'workerd edge (workerd running the worker)', pid: workerd(false) },
-        { name: 'workerd edge (wrangler dev proxy, workerd)', pid: workerd(true) },
-        { name: 'workerd edge (wrangler dev, node)', pid: () => wrangler },
-      );
-    } else {
-      watched.push({ name: `${edge.runtime} edge`, pid: () => leader });
-    }
-  }
-  const samples: Sample[] = [];
+  const memoryWatch = new MemoryWatch(cp.process.child.pid, edges);
   const loadStartedAt = Date.now();
-  const pidsSeen = new Map<string, Set<number>>();
-  const sample = (afterLoad = false) => {
-    const rss: Record<string, number> = {};
-    for (const entry of watched) {
-      const pid = entry.pid();
-      if (pid !== undefined) pidsSeen.set(entry.name, (pidsSeen.get(entry.name) ?? new Set()).add(pid));
-      rss[entry.name] = rssBytes(pid);
-    }
-    samples.push({ atMs: Date.now() - loadStartedAt, rss, afterLoad });
-  };
+  const sample = (afterLoad = false) => memoryWatch.sample(afterLoad);
+  const samples = memoryWatch.samples;
 
   for (const edge of underLoad) {
     loads.push(
@@ -367,34 +256,7 @@ try {
   }
 
   // Figures.
-  const afterWarmup = samples.filter((entry) => entry.atMs >= warmupMs && !entry.afterLoad);
-  const memory = Object.fromEntries(
-    watched.map(({ name }) => {
-      const series = samples.map((entry) => ({ atMs: entry.atMs, bytes: entry.rss[name] ?? Number.NaN }));
-      const finite = series.filter((point) => Number.isFinite(point.bytes));
-      const warm = afterWarmup
-        .map((entry) => ({ atMs: entry.atMs, bytes: entry.rss[name] ?? Number.NaN }))
-        .filter((point) => Number.isFinite(point.bytes));
-      const kib = (bytes: number | undefined) => round((bytes ?? Number.NaN) / 1024, 6);
-      return [
-        name,
-        {
-          unit: 'KiB',
-          start: kib(finite[0]?.bytes),
-          end: kib(finite.at(-1)?.bytes),
-          max: kib(Math.max(...finite.map((point) => point.bytes))),
-          afterWarmupFirst: kib(warm[0]?.bytes),
-          slopeAfterWarmup: { unit: 'KiB/min', value: round(slopeKiBPerMinute(warm), 4) },
-          // Garbage collectors make RSS a sawtooth, which tilts a short run's slope either way; comparing the
-          // peaks of the two halves after warm-up is steadier.
-          peakGrowthAfterWarmup: { unit: 'KiB', value: kib(peakGrowth(warm)) },
-          samples: finite.length,
-          /** More than one when the process was replaced during the run (e.g. wrangler restarting workerd). */
-          pids: [...(pidsSeen.get(name) ?? [])],
-        },
-      ];
-    }),
-  );
+  const memory = memoryWatch.figures(warmupMs);
   const tallies = loads.map((load) => load.tally);
   const total = totalOf(tallies);
   const failedByReason: Record<string, number> = {};
@@ -544,7 +406,7 @@ try {
     ['lost', fmt(failed, 0)],
   ];
   // wrangler dev reloads the worker when a source file changes: a new workerd without the pushed keyset.
-  for (const [name, pids] of pidsSeen) {
+  for (const [name, pids] of memoryWatch.pidsSeen) {
     if (pids.size > 1) rows.push([`process replaced during the run`, `${name} (${pids.size} pids)`]);
   }
   const memoryRows: Row[] = Object.entries(memory).map(([name, figures]) => [
