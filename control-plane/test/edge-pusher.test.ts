@@ -13,7 +13,7 @@ import { parseKeysetKey, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 import { freePort } from '../../test/support/free-port.ts';
-import { EdgePusher, type EdgePusherOptions, type PushOutcome } from '../src/edge-pusher.ts';
+import { EdgePusher, type EdgePusherOptions, type PushOutcome } from '../src/push/edge-pusher.ts';
 import type { StoredKeyset } from '../src/storage/keyset-storage.ts';
 
 const KEYSET_KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';

@@ -23,8 +23,8 @@ import { loadConfig } from '../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
 import { type RotateSecretResponse, SecretServiceClient } from '../src/grpc/proto.ts';
+import { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { createLogger } from '../src/logger.ts';
-import { SecretManager } from '../src/secret-manager.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../src/storage/valkey-storage.ts';
 
 const KEYSET_KEY_TEXT = randomBytes(32).toString('base64url');
@@ -93,7 +93,7 @@ describe('recovery', () => {
     const storage = new ValkeyStorage({ url: valkey.url });
     await storage.connect();
     const warnings: string[] = [];
-    const manager = new SecretManager({
+    const manager = new KeysetManager({
       storage,
       keysetKey: KEYSET_KEY,
       gracePeriodMs: DAY,

@@ -1,5 +1,5 @@
 /**
- * ValkeyStorage and SecretManager against a real valkey-server: bootstrap, the atomic layout of a rotation,
+ * ValkeyStorage and KeysetManager against a real valkey-server: bootstrap, the atomic layout of a rotation,
  * concurrent replicas, restarts, Valkey going away mid-run, and pub/sub convergence.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,7 +16,7 @@ import { computeKid } from '../../shared/kid.ts';
 import { expectConsistent, readLayout, secretOf } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
-import { SecretManager, type SecretManagerOptions } from '../src/secret-manager.ts';
+import { KeysetManager, type KeysetManagerOptions } from '../src/keyset/keyset-manager.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../src/storage/valkey-storage.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
@@ -45,16 +45,16 @@ async function eventually<T>(
   }
 }
 
-describe('ValkeyStorage + SecretManager', () => {
+describe('ValkeyStorage + KeysetManager', () => {
   let valkey: ValkeyServer;
   let admin: Valkey;
   const cleanups: Array<() => Promise<void>> = [];
 
-  async function replica(options: Partial<SecretManagerOptions> = {}, url = valkey.url) {
+  async function replica(options: Partial<KeysetManagerOptions> = {}, url = valkey.url) {
     const storage = new ValkeyStorage({ url });
     await storage.connect();
     const warnings: string[] = [];
-    const manager = new SecretManager({
+    const manager = new KeysetManager({
       storage,
       keysetKey: KEYSET_KEY,
       gracePeriodMs: DAY,
@@ -196,7 +196,7 @@ describe('ValkeyStorage + SecretManager', () => {
     await a.manager.start();
     await b.manager.start();
     const told: Record<'a' | 'b', string[]> = { a: [], b: [] };
-    const run = async (name: 'a' | 'b', manager: SecretManager) => {
+    const run = async (name: 'a' | 'b', manager: KeysetManager) => {
       for (let i = 0; i < 200; i++) {
         const secret = newSecret(name);
         await manager.rotate({ secret });
@@ -342,7 +342,7 @@ describe('Valkey going away', () => {
     const storage = new ValkeyStorage({ url: valkey.url });
     await storage.connect();
     const warnings: string[] = [];
-    const manager = new SecretManager({
+    const manager = new KeysetManager({
       storage,
       keysetKey: KEYSET_KEY,
       gracePeriodMs: DAY,
@@ -397,7 +397,7 @@ describe('Valkey going away', () => {
   it('stopping Valkey in the middle of a stream of rotations leaves a consistent state', async () => {
     const storage = new ValkeyStorage({ url: valkey.url });
     await storage.connect();
-    const manager = new SecretManager({
+    const manager = new KeysetManager({
       storage,
       keysetKey: KEYSET_KEY,
       gracePeriodMs: DAY,
