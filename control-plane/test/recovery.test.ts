@@ -1,22 +1,20 @@
 /**
  * Recovery against a real valkey-server: Valkey rolled back to an older RDB, a rotation whose writer pushes
  * nothing (a drain, a crashed writer), a changed KEYSET_KEY, a version stored without its keyset, and a start
- * that fails half-way. Edges are real (createEdge behind node:http on loopback).
+ * that fails half-way. Edges are real (the Node entry's listener on loopback).
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import type { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
 import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
 import { freePort } from '../../test/support/free-port.ts';
+import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
 import { connectAdmin, expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { loadConfig } from '../src/config.ts';
@@ -43,44 +41,6 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
     if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(10);
   }
-}
-
-/** A real edge behind a real HTTP server on loopback; keeps the answers to PUT /keyset. */
-interface EdgeServer {
-  edge: Edge;
-  url: string;
-  puts: Array<{ status: number; version: number | undefined }>;
-  close(): Promise<void>;
-}
-
-async function startEdge(keysetKey: string): Promise<EdgeServer> {
-  const edge = createEdge({ env: { KEYSET_KEY: keysetKey }, hmac: nodeHmac, log: () => {} });
-  const puts: EdgeServer['puts'] = [];
-  const server: Server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const init: RequestInit = { method: request.method, headers: { 'content-type': 'application/jose' } };
-    if (request.method !== 'GET' && request.method !== 'HEAD') init.body = Buffer.concat(chunks).toString();
-    const answer = await edge.fetch(new Request(`http://edge.test${request.url}`, init));
-    const text = await answer.text();
-    if (request.method === 'PUT') {
-      const body = JSON.parse(text) as { version?: number };
-      puts.push({ status: answer.status, version: body.version });
-    }
-    response.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    edge,
-    url: `http://127.0.0.1:${port}`,
-    puts,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('recovery', () => {
@@ -135,7 +95,7 @@ describe('recovery', () => {
   }
 
   async function edgeServer(keysetKey = KEYSET_KEY_TEXT) {
-    const server = await startEdge(keysetKey);
+    const server = await startNodeEdgeServer(keysetKey);
     cleanups.push(() => server.close());
     return server;
   }
