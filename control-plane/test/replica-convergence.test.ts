@@ -6,12 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
+import { replicaFactory } from '../../test/support/keyset-replica.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
-import { KeysetManager, type KeysetManagerOptions } from '../src/keyset/keyset-manager.ts';
-import { ValkeyStorage } from '../src/storage/valkey-storage.ts';
+import type { KeysetManagerOptions } from '../src/keyset/keyset-manager.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
-const DAY = 86_400_000;
 
 let serial = 0;
 /** A fresh secret of 40+ bytes, distinct across the whole file. */
@@ -41,24 +40,8 @@ describe('replicas converging through pub/sub', () => {
   let admin: Valkey;
   const cleanups: Array<() => Promise<void>> = [];
 
-  async function replica(options: Partial<KeysetManagerOptions> = {}, url = valkey.url) {
-    const storage = new ValkeyStorage({ url });
-    await storage.connect();
-    const warnings: string[] = [];
-    const manager = new KeysetManager({
-      storage,
-      keysetKey: KEYSET_KEY,
-      gracePeriodMs: DAY,
-      cacheTtlMs: 300_000,
-      onWarning: (message) => warnings.push(message),
-      ...options,
-    });
-    cleanups.push(async () => {
-      await manager.stop();
-      await storage.close();
-    });
-    return { storage, manager, warnings };
-  }
+  const openReplica = replicaFactory(KEYSET_KEY, cleanups);
+  const replica = (options: Partial<KeysetManagerOptions> = {}) => openReplica(valkey.url, options);
 
   beforeAll(async () => {
     valkey = await startValkey();
