@@ -2,37 +2,18 @@
  * EdgePusher's background retries against real edges on loopback: an edge that comes back gets the newest
  * keyset, a newer keyset queued mid-retry is still delivered, and stop() ends the retries.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  EdgeServer,
   eventually,
   outcomeFor,
   SLACK_MS,
   storedKeysets,
+  usePushFixtures,
   within,
 } from '../../test/support/misbehaving-edge.ts';
-import { EdgePusher, type EdgePusherOptions } from '../src/push/edge-pusher.ts';
 import type { StoredKeyset } from '../src/storage/keyset-storage.ts';
 
-const servers: EdgeServer[] = [];
-const pushers: EdgePusher[] = [];
-
-async function edgeServer(options?: { listening?: boolean }): Promise<EdgeServer> {
-  const server = await EdgeServer.start(options);
-  servers.push(server);
-  return server;
-}
-
-function pusher(options: EdgePusherOptions): EdgePusher {
-  const p = new EdgePusher(options);
-  pushers.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const p of pushers.splice(0)) p.stop();
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
+const { edgeServer, pusher } = usePushFixtures();
 
 describe('EdgePusher background retries', () => {
   it.each([

@@ -3,41 +3,23 @@
  * whatever each edge does, reports each edge's outcome, and delivers to the healthy ones and to gateways.
  */
 import { createServer } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../test/support/free-port.ts';
 import {
-  EdgeServer,
   eventually,
   KEYSET_KEY,
   outcomeFor,
   roundBoundMs,
   SLACK_MS,
   storedKeysets,
+  usePushFixtures,
   within,
 } from '../../test/support/misbehaving-edge.ts';
 import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
-import { EdgePusher, type EdgePusherOptions, type PushOutcome } from '../src/push/edge-pusher.ts';
+import type { PushOutcome } from '../src/push/edge-pusher.ts';
 import type { StoredKeyset } from '../src/storage/keyset-storage.ts';
 
-const servers: EdgeServer[] = [];
-const pushers: EdgePusher[] = [];
-
-async function edgeServer(options?: { listening?: boolean }): Promise<EdgeServer> {
-  const server = await EdgeServer.start(options);
-  servers.push(server);
-  return server;
-}
-
-function pusher(options: EdgePusherOptions): EdgePusher {
-  const p = new EdgePusher(options);
-  pushers.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const p of pushers.splice(0)) p.stop();
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
+const { edgeServer, pusher } = usePushFixtures();
 
 describe('EdgePusher with edges down or slow (real edges on loopback)', () => {
   it('a round ends once each edge has used up its timeouts and retries (that bound, plus slack for a shared machine), whatever each edge does, and reports every outcome', async () => {

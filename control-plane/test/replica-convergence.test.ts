@@ -3,12 +3,10 @@
  * a replica slower than the rate of changes, and a burst read while it lands.
  */
 import { randomBytes } from 'node:crypto';
-import { Valkey } from 'iovalkey';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
-import { replicaFactory } from '../../test/support/keyset-replica.ts';
-import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
-import type { KeysetManagerOptions } from '../src/keyset/keyset-manager.ts';
+import { eventually } from '../../test/support/bounded-waits.ts';
+import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 
@@ -16,51 +14,9 @@ let serial = 0;
 /** A fresh secret of 40+ bytes, distinct across the whole file. */
 const newSecret = (label = 's') => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
 
-async function eventually<T>(
-  read: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs: number,
-  intervalMs = 5,
-): Promise<T> {
-  const started = performance.now();
-  for (;;) {
-    const value = await read();
-    const elapsedMs = performance.now() - started;
-    if (accept(value)) return value;
-    if (elapsedMs > timeoutMs) {
-      const shown = value instanceof Error ? value.name : JSON.stringify(value);
-      throw new Error(`condition not met within ${timeoutMs} ms: ${shown}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 describe('replicas converging through pub/sub', () => {
-  let valkey: ValkeyServer;
-  let admin: Valkey;
-  const cleanups: Array<() => Promise<void>> = [];
-
-  const openReplica = replicaFactory(KEYSET_KEY, cleanups);
-  const replica = (options: Partial<KeysetManagerOptions> = {}) => openReplica(valkey.url, options);
-
-  beforeAll(async () => {
-    valkey = await startValkey();
-    admin = new Valkey(valkey.url, { lazyConnect: true });
-    await admin.connect();
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await valkey?.stop();
-  });
-
-  beforeEach(async () => {
-    await admin.flushall();
-  });
-
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0)) await cleanup();
-  });
+  const valkey = useValkeyReplicas(KEYSET_KEY);
+  const { replica } = valkey;
 
   it('replica B installs replica A rotation on its notice, with no call on B, despite a 300 s cache TTL', async () => {
     const a = await replica({ cacheTtlMs: 300_000 });

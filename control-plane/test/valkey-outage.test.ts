@@ -10,6 +10,7 @@ import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import type { Keyset } from '../../shared/keyset.ts';
+import { eventually } from '../../test/support/bounded-waits.ts';
 import { expectConsistent, readLayout } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
@@ -23,24 +24,14 @@ let serial = 0;
 /** A fresh secret of 40+ bytes, distinct across the whole file. */
 const newSecret = (label = 's') => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
 
-async function eventually<T>(
-  read: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs: number,
-  intervalMs = 5,
-): Promise<T> {
-  const started = performance.now();
-  for (;;) {
-    const value = await read();
-    const elapsedMs = performance.now() - started;
-    if (accept(value)) return value;
-    if (elapsedMs > timeoutMs) {
-      const shown = value instanceof Error ? value.name : JSON.stringify(value);
-      throw new Error(`condition not met within ${timeoutMs} ms: ${shown}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+/** Waits for a restarted Valkey to answer. */
+const answering = (admin: Valkey) =>
+  eventually(
+    () => admin.ping().catch(() => 'down'),
+    (answer) => answer === 'PONG',
+    10_000,
+    20,
+  );
 
 describe('Valkey going away', () => {
   let valkey: ValkeyServer;
@@ -93,12 +84,7 @@ describe('Valkey going away', () => {
       expect(warnings).toContain('storage unreachable, serving the cached keyset');
 
       await valkey.restart();
-      await eventually(
-        () => admin.ping().catch(() => 'down'),
-        (answer) => answer === 'PONG',
-        10_000,
-        20,
-      );
+      await answering(admin);
       expect(await readLayout(admin)).toEqual(before);
       const history = await admin.hgetall(VALKEY_KEYS.history);
       expect(Object.values(history).join()).not.toContain(encodeBase64url(utf8(attempted)));
@@ -156,12 +142,7 @@ describe('Valkey going away', () => {
       for (const error of failures) expect(error).toBeInstanceOf(StorageUnavailableError);
 
       await valkey.restart();
-      await eventually(
-        () => admin.ping().catch(() => 'down'),
-        (answer) => answer === 'PONG',
-        10_000,
-        20,
-      );
+      await answering(admin);
       const { keyset: state } = await expectConsistent(admin, KEYSET_KEY);
       // A rotation whose reply was lost with the connection may have landed; nothing else did.
       expect(state.version).toBeGreaterThanOrEqual(acknowledged);

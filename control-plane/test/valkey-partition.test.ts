@@ -5,14 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import type { Valkey } from 'iovalkey';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { waitUntil, within } from '../../test/support/bounded-waits.ts';
 import { heldKids, verifyWithHeld } from '../../test/support/held-keys.ts';
-import { replicaFactory } from '../../test/support/keyset-replica.ts';
+import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
 import { signToken } from '../../test/support/sign-token.ts';
 import {
   type CutMode,
@@ -20,8 +19,7 @@ import {
   startTcpProxy,
   type TcpProxy,
 } from '../../test/support/tcp-proxy.ts';
-import { connectAdmin, expectConsistent, expectSame, readLayout } from '../../test/support/valkey-layout.ts';
-import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
+import { expectConsistent, expectSame, readLayout } from '../../test/support/valkey-layout.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
 import { toGrpcError } from '../src/grpc/status-mapping.ts';
 import type { KeysetManager } from '../src/keyset/keyset-manager.ts';
@@ -33,31 +31,16 @@ let serial = 0;
 const newSecret = (label: string) => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
 
 describe('a network partition between replicas: one cut off from Valkey by a TCP proxy, the other rotating', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  const replica = replicaFactory(KEYSET_KEY, cleanups);
-  let valkey: ValkeyServer;
-  let admin: Valkey;
   let proxy: TcpProxy;
-
-  beforeAll(async () => {
-    valkey = await startValkey();
-    admin = await connectAdmin(valkey.url);
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await valkey?.stop();
-  });
-
+  // Registered before the Valkey hooks, so that the replicas are closed before their proxy.
   beforeEach(async () => {
-    await admin.flushall();
-    proxy = await startTcpProxy({ port: valkey.port });
+    proxy = await startTcpProxy({ port: valkey.valkey.port });
   });
-
   afterEach(async () => {
-    for (const cleanup of cleanups.splice(0)) await cleanup();
     await proxy?.close();
   });
+  const valkey = useValkeyReplicas(KEYSET_KEY);
+  const replica = valkey.replicaAt;
 
   const partitions: Array<{ name: string; cut: CutMode; heal: HealOptions }> = [
     { name: 'connections reset, new ones refused', cut: 'reset', heal: {} },
@@ -76,7 +59,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       // A's timeouts are short so that the test is quick; 300 s of cache TTL so that only the reconnection,
       // not the TTL, can bring A up to date.
       const a = await replica(proxy.url, {}, { commandTimeoutMs: 1_000 });
-      const b = await replica(valkey.url);
+      const b = await replica(valkey.valkey.url);
       await a.manager.start();
       await b.manager.start();
       const first = newSecret('b-before');
@@ -90,7 +73,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       proxy.cut(cut);
       let last = before;
       for (let i = 0; i < 4; i++) last = await b.manager.rotate({ secret: newSecret('b-during') });
-      const stored = await readLayout(admin);
+      const stored = await readLayout(valkey.admin);
 
       // Reads: A answers from what it holds.
       expectSame(await a.manager.keyset(), before, 'A serves the keyset it held');
@@ -107,7 +90,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       );
       expect(refusal).toBeInstanceOf(StorageUnavailableError);
       expect(toGrpcError(refusal).error.code).toBe(status.UNAVAILABLE);
-      expectSame(await readLayout(admin), stored, 'a refused write changes nothing');
+      expectSame(await readLayout(valkey.admin), stored, 'a refused write changes nothing');
 
       proxy.heal(heal);
       // No call on A: its own reconnection (pub/sub resubscribe, heartbeat) must bring it to B's version.
@@ -115,7 +98,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
         return (await a.manager.keyset()).keyset.version === last.keyset.version;
       });
       expectSame(await a.manager.keyset(), last, "A holds B's latest keyset and envelope");
-      expect(Object.values((await readLayout(admin)).history).join()).not.toContain(
+      expect(Object.values((await readLayout(valkey.admin)).history).join()).not.toContain(
         encodeBase64url(utf8(attempted)),
       );
 
@@ -131,7 +114,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       expect(next?.keyset.version).toBe(last.keyset.version + 1);
       expect(activeKey(next?.keyset as Keyset).version).toBe(activeKey(last.keyset).version + 1);
       expectSame(
-        (await expectConsistent(admin, KEYSET_KEY)).keyset,
+        (await expectConsistent(valkey.admin, KEYSET_KEY)).keyset,
         next?.keyset,
         "Valkey holds A's rotation",
       );
@@ -162,7 +145,7 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
     const history = await a.storage.history();
     expect(history.filter((entry) => entry.kid === kid)).toHaveLength(1);
     expectSame(
-      (await expectConsistent(admin, KEYSET_KEY)).keyset,
+      (await expectConsistent(valkey.admin, KEYSET_KEY)).keyset,
       stored.keyset,
       'Valkey holds the rotation',
     );

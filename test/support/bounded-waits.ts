@@ -25,3 +25,25 @@ export async function within<T>(what: string, promise: Promise<T>, timeoutMs = 3
     clearTimeout(timer);
   }
 }
+
+/**
+ * Reads until `accept` takes the value, every `intervalMs`; returns it, or throws after `timeoutMs` naming the
+ * last value (an error by its name only: its message may quote what it read).
+ */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs: number,
+  intervalMs = 5,
+): Promise<T> {
+  const started = performance.now();
+  for (;;) {
+    const value = await read();
+    if (accept(value)) return value;
+    if (performance.now() - started > timeoutMs) {
+      const shown = value instanceof Error ? value.name : JSON.stringify(value);
+      throw new Error(`condition not met within ${timeoutMs} ms: ${shown}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

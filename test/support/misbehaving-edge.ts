@@ -4,7 +4,12 @@
  * request to a real edge served by the Node entry's listener (node-edge-server.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { EdgePusherOptions, PushOutcome } from '../../control-plane/src/push/edge-pusher.ts';
+import { afterEach } from 'vitest';
+import {
+  EdgePusher,
+  type EdgePusherOptions,
+  type PushOutcome,
+} from '../../control-plane/src/push/edge-pusher.ts';
 import type { StoredKeyset } from '../../control-plane/src/storage/keyset-storage.ts';
 import type { Edge } from '../../edge/src/create-edge.ts';
 import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
@@ -193,4 +198,26 @@ export async function eventually(ms: number, condition: () => boolean): Promise<
 
 export function outcomeFor(outcomes: PushOutcome[], server: EdgeServer): PushOutcome | undefined {
   return outcomes.find((outcome) => outcome.url === server.url);
+}
+
+/** Edge servers and pushers for the calling test file, all stopped after each test. */
+export function usePushFixtures() {
+  const servers: EdgeServer[] = [];
+  const pushers: EdgePusher[] = [];
+  afterEach(async () => {
+    for (const p of pushers.splice(0)) p.stop();
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  });
+  return {
+    async edgeServer(options?: { listening?: boolean }): Promise<EdgeServer> {
+      const server = await EdgeServer.start(options);
+      servers.push(server);
+      return server;
+    },
+    pusher(options: EdgePusherOptions): EdgePusher {
+      const p = new EdgePusher(options);
+      pushers.push(p);
+      return p;
+    },
+  };
 }
