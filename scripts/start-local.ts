@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../control-plane/src/config.ts';
 import { startControlPlane } from '../control-plane/src/control-plane.ts';
 import { createLogger } from '../control-plane/src/logger.ts';
-import { generateSecret } from '../control-plane/src/secret-manager.ts';
+import { generateSecret } from '../control-plane/src/rotation/generate-secret.ts';
 import { encodeBase64url } from '../shared/base64url.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -4,13 +4,13 @@
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import type { EdgePusher } from './edge-pusher.ts';
+import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
-import type { SecretManager } from './secret-manager.ts';
+import type { EdgePusher } from './push/edge-pusher.ts';
 
 export function createHttpApp(deps: {
-  manager: SecretManager;
+  manager: KeysetManager;
   pusher?: EdgePusher;
   metrics?: ControlPlaneMetrics;
 }): Hono {

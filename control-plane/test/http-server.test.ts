@@ -11,20 +11,20 @@ import { AdminAuth } from '../src/admin-auth.ts';
 import { startGrpcServer } from '../src/grpc/grpc-server.ts';
 import { SecretService } from '../src/grpc/secret-service.ts';
 import { createHttpApp, startHttpServer } from '../src/http-server.ts';
+import { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { createLogger } from '../src/logger.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { SecretManager } from '../src/secret-manager.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
 
 const ADMIN_TOKEN = randomBytes(48).toString('base64url');
 const SECRET = randomBytes(48).toString('base64');
 
-let manager: SecretManager;
+let manager: KeysetManager;
 let occupier: Server;
 let busyPort: number;
 
 beforeAll(async () => {
-  manager = new SecretManager({
+  manager = new KeysetManager({
     storage: new EnvStorage(SECRET),
     gracePeriodMs: 86_400_000,
     cacheTtlMs: 300_000,

@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { KeywardError } from '../../shared/errors.ts';
 import { MAX_ENVELOPE_BYTES } from '../../shared/keyset-envelope.ts';
 import { toGrpcError } from '../src/grpc/status-mapping.ts';
-import { SecretManager } from '../src/secret-manager.ts';
+import { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
 
 describe('keyset size limit', () => {
   it('refuses the rotation that would seal past the limit, with the keyset and envelope unchanged', async () => {
-    const manager = new SecretManager({
+    const manager = new KeysetManager({
       storage: new EnvStorage(randomBytes(48).toString('base64')),
       keysetKey: new Uint8Array(randomBytes(32)),
       gracePeriodMs: 86_400_000,

@@ -1,22 +1,22 @@
 /**
  * Recovery against a real valkey-server: Valkey rolled back to an older RDB, a rotation whose writer pushes
  * nothing (a drain, a crashed writer), a changed KEYSET_KEY, a version stored without its keyset, and a start
- * that fails half-way. Edges are real (createEdge behind node:http on loopback).
+ * that fails half-way. Edges are real (the Node entry's listener on loopback).
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import type { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
 import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { freePort } from '../../test/support/free-port.ts';
+import { replicaFactory } from '../../test/support/keyset-replica.ts';
+import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
 import { connectAdmin, expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { loadConfig } from '../src/config.ts';
@@ -24,64 +24,15 @@ import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
 import { type RotateSecretResponse, SecretServiceClient } from '../src/grpc/proto.ts';
 import { createLogger } from '../src/logger.ts';
-import { SecretManager } from '../src/secret-manager.ts';
-import { VALKEY_KEYS, ValkeyStorage } from '../src/storage/valkey-storage.ts';
+import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 
 const KEYSET_KEY_TEXT = randomBytes(32).toString('base64url');
 const KEYSET_KEY = parseKeysetKey(KEYSET_KEY_TEXT);
 const ADMIN_TOKEN = randomBytes(48).toString('base64url');
-const DAY = 86_400_000;
 
 let serial = 0;
 const newSecret = (label: string) => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it holds; throws naming `what` after `timeoutMs` (generous: the machine is shared). */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
-
-/** A real edge behind a real HTTP server on loopback; keeps the answers to PUT /keyset. */
-interface EdgeServer {
-  edge: Edge;
-  url: string;
-  puts: Array<{ status: number; version: number | undefined }>;
-  close(): Promise<void>;
-}
-
-async function startEdge(keysetKey: string): Promise<EdgeServer> {
-  const edge = createEdge({ env: { KEYSET_KEY: keysetKey }, hmac: nodeHmac, log: () => {} });
-  const puts: EdgeServer['puts'] = [];
-  const server: Server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const init: RequestInit = { method: request.method, headers: { 'content-type': 'application/jose' } };
-    if (request.method !== 'GET' && request.method !== 'HEAD') init.body = Buffer.concat(chunks).toString();
-    const answer = await edge.fetch(new Request(`http://edge.test${request.url}`, init));
-    const text = await answer.text();
-    if (request.method === 'PUT') {
-      const body = JSON.parse(text) as { version?: number };
-      puts.push({ status: answer.status, version: body.version });
-    }
-    response.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    edge,
-    url: `http://127.0.0.1:${port}`,
-    puts,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('recovery', () => {
   let valkey: ValkeyServer;
@@ -89,23 +40,8 @@ describe('recovery', () => {
   let dir: string;
   const cleanups: Array<() => Promise<void>> = [];
 
-  async function replica() {
-    const storage = new ValkeyStorage({ url: valkey.url });
-    await storage.connect();
-    const warnings: string[] = [];
-    const manager = new SecretManager({
-      storage,
-      keysetKey: KEYSET_KEY,
-      gracePeriodMs: DAY,
-      cacheTtlMs: 300_000,
-      onWarning: (message) => warnings.push(message),
-    });
-    cleanups.push(async () => {
-      await manager.stop();
-      await storage.close();
-    });
-    return { storage, manager, warnings };
-  }
+  const openReplica = replicaFactory(KEYSET_KEY, cleanups);
+  const replica = () => openReplica(valkey.url);
 
   function config(env: Record<string, string> = {}) {
     return loadConfig({
@@ -135,7 +71,7 @@ describe('recovery', () => {
   }
 
   async function edgeServer(keysetKey = KEYSET_KEY_TEXT) {
-    const server = await startEdge(keysetKey);
+    const server = await startNodeEdgeServer(keysetKey);
     cleanups.push(() => server.close());
     return server;
   }
@@ -151,7 +87,7 @@ describe('recovery', () => {
     await valkey.kill();
     await copyFile(rdb, join(dir, 'dump.rdb'));
     await valkey.restart();
-    await waitFor('Valkey answering', async () => (await admin.ping().catch(() => 'down')) === 'PONG');
+    await waitUntil('Valkey answering', async () => (await admin.ping().catch(() => 'down')) === 'PONG');
   }
 
   beforeAll(async () => {
@@ -199,7 +135,7 @@ describe('recovery', () => {
     const { manager, warnings, lost } = await rolledBack();
     // The client reconnects by itself: retry while storage is still unavailable.
     let result: unknown;
-    await waitFor('a rotation after the rollback', async () => {
+    await waitUntil('a rotation after the rollback', async () => {
       result = await manager.rotate({ secret: newSecret('after') }).catch((error: unknown) => error);
       return !(result instanceof StorageUnavailableError);
     });
@@ -225,7 +161,7 @@ describe('recovery', () => {
   it('after Valkey is rolled back, a due scheduled rotation rotates instead of returning null', async () => {
     const { manager } = await rolledBack();
     let result: unknown;
-    await waitFor('a scheduled rotation after the rollback', async () => {
+    await waitUntil('a scheduled rotation after the rollback', async () => {
       result = await manager.rotateIfDue(0).catch((error: unknown) => error);
       return !(result instanceof StorageUnavailableError);
     });
@@ -237,7 +173,7 @@ describe('recovery', () => {
   it('stop() drains a RotateSecret in flight, and its rotation still reaches the edges', async () => {
     const edge = await edgeServer();
     const { controlPlane, stop } = await startPlane({ EDGE_URLS: edge.url });
-    await waitFor('the edge holding version 1', () => edge.edge.store.version === 1);
+    await waitUntil('the edge holding version 1', () => edge.edge.store.version === 1);
     const client = new SecretServiceClient(
       `127.0.0.1:${controlPlane.grpcPort}`,
       credentials.createInsecure(),
@@ -253,7 +189,7 @@ describe('recovery', () => {
             error ? reject(error) : resolve(response),
         ),
       );
-      await waitFor('the rotation waiting in Valkey', async () =>
+      await waitUntil('the rotation waiting in Valkey', async () =>
         /blocked_clients:[1-9]/.test(await admin.info('clients')),
       );
       const stopping = stop();
@@ -270,13 +206,13 @@ describe('recovery', () => {
   it('a rotation whose writer pushed nothing reaches the edges through another replica, once', async () => {
     const edge = await edgeServer();
     await startPlane({ EDGE_URLS: edge.url });
-    await waitFor('the edge holding version 1', () => edge.edge.store.version === 1);
+    await waitUntil('the edge holding version 1', () => edge.edge.store.version === 1);
     // The writer: a replica that commits and crashes before pushing (or whose Lua reply was lost).
     const writer = await replica();
     await writer.manager.start();
     for (const version of [2, 3]) {
       await writer.manager.rotate({ secret: newSecret('elsewhere') });
-      await waitFor(`the edge holding version ${version}`, () => edge.edge.store.version === version);
+      await waitUntil(`the edge holding version ${version}`, () => edge.edge.store.version === version);
     }
     // A later re-read of the same version does not push again.
     await sleep(200);
@@ -298,7 +234,10 @@ describe('recovery', () => {
     expect(stored.keyset.keys).toEqual(before.keys);
     const { keyset } = await expectConsistent(admin, KEYSET_KEY);
     expect(keyset).toEqual(stored.keyset);
-    await waitFor('the edge holding the re-sealed keyset', () => edge.edge.store.version === keyset.version);
+    await waitUntil(
+      'the edge holding the re-sealed keyset',
+      () => edge.edge.store.version === keyset.version,
+    );
 
     const logged = second.logLines.map((line) => JSON.parse(line) as { level: number; msg: string });
     expect(logged).toContainEqual(
@@ -324,7 +263,7 @@ describe('recovery', () => {
       (error: unknown) => error as Error,
     );
     expect(failure?.message).toMatch(/jwt_secrets:version is set but jwt_secrets:state is missing/);
-    await waitFor('Valkey connections closed', async () => (await otherClients()) === 0);
+    await waitUntil('Valkey connections closed', async () => (await otherClients()) === 0);
   });
 
   it('a server that cannot bind stops the start and leaves no connection or server running', async () => {
@@ -346,7 +285,7 @@ describe('recovery', () => {
         (error: unknown) => error as Error,
       );
       expect(failure).toBeInstanceOf(Error);
-      await waitFor('Valkey connections closed', async () => (await otherClients()) === 0);
+      await waitUntil('Valkey connections closed', async () => (await otherClients()) === 0);
       // The gRPC server that did bind was shut down: its port is free again.
       const probe = createTcpServer();
       await new Promise<void>((resolve, reject) => {

@@ -11,11 +11,11 @@ import type {
 } from '@grpc/grpc-js';
 import type { Keyset } from '../../../shared/keyset.ts';
 import type { AdminAuth } from '../admin-auth.ts';
-import type { EdgePusher } from '../edge-pusher.ts';
 import { ControlPlaneError } from '../errors.ts';
+import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
-import type { SecretManager } from '../secret-manager.ts';
+import type { EdgePusher } from '../push/edge-pusher.ts';
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
 import {
   type GetKeysetRequest,
@@ -30,7 +30,7 @@ import { toGrpcError } from './status-mapping.ts';
 import { requestProblems } from './strict-request-decoder.ts';
 
 export interface SecretServiceOptions {
-  manager: SecretManager;
+  manager: KeysetManager;
   auth: AdminAuth;
   logger: Logger;
   metrics?: ControlPlaneMetrics;

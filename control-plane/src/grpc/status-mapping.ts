@@ -1,6 +1,6 @@
 /** The one place where domain errors become gRPC statuses. Unknown errors become a generic INTERNAL. */
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { KeywardError } from '../../../shared/errors.ts';
+import { KeywardError, type KeywardErrorCode } from '../../../shared/errors.ts';
 import { ControlPlaneError, type ControlPlaneErrorCode } from '../errors.ts';
 
 const STATUS: Record<ControlPlaneErrorCode, status> = {
@@ -13,6 +13,18 @@ const STATUS: Record<ControlPlaneErrorCode, status> = {
   failed_precondition: status.FAILED_PRECONDITION,
 };
 
+/**
+ * The keyset model's errors a caller can cause, by the outcome they answer as. Any other KeywardError (a keyset
+ * that does not parse, an envelope that does not open) is ours, not the caller's: INTERNAL.
+ */
+const KEYWARD_OUTCOME: Partial<Record<KeywardErrorCode, ControlPlaneErrorCode>> = {
+  secret_too_weak: 'invalid_argument',
+  secret_reused: 'invalid_argument',
+  key_not_found: 'not_found',
+  key_is_active: 'failed_precondition',
+  keyset_too_large: 'failed_precondition',
+};
+
 export interface MappedError {
   error: Partial<ServiceError>;
   /** A short word for the access log. */
@@ -22,24 +34,16 @@ export interface MappedError {
 }
 
 export function toGrpcError(error: unknown): MappedError {
-  if (error instanceof ControlPlaneError) {
-    return { error: grpcError(STATUS[error.code], error.message), outcome: error.code, unexpected: false };
+  const outcome =
+    error instanceof ControlPlaneError
+      ? error.code
+      : error instanceof KeywardError
+        ? KEYWARD_OUTCOME[error.code]
+        : undefined;
+  if (outcome === undefined) {
+    return { error: grpcError(status.INTERNAL, 'Internal error'), outcome: 'internal', unexpected: true };
   }
-  if (error instanceof KeywardError && (error.code === 'secret_too_weak' || error.code === 'secret_reused')) {
-    return {
-      error: grpcError(status.INVALID_ARGUMENT, error.message),
-      outcome: 'invalid_argument',
-      unexpected: false,
-    };
-  }
-  if (error instanceof KeywardError && error.code === 'keyset_too_large') {
-    return {
-      error: grpcError(status.FAILED_PRECONDITION, error.message),
-      outcome: 'failed_precondition',
-      unexpected: false,
-    };
-  }
-  return { error: grpcError(status.INTERNAL, 'Internal error'), outcome: 'internal', unexpected: true };
+  return { error: grpcError(STATUS[outcome], (error as Error).message), outcome, unexpected: false };
 }
 
 function grpcError(code: status, details: string): Partial<ServiceError> {

@@ -38,5 +38,9 @@ export class EnvStorage implements KeysetStorage {
     return true;
   }
 
+  describeMissingKeyset(): string {
+    return 'the in-memory keyset could not be written; restart the control plane';
+  }
+
   async close(): Promise<void> {}
 }

@@ -22,5 +22,10 @@ export interface KeysetStorage {
   watch(onChange: (version: number) => void): Promise<() => Promise<void>>;
   /** Takes a lock with expiry (scheduled rotation: one replica at a time). Returns false when held elsewhere. */
   tryLock(name: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Why a keyset could not be written over "none stored" although none loads, in this storage's own terms
+   * (for Valkey: the version key set without the keyset), and how to repair it.
+   */
+  describeMissingKeyset(): string;
   close(): Promise<void>;
 }

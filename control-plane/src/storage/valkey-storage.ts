@@ -153,6 +153,11 @@ export class ValkeyStorage implements KeysetStorage {
     return ok === 'OK';
   }
 
+  describeMissingKeyset(): string {
+    const { version, state, keyset, active } = VALKEY_KEYS;
+    return `${version} is set but ${state} is missing; restore ${state}, ${keyset} and ${active} from a backup`;
+  }
+
   /** Every secret ever installed, by secret version (for audits and tests). */
   async history(): Promise<HistoryEntry[]> {
     const all = await this.#call(() => this.#client.hgetall(VALKEY_KEYS.history));

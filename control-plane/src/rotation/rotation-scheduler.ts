@@ -3,16 +3,17 @@
  * reset the clock). A lock in storage with expiry lets exactly one replica rotate; the others find the new
  * secret on their next look and go back to sleep.
  */
-import type { SecretManager } from './secret-manager.ts';
-import type { KeysetStorage, StoredKeyset } from './storage/keyset-storage.ts';
+import type { KeysetManager } from '../keyset/keyset-manager.ts';
+import type { KeysetStorage, StoredKeyset } from '../storage/keyset-storage.ts';
+import { msUntilRotationDue } from './rotation-due.ts';
 
 export interface RotationSchedulerOptions {
-  manager: SecretManager;
+  manager: KeysetManager;
   storage: KeysetStorage;
   intervalMs: number;
   /** Longest sleep between looks (so a secret rotated elsewhere, or a changed clock, is noticed). */
   maxSleepMs?: number;
-  now?: () => number;
+  now?: () => Date;
   onRotated?: (stored: StoredKeyset) => void;
   onError?: (error: unknown) => void;
 }
@@ -50,9 +51,7 @@ export class RotationScheduler {
 
   async #msUntilDue(): Promise<number> {
     const { keyset } = await this.#options.manager.keyset();
-    const active = keyset.keys.find((key) => key.status === 'active');
-    const now = this.#options.now?.() ?? Date.now();
-    return active ? Date.parse(active.created_at) + this.#options.intervalMs - now : 0;
+    return msUntilRotationDue(keyset, this.#options.intervalMs, this.#options.now?.() ?? new Date());
   }
 
   async #loop(): Promise<void> {

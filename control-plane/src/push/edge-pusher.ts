@@ -4,7 +4,7 @@
  * idempotent (an edge answers 200 for a version it already holds, 409 for an older one), so a duplicate push
  * from a second replica costs one small request and changes nothing.
  */
-import type { StoredKeyset } from './storage/keyset-storage.ts';
+import type { StoredKeyset } from '../storage/keyset-storage.ts';
 
 export interface EdgeTargetState {
   url: string;

@@ -1,0 +1,33 @@
+/** ValkeyStorage against a real valkey-server through the storage conformance suite. */
+import { randomBytes } from 'node:crypto';
+import { useValkeyReplicas } from '../../../test/support/keyset-replica.ts';
+import { expectConsistent, readLayout } from '../../../test/support/valkey-layout.ts';
+import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
+import { runStorageConformance } from './conformance.ts';
+
+const KEYSET_KEY = new Uint8Array(randomBytes(32));
+const fixture = useValkeyReplicas(KEYSET_KEY);
+
+runStorageConformance('valkey', () => ({
+  keysetKey: KEYSET_KEY,
+  async reset(legacy) {
+    await fixture.admin.flushall();
+    if (legacy !== undefined) await fixture.admin.set(VALKEY_KEYS.active, legacy);
+  },
+  async open() {
+    const storage = new ValkeyStorage({ url: fixture.valkey.url });
+    await storage.connect();
+    return storage;
+  },
+  snapshot: () => readLayout(fixture.admin),
+  consistentKeyset: async () => (await expectConsistent(fixture.admin, KEYSET_KEY)).keyset,
+  async history() {
+    const storage = new ValkeyStorage({ url: fixture.valkey.url });
+    await storage.connect();
+    try {
+      return await storage.history();
+    } finally {
+      await storage.close();
+    }
+  },
+}));

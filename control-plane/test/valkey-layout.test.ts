@@ -1,0 +1,107 @@
+/**
+ * The jwt_secrets:* layout a KeysetManager writes through ValkeyStorage, against a real valkey-server: bootstrap
+ * from jwt_secrets:active, a corrupted state, and every key of a rotation changing together. What every storage
+ * must do is in storage/conformance.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
+import { activeKey } from '../../shared/keyset.ts';
+import { openKeyset } from '../../shared/keyset-envelope.ts';
+import { computeKid } from '../../shared/kid.ts';
+import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
+import { expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
+import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
+
+const KEYSET_KEY = new Uint8Array(randomBytes(32));
+
+let serial = 0;
+/** A fresh secret of 40+ bytes, distinct across the whole file. */
+const newSecret = (label = 's') => `${label}-${++serial}-${randomBytes(24).toString('base64url')}`;
+
+describe('the Valkey layout a KeysetManager writes', () => {
+  const valkey = useValkeyReplicas(KEYSET_KEY);
+  const { replica } = valkey;
+
+  it('a corrupted jwt_secrets:state stops the start without quoting it (it holds key material)', async () => {
+    const fragment = 'kmaterial0123456789';
+    // V8 quotes the text of a value that is not JSON at all (`Unexpected token ..., "..." is not valid JSON`).
+    for (const broken of [`{"version":1,"keys":[{"k":"${fragment}`, `${fragment}${fragment}`]) {
+      await valkey.admin.set(VALKEY_KEYS.state, broken);
+      const { manager } = await replica();
+      const failure = await manager.start().then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failure?.message).toMatch(/jwt_secrets:state in Valkey is not valid JSON/);
+      expect(failure?.message).not.toContain(fragment.slice(0, 6));
+    }
+  });
+
+  it('bootstrapping from a pre-set jwt_secrets:active leaves it as it was, in a consistent layout', async () => {
+    // The keyset it becomes (version 1, the secret's kid, the history entry) is checked by the conformance suite.
+    const legacy = newSecret('legacy');
+    await valkey.admin.set(VALKEY_KEYS.active, legacy);
+    const { manager } = await replica();
+    const stored = await manager.start();
+    // Existing services that GET the key keep getting the same secret.
+    expect(await valkey.admin.get(VALKEY_KEYS.active)).toBe(legacy);
+    const { keyset: state } = await expectConsistent(valkey.admin, KEYSET_KEY);
+    expect(state).toEqual(stored.keyset);
+  });
+
+  it('generates the first secret when Valkey is empty, and stores it as jwt_secrets:active', async () => {
+    const { manager, warnings } = await replica();
+    const stored = await manager.start();
+    expect(stored.keyset.version).toBe(1);
+    const active = await valkey.admin.get(VALKEY_KEYS.active);
+    expect(utf8(active as string).length).toBeGreaterThanOrEqual(32);
+    expect(activeKey(stored.keyset).kid).toBe(await computeKid(active as string));
+    expect(warnings.join('\n')).toContain('generated the first secret');
+  });
+
+  it('a rotation changes active, keyset envelope, state, version and history together', async () => {
+    const first = newSecret('first');
+    await valkey.admin.set(VALKEY_KEYS.active, first);
+    const { manager, storage } = await replica();
+    await manager.start();
+    const second = newSecret('second');
+    const stored = await manager.rotate({ secret: second });
+    expect(stored.keyset.version).toBe(2);
+
+    const { layout: snap, keyset: state } = await expectConsistent(valkey.admin, KEYSET_KEY);
+    expect(snap.active).toBe(second);
+    expect(state).toEqual(stored.keyset);
+    expect(stored.envelope).toBe(snap.envelope);
+    expect(state.keys.map((k) => [k.kid, k.status, k.version])).toEqual([
+      [await computeKid(second), 'active', 2],
+      [await computeKid(first), 'previous', 1],
+    ]);
+    const history = await storage.history();
+    expect(history.map((entry) => [entry.version, entry.k])).toEqual([
+      [1, encodeBase64url(utf8(first))],
+      [2, encodeBase64url(utf8(second))],
+    ]);
+  });
+
+  it('readers never see a jwt_secrets:active that disagrees with the envelope during rotations', async () => {
+    const { manager } = await replica();
+    await manager.start();
+    const reads: Array<[string | null, string | null]> = [];
+    let writing = true;
+    const reader = (async () => {
+      while (writing)
+        reads.push((await valkey.admin.mget(VALKEY_KEYS.active, VALKEY_KEYS.keyset)) as [string, string]);
+    })();
+    for (let i = 0; i < 40; i++) await manager.rotate({ secret: newSecret('atomic') });
+    writing = false;
+    await reader;
+    expect(reads.length).toBeGreaterThan(40);
+    const distinct = new Map(
+      reads.map(([active, envelope]) => [`${active}|${envelope}`, [active, envelope]]),
+    );
+    for (const [active, envelope] of distinct.values()) {
+      expect(secretOf(await openKeyset(envelope as string, KEYSET_KEY))).toBe(active);
+    }
+  });
+});
