@@ -417,3 +417,82 @@ describe('verifyToken: synchronous with a synchronous primitive', () => {
     ).toEqual([true, true, false]);
   });
 });
+
+describe('verifyToken: which keys it tries, in which order', () => {
+  const NEWER = 'verify-test-newer-secret-0123456789abcdefg';
+  const NEWEST = 'verify-test-newest-secret-0123456789abcdef';
+
+  /** node:crypto HMAC that records, per verify call, which secret the key was imported from. */
+  function recordingRing(keyset: Keyset, names: Record<string, string>) {
+    const tried: string[] = [];
+    const primitive: HmacPrimitive<{ name: string; key: unknown }> = {
+      name: 'recording node:crypto',
+      importKey: (raw, alg) => ({
+        name: names[Buffer.from(raw).toString('utf8')] ?? 'unnamed',
+        key: nodeHmac.importKey(raw, alg),
+      }),
+      verify: ({ name, key }, input, signature) => {
+        tried.push(name);
+        return nodeHmac.verify(key as Parameters<typeof nodeHmac.verify>[0], input, signature);
+      },
+    };
+    return { ring: prepareKeyRing(keyset, primitive as HmacPrimitive), tried };
+  }
+
+  it('without kid: the active key first, then previous keys newest first, stopping at the first match; expired keys are never tried', async () => {
+    const newerKid = await computeKid(NEWER);
+    // Four keys: OLD (grace ends at OLD_EXPIRES), ACTIVE superseded at T1 + 1 min, NEWER at T1 + 2 min, NEWEST active.
+    const withNewer = rotateKeyset(
+      await buildKeyset(),
+      { secret: NEWER, kid: newerKid },
+      { now: new Date(T1 + 60_000), gracePeriodMs: 24 * HOUR },
+    );
+    const keyset = rotateKeyset(
+      withNewer,
+      { secret: NEWEST, kid: await computeKid(NEWEST) },
+      { now: new Date(T1 + 120_000), gracePeriodMs: 24 * HOUR },
+    );
+    const names = { [NEWEST]: 'active', [NEWER]: 'newer', [ACTIVE]: 'older', [OLD]: 'oldest' };
+    const { ring, tried } = recordingRing(keyset, names);
+    const verifyWith = async (secret: string, kid?: string, now = NOW) => {
+      tried.length = 0;
+      const header = kid === undefined ? { alg: 'HS256' } : { alg: 'HS256', kid };
+      const result = await verifyToken(await handSigner.sign(header, { sub: 'u' }, secret), await ring, {
+        algorithms: ['HS256'],
+        clockToleranceMs: 0,
+        maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+        now: () => now,
+      });
+      return { result, tried: [...tried] };
+    };
+
+    expect(await verifyWith(NEWEST)).toMatchObject({ tried: ['active'] });
+    expect(await verifyWith(NEWER)).toMatchObject({
+      result: { valid: true, kid: newerKid },
+      tried: ['active', 'newer'],
+    });
+    expect(await verifyWith(ACTIVE)).toMatchObject({ tried: ['active', 'newer', 'older'] });
+    expect(await verifyWith(OLD)).toMatchObject({
+      result: { valid: true, kid: oldKid },
+      tried: ['active', 'newer', 'older', 'oldest'],
+    });
+    expect(await verifyWith(STRANGER)).toEqual({
+      result: { valid: false, error: 'signature_invalid' },
+      tried: ['active', 'newer', 'older', 'oldest'],
+    });
+    // Once OLD's grace has ended it is skipped without an HMAC.
+    expect(await verifyWith(STRANGER, undefined, OLD_EXPIRES)).toMatchObject({
+      tried: ['active', 'newer', 'older'],
+    });
+    // With a kid: only the key it names, and none at all for an unknown or expired kid.
+    expect(await verifyWith(OLD, oldKid)).toMatchObject({ result: { valid: true }, tried: ['oldest'] });
+    expect(await verifyWith(OLD, oldKid, OLD_EXPIRES)).toEqual({
+      result: { valid: false, error: 'key_unknown' },
+      tried: [],
+    });
+    expect(await verifyWith(STRANGER, 'no-such-kid')).toEqual({
+      result: { valid: false, error: 'key_unknown' },
+      tried: [],
+    });
+  });
+});
