@@ -5,8 +5,8 @@
 import type { KeyRing } from '../../shared/key-ring.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
 import { type VerifyOptions, type VerifyResult, verifyToken } from '../../shared/verify-token.ts';
-import type { KeysetStore } from './keyset-store.ts';
-import type { KeysetSync } from './keyset-sync.ts';
+import type { KeysetStore } from './keyset/keyset-store.ts';
+import type { KeysetSync } from './keyset/keyset-sync.ts';
 import { tokenKid } from './token-kid.ts';
 
 export class TokenVerifier {

@@ -12,7 +12,7 @@ import {
   signWithJose,
 } from '../../../test/support/keysets.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
-import { SOURCE_DEADLINE_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset-sync.ts';
+import { SOURCE_DEADLINE_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset/keyset-sync.ts';
 
 /** Stands in for the control plane's keyset endpoint: the test's own server, envelope body, ETag, 304. */
 const origin = {

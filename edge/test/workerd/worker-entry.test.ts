@@ -24,7 +24,7 @@ import {
 } from '../../../test/support/keysets.ts';
 import { createEdge } from '../../src/create-edge.ts';
 import type { KeysetKv } from '../../src/env.ts';
-import { KV_KEYSET_KEY } from '../../src/kv-keyset-mirror.ts';
+import { KV_KEYSET_KEY } from '../../src/keyset/sources/kv-keyset-mirror.ts';
 import worker from '../../src/runtime/worker.ts';
 
 const kv = (env as unknown as { KEYSETS: KeysetKv }).KEYSETS;
