@@ -1,6 +1,6 @@
 /** Wires config, keyset store, pull sources and the HTTP app: what every runtime entry calls. */
 import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
-import { edgeConfig } from './config.ts';
+import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
 import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
@@ -39,7 +39,7 @@ export interface Edge {
 
 /** Throws EdgeError `config_invalid` naming the variable when the env is bad. */
 export function createEdge(deps: EdgeDeps): Edge {
-  const config = edgeConfig(deps.env);
+  const config = parseEdgeConfig(deps.env);
   const now = deps.now ?? Date.now;
   const fetchImpl = deps.fetch ?? ((input, init) => fetch(input, init));
   const log = deps.log ?? ((message: string) => console.warn(message));

@@ -12,6 +12,7 @@ import {
   signWithJose,
 } from '../../../test/support/keysets.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
+import type { KeysetKv } from '../../src/env.ts';
 import { SOURCE_DEADLINE_MS, UNKNOWN_KID_COOLDOWN_MS } from '../../src/keyset/keyset-sync.ts';
 
 /** Stands in for the control plane's keyset endpoint: the test's own server, envelope body, ETag, 304. */
@@ -292,8 +293,9 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
       /^KEYSET_MAX_STALENESS: needs an origin/,
     );
     // KV holds copies the edges wrote themselves: it never confirms, so it cannot honour the limit either
-    // (config refuses before the binding is touched).
-    expect(() => createEdge({ env: { KEYSET_KEY, KEYSETS: {}, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
+    // (config refuses before the binding is touched, so an empty object stands in for it).
+    const kv = {} as KeysetKv;
+    expect(() => createEdge({ env: { KEYSET_KEY, KEYSETS: kv, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
       /^KEYSET_MAX_STALENESS: needs an origin .*the KEYSETS binding alone never confirms/,
     );
   });

@@ -27,7 +27,8 @@ import type { KeysetKv } from '../../src/env.ts';
 import { KV_KEYSET_KEY } from '../../src/keyset/sources/kv-keyset-mirror.ts';
 import worker from '../../src/runtime/worker.ts';
 
-const kv = (env as unknown as { KEYSETS: KeysetKv }).KEYSETS;
+// vitest.config.ts binds KEYSETS for the tests; wrangler.toml (and so the generated Env) leaves it out.
+const kv = (env as Env & { KEYSETS: KeysetKv }).KEYSETS;
 const FIRST = secret('entry-first');
 const SECOND = secret('entry-second');
 const THIRD = secret('entry-third');
@@ -130,7 +131,7 @@ describe('the Worker entry under workerd', () => {
     const ctx = createExecutionContext();
     const response = await worker.fetch(
       new Request('http://edge.test/healthz') as never,
-      { KEYSET_KEY, JWT_ALGORITHMS: 'none' },
+      { ...env, JWT_ALGORITHMS: 'none' },
       ctx,
     );
     expect(response.status).toBe(500);
