@@ -1,9 +1,11 @@
 /** The keyset envelope (SPEC section 5): JWE compact, `dir` + `A256GCM` under KEYSET_KEY, keyset JSON inside. */
-import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, errors as joseErrors } from 'jose';
+import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
 import { z } from 'zod';
-import { decodeBase64url, decodeBase64urlText, fromUtf8, utf8 } from './base64url.ts';
+import { decodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
+import { parseJoseSegment } from './jose-segment.ts';
 import type { Keyset } from './keyset.ts';
+import { octThumbprint } from './kid.ts';
 
 /** Envelopes larger than this are refused before any parsing (a keyset of a few keys is ~1 KB). */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
@@ -92,11 +94,11 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
   const parts = text.split('.');
   if (parts.length !== 5)
     throw new KeywardError('envelope_malformed', 'expected a JWE in compact serialization');
-  const header = safeJson(parts[0] as string);
-  if (header === undefined || typeof header !== 'object' || header === null) {
+  const header = parseJoseSegment(parts[0] as string);
+  if (header === undefined) {
     throw new KeywardError('envelope_malformed', 'JWE header is not base64url JSON');
   }
-  const { alg, enc } = header as Record<string, unknown>;
+  const { alg, enc } = header;
   if (alg !== 'dir' || enc !== 'A256GCM') {
     throw new KeywardError('envelope_malformed', 'expected alg "dir" and enc "A256GCM"');
   }
@@ -125,7 +127,7 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
   const keyset = parseKeyset(value);
   // SPEC section 5: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
   for (const entry of keyset.keys) {
-    if ((await calculateJwkThumbprint({ kty: 'oct', k: entry.k }, 'sha256')) !== entry.kid) {
+    if ((await octThumbprint(entry.k)) !== entry.kid) {
       throw new KeywardError(
         'keyset_invalid',
         `keyset invalid: kid ${entry.kid} is not its key's thumbprint`,
@@ -133,14 +135,4 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
     }
   }
   return keyset;
-}
-
-function safeJson(segment: string): unknown {
-  const text = decodeBase64urlText(segment);
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
