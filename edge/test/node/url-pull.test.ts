@@ -251,16 +251,18 @@ describe('pulling from an origin that fails', () => {
   });
 });
 
+/** An edge pulling from the bare origin every 60 s, failing closed past `maxStaleness` without a confirmation. */
+function edgeOnBrokenOrigin(now: () => number, maxStaleness: string) {
+  const env = { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: maxStaleness };
+  return createEdge({ env, now, log: () => {} });
+}
+
 describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyset', () => {
   it('keeps verifying through origin failures until the limit, then answers 503 until a pull confirms', async () => {
     let now = Date.parse('2026-07-01T00:00:00Z');
     const envelope = await seal(await buildKeyset(1, A));
     answer({ body: envelope });
-    const edge = createEdge({
-      env: { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: '10m' },
-      now: () => now,
-      log: () => {},
-    });
+    const edge = edgeOnBrokenOrigin(() => now, '10m');
     const token = await signByHand(A, { sub: 'a' });
     expect(await verifyError(edge, token)).toBeUndefined();
 
@@ -294,11 +296,7 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
   it('an answer that does not open, or is older than the held keyset, confirms nothing', async () => {
     let now = Date.parse('2026-07-02T00:00:00Z');
     answer({ body: await seal(await buildKeyset(2, B, [{ secret: A }])) });
-    const edge = createEdge({
-      env: { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: '5m' },
-      now: () => now,
-      log: () => {},
-    });
+    const edge = edgeOnBrokenOrigin(() => now, '5m');
     const token = await signByHand(B, { sub: 'b' });
     expect(await verifyError(edge, token)).toBeUndefined();
     // The origin now answers 200 with an envelope under another key, then with an older version.
@@ -316,11 +314,7 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
   it('a 200 whose body is not UTF-8 is a failed pull, not a confirmation', async () => {
     let now = Date.parse('2026-07-03T00:00:00Z');
     answer({ body: await seal(await buildKeyset(1, A)) });
-    const edge = createEdge({
-      env: { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: '5m' },
-      now: () => now,
-      log: () => {},
-    });
+    const edge = edgeOnBrokenOrigin(() => now, '5m');
     const token = await signByHand(A, { sub: 'a' });
     expect(await verifyError(edge, token)).toBeUndefined();
     answer({ body: Buffer.from([0x65, 0x79, 0xff, 0xfe]) });
