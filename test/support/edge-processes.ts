@@ -11,7 +11,7 @@ import { freePort } from './free-port.ts';
 import { type ManagedProcess, startProcess } from './managed-process.ts';
 import { waitFor } from './wait-for.ts';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type EdgeRuntime = 'workerd' | 'node' | 'bun';
 
