@@ -1,9 +1,10 @@
 /** The keyset envelope (SPEC section 5): JWE compact, `dir` + `A256GCM` under KEYSET_KEY, keyset JSON inside. */
-import { CompactEncrypt, calculateJwkThumbprint, compactDecrypt, errors as joseErrors } from 'jose';
-import { z } from 'zod';
-import { decodeBase64url, decodeBase64urlText, fromUtf8, utf8 } from './base64url.ts';
+import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
+import { decodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
-import type { Keyset } from './keyset.ts';
+import { parseJoseSegment } from './jose-segment.ts';
+import type { KeyEntry, Keyset } from './keyset.ts';
+import { octThumbprint } from './kid.ts';
 
 /** Envelopes larger than this are refused before any parsing (a keyset of a few keys is ~1 KB). */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
@@ -18,34 +19,6 @@ function isRfc3339(text: string): boolean {
   return new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
 }
 
-const rfc3339 = z.string().refine(isRfc3339, 'expected an RFC 3339 time');
-
-const keyEntrySchema = z.object({
-  kid: z.string().min(1).max(256),
-  alg: z.literal('HS256'),
-  k: z.string().refine((k) => (decodeBase64url(k)?.length ?? 0) > 0, 'expected base64url key bytes'),
-  status: z.enum(['active', 'previous']),
-  created_at: rfc3339,
-  expires_at: rfc3339.nullable().default(null),
-  version: z.number().int().nonnegative().default(0),
-});
-
-const keysetSchema = z
-  .object({
-    version: z.number().int().positive(),
-    issued_at: rfc3339,
-    keys: z.array(keyEntrySchema).min(1).max(1000),
-  })
-  .refine((keyset) => keyset.keys.filter((key) => key.status === 'active').length === 1, {
-    message: 'expected exactly one active key',
-  })
-  .refine((keyset) => new Set(keyset.keys.map((key) => key.kid)).size === keyset.keys.length, {
-    message: 'expected unique kids',
-  })
-  .refine((keyset) => keyset.keys.every((key) => (key.status === 'active') === (key.expires_at === null)), {
-    message: 'expected expires_at null for the active key and a time for every previous key',
-  });
-
 /** Parses KEYSET_KEY (base64url of exactly 32 bytes). */
 export function parseKeysetKey(text: string): Uint8Array {
   const key = decodeBase64url(text.trim());
@@ -55,17 +28,74 @@ export function parseKeysetKey(text: string): Uint8Array {
   return key as Uint8Array;
 }
 
-/** Validates a parsed keyset; throws `keyset_invalid` naming the first problem. */
+/**
+ * Validates a parsed keyset (SPEC section 5); throws `keyset_invalid` naming the first problem and where it is.
+ * Returns a fresh keyset holding only the known fields, with the optional ones filled in (`expires_at` null,
+ * `version` 0). Written by hand rather than with a schema library, which would be most of the worker's bundle.
+ */
 export function parseKeyset(value: unknown): Keyset {
-  const result = keysetSchema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new KeywardError(
-      'keyset_invalid',
-      `keyset invalid at ${issue?.path.join('.') || '.'}: ${issue?.message}`,
-    );
+  const keyset = object(value, '');
+  const version = integer(keyset.version, 'version', 1);
+  const issued_at = time(keyset.issued_at, 'issued_at');
+  const list = keyset.keys;
+  if (!Array.isArray(list) || list.length < 1 || list.length > MAX_KEYS) {
+    invalid('keys', `expected an array of 1 to ${MAX_KEYS} keys`);
   }
-  return result.data as Keyset;
+  const keys = list.map((entry, index) => keyEntry(entry, `keys.${index}`));
+  if (keys.filter((key) => key.status === 'active').length !== 1)
+    invalid('', 'expected exactly one active key');
+  if (new Set(keys.map((key) => key.kid)).size !== keys.length) invalid('', 'expected unique kids');
+  if (!keys.every((key) => (key.status === 'active') === (key.expires_at === null))) {
+    invalid('', 'expected expires_at null for the active key and a time for every previous key');
+  }
+  return { version, issued_at, keys };
+}
+
+const MAX_KEYS = 1000;
+const MAX_KID_LENGTH = 256;
+
+function keyEntry(value: unknown, path: string): KeyEntry {
+  const entry = object(value, path);
+  const { kid, alg, k, status } = entry;
+  if (typeof kid !== 'string' || kid.length < 1 || kid.length > MAX_KID_LENGTH) {
+    invalid(`${path}.kid`, `expected a string of 1 to ${MAX_KID_LENGTH} characters`);
+  }
+  if (alg !== 'HS256') invalid(`${path}.alg`, 'expected "HS256"');
+  if (typeof k !== 'string' || (decodeBase64url(k)?.length ?? 0) === 0) {
+    invalid(`${path}.k`, 'expected base64url key bytes');
+  }
+  if (status !== 'active' && status !== 'previous')
+    invalid(`${path}.status`, 'expected "active" or "previous"');
+  const created_at = time(entry.created_at, `${path}.created_at`);
+  const expires_at =
+    entry.expires_at === undefined || entry.expires_at === null
+      ? null
+      : time(entry.expires_at, `${path}.expires_at`);
+  const version = entry.version === undefined ? 0 : integer(entry.version, `${path}.version`, 0);
+  return { kid, alg, k, status, created_at, expires_at, version };
+}
+
+function object(value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    invalid(path, 'expected an object');
+  return value as Record<string, unknown>;
+}
+
+/** A safe integer of at least `min`. */
+function integer(value: unknown, path: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    invalid(path, `expected an integer of at least ${min}`);
+  }
+  return value;
+}
+
+function time(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !isRfc3339(value)) invalid(path, 'expected an RFC 3339 time');
+  return value;
+}
+
+function invalid(path: string, problem: string): never {
+  throw new KeywardError('keyset_invalid', `keyset invalid at ${path || '.'}: ${problem}`);
 }
 
 /** Seals a keyset; `keyset_too_large` when edges would refuse the envelope (over MAX_ENVELOPE_BYTES). */
@@ -92,11 +122,11 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
   const parts = text.split('.');
   if (parts.length !== 5)
     throw new KeywardError('envelope_malformed', 'expected a JWE in compact serialization');
-  const header = safeJson(parts[0] as string);
-  if (header === undefined || typeof header !== 'object' || header === null) {
+  const header = parseJoseSegment(parts[0] as string);
+  if (header === undefined) {
     throw new KeywardError('envelope_malformed', 'JWE header is not base64url JSON');
   }
-  const { alg, enc } = header as Record<string, unknown>;
+  const { alg, enc } = header;
   if (alg !== 'dir' || enc !== 'A256GCM') {
     throw new KeywardError('envelope_malformed', 'expected alg "dir" and enc "A256GCM"');
   }
@@ -125,7 +155,7 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
   const keyset = parseKeyset(value);
   // SPEC section 5: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
   for (const entry of keyset.keys) {
-    if ((await calculateJwkThumbprint({ kty: 'oct', k: entry.k }, 'sha256')) !== entry.kid) {
+    if ((await octThumbprint(entry.k)) !== entry.kid) {
       throw new KeywardError(
         'keyset_invalid',
         `keyset invalid: kid ${entry.kid} is not its key's thumbprint`,
@@ -133,14 +163,4 @@ export async function openKeyset(envelope: string, key: Uint8Array): Promise<Key
     }
   }
   return keyset;
-}
-
-function safeJson(segment: string): unknown {
-  const text = decodeBase64urlText(segment);
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -2,8 +2,9 @@
  * JWT (JWS compact, HMAC) verification against a KeyRing: one code path for every runtime, the HMAC primitive
  * injected. Order as in the seed: the token's kid first; without kid the active key, then previous keys.
  */
-import { decodeBase64url, decodeBase64urlText } from './base64url.ts';
+import { decodeBase64url } from './base64url.ts';
 import type { JwsHmacAlg } from './hmac.ts';
+import { parseJoseSegment } from './jose-segment.ts';
 import type { KeyRing, RingKey } from './key-ring.ts';
 
 export type VerifyErrorCode =
@@ -78,7 +79,7 @@ function parseToken(token: string, ring: KeyRing, options: VerifyOptions): Parse
   const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1);
   if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) return fail('token_malformed');
 
-  const header = decodeJsonObject(token.slice(0, dot1));
+  const header = parseJoseSegment(token.slice(0, dot1));
   if (header === undefined) return fail('token_malformed');
   const alg = header.alg;
   if (typeof alg !== 'string') return fail('token_malformed');
@@ -94,7 +95,7 @@ function parseToken(token: string, ring: KeyRing, options: VerifyOptions): Parse
   const kid = header.kid;
   if (kid !== undefined && typeof kid !== 'string') return fail('token_malformed');
 
-  const claims = decodeJsonObject(token.slice(dot1 + 1, dot2));
+  const claims = parseJoseSegment(token.slice(dot1 + 1, dot2));
   if (claims === undefined) return fail('token_malformed');
   const signature = decodeBase64url(token.slice(dot2 + 1));
   if (signature === undefined) return fail('token_malformed');
@@ -152,18 +153,4 @@ function checkClaims(claims: JwtClaims, now: number, options: VerifyOptions): Ve
     if (!audiences.includes(options.audience)) return 'claim_invalid';
   }
   return undefined;
-}
-
-function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
-  const text = decodeBase64urlText(segment);
-  if (text === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
 }

@@ -3,7 +3,7 @@ import { parseDuration } from '../../shared/duration.ts';
 import type { JwsHmacAlg } from '../../shared/hmac.ts';
 import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, SUPPORTED_ALGORITHMS } from '../../shared/verify-token.ts';
-import type { EdgeEnv, KeysetKv } from './env.ts';
+import type { EdgeEnv, EdgeVariable, KeysetKv } from './env.ts';
 import { EdgeError } from './errors.ts';
 
 export interface EdgeConfig {
@@ -26,18 +26,7 @@ export interface EdgeConfig {
 /** VERIFY_CACHE_SIZE's default: about 10 MB for typical tokens of ~600 bytes. */
 export const DEFAULT_VERIFY_CACHE_SIZE = 10_000;
 
-const cache = new WeakMap<object, EdgeConfig>();
-
-/** Parses `env` once; later calls with the same object return the same config. */
-export function edgeConfig(env: EdgeEnv): EdgeConfig {
-  let config = cache.get(env);
-  if (config === undefined) {
-    config = parseEdgeConfig(env);
-    cache.set(env, config);
-  }
-  return config;
-}
-
+/** Reads every variable once; throws EdgeError `config_invalid` naming the first bad one. */
 export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
   const keysetKeyText = text(env, 'KEYSET_KEY');
   if (keysetKeyText === undefined) invalid('KEYSET_KEY', 'is required (base64url of 32 random bytes)');
@@ -111,25 +100,25 @@ function algorithms(list: string): JwsHmacAlg[] {
 }
 
 /** A string variable; empty means unset (wrangler vars cannot be deleted per environment, only emptied). */
-function text(env: EdgeEnv, name: string): string | undefined {
-  const value = env[name];
+function text(env: EdgeEnv, name: EdgeVariable): string | undefined {
+  const value: unknown = env[name];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') invalid(name, 'expected a string');
   const trimmed = value.trim();
   return trimmed.length === 0 ? undefined : trimmed;
 }
 
-function duration(env: EdgeEnv, name: string, fallback: string): number {
+function duration(env: EdgeEnv, name: EdgeVariable, fallback: string): number {
   const value = text(env, name) ?? fallback;
   return named(name, () => parseDuration(value));
 }
 
-function positiveInteger(env: EdgeEnv, name: string, fallback: number): number {
+function positiveInteger(env: EdgeEnv, name: EdgeVariable, fallback: number): number {
   return count(env, name, fallback, 1);
 }
 
 /** A whole number of at least `min`. */
-function count(env: EdgeEnv, name: string, fallback: number, min = 0): number {
+function count(env: EdgeEnv, name: EdgeVariable, fallback: number, min = 0): number {
   const value = text(env, name);
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < min) {
@@ -138,13 +127,12 @@ function count(env: EdgeEnv, name: string, fallback: number, min = 0): number {
   return Number(value);
 }
 
-function kvBinding(value: unknown): KeysetKv | undefined {
+function kvBinding(value: KeysetKv | string | undefined | null): KeysetKv | undefined {
   if (value === undefined || value === null) return undefined;
-  const kv = value as Partial<KeysetKv>;
-  if (typeof kv.get !== 'function' || typeof kv.put !== 'function') {
+  if (typeof value !== 'object' || typeof value.get !== 'function' || typeof value.put !== 'function') {
     invalid('KEYSETS', 'expected a KV namespace binding');
   }
-  return kv as KeysetKv;
+  return value;
 }
 
 function isHttpUrl(value: string): boolean {

@@ -1,17 +1,16 @@
 /** Wires config, keyset store, pull sources and the HTTP app: what every runtime entry calls. */
-import type { Hono } from 'hono';
 import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
-import { createApp } from './app.ts';
-import { edgeConfig } from './config.ts';
+import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
-import type { KeysetSource } from './keyset-source.ts';
-import { KeysetStore } from './keyset-store.ts';
-import { KeysetSync, type PullReason, type PullReport } from './keyset-sync.ts';
-import { KvKeysetMirror } from './kv-keyset-mirror.ts';
+import { createApp } from './http/app.ts';
+import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
+import { KeysetStore } from './keyset/keyset-store.ts';
+import { KeysetSync, type PullReason, type PullReport } from './keyset/keyset-sync.ts';
+import type { KeysetSource } from './keyset/sources/keyset-source.ts';
+import { KvKeysetMirror } from './keyset/sources/kv-keyset-mirror.ts';
+import { UpstashKeysetSource } from './keyset/sources/upstash-keyset-source.ts';
+import { UrlKeysetSource } from './keyset/sources/url-keyset-source.ts';
 import { TokenVerifier } from './token-verifier.ts';
-import { UpstashKeysetSource } from './upstash-keyset-source.ts';
-import { UrlKeysetSource } from './url-keyset-source.ts';
-import { VerifyAnswers } from './verify-answers.ts';
 
 export interface EdgeDeps {
   env: EdgeEnv;
@@ -28,19 +27,19 @@ export interface WaitUntil {
 }
 
 export interface Edge {
-  readonly app: Hono;
+  /** The held keyset, for health checks and tests. */
   readonly store: KeysetStore;
   readonly sync: KeysetSync;
-  /** The /verify answers without HTTP, for a runtime entry that serves /verify directly (Node). */
-  readonly answers: VerifyAnswers;
   fetch(request: Request, ctx?: WaitUntil): Promise<Response>;
+  /** /verify without HTTP, for a runtime entry that answers it straight from its own server (Node). */
+  verify(request: VerifyRequest): Promise<VerifyAnswer>;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
 }
 
 /** Throws EdgeError `config_invalid` naming the variable when the env is bad. */
 export function createEdge(deps: EdgeDeps): Edge {
-  const config = edgeConfig(deps.env);
+  const config = parseEdgeConfig(deps.env);
   const now = deps.now ?? Date.now;
   const fetchImpl = deps.fetch ?? ((input, init) => fetch(input, init));
   const log = deps.log ?? ((message: string) => console.warn(message));
@@ -78,14 +77,13 @@ export function createEdge(deps: EdgeDeps): Edge {
     },
     config.verifyCacheSize,
   );
-  const answers = new VerifyAnswers(verifier, config.maxTokenBytes);
-  const app = createApp({ store, sync, answers, cacheStats: () => verifier.cacheStats, now, log });
+  const verify = new VerifyProtocol({ verifier, sync, maxTokenBytes: config.maxTokenBytes, log });
+  const app = createApp({ store, sync, verify, cacheStats: () => verifier.cacheStats, now, log });
   return {
-    app,
     store,
     sync,
-    answers,
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
+    verify: (request) => verify.answer(request),
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
 }

@@ -2,12 +2,12 @@
  * Verifies a token against the held keyset, through the verified-token cache when it is on; an unknown kid
  * triggers one (rate-limited) pull and a retry.
  */
+import { parseJoseSegment } from '../../shared/jose-segment.ts';
 import type { KeyRing } from '../../shared/key-ring.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
 import { type VerifyOptions, type VerifyResult, verifyToken } from '../../shared/verify-token.ts';
-import type { KeysetStore } from './keyset-store.ts';
-import type { KeysetSync } from './keyset-sync.ts';
-import { tokenKid } from './token-kid.ts';
+import type { KeysetStore } from './keyset/keyset-store.ts';
+import type { KeysetSync } from './keyset/keyset-sync.ts';
 
 export class TokenVerifier {
   readonly #store: KeysetStore;
@@ -47,4 +47,11 @@ export class TokenVerifier {
       ? verifyToken(token, ring, this.#options)
       : this.#cache.verify(token, ring);
   }
+}
+
+/** The `kid` a token's header names, read without verifying anything; undefined when absent or bad. */
+function tokenKid(token: string): string | undefined {
+  const dot = token.indexOf('.');
+  const kid = dot < 0 ? undefined : parseJoseSegment(token.slice(0, dot))?.kid;
+  return typeof kid === 'string' ? kid : undefined;
 }

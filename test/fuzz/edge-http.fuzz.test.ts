@@ -73,7 +73,7 @@ beforeAll(async () => {
   );
   expect(put.status).toBe(200);
   fe.logs.length = 0;
-  nodeServer = createServer(createNodeListener(fe.edge, (line) => fe.logs.push(line)));
+  nodeServer = createServer(createNodeListener(fe.edge));
   await new Promise<void>((resolve) => nodeServer.listen(0, '127.0.0.1', resolve));
   nodeBase = `http://127.0.0.1:${(nodeServer.address() as AddressInfo).port}`;
 });
@@ -549,7 +549,7 @@ describe('the verify path over HTTP under fuzzing', () => {
 
   it('forward auth sends X-Auth-Subject exactly as signed, or refuses: never a trimmed " admin" as "admin"', async () => {
     // A header parser trims a value's ends, so a sub with a space at either end would reach the upstream as
-    // another subject than the one signed: it must be refused (HEADER_SAFE in edge/src/verify-answers.ts).
+    // another subject than the one signed: it must be refused (HEADER_SAFE in edge/src/http/verify-protocol.ts).
     for (const sub of [' admin', 'admin ', ' ', '\u0020root\u0020']) {
       const token = signHs(SIGNERS.active.secret, { alg: 'HS256' }, { sub });
       const answer = await send(verifyRequest('get', token));

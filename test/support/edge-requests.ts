@@ -1,4 +1,7 @@
-/** Drives an edge (any object with a fetch) the way a client would. */
+/**
+ * Drives an edge in-process (any object with a fetch: createEdge's, or the Worker entry's) with web Requests, and
+ * hands back the raw Response. For an edge in another process, over loopback, see edge-http-client.ts.
+ */
 export interface Fetchable {
   fetch(request: Request): Promise<Response>;
 }

@@ -18,7 +18,7 @@ export interface NodeEdgeServer {
 /** Starts an edge given `keysetKey` on 127.0.0.1 (`port` 0: a free one). */
 export async function startNodeEdgeServer(keysetKey: string, port = 0): Promise<NodeEdgeServer> {
   const edge = createEdge({ env: { KEYSET_KEY: keysetKey }, hmac: nodeHmac, log: () => {} });
-  const listener = createNodeListener(edge, () => {});
+  const listener = createNodeListener(edge);
   const puts: NodeEdgeServer['puts'] = [];
   const server = createServer((request, response) => {
     if (request.method === 'PUT')

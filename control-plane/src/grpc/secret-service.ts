@@ -9,6 +9,7 @@ import type {
   sendUnaryData,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { bearerCredentials } from '../../../shared/bearer-token.ts';
 import type { Keyset } from '../../../shared/keyset.ts';
 import type { AdminAuth } from '../admin-auth.ts';
 import { ControlPlaneError } from '../errors.ts';
@@ -260,7 +261,6 @@ export function peerAddress(peer: string): string {
 
 function bearerToken(metadata: Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
-  if (typeof value !== 'string') return undefined;
-  const match = /^Bearer\s+(.+)$/i.exec(value.trim());
-  return match?.[1];
+  // An ADMIN_TOKEN may hold spaces: the whole credentials, not an RFC 6750 token.
+  return typeof value === 'string' ? bearerCredentials(value) : undefined;
 }

@@ -1,48 +1,43 @@
 /**
- * The Node entry's request listener: GET and POST /verify are answered straight from node:http, through the
- * same VerifyAnswers the Hono app uses (so both speak one protocol), skipping the web Request/Response
- * round trip @hono/node-server makes; every other request goes to the Hono app.
+ * The Node entry's request listener: GET and POST /verify go straight from node:http to the edge's
+ * VerifyProtocol (the one the Hono route calls too), skipping the web Request/Response round trip
+ * @hono/node-server makes; every other request goes to the Hono app.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { fromUtf8 } from '../../../shared/base64url.ts';
 import type { Edge } from '../create-edge.ts';
 import { EdgeError } from '../errors.ts';
-import { INTERNAL_ERROR } from '../http-errors.ts';
-import type { VerifyAnswer } from '../verify-answers.ts';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
 
-export function createNodeListener(edge: Edge, log: (message: string) => void): NodeListener {
+// The process outlives the response; a pull never rejects (KeysetSync reports failures itself).
+const runOn = (task: Promise<unknown>) => void task;
+
+export function createNodeListener(edge: Edge): NodeListener {
   const viaHono = getRequestListener((request) => edge.fetch(request));
-  const runInBackground = (task: Promise<unknown>) => {
-    // The process outlives the response; the task never rejects (KeysetSync reports failures itself).
-    void task;
-  };
 
   const answerVerify = async (request: IncomingMessage, response: ServerResponse) => {
-    try {
-      await edge.sync.beforeRequest(runInBackground);
-      const authorization = authorizationOf(request);
-      const answer =
-        request.method === 'GET'
-          ? await edge.answers.get(authorization)
-          : await edge.answers.post(authorization, (max) => readIncomingText(request, max));
-      send(response, answer);
-    } catch (error) {
-      // A client that went away mid-body is not an error of ours.
-      if (request.destroyed && response.destroyed) return;
-      log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
-      if (!response.headersSent)
-        send(response, { ...INTERNAL_ERROR, headers: { 'cache-control': 'no-store' } });
-      else response.destroy();
-    }
+    const answer = await edge.verify({
+      method: request.method === 'GET' ? 'GET' : 'POST',
+      authorization: authorizationOf(request),
+      readBody: (max) => readIncomingText(request, max),
+      background: runOn,
+    });
+    // A client that went away mid-body gets no answer.
+    if (response.destroyed) return;
+    response.writeHead(answer.status, {
+      ...answer.headers,
+      'content-length': Buffer.byteLength(answer.body),
+    });
+    response.end(answer.body);
   };
 
   return (request, response) => {
     const { method, url } = request;
     if ((method === 'GET' || method === 'POST') && (url === '/verify' || url?.startsWith('/verify?'))) {
-      void answerVerify(request, response);
+      // edge.verify never rejects; a write that throws is a connection gone bad.
+      answerVerify(request, response).catch(() => response.destroy());
       return;
     }
     void viaHono(request, response);
@@ -65,19 +60,6 @@ function authorizationOf(request: IncomingMessage): string | undefined {
     }
   }
   return value;
-}
-
-function send(
-  response: ServerResponse,
-  answer: Pick<VerifyAnswer, 'status' | 'headers'> & { body: unknown },
-) {
-  const body = JSON.stringify(answer.body);
-  response.writeHead(answer.status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    ...answer.headers,
-  });
-  response.end(body);
 }
 
 /**

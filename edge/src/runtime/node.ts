@@ -7,7 +7,7 @@ import { createNodeListener } from './node-listener.ts';
 const log = (message: string) => console.warn(message);
 // Synchronous node:crypto HMAC: Node's WebCrypto pays a thread-pool hop per verify.
 const edge = createEdge({ env: process.env, hmac: nodeHmac, log });
-const server = createServer(createNodeListener(edge, log));
+const server = createServer(createNodeListener(edge));
 server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1', () => {
   const address = server.address();
   const where = typeof address === 'object' && address !== null ? address : undefined;

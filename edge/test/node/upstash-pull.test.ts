@@ -5,7 +5,7 @@ import { buildKeyset, KEYSET_KEY, seal, secret, signByHand } from '../../../test
 import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
 import { createEdge } from '../../src/create-edge.ts';
-import { KEYSET_REDIS_KEY } from '../../src/upstash-keyset-source.ts';
+import { KEYSET_REDIS_KEY } from '../../src/keyset/sources/upstash-keyset-source.ts';
 
 const TOKEN = 'upstash-rest-token-for-tests';
 let valkey: ValkeyServer;

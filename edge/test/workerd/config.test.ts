@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KEYSET_KEY } from '../../../test/support/keysets.ts';
-import { edgeConfig, parseEdgeConfig } from '../../src/config.ts';
+import { parseEdgeConfig } from '../../src/config.ts';
 import { EdgeError } from '../../src/errors.ts';
+import { edgeForEnv } from '../../src/runtime/edge-for-env.ts';
 
 function configError(vars: Record<string, unknown>): string {
   try {
@@ -90,9 +91,12 @@ describe('edge configuration', () => {
     );
   });
 
-  it('parses once per env object', () => {
+  it('parses once per env object: the Worker keeps one edge per env', () => {
     const env = { KEYSET_KEY };
-    expect(edgeConfig(env)).toBe(edgeConfig(env));
-    expect(edgeConfig({ KEYSET_KEY })).not.toBe(edgeConfig(env));
+    expect(edgeForEnv(env)).toBe(edgeForEnv(env));
+    expect(edgeForEnv({ KEYSET_KEY })).not.toBe(edgeForEnv(env));
+    const bad = { KEYSET_KEY, JWT_ALGORITHMS: 'none' };
+    expect(edgeForEnv(bad)).toBeInstanceOf(EdgeError);
+    expect(edgeForEnv(bad)).toBe(edgeForEnv(bad));
   });
 });

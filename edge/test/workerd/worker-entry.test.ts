@@ -5,7 +5,8 @@ import {
   SELF,
   waitOnExecutionContext,
 } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import type { KVNamespace } from '@cloudflare/workers-types/index.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { openKeyset } from '../../../shared/keyset-envelope.ts';
 import {
   getVerify,
@@ -23,11 +24,11 @@ import {
   signByHand,
 } from '../../../test/support/keysets.ts';
 import { createEdge } from '../../src/create-edge.ts';
-import type { KeysetKv } from '../../src/env.ts';
-import { KV_KEYSET_KEY } from '../../src/kv-keyset-mirror.ts';
+import { KV_KEYSET_KEY } from '../../src/keyset/sources/kv-keyset-mirror.ts';
 import worker from '../../src/runtime/worker.ts';
 
-const kv = (env as unknown as { KEYSETS: KeysetKv }).KEYSETS;
+// vitest.config.ts binds KEYSETS for the tests; wrangler.toml (and so the generated Env) leaves it out.
+const kv = (env as Env & { KEYSETS: KVNamespace }).KEYSETS;
 const FIRST = secret('entry-first');
 const SECOND = secret('entry-second');
 const THIRD = secret('entry-third');
@@ -44,26 +45,38 @@ async function kvVersion(atLeast: number): Promise<number | undefined> {
   return version;
 }
 
-// One worker (and one KV namespace) for this file: the tests run in order and build on each other.
+/** The Worker entry's fetch handler, as a fresh isolate sees it: the Worker keeps one edge per env object. */
+function coldIsolate(): { fetch(request: Request): Promise<Response> } {
+  const isolateEnv = { ...env };
+  return {
+    fetch: async (request) => {
+      const ctx = createExecutionContext();
+      const response = (await worker.fetch(request as never, isolateEnv, ctx)) as unknown as Response;
+      await waitOnExecutionContext(ctx);
+      return response;
+    },
+  };
+}
+
+// One KV namespace for this file: every test starts with it empty and puts there what it needs.
+beforeEach(async () => {
+  await kv.delete(KV_KEYSET_KEY);
+});
+
 describe('the Worker entry under workerd', () => {
   it('answers 503 before it holds a keyset', async () => {
+    const isolate = coldIsolate();
     const token = await signByHand(FIRST, { sub: 'a' });
-    const verify = await SELF.fetch('http://edge.test/verify', {
-      method: 'POST',
-      body: JSON.stringify({ token }),
-    });
+    const verify = await postVerify(isolate, token);
     expect(verify.status).toBe(503);
     expect(await verify.json()).toEqual({ valid: false, error: 'keyset_unavailable' });
-    const forward = await SELF.fetch('http://edge.test/verify', {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    const forward = await getVerify(isolate, `Bearer ${token}`);
     expect(forward.status).toBe(503);
     await forward.body?.cancel();
-    const healthz = await SELF.fetch('http://edge.test/healthz');
-    expect(healthz.status).toBe(503);
-    expect(await healthz.json()).toEqual({ status: 'no_keyset' });
+    expect(await health(isolate)).toEqual({ status: 503, body: { status: 'no_keyset' } });
   });
 
+  // The only test that goes through SELF (the worker wrangler.toml describes), so nothing else pushes into it.
   it('takes a pushed keyset, verifies with it, and copies it to KV', async () => {
     const self = { fetch: (request: Request) => SELF.fetch(request) as unknown as Promise<Response> };
     const put = await putKeyset(self, await seal(await buildKeyset(1, FIRST)));
@@ -76,6 +89,7 @@ describe('the Worker entry under workerd', () => {
   });
 
   it('lets a cold isolate start from KV, and a stale one catch up from KV after KEYSET_TTL', async () => {
+    await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(1, FIRST)));
     let now = Date.parse('2026-06-01T00:00:00Z');
     const quiet = () => {};
     const cold = createEdge({
@@ -104,6 +118,7 @@ describe('the Worker entry under workerd', () => {
   });
 
   it('never rolls KV back to an older version', async () => {
+    await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(2, SECOND, [{ secret: FIRST }])));
     const behind = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: () => {} });
     const response = await postVerify(behind, 'x.y.z');
     await response.body?.cancel();
@@ -113,13 +128,14 @@ describe('the Worker entry under workerd', () => {
 
   it('pulls on the cron trigger (scheduled handler) and serves through the fetch handler', async () => {
     await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(3, THIRD, [{ secret: SECOND }])));
+    const isolateEnv = { ...env };
     const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env as never, ctx);
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), isolateEnv, ctx);
     await waitOnExecutionContext(ctx);
     const fetchCtx = createExecutionContext();
     const response = await worker.fetch(
       new Request('http://edge.test/healthz') as never,
-      env as never,
+      isolateEnv,
       fetchCtx,
     );
     await waitOnExecutionContext(fetchCtx);
@@ -130,7 +146,7 @@ describe('the Worker entry under workerd', () => {
     const ctx = createExecutionContext();
     const response = await worker.fetch(
       new Request('http://edge.test/healthz') as never,
-      { KEYSET_KEY, JWT_ALGORITHMS: 'none' },
+      { ...env, JWT_ALGORITHMS: 'none' },
       ctx,
     );
     expect(response.status).toBe(500);

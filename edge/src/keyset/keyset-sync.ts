@@ -5,12 +5,12 @@
  * hold it longer than SOURCE_DEADLINE_MS.
  */
 
-import type { Keyset } from '../../shared/keyset.ts';
-import { openKeyset } from '../../shared/keyset-envelope.ts';
-import { EdgeError } from './errors.ts';
-import { type KeysetSource, PULL_TIMEOUT_MS } from './keyset-source.ts';
+import type { Keyset } from '../../../shared/keyset.ts';
+import { openKeyset } from '../../../shared/keyset-envelope.ts';
+import { EdgeError } from '../errors.ts';
 import type { AcceptOutcome, KeysetStore } from './keyset-store.ts';
-import type { KvKeysetMirror } from './kv-keyset-mirror.ts';
+import { type KeysetSource, PULL_TIMEOUT_MS } from './sources/keyset-source.ts';
+import type { KvKeysetMirror } from './sources/kv-keyset-mirror.ts';
 
 export type PullReason = 'cold' | 'stale' | 'scheduled' | 'unknown_kid';
 

@@ -1,7 +1,7 @@
 /** Every error-to-HTTP mapping of the edge (SPEC section 6), in one place. */
-import { KeywardError } from '../../shared/errors.ts';
-import type { VerifyErrorCode } from '../../shared/verify-token.ts';
-import { EdgeError } from './errors.ts';
+import { KeywardError } from '../../../shared/errors.ts';
+import type { VerifyErrorCode } from '../../../shared/verify-token.ts';
+import { EdgeError } from '../errors.ts';
 
 /** The error codes SPEC section 6 lets a client see on /verify. */
 export type VerifyAnswerCode = Exclude<VerifyErrorCode, 'token_too_large'>;

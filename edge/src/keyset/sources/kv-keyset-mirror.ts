@@ -2,8 +2,8 @@
  * The optional Workers KV copy of the last taken envelope (binding `KEYSETS`, key `keyset`), so that isolates
  * which missed a push catch up without asking the origin. KV is eventually consistent (see edge/README.md).
  */
-import { openKeyset } from '../../shared/keyset-envelope.ts';
-import type { KeysetKv } from './env.ts';
+import { openKeyset } from '../../../../shared/keyset-envelope.ts';
+import type { KeysetKv } from '../../env.ts';
 import type { KeysetSource } from './keyset-source.ts';
 
 export const KV_KEYSET_KEY = 'keyset';

@@ -2,10 +2,10 @@
  * One edge per env object, for the Worker, where the env arrives with each event rather than at start-up. A bad
  * config is logged (naming the variable) and answered with a generic 500, never re-parsed per request.
  */
-import { createEdge, type Edge, type EdgeDeps, type WaitUntil } from './create-edge.ts';
-import type { EdgeEnv } from './env.ts';
-import { EdgeError } from './errors.ts';
-import { CONFIG_INVALID } from './http-errors.ts';
+import { createEdge, type Edge, type EdgeDeps, type WaitUntil } from '../create-edge.ts';
+import type { EdgeEnv } from '../env.ts';
+import { EdgeError } from '../errors.ts';
+import { CONFIG_INVALID } from '../http/error-answers.ts';
 
 const edges = new WeakMap<object, Edge | EdgeError>();
 

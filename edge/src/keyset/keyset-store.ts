@@ -1,8 +1,8 @@
 /** The keyset this isolate verifies with: only ever replaced by a higher version, keys imported once. */
-import type { HmacPrimitive, JwsHmacAlg } from '../../shared/hmac.ts';
-import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
-import type { Keyset } from '../../shared/keyset.ts';
-import { EdgeError } from './errors.ts';
+import type { HmacPrimitive, JwsHmacAlg } from '../../../shared/hmac.ts';
+import { type KeyRing, prepareKeyRing } from '../../../shared/key-ring.ts';
+import type { Keyset } from '../../../shared/keyset.ts';
+import { EdgeError } from '../errors.ts';
 
 export interface KeysetStoreOptions {
   primitive: HmacPrimitive;

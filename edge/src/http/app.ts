@@ -1,16 +1,16 @@
-/** The edge's HTTP surface (SPEC section 6) as a Hono app; transport-free parts live in their own files. */
+/** The edge's HTTP surface (SPEC section 6) as a Hono app; /verify itself is the transport-free VerifyProtocol. */
 import { type Context, Hono } from 'hono';
-import { MAX_ENVELOPE_BYTES } from '../../shared/keyset-envelope.ts';
-import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './http-errors.ts';
-import type { KeysetStore } from './keyset-store.ts';
-import type { KeysetSync } from './keyset-sync.ts';
+import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
+import type { KeysetStore } from '../keyset/keyset-store.ts';
+import type { KeysetSync } from '../keyset/keyset-sync.ts';
+import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './error-answers.ts';
 import { readBodyText } from './read-body.ts';
-import type { VerifyAnswer, VerifyAnswers } from './verify-answers.ts';
+import type { VerifyProtocol } from './verify-protocol.ts';
 
 export interface AppParts {
   store: KeysetStore;
   sync: KeysetSync;
-  answers: VerifyAnswers;
+  verify: VerifyProtocol;
   /** The verified-token cache's counters in this isolate; undefined when VERIFY_CACHE_SIZE is 0. */
   cacheStats: () => { hits: number; misses: number; size: number } | undefined;
   now: () => number;
@@ -18,20 +18,25 @@ export interface AppParts {
 }
 
 export function createApp(parts: AppParts): Hono {
-  const { store, sync, answers } = parts;
+  const { store, sync, verify } = parts;
   const app = new Hono();
 
-  const pullIfDue = async (c: Context, next: () => Promise<void>) => {
+  app.on(['GET', 'POST'], '/verify', async (c) => {
+    const answer = await verify.answer({
+      // Hono answers HEAD with the GET route.
+      method: c.req.method === 'POST' ? 'POST' : 'GET',
+      authorization: c.req.header('authorization'),
+      readBody: (max) => readBodyText(c.req.raw, max),
+      background: (task) => background(c, task),
+    });
+    return c.body(answer.body, answer.status, answer.headers);
+  });
+
+  // /verify runs the same check inside VerifyProtocol.
+  app.use('/healthz', async (c, next) => {
     await sync.beforeRequest((task) => background(c, task));
     await next();
-  };
-  app.use('/verify', pullIfDue);
-  app.use('/healthz', pullIfDue);
-
-  app.post('/verify', async (c) =>
-    send(c, await answers.post(c.req.header('authorization'), (max) => readBodyText(c.req.raw, max))),
-  );
-  app.get('/verify', async (c) => send(c, await answers.get(c.req.header('authorization'))));
+  });
 
   app.put('/keyset', async (c) => {
     try {
@@ -81,10 +86,6 @@ const noStore = { 'cache-control': 'no-store' };
 
 function answer<B>(c: Context, failure: ErrorAnswer<B>): Response {
   return c.json(failure.body as object, failure.status, { ...noStore, ...failure.headers });
-}
-
-function send(c: Context, answer: VerifyAnswer): Response {
-  return c.json(answer.body, answer.status, answer.headers);
 }
 
 /** Keeps `task` alive past the response: waitUntil on Workers; elsewhere the promise simply runs on. */

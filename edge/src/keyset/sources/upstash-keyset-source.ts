@@ -1,6 +1,6 @@
 /** Pulls `jwt_secrets:keyset` (SPEC section 4) through the Upstash Redis REST API. */
 import { Redis } from '@upstash/redis';
-import { EdgeError } from './errors.ts';
+import { EdgeError } from '../../errors.ts';
 import type { KeysetSource } from './keyset-source.ts';
 import { PULL_TIMEOUT_MS } from './keyset-source.ts';
 

@@ -1,6 +1,6 @@
 /** Reads a body as UTF-8 text, refusing more than `maxBytes` without buffering the excess. */
-import { fromUtf8 } from '../../shared/base64url.ts';
-import { EdgeError } from './errors.ts';
+import { fromUtf8 } from '../../../shared/base64url.ts';
+import { EdgeError } from '../errors.ts';
 
 /** Returns undefined for a body that is not valid UTF-8; throws `body_too_large` over `maxBytes`. */
 export async function readBodyText(

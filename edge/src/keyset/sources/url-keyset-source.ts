@@ -1,9 +1,9 @@
 /** Pulls the envelope from the control plane's keyset endpoint (KEYSET_URL), revalidating with its ETag. */
-import { MAX_ENVELOPE_BYTES } from '../../shared/keyset-envelope.ts';
-import { EdgeError } from './errors.ts';
+import { MAX_ENVELOPE_BYTES } from '../../../../shared/keyset-envelope.ts';
+import { EdgeError } from '../../errors.ts';
+import { readBodyText } from '../../http/read-body.ts';
 import type { KeysetSource } from './keyset-source.ts';
 import { PULL_TIMEOUT_MS } from './keyset-source.ts';
-import { readBodyText } from './read-body.ts';
 
 export class UrlKeysetSource implements KeysetSource {
   readonly name = 'KEYSET_URL';

@@ -1,0 +1,139 @@
+/**
+ * The /verify protocol (SPEC section 6), free of any HTTP framework: method, Authorization and a body reader in,
+ * status, headers and JSON text out. The Hono route and the Node entry's direct path both call it, so the edge
+ * speaks one protocol whatever carries the request.
+ */
+import { bearerToken } from '../../../shared/bearer-token.ts';
+import type { VerifyResult } from '../../../shared/verify-token.ts';
+import { EdgeError } from '../errors.ts';
+import type { KeysetSync } from '../keyset/keyset-sync.ts';
+import type { TokenVerifier } from '../token-verifier.ts';
+import {
+  type ErrorAnswer,
+  forwardAuthFailure,
+  INTERNAL_ERROR,
+  KEYSET_UNAVAILABLE,
+  verifyFailure,
+} from './error-answers.ts';
+
+/** Reads the request body as UTF-8 (undefined when it is not); throws EdgeError `body_too_large`. */
+export type BodyReader = (maxBytes: number) => Promise<string | undefined>;
+
+export interface VerifyRequest {
+  method: 'GET' | 'POST';
+  /** Every Authorization header of the request, joined with ", " as the web Headers does. */
+  authorization: string | null | undefined;
+  /** Read only for a POST without a Bearer token. */
+  readBody: BodyReader;
+  /** Keeps a pull started by this request alive past the answer (waitUntil on Workers). */
+  background: (task: Promise<unknown>) => void;
+}
+
+export interface VerifyAnswer {
+  status: 200 | ErrorAnswer<unknown>['status'];
+  /** Lower-case names, content-type included. */
+  headers: Record<string, string>;
+  /** The JSON text of the answer. */
+  body: string;
+}
+
+export interface VerifyProtocolParts {
+  verifier: TokenVerifier;
+  sync: KeysetSync;
+  maxTokenBytes: number;
+  log: (message: string) => void;
+}
+
+// Room for `{"token": ...}` around the largest token we accept.
+const VERIFY_BODY_OVERHEAD = 1024;
+// Printable ASCII with no space at either end: anything else cannot travel in an HTTP header unchanged (a
+// parser trims the ends as optional whitespace, so " admin" would arrive as "admin").
+const HEADER_SAFE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+export class VerifyProtocol {
+  readonly #parts: VerifyProtocolParts;
+
+  constructor(parts: VerifyProtocolParts) {
+    this.#parts = parts;
+  }
+
+  /** Answers one /verify request; an unexpected error is logged (by name only) and answered 500. */
+  async answer(request: VerifyRequest): Promise<VerifyAnswer> {
+    try {
+      await this.#parts.sync.beforeRequest(request.background);
+      return request.method === 'GET'
+        ? await this.#get(request.authorization)
+        : await this.#post(request.authorization, request.readBody);
+    } catch (error) {
+      this.#parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
+      return failure(INTERNAL_ERROR);
+    }
+  }
+
+  /** POST /verify: the Bearer header if present, else the JSON body's `token`. */
+  async #post(authorization: string | null | undefined, readBody: BodyReader): Promise<VerifyAnswer> {
+    const token = bearerToken(authorization) ?? (await this.#tokenFromBody(readBody));
+    const result = typeof token === 'string' ? await this.#parts.verifier.verify(token) : token;
+    if (result === undefined) return failure(KEYSET_UNAVAILABLE);
+    if (!result.valid) return failure(verifyFailure(result.error));
+    return verified(result.kid, result.claims, JSON_NO_STORE);
+  }
+
+  /** GET /verify, forward auth: 200 with X-Auth-Subject and X-Auth-Kid, or 401 with a Bearer challenge. */
+  async #get(authorization: string | null | undefined): Promise<VerifyAnswer> {
+    const result = await this.#parts.verifier.verify(bearerToken(authorization) ?? '');
+    if (result === undefined) return failure(KEYSET_UNAVAILABLE);
+    if (!result.valid) return failure(forwardAuthFailure(result.error));
+    const sub = result.claims.sub;
+    if (sub !== undefined && (typeof sub !== 'string' || !HEADER_SAFE.test(sub))) {
+      // Fail closed: an upstream must never see "authenticated, subject unknown" for a token that has one.
+      return failure(forwardAuthFailure('claim_invalid'));
+    }
+    const headers: Record<string, string> = { ...JSON_NO_STORE, 'x-auth-kid': result.kid };
+    if (sub !== undefined) headers['x-auth-subject'] = sub;
+    return verified(result.kid, result.claims, headers);
+  }
+
+  async #tokenFromBody(readBody: BodyReader): Promise<string | VerifyResult> {
+    let text: string | undefined;
+    try {
+      text = await readBody(this.#parts.maxTokenBytes + VERIFY_BODY_OVERHEAD);
+    } catch (error) {
+      if (error instanceof EdgeError && error.code === 'body_too_large') {
+        return { valid: false, error: 'token_too_large' };
+      }
+      throw error;
+    }
+    if (text === undefined) return { valid: false, error: 'token_malformed' };
+    if (text.trim() === '') return '';
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { valid: false, error: 'token_malformed' };
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return { valid: false, error: 'token_malformed' };
+    }
+    const token = (body as { token?: unknown }).token;
+    if (token === undefined || token === null) return '';
+    return typeof token === 'string' ? token : { valid: false, error: 'token_malformed' };
+  }
+}
+
+function verified(
+  kid: string,
+  claims: Record<string, unknown>,
+  headers: Record<string, string>,
+): VerifyAnswer {
+  return { status: 200, headers, body: JSON.stringify({ valid: true, kid, claims }) };
+}
+
+function failure(answer: ErrorAnswer<unknown>): VerifyAnswer {
+  return {
+    status: answer.status,
+    headers: { ...JSON_NO_STORE, ...answer.headers },
+    body: JSON.stringify(answer.body),
+  };
+}
