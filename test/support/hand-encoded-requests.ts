@@ -40,20 +40,26 @@ export type SecretServiceMethod = keyof {
   [Name in keyof SecretServiceDefinition as string extends Name ? never : Name]: true;
 };
 
+/** What `method` answers, as decoded. */
+export type SecretServiceResponse<Method extends SecretServiceMethod> = ReturnType<
+  SecretServiceDefinition[Method]['responseDeserialize']
+>;
+
 /** Calls `method` on `client` (any channel to the server) with `bytes` as the request message. */
 export function sendRaw<Method extends SecretServiceMethod>(
   client: Client,
   method: Method,
   bytes: Uint8Array,
   options: { metadata?: Metadata; deadlineMs?: number } = {},
-) {
+): Promise<SecretServiceResponse<Method>> {
   const definition = SecretServiceClient.service[method];
   return unaryCall(
     client,
     {
       path: definition.path,
       requestSerialize: (request: Buffer) => request,
-      responseDeserialize: (response) => definition.responseDeserialize(response),
+      responseDeserialize: (response): SecretServiceResponse<Method> =>
+        definition.responseDeserialize(response) as SecretServiceResponse<Method>,
     },
     Buffer.from(bytes),
     options,
