@@ -3,9 +3,9 @@
  * call answers, no version is lost or given twice, and the process keeps serving.
  */
 import { credentials } from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeKid } from '../../shared/kid.ts';
-import { type AbuseTarget, startAbuseTarget } from '../../test/support/grpc-abuse-target.ts';
+import { abuseTargetForSuite } from '../../test/support/grpc-abuse-target.ts';
 import { healthStatus } from '../../test/support/grpc-health.ts';
 import { connectSecretService, type SecretServiceConnection } from '../src/grpc/secret-service-client.ts';
 import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
@@ -15,24 +15,13 @@ const LOAD_DEADLINE_MS = 45_000;
 const CONCURRENT_ROTATIONS = 120;
 
 describe('gRPC under concurrent load (Valkey storage)', () => {
-  let target: AbuseTarget;
-
-  beforeAll(async () => {
-    target = await startAbuseTarget();
-  });
-
-  afterEach(async () => {
-    await target.expectNothingLeaked();
-  });
-
-  afterAll(async () => {
-    await target?.stop();
-  });
+  const suiteTarget = abuseTargetForSuite();
 
   // Every rotation keeps its predecessor in grace (24 h), so the keyset grows by one key per rotation; past
   // ~149 keys it would seal over the edges' 64 KiB limit and RotateSecret refuses (keyset-size.test.ts).
   // 120 stays well below that, with room for a few more rotations.
   it(`answers 2,000 concurrent GetKeyset and ${CONCURRENT_ROTATIONS} concurrent RotateSecret, losing and duplicating no version`, async () => {
+    const target = suiteTarget();
     const before = await target.snapshot();
     const v0 = before.keyset.version;
     // Four channels (distinct options: distinct connections), the calls spread over them.

@@ -4,10 +4,10 @@
  * (grpc/strict-request-decoder.ts) answers each with a clear status and changes nothing.
  */
 import { Metadata, status } from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { computeKid } from '../../shared/kid.ts';
-import { type AbuseTarget, notUtf8, startAbuseTarget } from '../../test/support/grpc-abuse-target.ts';
+import { abuseTargetForSuite, notUtf8 } from '../../test/support/grpc-abuse-target.ts';
 import { expectStatus } from '../../test/support/grpc-outcome.ts';
 import {
   i32Field,
@@ -29,21 +29,10 @@ function bearerMetadata(token: string): Metadata {
 }
 
 describe('hand-encoded requests (Valkey storage)', () => {
-  let target: AbuseTarget;
-
-  beforeAll(async () => {
-    target = await startAbuseTarget();
-  });
-
-  afterEach(async () => {
-    await target.expectNothingLeaked();
-  });
-
-  afterAll(async () => {
-    await target?.stop();
-  });
+  const suiteTarget = abuseTargetForSuite();
 
   it('ignores unknown fields of every wire type (proto3) and still applies the known ones', async () => {
+    const target = suiteTarget();
     const before = (await target.keysetNow()).version;
     const secret = target.newSecret();
     const unknown = [
@@ -80,6 +69,7 @@ describe('hand-encoded requests (Valkey storage)', () => {
   });
 
   it('installs a valid UTF-8 secret byte for byte, byte order mark and all', async () => {
+    const target = suiteTarget();
     for (const secret of [target.newSecret('ünïcödé-€-𝄞'), `\uFEFF${target.newSecret('bom')}`]) {
       target.ledger.secret(secret);
       const { response, error } = await target.rawCall(
@@ -100,6 +90,7 @@ describe('hand-encoded requests (Valkey storage)', () => {
   });
 
   it('refuses a new_secret that is not valid UTF-8 with INVALID_ARGUMENT, changing nothing', async () => {
+    const target = suiteTarget();
     // protobufjs on Node replaced each bad byte with U+FFFD and installed that: a key other than the one sent.
     const before = await target.snapshot();
     const cases: Array<[string, number[]]> = [
@@ -140,6 +131,7 @@ describe('hand-encoded requests (Valkey storage)', () => {
   });
 
   it('answers PERMISSION_DENIED for an admin_token that is not valid UTF-8, even with the right bearer', async () => {
+    const target = suiteTarget();
     const before = await target.snapshot();
     const tokenBytes = [...utf8(target.adminToken)];
     // The token with one stray byte inside: not UTF-8, so not the token, whatever a lenient decoder makes of it.
@@ -168,6 +160,7 @@ describe('hand-encoded requests (Valkey storage)', () => {
   });
 
   it('refuses wrong wire types and malformed bytes with INVALID_ARGUMENT before looking at the token', async () => {
+    const target = suiteTarget();
     const before = await target.snapshot();
     const token = lenField(1, target.adminToken);
     const secret = lenField(2, target.newSecret());

@@ -3,8 +3,8 @@
  * oversized messages, compressed or not, and oversized metadata answer a clear status and change nothing.
  */
 import { credentials, status } from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AbuseTarget, DEADLINE_MS, startAbuseTarget } from '../../test/support/grpc-abuse-target.ts';
+import { describe, expect, it } from 'vitest';
+import { abuseTargetForSuite, DEADLINE_MS } from '../../test/support/grpc-abuse-target.ts';
 import { expectStatus } from '../../test/support/grpc-outcome.ts';
 import { lenField, message } from '../../test/support/hand-encoded-requests.ts';
 import { MAX_REQUEST_BYTES } from '../src/grpc/grpc-server.ts';
@@ -12,21 +12,10 @@ import { connectSecretService } from '../src/grpc/secret-service-client.ts';
 import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 
 describe('requests past the size limits (Valkey storage)', () => {
-  let target: AbuseTarget;
-
-  beforeAll(async () => {
-    target = await startAbuseTarget();
-  });
-
-  afterEach(async () => {
-    await target.expectNothingLeaked();
-  });
-
-  afterAll(async () => {
-    await target?.stop();
-  });
+  const suiteTarget = abuseTargetForSuite();
 
   it(`refuses requests over ${MAX_REQUEST_BYTES} bytes with RESOURCE_EXHAUSTED, compressed or not, changing nothing`, async () => {
+    const target = suiteTarget();
     const { adminToken, client, ledger } = target;
     const options = { deadlineMs: DEADLINE_MS };
     const before = await target.snapshot();
@@ -81,6 +70,7 @@ describe('requests past the size limits (Valkey storage)', () => {
   });
 
   it('serves a request just under the limit', async () => {
+    const target = suiteTarget();
     const before = (await target.keysetNow()).version;
     const long = target.ledger.secret(target.newSecret('long').padEnd(MAX_REQUEST_BYTES - 200, 'z'));
     const { response, error } = await target.rotate({ new_secret: long });

@@ -4,26 +4,15 @@
  * /metrics label. (Every bad-input suite runs the same leak check after each of its tests.)
  */
 import { status } from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AbuseTarget, DEADLINE_MS, startAbuseTarget } from '../../test/support/grpc-abuse-target.ts';
+import { describe, expect, it } from 'vitest';
+import { abuseTargetForSuite, DEADLINE_MS } from '../../test/support/grpc-abuse-target.ts';
 import { expectStatus } from '../../test/support/grpc-outcome.ts';
 
 describe('the admin token and the secrets stay in (Valkey storage)', () => {
-  let target: AbuseTarget;
-
-  beforeAll(async () => {
-    target = await startAbuseTarget();
-  });
-
-  afterEach(async () => {
-    await target.expectNothingLeaked();
-  });
-
-  afterAll(async () => {
-    await target?.stop();
-  });
+  const suiteTarget = abuseTargetForSuite();
 
   it('never lets the admin token or a secret reach a log line, a status message or a /metrics label', async () => {
+    const target = suiteTarget();
     // Near misses: nothing, half, all but the last character, the token plus more, the token in the wrong case.
     const { adminToken } = target;
     const flip = (c: string) => (c === 'A' ? 'B' : 'A');

@@ -23,10 +23,7 @@ const ADMIN_TOKEN = randomBytes(48).toString('base64url');
 const KEYSET_KEY = randomBytes(32).toString('base64url');
 const DEADLINE_MS = 10_000;
 const ledger = new SecrecyLedger(ADMIN_TOKEN);
-const newSecret = () => {
-  const random = randomBytes(30).toString('base64');
-  return ledger.secret(`grpc-test-${random}`, random);
-};
+const newSecret = () => ledger.newSecret('grpc-test');
 
 describe('SecretService over gRPC (Valkey storage)', () => {
   let valkeyDir: string;

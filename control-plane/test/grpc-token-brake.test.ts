@@ -13,10 +13,7 @@ import { createLogger } from '../src/logger.ts';
 const ADMIN_TOKEN = randomBytes(48).toString('base64url');
 const DEADLINE_MS = 10_000;
 const ledger = new SecrecyLedger(ADMIN_TOKEN);
-const newSecret = () => {
-  const random = randomBytes(30).toString('base64');
-  return ledger.secret(`grpc-test-${random}`, random);
-};
+const newSecret = () => ledger.newSecret('grpc-test');
 
 describe('failed-token brake', () => {
   it('answers RESOURCE_EXHAUSTED after repeated wrong tokens from one peer, even for the right token', async () => {

@@ -16,10 +16,7 @@ const KEYSET_KEY_TEXT = randomBytes(32).toString('base64url');
 const KEYSET_KEY = new Uint8Array(Buffer.from(KEYSET_KEY_TEXT, 'base64url'));
 const DEADLINE_MS = 10_000;
 const ledger = new SecrecyLedger(ADMIN_TOKEN);
-const newSecret = () => {
-  const random = randomBytes(30).toString('base64');
-  return ledger.secret(`grpc-test-${random}`, random);
-};
+const newSecret = () => ledger.newSecret('grpc-test');
 
 describe('the HTTP side after rotations over gRPC (Valkey storage)', () => {
   let target: GrpcTarget;

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type {
   GetKeysetResponse,
   RotateSecretRequest__Input,
@@ -61,10 +62,7 @@ export interface AbuseTarget extends GrpcTarget {
 export async function startAbuseTarget(): Promise<AbuseTarget> {
   const adminToken = randomBytes(48).toString('base64url');
   const ledger = new SecrecyLedger(adminToken);
-  const newSecret = (prefix = 'abuse') => {
-    const random = randomBytes(30).toString('base64');
-    return ledger.secret(`${prefix}-${random}`, random);
-  };
+  const newSecret = (prefix = 'abuse') => ledger.newSecret(prefix);
   const target = await startGrpcTarget({
     adminToken,
     keysetKey: randomBytes(32).toString('base64url'),
@@ -111,6 +109,27 @@ export async function startAbuseTarget(): Promise<AbuseTarget> {
       ledger.expectNoneIn('a status message', statusDetails.join('\n'));
       ledger.expectNoneIn('/metrics', metrics);
     },
+  };
+}
+
+/**
+ * For a describe block: starts an AbuseTarget before its tests, checks for leaks after each test, stops the
+ * target after all. Returns the target's getter.
+ */
+export function abuseTargetForSuite(): () => AbuseTarget {
+  let target: AbuseTarget | undefined;
+  beforeAll(async () => {
+    target = await startAbuseTarget();
+  });
+  afterEach(async () => {
+    await target?.expectNothingLeaked();
+  });
+  afterAll(async () => {
+    await target?.stop();
+  });
+  return () => {
+    if (!target) throw new Error('the abuse target did not start');
+    return target;
   };
 }
 

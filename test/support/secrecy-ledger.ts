@@ -2,6 +2,7 @@
  * What a suite must never let out (the admin token, every token it tried, every secret it sent) and the
  * check of a text for any of it. A failure names where, never what was found.
  */
+import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 
@@ -23,6 +24,12 @@ export class SecrecyLedger {
     if (WHOLE_RUN.test(secret)) this.#needles.add(secret.slice(0, 64));
     this.#needles.add(encodeBase64url(utf8(secret)).slice(0, 64));
     return secret;
+  }
+
+  /** A fresh secret, `<prefix>-<40 random base64 characters>`, recorded. */
+  newSecret(prefix: string): string {
+    const random = randomBytes(30).toString('base64');
+    return this.secret(`${prefix}-${random}`, random);
   }
 
   /** Records a token tried: a near miss leaks as much as the token itself. */
