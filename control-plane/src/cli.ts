@@ -10,10 +10,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { computeKid } from '../../shared/kid.ts';
-import { SecretServiceClient } from './grpc/proto.ts';
+import { connectSecretService, type UnaryCallOptions } from './grpc/secret-service-client.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -56,20 +56,8 @@ const tls = process.env.KEYWARD_TLS === '1' || Boolean(process.env.GRPC_TLS_CA);
 const channel = tls
   ? credentials.createSsl(process.env.GRPC_TLS_CA ? readFileSync(process.env.GRPC_TLS_CA) : null)
   : credentials.createInsecure();
-const client = new SecretServiceClient(values.address as string, channel);
-const metadata = new Metadata();
-metadata.set('authorization', `Bearer ${adminToken}`);
-
-function call<T>(method: string, request: object): Promise<T> {
-  return new Promise((resolve, reject) => {
-    client[method](
-      request,
-      metadata,
-      { deadline: Date.now() + 30_000 },
-      (error: ServiceError | null, response: T) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
+const client = connectSecretService(values.address as string, channel);
+const callOptions: UnaryCallOptions = { bearer: adminToken, deadlineMs: 30_000 };
 
 function fail(message: string): never {
   process.stderr.write(`keyward: ${message}\n`);
@@ -83,18 +71,13 @@ function print(value: unknown, text: string): void {
 try {
   if (command === 'rotate') {
     const secret = values['secret-stdin'] ? readFileSync(0, 'utf8').trim() : '';
-    const response = await call<{ message: string }>('RotateSecret', {
-      new_secret: secret,
-      generate: secret === '',
-      emergency: values.emergency,
-    });
+    const response = await client.rotateSecret(
+      { new_secret: secret, generate: secret === '', emergency: values.emergency },
+      callOptions,
+    );
     print(response, response.message);
   } else if (command === 'status') {
-    const keyset = await call<{
-      version: number;
-      keys: { kid: string; secret_version: number; status: string; created_at: string; expires_at: string }[];
-      edges: { url: string; confirmed_version: number; last_error: string }[];
-    }>('GetKeyset', {});
+    const keyset = await client.getKeyset({}, callOptions);
     const lines = [`keyset version ${keyset.version}`];
     for (const key of keyset.keys) {
       lines.push(
@@ -109,7 +92,7 @@ try {
     print(keyset, lines.join('\n'));
   } else if (command === 'revoke') {
     if (!rest[0]) fail('revoke needs a kid');
-    const response = await call<{ message: string }>('RevokeKey', { kid: rest[0] });
+    const response = await client.revokeKey({ kid: rest[0] }, callOptions);
     print(response, response.message);
   } else {
     fail(`unknown command "${command}"\n${USAGE}`);

@@ -8,7 +8,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import type { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
@@ -22,7 +22,7 @@ import { startValkey, type ValkeyServer } from '../../test/support/valkey-server
 import { loadConfig } from '../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
-import { type RotateSecretResponse, SecretServiceClient } from '../src/grpc/proto.ts';
+import { connectSecretService } from '../src/grpc/secret-service-client.ts';
 import { createLogger } from '../src/logger.ts';
 import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 
@@ -174,20 +174,13 @@ describe('recovery', () => {
     const edge = await edgeServer();
     const { controlPlane, stop } = await startPlane({ EDGE_URLS: edge.url });
     await waitUntil('the edge holding version 1', () => edge.edge.store.version === 1);
-    const client = new SecretServiceClient(
-      `127.0.0.1:${controlPlane.grpcPort}`,
-      credentials.createInsecure(),
-    );
+    const client = connectSecretService(`127.0.0.1:${controlPlane.grpcPort}`, credentials.createInsecure());
     try {
       // Writes wait in Valkey until unpaused, so the RPC is in flight when stop() begins.
       await admin.client('PAUSE', 20_000, 'WRITE');
-      const rpc = new Promise<RotateSecretResponse>((resolve, reject) =>
-        client.RotateSecret(
-          { admin_token: ADMIN_TOKEN, new_secret: newSecret('draining') },
-          { deadline: new Date(Date.now() + 20_000) },
-          (error: ServiceError | null, response: RotateSecretResponse) =>
-            error ? reject(error) : resolve(response),
-        ),
+      const rpc = client.rotateSecret(
+        { admin_token: ADMIN_TOKEN, new_secret: newSecret('draining') },
+        { deadlineMs: 20_000 },
       );
       await waitUntil('the rotation waiting in Valkey', async () =>
         /blocked_clients:[1-9]/.test(await admin.info('clients')),

@@ -1,15 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { credentials, status } from '@grpc/grpc-js';
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../shared/kid.ts';
+import { settle } from '../../test/support/grpc-outcome.ts';
 import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { createTestPki, type TestPki } from '../../test/support/self-signed.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { loadConfig } from '../src/config.ts';
 import { type ControlPlane, startControlPlane } from '../src/control-plane.ts';
-import type { GetKeysetResponse, RotateSecretResponse } from '../src/grpc/proto.ts';
-import { SecretServiceClient } from '../src/grpc/proto.ts';
+import { connectSecretService } from '../src/grpc/secret-service-client.ts';
 import { createLogger } from '../src/logger.ts';
 import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 
@@ -26,23 +26,6 @@ const newSecret = () => {
 
 /** Stands for state that holds secrets, so that a failed comparison prints a digest, not the secrets. */
 const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex');
-
-type Outcome<T> = { error: ServiceError; response?: undefined } | { error?: undefined; response: T };
-
-function unary<T>(client: Client, method: string, request: object) {
-  return new Promise<Outcome<T>>((resolve) => {
-    type UnaryMethod = (
-      req: object,
-      md: Metadata,
-      options: object,
-      callback: (error: ServiceError | null, response?: T) => void,
-    ) => void;
-    const call = (client as unknown as Record<string, UnaryMethod>)[method] as UnaryMethod;
-    call.call(client, request, new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (error, response) =>
-      resolve(error ? { error } : { response: response as T }),
-    );
-  });
-}
 
 /** Booleans only, so that a failure does not print what it found. */
 function expectNoSecrets(text: string) {
@@ -94,14 +77,13 @@ describe('gRPC over TLS (GRPC_TLS_CERT and GRPC_TLS_KEY are paths of PEM files)'
 
   it('a client trusting the CA rotates, by IP address and by host name', async () => {
     for (const target of [address, `localhost:${controlPlane.grpcPort}`]) {
-      const client = new SecretServiceClient(target, credentials.createSsl(Buffer.from(pki.caPem)));
+      const client = connectSecretService(target, credentials.createSsl(Buffer.from(pki.caPem)));
       try {
         const before = (await controlPlane.manager.keyset()).keyset.version;
         const secret = newSecret();
-        const { response, error } = await unary<RotateSecretResponse>(client, 'RotateSecret', {
-          admin_token: ADMIN_TOKEN,
-          new_secret: secret,
-        });
+        const { response, error } = await settle(
+          client.rotateSecret({ admin_token: ADMIN_TOKEN, new_secret: secret }, { deadlineMs: DEADLINE_MS }),
+        );
         expect(error?.details, target).toBeUndefined();
         expect(response).toMatchObject({ success: true, version: before + 1, kid: await computeKid(secret) });
       } finally {
@@ -112,17 +94,21 @@ describe('gRPC over TLS (GRPC_TLS_CERT and GRPC_TLS_KEY are paths of PEM files)'
 
   it('a plaintext client and a client trusting another CA are refused, and nothing changes', async () => {
     const before = fingerprint(await controlPlane.manager.keyset());
-    const plaintext = new SecretServiceClient(address, credentials.createInsecure());
-    const stranger = new SecretServiceClient(address, credentials.createSsl(Buffer.from(otherPki.caPem)));
+    const plaintext = connectSecretService(address, credentials.createInsecure());
+    const stranger = connectSecretService(address, credentials.createSsl(Buffer.from(otherPki.caPem)));
     try {
       for (const client of [plaintext, stranger]) {
-        const rotation = await unary(client, 'RotateSecret', {
-          admin_token: ADMIN_TOKEN,
-          new_secret: newSecret(),
-        });
+        const rotation = await settle(
+          client.rotateSecret(
+            { admin_token: ADMIN_TOKEN, new_secret: newSecret() },
+            { deadlineMs: DEADLINE_MS },
+          ),
+        );
         expect(rotation.error?.code).toBe(status.UNAVAILABLE);
         expectNoSecrets(rotation.error?.details ?? '');
-        const read = await unary<GetKeysetResponse>(client, 'GetKeyset', { admin_token: ADMIN_TOKEN });
+        const read = await settle(
+          client.getKeyset({ admin_token: ADMIN_TOKEN }, { deadlineMs: DEADLINE_MS }),
+        );
         expect(read.error?.code).toBe(status.UNAVAILABLE);
       }
     } finally {
@@ -165,18 +151,17 @@ describe('Valkey over rediss:// (VALKEY_TLS_CA is the path of a PEM file)', () =
       }),
       createLogger('silent'),
     );
-    const client = new SecretServiceClient(
+    const client = connectSecretService(
       `localhost:${controlPlane.grpcPort}`,
       credentials.createSsl(Buffer.from(pki.caPem)),
     );
     try {
-      const start = await unary<GetKeysetResponse>(client, 'GetKeyset', { admin_token: ADMIN_TOKEN });
+      const start = await settle(client.getKeyset({ admin_token: ADMIN_TOKEN }, { deadlineMs: DEADLINE_MS }));
       expect(start.response?.keys[0]?.kid).toBe(await computeKid(initial));
       const secret = newSecret();
-      const { response, error } = await unary<RotateSecretResponse>(client, 'RotateSecret', {
-        admin_token: ADMIN_TOKEN,
-        new_secret: secret,
-      });
+      const { response, error } = await settle(
+        client.rotateSecret({ admin_token: ADMIN_TOKEN, new_secret: secret }, { deadlineMs: DEADLINE_MS }),
+      );
       expect(error?.details).toBeUndefined();
       expect(response?.version).toBe((start.response?.version ?? 0) + 1);
       expect((await admin.get(VALKEY_KEYS.active)) === secret, 'jwt_secrets:active is the secret sent').toBe(

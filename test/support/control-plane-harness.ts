@@ -3,14 +3,11 @@
  * with a gRPC client over loopback and its log lines kept for assertions.
  */
 import { randomBytes } from 'node:crypto';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { loadConfig } from '../../control-plane/src/config.ts';
 import { type ControlPlane, startControlPlane } from '../../control-plane/src/control-plane.ts';
-import {
-  type GetKeysetResponse,
-  type RotateSecretResponse,
-  SecretServiceClient,
-} from '../../control-plane/src/grpc/proto.ts';
+import type { GetKeysetResponse, RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
+import { connectSecretService } from '../../control-plane/src/grpc/secret-service-client.ts';
 import { createLogger } from '../../control-plane/src/logger.ts';
 
 export interface Harness {
@@ -66,18 +63,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const logger = createLogger('info', { write: (line: string) => void logLines.push(line) });
   const controlPlane = await startControlPlane(config, logger);
   const grpcAddress = `127.0.0.1:${controlPlane.grpcPort}`;
-  const client = new SecretServiceClient(grpcAddress, credentials.createInsecure());
+  const client = connectSecretService(grpcAddress, credentials.createInsecure());
   const httpUrl = `http://127.0.0.1:${controlPlane.httpPort}`;
-
-  const unary = <Res>(method: string, request: object) =>
-    new Promise<Res>((resolve, reject) => {
-      const deadline = new Date(Date.now() + RPC_DEADLINE_MS);
-      (client[method] as (req: object, opts: object, cb: (e: ServiceError | null, r: Res) => void) => void)(
-        request,
-        { deadline },
-        (error, response) => (error ? reject(error) : resolve(response)),
-      );
-    });
 
   return {
     controlPlane,
@@ -87,12 +74,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     adminToken,
     logLines,
     rotate: (newSecret, rotateOptions = {}) =>
-      unary<RotateSecretResponse>('RotateSecret', {
-        admin_token: adminToken,
-        new_secret: newSecret,
-        emergency: rotateOptions.emergency ?? false,
-      }),
-    getKeyset: () => unary<GetKeysetResponse>('GetKeyset', { admin_token: adminToken }),
+      client.rotateSecret(
+        { admin_token: adminToken, new_secret: newSecret, emergency: rotateOptions.emergency ?? false },
+        { deadlineMs: RPC_DEADLINE_MS },
+      ),
+    getKeyset: () => client.getKeyset({ admin_token: adminToken }, { deadlineMs: RPC_DEADLINE_MS }),
     async fetchEnvelope() {
       const response = await fetch(`${httpUrl}/keyset`, { signal: AbortSignal.timeout(5_000) });
       if (response.status !== 200) throw new Error(`GET /keyset answered ${response.status}`);

@@ -1,8 +1,36 @@
-/** Loads proto/secret_service.proto at run time (no generated code) and types its messages by hand. */
+/**
+ * proto/secret_service.proto: loaded at run time by @grpc/proto-loader, typed by the code generated from it in
+ * control-plane/src/generated/ (`npm run generate:proto`, with the same loader options as below).
+ */
 import { fileURLToPath } from 'node:url';
-import { type GrpcObject, loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
+import type { SecretServiceClient as GeneratedSecretServiceClient } from '../generated/cpc/orchestrator/SecretService.ts';
+import type { ProtoGrpcType } from '../generated/secret_service.ts';
 import { withStrictRequests } from './strict-request-decoder.ts';
+
+export type { EdgePushResult } from '../generated/cpc/orchestrator/EdgePushResult.ts';
+export type { EdgeState } from '../generated/cpc/orchestrator/EdgeState.ts';
+export type {
+  GetKeysetRequest,
+  GetKeysetRequest__Input,
+} from '../generated/cpc/orchestrator/GetKeysetRequest.ts';
+export type { GetKeysetResponse } from '../generated/cpc/orchestrator/GetKeysetResponse.ts';
+export type { KeyInfo } from '../generated/cpc/orchestrator/KeyInfo.ts';
+export type {
+  RevokeKeyRequest,
+  RevokeKeyRequest__Input,
+} from '../generated/cpc/orchestrator/RevokeKeyRequest.ts';
+export type { RevokeKeyResponse } from '../generated/cpc/orchestrator/RevokeKeyResponse.ts';
+export type {
+  RotateSecretRequest,
+  RotateSecretRequest__Input,
+} from '../generated/cpc/orchestrator/RotateSecretRequest.ts';
+export type { RotateSecretResponse } from '../generated/cpc/orchestrator/RotateSecretResponse.ts';
+export type {
+  SecretServiceDefinition,
+  SecretServiceHandlers,
+} from '../generated/cpc/orchestrator/SecretService.ts';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../../proto/secret_service.proto', import.meta.url));
 
@@ -14,70 +42,13 @@ export const packageDefinition: PackageDefinition = loadSync(PROTO_PATH, {
   oneofs: true,
 });
 
-const grpcObject = loadPackageDefinition(packageDefinition);
-export const SecretServiceClient = ((grpcObject.cpc as GrpcObject).orchestrator as GrpcObject)
-  .SecretService as ServiceClientConstructor;
+const proto = loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType;
+
+export type SecretServiceClient = GeneratedSecretServiceClient;
+/** The typed client constructor: `new SecretServiceClient(address, credentials)`. */
+export const SecretServiceClient = proto.cpc.orchestrator.SecretService;
 
 /** What the server registers: the same methods, requests decoded by grpc/strict-request-decoder.ts. */
 export const strictSecretServiceDefinition = withStrictRequests(
   packageDefinition['cpc.orchestrator.SecretService'] as ServiceDefinition,
 );
-
-export interface RotateSecretRequest {
-  admin_token: string;
-  new_secret: string;
-  generate: boolean;
-  emergency: boolean;
-}
-
-export interface EdgePushResult {
-  url: string;
-  confirmed: boolean;
-  version: number;
-  error: string;
-}
-
-export interface RotateSecretResponse {
-  success: boolean;
-  message: string;
-  version: number;
-  kid: string;
-  edges: EdgePushResult[];
-}
-
-export interface GetKeysetRequest {
-  admin_token: string;
-}
-
-export interface KeyInfo {
-  kid: string;
-  secret_version: number;
-  status: string;
-  created_at: string;
-  expires_at: string;
-}
-
-export interface EdgeState {
-  url: string;
-  confirmed_version: number;
-  last_error: string;
-  last_success_at: string;
-}
-
-export interface GetKeysetResponse {
-  version: number;
-  issued_at: string;
-  keys: KeyInfo[];
-  edges: EdgeState[];
-}
-
-export interface RevokeKeyRequest {
-  admin_token: string;
-  kid: string;
-}
-
-export interface RevokeKeyResponse {
-  success: boolean;
-  message: string;
-  version: number;
-}

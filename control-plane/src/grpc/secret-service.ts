@@ -2,13 +2,7 @@
  * cpc.orchestrator.SecretService. Each RPC is a transport-free method (tests call them directly); the
  * handlers only pull the peer and the token out of the call and map errors in grpc/status-mapping.ts.
  */
-import type {
-  Metadata,
-  Server,
-  ServerUnaryCall,
-  sendUnaryData,
-  UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import type { Metadata, Server, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { bearerCredentials } from '../../../shared/bearer-token.ts';
 import type { Keyset } from '../../../shared/keyset.ts';
 import type { AdminAuth } from '../admin-auth.ts';
@@ -25,6 +19,7 @@ import {
   type RevokeKeyResponse,
   type RotateSecretRequest,
   type RotateSecretResponse,
+  type SecretServiceHandlers,
   strictSecretServiceDefinition,
 } from './proto.ts';
 import { toGrpcError } from './status-mapping.ts';
@@ -61,7 +56,7 @@ export class SecretService {
   }
 
   addToServer(server: Pick<Server, 'addService'>): void {
-    const implementation: UntypedServiceImplementation = {
+    const implementation: SecretServiceHandlers = {
       RotateSecret: this.#handler('RotateSecret', (ctx, req: RotateSecretRequest, note) =>
         this.rotateSecret(ctx, req, note),
       ),

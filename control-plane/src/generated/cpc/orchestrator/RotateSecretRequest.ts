@@ -1,0 +1,28 @@
+// Original file: proto/secret_service.proto
+
+
+export interface RotateSecretRequest__Input {
+  'admin_token'?: (string);
+  'new_secret'?: (string);
+  /**
+   * With an empty new_secret: the server generates 48 random bytes (base64) itself.
+   */
+  'generate'?: (boolean);
+  /**
+   * Expire the superseded secret immediately instead of after the grace period.
+   */
+  'emergency'?: (boolean);
+}
+
+export interface RotateSecretRequest {
+  'admin_token': (string);
+  'new_secret': (string);
+  /**
+   * With an empty new_secret: the server generates 48 random bytes (base64) itself.
+   */
+  'generate': (boolean);
+  /**
+   * Expire the superseded secret immediately instead of after the grace period.
+   */
+  'emergency': (boolean);
+}

@@ -1,0 +1,82 @@
+// Original file: proto/secret_service.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { GetKeysetRequest__Input as _cpc_orchestrator_GetKeysetRequest__Input, GetKeysetRequest as _cpc_orchestrator_GetKeysetRequest } from '../../cpc/orchestrator/GetKeysetRequest.ts';
+import type { GetKeysetResponse__Input as _cpc_orchestrator_GetKeysetResponse__Input, GetKeysetResponse as _cpc_orchestrator_GetKeysetResponse } from '../../cpc/orchestrator/GetKeysetResponse.ts';
+import type { RevokeKeyRequest__Input as _cpc_orchestrator_RevokeKeyRequest__Input, RevokeKeyRequest as _cpc_orchestrator_RevokeKeyRequest } from '../../cpc/orchestrator/RevokeKeyRequest.ts';
+import type { RevokeKeyResponse__Input as _cpc_orchestrator_RevokeKeyResponse__Input, RevokeKeyResponse as _cpc_orchestrator_RevokeKeyResponse } from '../../cpc/orchestrator/RevokeKeyResponse.ts';
+import type { RotateSecretRequest__Input as _cpc_orchestrator_RotateSecretRequest__Input, RotateSecretRequest as _cpc_orchestrator_RotateSecretRequest } from '../../cpc/orchestrator/RotateSecretRequest.ts';
+import type { RotateSecretResponse__Input as _cpc_orchestrator_RotateSecretResponse__Input, RotateSecretResponse as _cpc_orchestrator_RotateSecretResponse } from '../../cpc/orchestrator/RotateSecretResponse.ts';
+
+export interface SecretServiceClient extends grpc.Client {
+  /**
+   * The keyset's versions, kids, status and times. Never secret material.
+   */
+  GetKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  GetKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  GetKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  GetKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  /**
+   * The keyset's versions, kids, status and times. Never secret material.
+   */
+  getKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  getKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  getKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  getKeyset(argument: _cpc_orchestrator_GetKeysetRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_GetKeysetResponse>): grpc.ClientUnaryCall;
+  
+  /**
+   * Drop a previous key at once (emergency). The active key cannot be revoked: rotate instead.
+   */
+  RevokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  RevokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  RevokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  RevokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  /**
+   * Drop a previous key at once (emergency). The active key cannot be revoked: rotate instead.
+   */
+  revokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  revokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  revokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  revokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
+  
+  /**
+   * Install a new active secret; the previous one verifies for the grace period (or not at all when emergency).
+   */
+  RotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  RotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  RotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  RotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  /**
+   * Install a new active secret; the previous one verifies for the grace period (or not at all when emergency).
+   */
+  rotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  rotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  rotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  rotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
+  
+}
+
+export interface SecretServiceHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * The keyset's versions, kids, status and times. Never secret material.
+   */
+  GetKeyset: grpc.handleUnaryCall<_cpc_orchestrator_GetKeysetRequest, _cpc_orchestrator_GetKeysetResponse__Input>;
+  
+  /**
+   * Drop a previous key at once (emergency). The active key cannot be revoked: rotate instead.
+   */
+  RevokeKey: grpc.handleUnaryCall<_cpc_orchestrator_RevokeKeyRequest, _cpc_orchestrator_RevokeKeyResponse__Input>;
+  
+  /**
+   * Install a new active secret; the previous one verifies for the grace period (or not at all when emergency).
+   */
+  RotateSecret: grpc.handleUnaryCall<_cpc_orchestrator_RotateSecretRequest, _cpc_orchestrator_RotateSecretResponse__Input>;
+  
+}
+
+export interface SecretServiceDefinition extends grpc.ServiceDefinition {
+  GetKeyset: MethodDefinition<_cpc_orchestrator_GetKeysetRequest__Input, _cpc_orchestrator_GetKeysetResponse__Input, _cpc_orchestrator_GetKeysetRequest, _cpc_orchestrator_GetKeysetResponse>
+  RevokeKey: MethodDefinition<_cpc_orchestrator_RevokeKeyRequest__Input, _cpc_orchestrator_RevokeKeyResponse__Input, _cpc_orchestrator_RevokeKeyRequest, _cpc_orchestrator_RevokeKeyResponse>
+  RotateSecret: MethodDefinition<_cpc_orchestrator_RotateSecretRequest__Input, _cpc_orchestrator_RotateSecretResponse__Input, _cpc_orchestrator_RotateSecretRequest, _cpc_orchestrator_RotateSecretResponse>
+}

@@ -1,0 +1,66 @@
+/** The failed-token brake as a caller meets it over gRPC: wrong tokens from one peer lock that peer out. */
+import { randomBytes } from 'node:crypto';
+import { credentials, status } from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
+import { SecrecyLedger } from '../../test/support/secrecy-ledger.ts';
+import { waitFor } from '../../test/support/wait-for.ts';
+import { loadConfig } from '../src/config.ts';
+import { startControlPlane } from '../src/control-plane.ts';
+import { connectSecretService } from '../src/grpc/secret-service-client.ts';
+import { createLogger } from '../src/logger.ts';
+
+const ADMIN_TOKEN = randomBytes(48).toString('base64url');
+const DEADLINE_MS = 10_000;
+const ledger = new SecrecyLedger(ADMIN_TOKEN);
+const newSecret = () => ledger.newSecret('grpc-test');
+
+describe('failed-token brake', () => {
+  it('answers RESOURCE_EXHAUSTED after repeated wrong tokens from one peer, even for the right token', async () => {
+    const lines: string[] = [];
+    const config = loadConfig({
+      ADMIN_TOKEN,
+      SECRET_STORAGE: 'env',
+      JWT_SECRET: newSecret(),
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+      HOST: '127.0.0.1',
+      ROTATION_INTERVAL: 'off',
+    });
+    const controlPlane = await startControlPlane(
+      config,
+      createLogger('info', { write: (line: string) => void lines.push(line) }),
+    );
+    const client = connectSecretService(`127.0.0.1:${controlPlane.grpcPort}`, credentials.createInsecure());
+    const options = { deadlineMs: DEADLINE_MS };
+    const getKeyset = (adminToken: string) => settle(client.getKeyset({ admin_token: adminToken }, options));
+    try {
+      const wrong = ledger.tokenCandidate('w'.repeat(64));
+      const codes: status[] = [];
+      for (let i = 0; i < 6; i++) {
+        codes.push((await getKeyset(wrong)).error?.code as status);
+      }
+      expect(codes.slice(0, 5)).toEqual(Array(5).fill(status.PERMISSION_DENIED));
+      expect(codes[5]).toBe(status.RESOURCE_EXHAUSTED);
+      expectStatus(await getKeyset(ADMIN_TOKEN), status.RESOURCE_EXHAUSTED, /retry in \d+s/);
+      const rightRotation = await settle(
+        client.rotateSecret({ admin_token: ADMIN_TOKEN, new_secret: newSecret() }, options),
+      );
+      expectStatus(rightRotation, status.RESOURCE_EXHAUSTED);
+      // The lockout ends (1 s for the first one) and the right token works again.
+      const unlocked = await waitFor(
+        async () => {
+          const outcome = await getKeyset(ADMIN_TOKEN);
+          return outcome.error?.code === status.RESOURCE_EXHAUSTED ? undefined : outcome;
+        },
+        { what: 'the lockout to end', timeoutMs: 5_000, intervalMs: 50 },
+      );
+      expect(unlocked.error).toBeUndefined();
+      expect(unlocked.response?.version).toBe(1);
+      ledger.expectNoneIn('the log', lines.join('\n'));
+    } finally {
+      client.close();
+      await controlPlane.stop();
+    }
+  });
+});
