@@ -74,8 +74,8 @@ describe('EdgePusher with edges down or slow (real edges on loopback)', () => {
     expect(outcomeFor(outcomes, failing)).toMatchObject({ confirmed: false, version: 0, error: 'HTTP 503' });
     expect(outcomeFor(outcomes, resetting)).toMatchObject({ confirmed: false, version: 0 });
     expect(outcomeFor(outcomes, resetting)?.error).toMatch(/^unreachable: /);
-    // A 200 whose body never arrives: the status said taken; the timeout still ends the attempt.
-    expect(outcomeFor(outcomes, stalling)?.error).toMatch(/^(|timeout)$/);
+    // A 200 whose body never arrives vouches for nothing: the timeout ends the attempt, unconfirmed.
+    expect(outcomeFor(outcomes, stalling)).toMatchObject({ confirmed: false, version: 0, error: 'timeout' });
 
     // The healthy edges hold the keyset; the state the control plane exposes agrees with the outcomes.
     expect(healthy.version).toBe(1);

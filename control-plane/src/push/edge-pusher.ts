@@ -13,6 +13,24 @@ export interface EdgeTargetState {
   lastSuccessAt: Date | null;
 }
 
+/** What /healthz and GetKeyset report of one edge (null: nothing to report yet). */
+export interface EdgeTargetReport {
+  url: string;
+  confirmed_version: number;
+  last_error: string | null;
+  last_success_at: string | null;
+}
+
+/** One edge's state as the control plane reports it. */
+export function edgeTargetReport(state: EdgeTargetState): EdgeTargetReport {
+  return {
+    url: state.url,
+    confirmed_version: state.confirmedVersion,
+    last_error: state.lastError || null,
+    last_success_at: state.lastSuccessAt?.toISOString() ?? null,
+  };
+}
+
 export interface PushOutcome {
   url: string;
   confirmed: boolean;
@@ -126,7 +144,11 @@ export class EdgePusher {
         body: stored.envelope,
         signal: AbortSignal.timeout(this.#options.timeoutMs),
       });
-      const body = (await response.json().catch(() => ({}))) as { version?: number };
+      // A body that never arrives is a timeout, not a confirmation: the status alone vouches for nothing.
+      const body = (await response.json().catch((cause: Error) => {
+        if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
+        return {};
+      })) as { version?: number };
       if (response.status === 200 || response.status === 409) {
         // 409: the edge already holds something newer (another replica's push); it is not behind.
         state.confirmedVersion = Math.max(
