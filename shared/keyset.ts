@@ -51,8 +51,14 @@ export function assertSecretStrength(secret: string): void {
   }
 }
 
+/** The active key, or undefined for the empty keyset storage reads as before the first write. */
+export function findActiveKey(keyset: Keyset): KeyEntry | undefined {
+  return keyset.keys.find((key) => key.status === 'active');
+}
+
+/** The active key; throws `keyset_invalid` when there is none. */
 export function activeKey(keyset: Keyset): KeyEntry {
-  const active = keyset.keys.find((key) => key.status === 'active');
+  const active = findActiveKey(keyset);
   if (!active) throw new KeywardError('keyset_invalid', 'keyset has no active key');
   return active;
 }

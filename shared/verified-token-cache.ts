@@ -1,5 +1,5 @@
 /**
- * A bounded cache of successful verifications (issue 5), on by default at the edge (VERIFY_CACHE_SIZE).
+ * A bounded cache of successful verifications, on by default at the edge (VERIFY_CACHE_SIZE).
  *
  * Keyed by the token's signature segment: an HMAC of the rest of the token under one of our keys, so already
  * a keyed hash of it, computed by the issuer and free to read. An entry keeps the signing input it was

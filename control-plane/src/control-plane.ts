@@ -1,4 +1,6 @@
 /** Wires the control plane from its configuration: storage, manager, pusher, scheduler, gRPC and HTTP. */
+
+import { findActiveKey } from '../../shared/keyset.ts';
 import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
 import { startGrpcServer } from './grpc/grpc-server.ts';
@@ -56,7 +58,7 @@ export async function startControlPlane(
     const initial = await manager.start();
     metrics.observeKeyset(initial.keyset);
     logger.info(
-      { storage: storage.kind, version: initial.keyset.version, kid: initial.keyset.keys[0]?.kid },
+      { storage: storage.kind, version: initial.keyset.version, kid: findActiveKey(initial.keyset)?.kid },
       'keyset loaded',
     );
     pushes.start(initial);
@@ -72,7 +74,7 @@ export async function startControlPlane(
             onRotated(stored) {
               metrics.rotations.inc({ kind: 'scheduled' });
               logger.info(
-                { version: stored.keyset.version, kid: stored.keyset.keys[0]?.kid, scheduled: true },
+                { version: stored.keyset.version, kid: findActiveKey(stored.keyset)?.kid, scheduled: true },
                 'Rotating JWT secret',
               );
             },

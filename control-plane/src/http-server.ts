@@ -4,10 +4,11 @@
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { findActiveKey } from '../../shared/keyset.ts';
 import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
-import type { EdgePusher } from './push/edge-pusher.ts';
+import { type EdgePusher, edgeTargetReport } from './push/edge-pusher.ts';
 
 export function createHttpApp(deps: {
   manager: KeysetManager;
@@ -27,19 +28,14 @@ export function createHttpApp(deps: {
   app.get('/healthz', async (c) => {
     try {
       const { keyset } = await deps.manager.keyset();
-      const active = keyset.keys.find((key) => key.status === 'active');
+      const active = findActiveKey(keyset);
       return c.json({
         status: 'ok',
         storage: deps.manager.storageKind,
         keyset_version: keyset.version,
         active_kid: active?.kid,
         active_age_s: active ? Math.round((Date.now() - Date.parse(active.created_at)) / 1000) : null,
-        edges: (deps.pusher?.targets ?? []).map((edge) => ({
-          url: edge.url,
-          confirmed_version: edge.confirmedVersion,
-          last_error: edge.lastError || null,
-          last_success_at: edge.lastSuccessAt?.toISOString() ?? null,
-        })),
+        edges: (deps.pusher?.targets ?? []).map(edgeTargetReport),
       });
     } catch {
       return c.json({ status: 'unavailable' }, 503);

@@ -1,6 +1,6 @@
 /** Prometheus metrics (prom-client). Labels never carry a token or secret: only RPC names, outcomes, edge URLs. */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { Keyset } from '../../shared/keyset.ts';
+import { findActiveKey, type Keyset } from '../../shared/keyset.ts';
 
 export interface ControlPlaneMetrics {
   registry: Registry;
@@ -63,7 +63,7 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
     }),
     observeKeyset(keyset) {
       keysetVersion.set(keyset.version);
-      const active = keyset.keys.find((key) => key.status === 'active');
+      const active = findActiveKey(keyset);
       if (active) activeCreatedAt = Date.parse(active.created_at);
     },
   };

@@ -1,5 +1,5 @@
 /**
- * Property-based fuzzing of the edge's verify path over HTTP (issue 6): POST /verify (JSON body and Bearer
+ * Property-based fuzzing of the edge's verify path over HTTP POST /verify (JSON body and Bearer
  * header) and GET /verify (forward auth) through a real edge's fetch (createEdge, Node HMAC primitive), with
  * fuzzed tokens, bodies, headers, methods and content types. Invariants for every request: never a 5xx, always
  * a JSON body with a SPEC error code, never 200 / `valid: true` for a token not signed by a key the edge holds

@@ -1,6 +1,6 @@
 /**
- * Property-based fuzzing of PUT /keyset (issue 6, "Envelopes: forged, replayed, reordered, truncated,
- * oversized; the held keyset never changes"), against a real edge (createEdge, Node HMAC primitive) driven
+ * Property-based fuzzing of PUT /keyset (envelopes forged, replayed, reordered, truncated,
+ * oversized: the held keyset never changes), against a real edge (createEdge, Node HMAC primitive) driven
  * through edge.fetch with real Request objects. After every case: no 5xx, no throw, nothing logged as an
  * unexpected error, and the held keyset (the very ring object, its version, its kids, and what reference tokens
  * verify to) is unchanged unless a strictly newer, validly sealed keyset was pushed.

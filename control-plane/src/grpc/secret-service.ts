@@ -4,13 +4,13 @@
  */
 import type { Metadata, Server, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { bearerCredentials } from '../../../shared/bearer-token.ts';
-import type { Keyset } from '../../../shared/keyset.ts';
+import { findActiveKey, type Keyset } from '../../../shared/keyset.ts';
 import type { AdminAuth } from '../admin-auth.ts';
 import { ControlPlaneError } from '../errors.ts';
 import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
-import type { EdgePusher } from '../push/edge-pusher.ts';
+import { type EdgePusher, edgeTargetReport } from '../push/edge-pusher.ts';
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
 import {
   type GetKeysetRequest,
@@ -92,7 +92,7 @@ export class SecretService {
         emergency: request.emergency,
       }),
     );
-    const active = stored.keyset.keys[0];
+    const active = findActiveKey(stored.keyset);
     note.version = stored.keyset.version;
     note.kid = active?.kid;
     this.#options.logger.info(
@@ -148,8 +148,8 @@ export class SecretService {
 
   /**
    * Runs this process's keyset writes one at a time. Concurrent writers in one process otherwise race each
-   * other through the storage's compare-and-swap: every loser re-reads and re-seals the whole keyset, so 200
-   * concurrent rotations took ~18 s and 300 took minutes (some gave up). Other replicas still race by CAS.
+   * other through the storage's compare-and-swap: every loser re-reads and re-seals the whole keyset, so a few
+   * hundred concurrent calls would take minutes and some would give up. Other replicas still race by CAS.
    */
   #serialize<T>(write: () => Promise<T>): Promise<T> {
     const result = this.#writes.then(write);
@@ -237,11 +237,10 @@ export function describeKeyset(keyset: Keyset, pusher?: EdgePusher): GetKeysetRe
       created_at: key.created_at,
       expires_at: key.expires_at ?? '',
     })),
-    edges: (pusher?.targets ?? []).map((edge) => ({
-      url: edge.url,
-      confirmed_version: edge.confirmedVersion,
-      last_error: edge.lastError,
-      last_success_at: edge.lastSuccessAt?.toISOString() ?? '',
+    edges: (pusher?.targets ?? []).map(edgeTargetReport).map((edge) => ({
+      ...edge,
+      last_error: edge.last_error ?? '',
+      last_success_at: edge.last_success_at ?? '',
     })),
   };
 }

@@ -2,14 +2,14 @@
  * When scheduled rotation is due: ROTATION_INTERVAL after the active secret's creation, so a restart does not
  * reset the clock.
  */
-import { type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
+import { findActiveKey, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import type { KeysetUpdater } from '../storage/update-keyset.ts';
 import { generateSecret } from './generate-secret.ts';
 
 /** Milliseconds until `keyset` is due for rotation every `intervalMs` (zero or less: due; no active key: due). */
 export function msUntilRotationDue(keyset: Keyset, intervalMs: number, now: Date): number {
-  const active = keyset.keys.find((key) => key.status === 'active');
+  const active = findActiveKey(keyset);
   return active ? Date.parse(active.created_at) + intervalMs - now.getTime() : 0;
 }
 

@@ -1,6 +1,5 @@
 /**
- * Clock skew between the control plane (and the token issuer) and an edge, up to CLOCK_TOLERANCE (issue 6,
- * "Faults"). The signer's clock and the edge's are separate numbers: keysets come from the control plane's own
+ * Clock skew between the control plane (and the token issuer) and an edge, up to CLOCK_TOLERANCE. The signer's clock and the edge's are separate numbers: keysets come from the control plane's own
  * rotateKeyset/pruneKeyset at control-plane time, tokens carry explicit iat/nbf/exp, and the edge is created
  * with a `now` offset from the signer's clock.
  *
