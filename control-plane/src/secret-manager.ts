@@ -96,6 +96,8 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset]; instal
    * one would answer "already held" to the new one).
    */
   #highest = { keyset: 0, key: 0 };
+  /** When storage last answered a read or took a write (Date.now()), and whether a read has failed since. */
+  #storageSeen = { at: 0, failing: false };
 
   constructor(options: SecretManagerOptions) {
     super();
@@ -107,6 +109,15 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset]; instal
 
   get storageKind(): 'env' | 'valkey' {
     return this.#storage.kind;
+  }
+
+  /**
+   * True when the last read of storage failed and it has not answered for longer than KEYSET_CACHE_TTL: the
+   * keyset held is served past its age limit.
+   */
+  get staleBeyondTtl(): boolean {
+    const { at, failing } = this.#storageSeen;
+    return failing && Date.now() - at >= this.#options.cacheTtlMs;
   }
 
   /** Loads (or bootstraps) the keyset and starts watching other replicas' changes. */
@@ -144,6 +155,7 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset]; instal
       return await this.#reload();
     } catch (error) {
       if (cache && error instanceof StorageUnavailableError) {
+        this.#storageSeen.failing = true;
         this.#options.onWarning?.('storage unreachable, serving the cached keyset', error);
         return cache;
       }
@@ -424,6 +436,7 @@ export class SecretManager extends EventEmitter<{ change: [StoredKeyset]; instal
 
   /** `changes`: the count of change notifications when `stored` was read. */
   async #install(stored: StoredKeyset, changes: number): Promise<CacheEntry> {
+    this.#storageSeen = { at: Date.now(), failing: false };
     const cached = this.#cache;
     if (cached && cached.stored.keyset.version === stored.keyset.version) {
       cached.loadedAt = Date.now();
