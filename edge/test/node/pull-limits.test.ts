@@ -4,7 +4,6 @@
  * loopback, the real Upstash-compatible gateway in front of a real valkey-server, and the real Node, Deno and
  * Bun entries, whose peak memory is read from /proc.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -15,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import { freePort } from '../../../test/support/free-port.ts';
 import { buildKeyset, KEYSET_KEY, seal, secret } from '../../../test/support/keysets.ts';
+import { type ManagedProcess, startProcess } from '../../../test/support/managed-process.ts';
 import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
 import { createEdge } from '../../src/create-edge.ts';
@@ -227,22 +227,17 @@ function accepts(port: number): Promise<boolean> {
 }
 
 describe.each(Object.keys(RUNTIMES))('the %s entry pulling gzip bombs', (runtime) => {
-  let child: ChildProcess | undefined;
+  let edge: ManagedProcess | undefined;
 
   afterEach(async () => {
-    const proc = child;
-    child = undefined;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGKILL');
-    await exited;
+    await edge?.kill();
+    edge = undefined;
   });
 
   it('refuses both and its peak memory grows by far less than one bomb inflates to', async () => {
     const port = await freePort();
     const [command, ...args] = RUNTIMES[runtime] as string[];
-    let output = '';
-    child = spawn(command as string, args, {
+    edge = startProcess(`${runtime} edge`, command as string, args, {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
@@ -254,29 +249,24 @@ describe.each(Object.keys(RUNTIMES))('the %s entry pulling gzip bombs', (runtime
         PORT: String(port),
         HOST: '127.0.0.1',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const proc = child;
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
+    const { child } = edge;
     // Bounded: 600 x 50 ms. Deno's first start compiles the TypeScript. A TCP connect, not a request: the
     // first request is what starts the cold pull.
     for (let i = 0; i < 600 && !(await accepts(port)); i++) {
-      if (proc.exitCode !== null) throw new Error(`${runtime} edge exited: ${output}`);
+      if (edge.exited) throw new Error(`${runtime} edge exited: ${edge.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const before = await peakRss(proc.pid as number);
+    const before = await peakRss(child.pid as number);
     const healthz = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(healthz.status).toBe(503);
     await healthz.body?.cancel();
-    const after = await peakRss(proc.pid as number);
+    const after = await peakRss(child.pid as number);
 
     expect(after - before).toBeLessThan(INFLATED_BYTES / 2);
-    expect(output).toContain(`KEYSET_URL: body_too_large: body larger than ${MAX_ENVELOPE_BYTES} bytes`);
-    expect(output).toMatch(/UPSTASH_REDIS_REST_URL: body_too_large: body larger than \d+ bytes/);
+    expect(edge.output()).toContain(
+      `KEYSET_URL: body_too_large: body larger than ${MAX_ENVELOPE_BYTES} bytes`,
+    );
+    expect(edge.output()).toMatch(/UPSTASH_REDIS_REST_URL: body_too_large: body larger than \d+ bytes/);
   });
 });
