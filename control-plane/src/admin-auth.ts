@@ -1,5 +1,6 @@
 /** ADMIN_TOKEN checks: constant-time comparison and a per-peer brake on repeated failures. */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import { ControlPlaneError } from './errors.ts';
 
 export interface AdminAuthOptions {
@@ -21,8 +22,11 @@ interface PeerRecord {
   lockedUntil: number;
 }
 
-/** Peers remembered at most; the oldest are forgotten first so a flood of addresses cannot grow memory. */
-const MAX_PEERS = 10_000;
+/**
+ * Peers remembered at most, so that a flood of addresses cannot grow memory. The oldest peer not locked out is
+ * forgotten first; a locked-out peer never is.
+ */
+export const MAX_PEERS = 10_000;
 
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
@@ -48,9 +52,16 @@ export class AdminAuth {
    * Throws `rate_limited` while the peer is locked out (before looking at the token, so a locked-out peer
    * learns nothing), `permission_denied` for a wrong or missing token.
    */
-  check(peer: string, token: string | undefined): void {
+  check(address: string, token: string | undefined): void {
     const now = this.#now();
+    const peer = brakedPeer(address);
     const record = this.#peers.get(peer);
+    // Every peer remembered is locked out: a new one is braked too, since forgetting a locked-out peer would free
+    // it and a new peer whose failures are not counted could guess without end. Lockouts end within
+    // maxLockoutMs of a peer's last failure, and then room is made again.
+    if (record === undefined && this.#peers.size >= MAX_PEERS && !this.#forgetOneUnlocked(now)) {
+      throw new ControlPlaneError('rate_limited', 'Too many failed admin token attempts; retry later');
+    }
     if (record && now < record.lockedUntil) {
       const seconds = Math.ceil((record.lockedUntil - now) / 1000);
       throw new ControlPlaneError(
@@ -82,6 +93,47 @@ export class AdminAuth {
     }
     this.#peers.delete(peer);
     this.#peers.set(peer, record);
-    if (this.#peers.size > MAX_PEERS) this.#peers.delete(this.#peers.keys().next().value as string);
   }
+
+  /** Forgets the peer that failed longest ago among those not locked out; false when every one is. */
+  #forgetOneUnlocked(now: number): boolean {
+    for (const [peer, record] of this.#peers) {
+      if (now >= record.lockedUntil) return this.#peers.delete(peer);
+    }
+    return false;
+  }
+}
+
+/**
+ * What the brake counts failures against: an IPv6 address's /64 (one host or customer holds a whole /64, and
+ * stepping through it costs nothing), an IPv4-mapped IPv6 address (`::ffff:192.0.2.7`, an IPv4 client on a
+ * dual-stack socket) as its IPv4 address, anything else as it is.
+ */
+export function brakedPeer(address: string): string {
+  const unzoned = address.replace(/%.*$/, '');
+  if (!isIPv6(unzoned)) return address;
+  const groups = ipv6Groups(unzoned);
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high, low] = [groups[6] as number, groups[7] as number];
+    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail turned into two groups). */
+function ipv6Groups(address: string): number[] {
+  let text = address;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...zeros, ...right].map((group) => Number.parseInt(group, 16));
 }

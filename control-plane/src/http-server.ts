@@ -18,6 +18,12 @@ export function createHttpApp(deps: {
   const app = new Hono();
   app.get('/keyset', async (c) => {
     const { keyset, envelope } = await deps.manager.keyset();
+    // Storage unreachable past KEYSET_CACHE_TTL: a 200 or 304 would tell an edge that this is still the keyset,
+    // and count as confirmation there, so its KEYSET_MAX_STALENESS would never fire however long this lasts.
+    if (deps.manager.staleBeyondTtl) {
+      c.header('Cache-Control', 'no-store');
+      return c.json({ error: 'keyset storage unreachable for longer than KEYSET_CACHE_TTL' }, 503);
+    }
     if (envelope === null) return c.json({ error: 'no KEYSET_KEY configured: no envelope to serve' }, 404);
     const etag = `"v${keyset.version}"`;
     c.header('ETag', etag);

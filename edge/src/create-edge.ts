@@ -53,7 +53,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   const origins: KeysetSource[] = [];
   if (config.keysetUrl !== undefined) origins.push(new UrlKeysetSource(config.keysetUrl, fetchImpl));
   if (config.upstash !== undefined) {
-    origins.push(new UpstashKeysetSource(config.upstash.url, config.upstash.token));
+    origins.push(new UpstashKeysetSource(config.upstash.url, config.upstash.token, fetchImpl));
   }
   const sync = new KeysetSync({
     store,

@@ -39,6 +39,8 @@ export class KeysetCache {
   /** Change notifications received so far: a read started before the latest one cannot clear `#stale`. */
   #changes = 0;
   #reloading: { changes: number; entry: Promise<CacheEntry> } | null = null;
+  /** When storage last answered a read or took a write, and whether a read has failed since. */
+  #storageSeen = { atMs: 0, failing: false };
 
   constructor(options: KeysetCacheOptions) {
     this.#options = options;
@@ -60,6 +62,15 @@ export class KeysetCache {
     });
   }
 
+  /**
+   * True when the last read of storage failed and storage has not answered for longer than KEYSET_CACHE_TTL:
+   * what the cache holds is past its age limit.
+   */
+  get staleBeyondTtl(): boolean {
+    const { atMs, failing } = this.#storageSeen;
+    return failing && this.#nowMs() - atMs >= this.#options.cacheTtlMs;
+  }
+
   /** The next read goes to storage (a write lost its compare-and-swap: the cache is behind). */
   markStale(): void {
     this.#stale = true;
@@ -74,6 +85,7 @@ export class KeysetCache {
       return (await this.#reload()).stored;
     } catch (error) {
       if (cache && error instanceof StorageUnavailableError) {
+        this.#storageSeen.failing = true;
         this.#options.onWarning('storage unreachable, serving the cached keyset', error);
         return cache.stored;
       }
@@ -127,6 +139,7 @@ export class KeysetCache {
   }
 
   async #install(stored: StoredKeyset, changes: number): Promise<CacheEntry> {
+    this.#storageSeen = { atMs: this.#nowMs(), failing: false };
     const cached = this.#entry;
     if (cached && cached.stored.keyset.version === stored.keyset.version) {
       cached.loadedAt = this.#nowMs();

@@ -83,6 +83,11 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     });
   }
 
+  /** True when storage has not answered for longer than KEYSET_CACHE_TTL and the keyset held is past its age. */
+  get staleBeyondTtl(): boolean {
+    return this.#cache.staleBeyondTtl;
+  }
+
   get storageKind(): 'env' | 'valkey' {
     return this.#storage.kind;
   }

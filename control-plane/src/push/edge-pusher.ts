@@ -143,13 +143,19 @@ export class EdgePusher {
         headers: { 'content-type': 'application/jose' },
         body: stored.envelope,
         signal: AbortSignal.timeout(this.#options.timeoutMs),
+        // Whatever a redirect points at is not the edge: following it would send the PUT wherever the answer
+        // says (into an internal network, say) and count that place's answer as the edge's confirmation.
+        redirect: 'manual',
       });
-      // A body that never arrives is a timeout, not a confirmation: the status alone vouches for nothing.
-      const body = (await response.json().catch((cause: Error) => {
-        if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
-        return {};
-      })) as { version?: number };
-      if (response.status === 200 || response.status === 409) {
+      if (isRedirect(response)) {
+        await response.body?.cancel();
+        error = `HTTP ${response.status}: edges must answer PUT /keyset themselves, not redirect`;
+      } else if (response.status === 200 || response.status === 409) {
+        // A body that never arrives is a timeout, not a confirmation: the status alone vouches for nothing.
+        const body = (await response.json().catch((cause: Error) => {
+          if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
+          return {};
+        })) as { version?: number };
         // 409: the edge already holds something newer (another replica's push); it is not behind.
         state.confirmedVersion = Math.max(
           state.confirmedVersion,
@@ -157,6 +163,7 @@ export class EdgePusher {
         );
         state.lastSuccessAt = new Date();
       } else {
+        await response.body?.cancel();
         error = `HTTP ${response.status}`;
       }
     } catch (cause) {
@@ -172,6 +179,11 @@ export class EdgePusher {
     const cap = Math.min(this.#options.maxDelayMs, this.#options.baseDelayMs * 2 ** attempt);
     return new Promise((resolve) => setTimeout(resolve, Math.random() * cap).unref());
   }
+}
+
+/** A 3xx but 304, or the opaque answer a browser-style fetch gives for one under `redirect: 'manual'`. */
+function isRedirect({ status, type }: Response): boolean {
+  return type === 'opaqueredirect' || (status >= 300 && status < 400 && status !== 304);
 }
 
 /**

@@ -1,4 +1,4 @@
-/** Reads a body as UTF-8 text, refusing more than `maxBytes` without buffering the excess. */
+/** Reads a body as UTF-8 text, refusing more than `maxBytes` (decoded) without buffering the excess. */
 import { fromUtf8 } from '../../../shared/base64url.ts';
 import { EdgeError } from '../errors.ts';
 
@@ -7,7 +7,9 @@ export async function readBodyText(
   message: Request | Response,
   maxBytes: number,
 ): Promise<string | undefined> {
-  const declared = message.headers.get('content-length');
+  // A response's declared length counts the bytes on the wire: fetch decodes a Content-Encoding as the body is
+  // read, so a small gzip answer can inflate to hundreds of MiB. Responses are counted as they are decoded.
+  const declared = message instanceof Response ? null : message.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) {
     await message.body?.cancel();
     throw tooLarge(maxBytes);

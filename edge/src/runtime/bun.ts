@@ -1,5 +1,6 @@
 /** Bun entry: `bun edge/src/runtime/bun.ts`. */
 import { createEdge } from '../create-edge.ts';
+import { inflatingFetch } from './bun-fetch.ts';
 
 declare const Bun: {
   env: Record<string, string | undefined>;
@@ -8,7 +9,7 @@ declare const Bun: {
   };
 };
 
-const edge = createEdge({ env: Bun.env });
+const edge = createEdge({ env: Bun.env, fetch: inflatingFetch });
 const server = Bun.serve({
   port: Number(Bun.env.PORT ?? 8787),
   hostname: Bun.env.HOST ?? '127.0.0.1',

@@ -1,26 +1,49 @@
 /** Pulls `jwt_secrets:keyset` (SPEC section 4) through the Upstash Redis REST API. */
-import { Redis } from '@upstash/redis';
+import { Redis, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
+import { MAX_ENVELOPE_BYTES } from '../../../../shared/keyset-envelope.ts';
 import { EdgeError } from '../../errors.ts';
+import { readBodyText } from '../../http/read-body.ts';
 import type { KeysetSource } from './keyset-source.ts';
 import { PULL_TIMEOUT_MS } from './keyset-source.ts';
+import { refuseRedirect } from './refuse-redirect.ts';
 
 export const KEYSET_REDIS_KEY = 'jwt_secrets:keyset';
+
+/** The envelope inside `{"result": …}`: it is ASCII that JSON does not escape, so a little room is enough. */
+const MAX_ANSWER_BYTES = MAX_ENVELOPE_BYTES + 1024;
 
 export class UpstashKeysetSource implements KeysetSource {
   readonly name = 'UPSTASH_REDIS_REST_URL';
   readonly #redis: Redis;
 
-  constructor(url: string, token: string) {
-    this.#redis = new Redis({
-      url,
-      token,
-      // The envelope is a JWE string; the default would try JSON.parse on it.
-      automaticDeserialization: false,
-      enableTelemetry: false,
-      // A failed pull is retried by the next trigger (TTL, cron, unknown kid), not by stalling a request.
-      retry: false,
-      signal: () => AbortSignal.timeout(PULL_TIMEOUT_MS),
-    });
+  constructor(url: string, token: string, fetchImpl: typeof fetch = (input, init) => fetch(input, init)) {
+    const base = url.replace(/\/$/, '');
+    // The client's own HTTP transport follows redirects and reads whole answers, however far they inflate. This
+    // one asks `url` only, never follows a redirect, and stops reading past the limit as the body is decoded.
+    // No retries: a failed pull is retried by the next trigger (TTL, cron, unknown kid), not by stalling a request.
+    const requester: Requester = {
+      request: async <T>(request: UpstashRequest): Promise<UpstashResponse<T>> => {
+        const response = await fetchImpl([base, ...(request.path ?? [])].join('/'), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(request.body),
+          redirect: 'manual',
+          signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
+        });
+        await refuseRedirect(response, this.name);
+        if (response.status !== 200) {
+          await response.body?.cancel();
+          throw new EdgeError('pull_failed', `${this.name} answered ${response.status}`);
+        }
+        const text = await readBodyText(response, MAX_ANSWER_BYTES);
+        try {
+          return JSON.parse(text ?? '') as UpstashResponse<T>;
+        } catch {
+          throw new EdgeError('pull_failed', `${this.name} answered a body that is not JSON`);
+        }
+      },
+    };
+    this.#redis = new Redis(requester);
   }
 
   async pull(): Promise<string> {

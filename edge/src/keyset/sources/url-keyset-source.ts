@@ -4,6 +4,7 @@ import { EdgeError } from '../../errors.ts';
 import { readBodyText } from '../../http/read-body.ts';
 import type { KeysetSource } from './keyset-source.ts';
 import { PULL_TIMEOUT_MS } from './keyset-source.ts';
+import { refuseRedirect } from './refuse-redirect.ts';
 
 export class UrlKeysetSource implements KeysetSource {
   readonly name = 'KEYSET_URL';
@@ -19,7 +20,13 @@ export class UrlKeysetSource implements KeysetSource {
   async pull(): Promise<string | undefined> {
     const headers: Record<string, string> = { accept: 'application/jose' };
     if (this.#etag !== undefined) headers['if-none-match'] = this.#etag;
-    const response = await this.#fetch(this.#url, { headers, signal: AbortSignal.timeout(PULL_TIMEOUT_MS) });
+    const response = await this.#fetch(this.#url, {
+      headers,
+      signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
+      // Only KEYSET_URL speaks for the control plane: an answer from wherever a redirect points confirms nothing.
+      redirect: 'manual',
+    });
+    await refuseRedirect(response, this.name);
     if (response.status === 304) {
       await response.body?.cancel();
       return undefined;
