@@ -7,11 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
+import { EDGE_ENTRY_COMMANDS, REPO_ROOT } from '../../../test/support/edge-entry-commands.ts';
 import { freePort } from '../../../test/support/free-port.ts';
 import { buildKeyset, KEYSET_KEY, seal, secret } from '../../../test/support/keysets.ts';
 import { type ManagedProcess, startProcess } from '../../../test/support/managed-process.ts';
@@ -21,8 +21,7 @@ import { waitFor } from '../../../test/support/wait-for.ts';
 import { createEdge } from '../../src/create-edge.ts';
 import { KEYSET_REDIS_KEY } from '../../src/keyset/sources/upstash-keyset-source.ts';
 
-const ROOT = join(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'node_modules/.bin');
+const ROOT = REPO_ROOT;
 const TOKEN = 'pull-limits-upstash-token';
 /** Inflated size of each bomb: its gzip stays under the envelope limit, so a declared length lets it through. */
 const INFLATED_BYTES = 48 * 1024 * 1024;
@@ -198,19 +197,7 @@ describe('a redirect answering a pull', () => {
   });
 });
 
-const RUNTIMES: Record<string, string[]> = {
-  node: [process.execPath, 'edge/src/runtime/node.ts'],
-  deno: [
-    join(BIN, 'deno'),
-    'run',
-    '--node-modules-dir=manual',
-    '--allow-net',
-    '--allow-env',
-    '--allow-read',
-    'edge/src/runtime/deno.ts',
-  ],
-  bun: [join(BIN, 'bun'), 'edge/src/runtime/bun.ts'],
-};
+const RUNTIMES: Record<string, string[]> = EDGE_ENTRY_COMMANDS;
 
 /** Peak resident memory of a process so far (VmHWM), in bytes. */
 async function peakRss(pid: number): Promise<number> {

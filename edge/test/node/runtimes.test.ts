@@ -1,8 +1,8 @@
 /** One smoke suite, three runtimes: the real entry files under node, deno and bun, on loopback. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
+import { EDGE_ENTRY_COMMANDS, REPO_ROOT } from '../../../test/support/edge-entry-commands.ts';
 import { freePort } from '../../../test/support/free-port.ts';
 import {
   buildKeyset,
@@ -14,22 +14,9 @@ import {
   signWithJose,
 } from '../../../test/support/keysets.ts';
 
-const ROOT = join(import.meta.dirname, '../../..');
-const BIN = join(ROOT, 'node_modules/.bin');
+const ROOT = REPO_ROOT;
 
-const RUNTIMES: Record<string, string[]> = {
-  node: [process.execPath, 'edge/src/runtime/node.ts'],
-  deno: [
-    join(BIN, 'deno'),
-    'run',
-    '--node-modules-dir=manual',
-    '--allow-net',
-    '--allow-env',
-    '--allow-read',
-    'edge/src/runtime/deno.ts',
-  ],
-  bun: [join(BIN, 'bun'), 'edge/src/runtime/bun.ts'],
-};
+const RUNTIMES: Record<string, string[]> = EDGE_ENTRY_COMMANDS;
 
 let child: ChildProcess | undefined;
 let output = '';
