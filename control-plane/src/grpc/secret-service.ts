@@ -101,6 +101,8 @@ export class SecretService {
     );
     this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'emergency' : 'manual' });
     const edges = (await this.#options.pusher?.pushAll(stored)) ?? [];
+    // Edges holding another keyset at this version make the pusher write it again above theirs.
+    const version = Math.max(stored.keyset.version, ...edges.map((edge) => edge.version));
     const confirmed = edges.filter((edge) => edge.confirmed).length;
     const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
     const edgeNote =
@@ -109,8 +111,8 @@ export class SecretService {
         : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
     return {
       success: true,
-      message: `Secret rotated to version ${stored.keyset.version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
-      version: stored.keyset.version,
+      message: `Secret rotated to version ${version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
+      version,
       kid: active?.kid ?? '',
       edges,
     };

@@ -135,6 +135,22 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     return this.#update(revoke(kid, this.#now));
   }
 
+  /**
+   * An edge holds keyset version `reported` (>= `pushed`) with other content: returns storage's keyset when it
+   * is newer than `pushed` and not below `reported` (push that first), else writes the keyset again, same keys,
+   * numbered above every version reported, so that edges take it (SPEC section 9).
+   */
+  async moveAbove(reported: number, pushed: number): Promise<StoredKeyset> {
+    this.#floor.observeVersion(reported);
+    await updateKeyset(this.#fromStorage, (stored) => {
+      if (stored === null) return null;
+      const { version } = stored.keyset;
+      if (version > reported || (version === reported && version > pushed)) return null;
+      return { ...stored.keyset, issued_at: this.#now().toISOString() };
+    });
+    return this.keyset();
+  }
+
   /** Drops previous keys whose grace period has ended; schedules itself for the next expiry. */
   async pruneExpired(): Promise<void> {
     this.#pruneTimer.cancel();

@@ -15,6 +15,11 @@ export class VersionFloor {
     this.#key = Math.max(this.#key, ...keyset.keys.map((key) => key.version));
   }
 
+  /** Records a keyset version held elsewhere (an edge reported it): the next change is numbered above it. */
+  observeVersion(version: number): void {
+    this.#keyset = Math.max(this.#keyset, version);
+  }
+
   /** The keyset version the next change gets at the least. */
   get nextKeysetVersion(): number {
     return this.#keyset + 1;
