@@ -4,8 +4,15 @@
  * compare-and-swap loop (storage/update-keyset.ts), numbered above every version held (version-floor.ts).
  */
 import { EventEmitter } from 'node:events';
+import { encodeBase64url, utf8 } from '../../../shared/base64url.ts';
 import type { HmacPrimitive } from '../../../shared/hmac.ts';
-import { assertSecretStrength, type Keyset, nextExpiry, pruneKeyset } from '../../../shared/keyset.ts';
+import {
+  assertSecretStrength,
+  findActiveKey,
+  type Keyset,
+  nextExpiry,
+  pruneKeyset,
+} from '../../../shared/keyset.ts';
 import { sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
@@ -92,6 +99,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     this.#unwatch = await this.#cache.watch();
     const stored = await this.#cache.reload();
     if (stored.keyset.version === 0) await this.#bootstrap();
+    await this.#reconcileWithStorage();
     await this.#resealIfForeign();
     await this.pruneExpired();
     return this.#cache.current();
@@ -187,6 +195,37 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     }
   }
 
+  /**
+   * After a partial restore (the keyset keys put back without `jwt_secrets:version`) the guard is ahead of the
+   * keyset and every write would lose its compare-and-swap. When what is stored agrees with itself (the plain
+   * active secret is the keyset's active key), the keyset is written again numbered above the guard; otherwise
+   * start-up refuses, naming the keys to restore. New secrets are numbered above the history in either case.
+   */
+  async #reconcileWithStorage(): Promise<void> {
+    const facts = await this.#storage.inspect?.();
+    if (facts === undefined) return;
+    this.#floor.observeSecretVersion(facts.highestSecretVersion);
+    const stored = await this.#cache.reload();
+    const held = stored.keyset.version;
+    if (facts.guardVersion <= held) return;
+    const active = findActiveKey(stored.keyset);
+    const consistent =
+      active !== undefined && facts.activeSecret !== null && utf8Base64url(facts.activeSecret) === active.k;
+    const described = this.#storage.describeGuardAhead?.(facts.guardVersion, held, consistent) ?? '';
+    if (!consistent) throw new ControlPlaneError('failed_precondition', described);
+    this.#floor.observeVersion(facts.guardVersion);
+    const next = { ...stored.keyset, issued_at: this.#now().toISOString() };
+    if (!(await this.#swap(stored.keyset, next, facts.guardVersion))) {
+      throw new ControlPlaneError(
+        'conflict',
+        `${described}; another writer changed it meanwhile, start again`,
+      );
+    }
+    this.#warn(
+      `${described}; wrote the stored keyset again as version ${(await this.keyset()).keyset.version}`,
+    );
+  }
+
   async #resealIfForeign(): Promise<void> {
     const key = this.#options.keysetKey;
     if (key === undefined) return;
@@ -203,13 +242,16 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (resealed) this.#warn(resealWarning(from, (await this.keyset()).keyset.version));
   }
 
-  /** Replaces `current` (null: none stored) by `proposed`; false when storage no longer holds `current`. */
-  async #swap(current: Keyset | null, proposed: Keyset): Promise<boolean> {
+  /**
+   * Replaces `current` (null: none stored) by `proposed`; false when storage no longer holds `current`. `guard`
+   * is the version storage's compare-and-swap expects, the keyset's own but for a reconcile.
+   */
+  async #swap(current: Keyset | null, proposed: Keyset, guard = current?.version ?? 0): Promise<boolean> {
     const next = this.#floor.raise(current, proposed);
     const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
     const stored = { keyset: next, envelope };
     const changes = this.#cache.changes;
-    if (!(await this.#storage.compareAndSwap(current?.version ?? 0, stored))) {
+    if (!(await this.#storage.compareAndSwap(guard, stored))) {
       this.#cache.markStale();
       await this.#cache.dropIfRolledBack();
       return false;
@@ -219,4 +261,9 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (this.#unwatch) this.pruneExpired().catch((error) => this.#warn('pruning failed', error));
     return true;
   }
+}
+
+/** A secret as a keyset's `k` holds it: base64url of its UTF-8 bytes. */
+function utf8Base64url(secret: string): string {
+  return encodeBase64url(utf8(secret));
 }

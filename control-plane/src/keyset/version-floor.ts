@@ -20,6 +20,11 @@ export class VersionFloor {
     this.#keyset = Math.max(this.#keyset, version);
   }
 
+  /** Records a secret version storage's history holds: new secrets are numbered above it. */
+  observeSecretVersion(version: number): void {
+    this.#key = Math.max(this.#key, version);
+  }
+
   /** The keyset version the next change gets at the least. */
   get nextKeysetVersion(): number {
     return this.#keyset + 1;

@@ -13,8 +13,8 @@ import { decodeBase64url, fromUtf8 } from '../../../shared/base64url.ts';
 import { KeywardError } from '../../../shared/errors.ts';
 import { activeKey } from '../../../shared/keyset.ts';
 import { parseKeyset } from '../../../shared/keyset-envelope.ts';
-import { StorageUnavailableError } from '../errors.ts';
-import type { KeysetStorage, StoredKeyset } from './keyset-storage.ts';
+import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
+import type { KeysetStorage, StorageFacts, StoredKeyset } from './keyset-storage.ts';
 
 export const VALKEY_KEYS = {
   active: 'jwt_secrets:active',
@@ -26,9 +26,18 @@ export const VALKEY_KEYS = {
   lockPrefix: 'jwt_secrets:lock:',
 } as const;
 
+/**
+ * The compare-and-swap: 0 when the guard moved, -N when the history already holds secret version N for another
+ * kid (a history entry is never kept silently over a different secret), 1 when written. Checks come before the
+ * first write: a script that fails half-way keeps what it wrote.
+ */
 const SWAP_SCRIPT = `
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return 0 end
+for i = 7, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[5], ARGV[i])
+  if held and cjson.decode(held).kid ~= cjson.decode(ARGV[i + 1]).kid then return -tonumber(ARGV[i]) end
+end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[4])
@@ -124,7 +133,28 @@ export class ValkeyStorage implements KeysetStorage {
         ...history,
       ),
     );
+    if (typeof result === 'number' && result < 0) {
+      throw new ControlPlaneError(
+        'failed_precondition',
+        `${VALKEY_KEYS.history} already holds secret version ${-result} for another secret; not written (restore ${VALKEY_KEYS.history} with the other keys, or remove that entry once no issuer signs with it)`,
+      );
+    }
     return result === 1;
+  }
+
+  async inspect(): Promise<StorageFacts> {
+    const [guard, active, versions] = await this.#call(() =>
+      Promise.all([
+        this.#client.get(VALKEY_KEYS.version),
+        this.#client.get(VALKEY_KEYS.active),
+        this.#client.hkeys(VALKEY_KEYS.history),
+      ]),
+    );
+    return {
+      guardVersion: Number(guard ?? 0) || 0,
+      activeSecret: active,
+      highestSecretVersion: Math.max(0, ...versions.map(Number).filter(Number.isSafeInteger)),
+    };
   }
 
   async watch(onChange: (version: number) => void): Promise<() => Promise<void>> {
@@ -156,6 +186,13 @@ export class ValkeyStorage implements KeysetStorage {
   describeMissingKeyset(): string {
     const { version, state, keyset, active } = VALKEY_KEYS;
     return `${version} is set but ${state} is missing; restore ${state}, ${keyset} and ${active} from a backup`;
+  }
+
+  describeGuardAhead(guard: number, held: number, consistent: boolean): string {
+    const { version, state, keyset, active } = VALKEY_KEYS;
+    const what = `${version} is ${guard} but ${state} holds version ${held} (a partial restore)`;
+    if (consistent) return what;
+    return `${what}, and ${active} is not the active secret of ${state}: restore ${state}, ${keyset}, ${active} and ${version} together from one backup, or set ${active} to the active secret of ${state}`;
   }
 
   /** Every secret ever installed, by secret version (for audits and tests). */
