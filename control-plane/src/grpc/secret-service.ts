@@ -90,6 +90,7 @@ export class SecretService {
       this.#options.manager.rotate({
         secret: request.generate ? undefined : secret,
         emergency: request.emergency,
+        actor: ctx.peer,
       }),
     );
     const active = findActiveKey(stored.keyset);
@@ -136,7 +137,9 @@ export class SecretService {
   ): Promise<RevokeKeyResponse> {
     this.#authorize(ctx, request.admin_token);
     if (!request.kid) throw new ControlPlaneError('invalid_argument', 'kid is required');
-    const stored: StoredKeyset = await this.#serialize(() => this.#options.manager.revoke(request.kid));
+    const stored: StoredKeyset = await this.#serialize(() =>
+      this.#options.manager.revoke(request.kid, ctx.peer),
+    );
     note.version = stored.keyset.version;
     note.kid = request.kid;
     this.#options.metrics?.rotations.inc({ kind: 'revoke' });

@@ -14,8 +14,10 @@ import {
   pruneKeyset,
 } from '../../../shared/keyset.ts';
 import { sealKeyset } from '../../../shared/keyset-envelope.ts';
+import { keysetHash } from '../../../shared/keyset-hash.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import type { AuditAction } from '../audit/audit-entry.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { generateSecret } from '../rotation/generate-secret.ts';
 import { revoke } from '../rotation/revoke-key.ts';
@@ -44,6 +46,8 @@ export interface RotateRequest {
   /** Omit to have the server generate 48 random bytes (base64). */
   secret?: string;
   emergency?: boolean;
+  /** Who asked (the gRPC peer address), for the audit log. */
+  actor?: string;
 }
 
 /**
@@ -126,6 +130,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
         { secret, kid, emergency: request.emergency },
         { now: this.#now, gracePeriodMs: this.#options.gracePeriodMs },
       ),
+      { action: request.emergency ? 'rotate_emergency' : 'rotate', actor: request.actor ?? 'local', kid },
     );
   }
 
@@ -135,12 +140,21 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
    */
   async rotateIfDue(intervalMs: number): Promise<StoredKeyset | null> {
     const updater = rotateIfDue(intervalMs, { now: this.#now, gracePeriodMs: this.#options.gracePeriodMs });
-    return (await updateKeyset(this.#fromStorage, updater)) ? this.keyset() : null;
+    const audited: KeysetSwap = {
+      read: this.#fromStorage.read,
+      swap: (current, next) =>
+        this.#swap(current, next, current?.version ?? 0, {
+          action: 'rotate_scheduled',
+          actor: 'scheduler',
+          kid: findActiveKey(next)?.kid ?? '',
+        }),
+    };
+    return (await updateKeyset(audited, updater)) ? this.keyset() : null;
   }
 
-  /** Drops the previous key `kid` at once. */
-  revoke(kid: string): Promise<StoredKeyset> {
-    return this.#update(revoke(kid, this.#now));
+  /** Drops the previous key `kid` at once; `actor` (the gRPC peer address) goes to the audit log. */
+  revoke(kid: string, actor = 'local'): Promise<StoredKeyset> {
+    return this.#update(revoke(kid, this.#now), { action: 'revoke', actor, kid });
   }
 
   /**
@@ -171,8 +185,12 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (next && this.#unwatch) this.#pruneTimer.scheduleAt(next);
   }
 
-  async #update(updater: KeysetUpdater): Promise<StoredKeyset> {
-    await updateKeyset(this.#fromStorage, updater);
+  async #update(updater: KeysetUpdater, action: AuditAction): Promise<StoredKeyset> {
+    const audited: KeysetSwap = {
+      read: this.#fromStorage.read,
+      swap: (current, next) => this.#swap(current, next, current?.version ?? 0, action),
+    };
+    await updateKeyset(audited, updater);
     return this.keyset();
   }
 
@@ -243,15 +261,22 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
   }
 
   /**
-   * Replaces `current` (null: none stored) by `proposed`; false when storage no longer holds `current`. `guard`
-   * is the version storage's compare-and-swap expects, the keyset's own but for a reconcile.
+   * Replaces `current` (null: none stored) by `proposed`, chained to it by `previous_hash`; false when storage
+   * no longer holds `current`. `guard` is the version storage's compare-and-swap expects, the keyset's own but
+   * for a reconcile; `action` is the admin action to log in the same step.
    */
-  async #swap(current: Keyset | null, proposed: Keyset, guard = current?.version ?? 0): Promise<boolean> {
-    const next = this.#floor.raise(current, proposed);
+  async #swap(
+    current: Keyset | null,
+    proposed: Keyset,
+    guard = current?.version ?? 0,
+    action?: AuditAction,
+  ): Promise<boolean> {
+    const { previous_hash: _, ...raised } = this.#floor.raise(current, proposed);
+    const next: Keyset = current === null ? raised : { ...raised, previous_hash: await keysetHash(current) };
     const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
     const stored = { keyset: next, envelope };
     const changes = this.#cache.changes;
-    if (!(await this.#storage.compareAndSwap(guard, stored))) {
+    if (!(await this.#storage.compareAndSwap(guard, stored, action))) {
       this.#cache.markStale();
       await this.#cache.dropIfRolledBack();
       return false;

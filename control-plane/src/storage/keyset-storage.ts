@@ -1,5 +1,6 @@
 /** Where the keyset lives: the seed's `enum SecretStorage { LocalEnv, Valkey(pool) }`. */
 import type { Keyset } from '../../../shared/keyset.ts';
+import type { AuditAction } from '../audit/audit-entry.ts';
 
 export interface StoredKeyset {
   keyset: Keyset;
@@ -15,9 +16,10 @@ export interface KeysetStorage {
   loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null>;
   /**
    * Replaces the keyset in one atomic step if the stored version is still `expectedVersion` (0: none stored).
-   * Returns false, changing nothing, when another writer got there first.
+   * Returns false, changing nothing, when another writer got there first. The keyset's chain link, and the
+   * audit entry of `action` when given, are written in the same step.
    */
-  compareAndSwap(expectedVersion: number, next: StoredKeyset): Promise<boolean>;
+  compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean>;
   /** Calls `onChange` when another process changes the keyset. Returns the function that stops watching. */
   watch(onChange: (version: number) => void): Promise<() => Promise<void>>;
   /**
