@@ -5,6 +5,7 @@
  * planes (KeysetManager over in-memory storage, GET /keyset over loopback) and real Node edges.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEdge } from '../../edge/src/create-edge.ts';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
@@ -138,5 +139,21 @@ describe('the pusher', () => {
     await put(target.url, (await a.keyset()).envelope as string);
     const [outcome] = await pusherFor(b, [target.url], false).pushAll(await b.keyset());
     expect(outcome).toMatchObject({ confirmed: false, error: 'keyset_conflict: edge holds version 1' });
+  });
+});
+
+describe('a compromised edge', () => {
+  it('cannot move the control plane to a version no keyset can carry, nor count as confirmed by saying so', async () => {
+    const b = await controlPlane();
+    const liar = createServer((_request, response) => {
+      response.writeHead(409, { 'content-type': 'application/json' });
+      response.end('{"error":"keyset_conflict","version":1e300}');
+    });
+    await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => liar.close(() => resolve())));
+    const url = `http://127.0.0.1:${(liar.address() as { port: number }).port}`;
+    const [outcome] = await pusherFor(b, [url]).pushAll(await b.keyset());
+    expect(outcome).toMatchObject({ confirmed: false, error: 'HTTP 409 without a usable version' });
+    expect((await b.keyset()).keyset.version).toBe(1);
   });
 });

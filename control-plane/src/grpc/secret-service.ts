@@ -103,7 +103,10 @@ export class SecretService {
     this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'emergency' : 'manual' });
     const edges = (await this.#options.pusher?.pushAll(stored)) ?? [];
     // Edges holding another keyset at this version make the pusher write it again above theirs.
-    const version = Math.max(stored.keyset.version, ...edges.map((edge) => edge.version));
+    const version = Math.max(
+      stored.keyset.version,
+      ...edges.filter((edge) => edge.confirmed).map((edge) => edge.version),
+    );
     const confirmed = edges.filter((edge) => edge.confirmed).length;
     const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
     const edgeNote =

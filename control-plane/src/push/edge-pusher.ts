@@ -47,6 +47,9 @@ interface RoundOutcome extends PushOutcome {
   reported: number;
 }
 
+/** Versions an edge reports at or above this are ignored: the next keyset could not be numbered above them. */
+const MAX_REPORTED_VERSION = Number.MAX_SAFE_INTEGER - 1;
+
 /** Rounds of "move above, push again" one push may take before it reports the edges still not confirmed. */
 export const MOVE_ABOVE_ROUNDS = 3;
 
@@ -192,7 +195,9 @@ export class EdgePusher {
         if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
         return {};
       })) as { version?: number };
-      const held = Number(body.version) || 0;
+      const named = Number(body.version);
+      // A version no keyset can carry (a compromised edge's 1e300) must not become the control plane's floor.
+      const held = Number.isSafeInteger(named) && named > 0 && named < MAX_REPORTED_VERSION ? named : 0;
       // 409 naming the pushed version: the edge holds that version with other content (SPEC section 9).
       // 409 naming a newer one: another replica's push, or, when `moveAbove` finds storage never held it, a
       // keyset from before a restore; `moveAbove` decides, without it the edge counts as not behind.
@@ -200,7 +205,9 @@ export class EdgePusher {
       const conflict =
         (response.status === 409 && held === pushedVersion) ||
         (answered && held > pushedVersion && this.#options.moveAbove !== undefined);
-      if (conflict) {
+      if (response.status === 409 && held === 0) {
+        error = 'HTTP 409 without a usable version';
+      } else if (conflict) {
         reported = held;
         error = `keyset_conflict: edge holds version ${held}`;
       } else if (answered) {
