@@ -48,7 +48,12 @@ export function parseKeyset(value: unknown): Keyset {
   if (!keys.every((key) => (key.status === 'active') === (key.expires_at === null))) {
     invalid('', 'expected expires_at null for the active key and a time for every previous key');
   }
-  return { version, issued_at, keys };
+  const previous_hash = keyset.previous_hash;
+  if (previous_hash === undefined || previous_hash === null) return { version, issued_at, keys };
+  if (typeof previous_hash !== 'string' || decodeBase64url(previous_hash)?.length !== 32) {
+    invalid('previous_hash', 'expected base64url of a SHA-256 hash');
+  }
+  return { version, issued_at, keys, previous_hash };
 }
 
 const MAX_KEYS = 1000;

@@ -23,6 +23,11 @@ export interface Keyset {
   issued_at: string;
   /** The active key first, then previous keys, newest first. */
   keys: KeyEntry[];
+  /**
+   * keysetHash (shared/keyset-hash.ts) of the keyset this one replaced in storage; absent on the first. The
+   * versions form a chain that `npx keyward audit` checks.
+   */
+  previous_hash?: string;
 }
 
 /** A new secret with its kid already computed (the kid needs async WebCrypto; the rotation stays pure). */

@@ -5,6 +5,7 @@
  *   status                                  keyset versions, kids, expiry and edge push state
  *   revoke <kid>                            drop a previous key at once
  *   sign --secret-file F [--sub S] [--ttl 3600]   a test token (HS256, kid set), printed to stdout
+ *   audit                                   checks the keyset chain and the audit log in Valkey (VALKEY_URL)
  * ADMIN_TOKEN comes from the environment; KEYWARD_ADDRESS (default 127.0.0.1:50051) says where to call;
  * KEYWARD_TLS=1 (or GRPC_TLS_CA=<file>) uses TLS.
  */
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { computeKid } from '../../shared/kid.ts';
+import { auditValkey, describeAudit } from './audit/audit-command.ts';
 import { connectSecretService, type UnaryCallOptions } from './grpc/secret-service-client.ts';
 
 const { values, positionals } = parseArgs({
@@ -31,6 +33,7 @@ const { values, positionals } = parseArgs({
 
 const USAGE = `usage: keyward rotate [--emergency] [--secret-stdin] | status | revoke <kid>  [--address host:port] [--json]
        keyward sign --secret-file <file> [--sub <subject>] [--ttl <seconds>]
+       keyward audit [--json]   (reads VALKEY_URL; exit code 1 when a chain is broken)
 environment: ADMIN_TOKEN (required), KEYWARD_ADDRESS, KEYWARD_TLS=1, GRPC_TLS_CA=<pem file>`;
 
 const [command, ...rest] = positionals;
@@ -48,6 +51,14 @@ if (command === 'sign') {
     .sign(new TextEncoder().encode(secret));
   process.stdout.write(`${token}\n`);
   process.exit(0);
+}
+if (command === 'audit') {
+  if (!process.env.VALKEY_URL) fail('audit reads Valkey: VALKEY_URL is not set');
+  const report = await auditValkey(process.env.VALKEY_URL).catch((error: Error) =>
+    fail(`reading Valkey failed: ${error.message}`),
+  );
+  print(report, describeAudit(report));
+  process.exit(report.ok ? 0 : 1);
 }
 const adminToken = process.env.ADMIN_TOKEN;
 if (!adminToken) fail('ADMIN_TOKEN is not set');

@@ -47,6 +47,13 @@ export async function startControlPlane(
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
     },
+    moveAbove(reported, pushed) {
+      logger.warn(
+        { reported, pushed: pushed.keyset.version },
+        'an edge holds another keyset at or above the pushed version: writing the keyset again above it',
+      );
+      return manager.moveAbove(reported, pushed.keyset.version);
+    },
   });
   manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });

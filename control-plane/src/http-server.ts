@@ -2,6 +2,7 @@
  * The control plane's HTTP side on HTTP_PORT: `GET /keyset` (the envelope, with ETag, for edges that pull),
  * `GET /healthz` (keyset and per-edge push state) and `GET /metrics` (Prometheus).
  */
+import { createHash } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { findActiveKey } from '../../shared/keyset.ts';
@@ -17,7 +18,7 @@ export function createHttpApp(deps: {
 }): Hono {
   const app = new Hono();
   app.get('/keyset', async (c) => {
-    const { keyset, envelope } = await deps.manager.keyset();
+    const { envelope } = await deps.manager.keyset();
     // Storage unreachable past KEYSET_CACHE_TTL: a 200 or 304 would tell an edge that this is still the keyset,
     // and count as confirmation there, so its KEYSET_MAX_STALENESS would never fire however long this lasts.
     if (deps.manager.staleBeyondTtl) {
@@ -25,7 +26,7 @@ export function createHttpApp(deps: {
       return c.json({ error: 'keyset storage unreachable for longer than KEYSET_CACHE_TTL' }, 503);
     }
     if (envelope === null) return c.json({ error: 'no KEYSET_KEY configured: no envelope to serve' }, 404);
-    const etag = `"v${keyset.version}"`;
+    const etag = envelopeEtag(envelope);
     c.header('ETag', etag);
     c.header('Cache-Control', 'no-cache');
     if (c.req.header('if-none-match') === etag) return c.body(null, 304);
@@ -54,6 +55,14 @@ export function createHttpApp(deps: {
     });
   });
   return app;
+}
+
+/**
+ * The ETag of an envelope: a hash of its bytes, quoted. Not the version: after a restore from a backup one
+ * version number can name two keysets, and a 304 must only ever vouch for the exact envelope the edge holds.
+ */
+export function envelopeEtag(envelope: string): string {
+  return `"${createHash('sha256').update(envelope).digest('base64url')}"`;
 }
 
 /**

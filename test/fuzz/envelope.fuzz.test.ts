@@ -481,17 +481,17 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
 });
 
 describe('PUT /keyset: replays and reordering', () => {
-  it('answers a replay of the held version 200 (ring untouched), and an older version 409 with the held one', async () => {
+  it('answers a replay of the held keyset 200 (ring untouched), another keyset of the held version and an older version 409 with the held one', async () => {
     for (let i = 0; i < runs(50); i++) {
       expect(await put(held, envelopes[2] as string)).toEqual({ status: 200, body: { version: 2 } });
-      // Another sealing of the same version (fresh IV) and a different keyset claiming version 2 (a forked
-      // control plane): the held one stays.
+      // Another sealing of the same keyset (fresh IV) is the held one; a different keyset claiming version 2 (a
+      // control plane restored from a backup) is a conflict (SPEC section 9): the held one stays either way.
       const again = await sealKeyset(keysets[2] as Keyset, KEYSET_KEY_BYTES);
       expect(await put(held, again)).toEqual({ status: 200, body: { version: 2 } });
       const fork = await buildKeyset(2, secret(`fork-${i}`));
       expect(await put(held, await sealKeyset(fork, KEYSET_KEY_BYTES))).toEqual({
-        status: 200,
-        body: { version: 2 },
+        status: 409,
+        body: { error: 'keyset_conflict', version: 2 },
       });
       expect(await put(held, envelopes[1] as string)).toEqual({
         status: 409,

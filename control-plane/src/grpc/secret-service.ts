@@ -90,6 +90,7 @@ export class SecretService {
       this.#options.manager.rotate({
         secret: request.generate ? undefined : secret,
         emergency: request.emergency,
+        actor: ctx.peer,
       }),
     );
     const active = findActiveKey(stored.keyset);
@@ -101,6 +102,11 @@ export class SecretService {
     );
     this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'emergency' : 'manual' });
     const edges = (await this.#options.pusher?.pushAll(stored)) ?? [];
+    // Edges holding another keyset at this version make the pusher write it again above theirs.
+    const version = Math.max(
+      stored.keyset.version,
+      ...edges.filter((edge) => edge.confirmed).map((edge) => edge.version),
+    );
     const confirmed = edges.filter((edge) => edge.confirmed).length;
     const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
     const edgeNote =
@@ -109,8 +115,8 @@ export class SecretService {
         : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
     return {
       success: true,
-      message: `Secret rotated to version ${stored.keyset.version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
-      version: stored.keyset.version,
+      message: `Secret rotated to version ${version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
+      version,
       kid: active?.kid ?? '',
       edges,
     };
@@ -134,7 +140,9 @@ export class SecretService {
   ): Promise<RevokeKeyResponse> {
     this.#authorize(ctx, request.admin_token);
     if (!request.kid) throw new ControlPlaneError('invalid_argument', 'kid is required');
-    const stored: StoredKeyset = await this.#serialize(() => this.#options.manager.revoke(request.kid));
+    const stored: StoredKeyset = await this.#serialize(() =>
+      this.#options.manager.revoke(request.kid, ctx.peer),
+    );
     note.version = stored.keyset.version;
     note.kid = request.kid;
     this.#options.metrics?.rotations.inc({ kind: 'revoke' });

@@ -4,11 +4,20 @@
  * compare-and-swap loop (storage/update-keyset.ts), numbered above every version held (version-floor.ts).
  */
 import { EventEmitter } from 'node:events';
+import { encodeBase64url, utf8 } from '../../../shared/base64url.ts';
 import type { HmacPrimitive } from '../../../shared/hmac.ts';
-import { assertSecretStrength, type Keyset, nextExpiry, pruneKeyset } from '../../../shared/keyset.ts';
+import {
+  assertSecretStrength,
+  findActiveKey,
+  type Keyset,
+  nextExpiry,
+  pruneKeyset,
+} from '../../../shared/keyset.ts';
 import { sealKeyset } from '../../../shared/keyset-envelope.ts';
+import { keysetHash } from '../../../shared/keyset-hash.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import type { AuditAction } from '../audit/audit-entry.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { generateSecret } from '../rotation/generate-secret.ts';
 import { revoke } from '../rotation/revoke-key.ts';
@@ -37,6 +46,8 @@ export interface RotateRequest {
   /** Omit to have the server generate 48 random bytes (base64). */
   secret?: string;
   emergency?: boolean;
+  /** Who asked (the gRPC peer address), for the audit log. */
+  actor?: string;
 }
 
 /**
@@ -97,6 +108,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     this.#unwatch = await this.#cache.watch();
     const stored = await this.#cache.reload();
     if (stored.keyset.version === 0) await this.#bootstrap();
+    await this.#reconcileWithStorage();
     await this.#resealIfForeign();
     await this.pruneExpired();
     return this.#cache.current();
@@ -123,6 +135,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
         { secret, kid, emergency: request.emergency },
         { now: this.#now, gracePeriodMs: this.#options.gracePeriodMs },
       ),
+      { action: request.emergency ? 'rotate_emergency' : 'rotate', actor: request.actor ?? 'local', kid },
     );
   }
 
@@ -132,12 +145,37 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
    */
   async rotateIfDue(intervalMs: number): Promise<StoredKeyset | null> {
     const updater = rotateIfDue(intervalMs, { now: this.#now, gracePeriodMs: this.#options.gracePeriodMs });
-    return (await updateKeyset(this.#fromStorage, updater)) ? this.keyset() : null;
+    const audited: KeysetSwap = {
+      read: this.#fromStorage.read,
+      swap: (current, next) =>
+        this.#swap(current, next, current?.version ?? 0, {
+          action: 'rotate_scheduled',
+          actor: 'scheduler',
+          kid: findActiveKey(next)?.kid ?? '',
+        }),
+    };
+    return (await updateKeyset(audited, updater)) ? this.keyset() : null;
   }
 
-  /** Drops the previous key `kid` at once. */
-  revoke(kid: string): Promise<StoredKeyset> {
-    return this.#update(revoke(kid, this.#now));
+  /** Drops the previous key `kid` at once; `actor` (the gRPC peer address) goes to the audit log. */
+  revoke(kid: string, actor = 'local'): Promise<StoredKeyset> {
+    return this.#update(revoke(kid, this.#now), { action: 'revoke', actor, kid });
+  }
+
+  /**
+   * An edge holds keyset version `reported` (>= `pushed`) with other content: returns storage's keyset when it
+   * is newer than `pushed` and not below `reported` (push that first), else writes the keyset again, same keys,
+   * numbered above every version reported, so that edges take it (SPEC section 9).
+   */
+  async moveAbove(reported: number, pushed: number): Promise<StoredKeyset> {
+    this.#floor.observeVersion(reported);
+    await updateKeyset(this.#fromStorage, (stored) => {
+      if (stored === null) return null;
+      const { version } = stored.keyset;
+      if (version > reported || (version === reported && version > pushed)) return null;
+      return { ...stored.keyset, issued_at: this.#now().toISOString() };
+    });
+    return this.keyset();
   }
 
   /** Drops previous keys whose grace period has ended; schedules itself for the next expiry. */
@@ -152,8 +190,12 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (next && this.#unwatch) this.#pruneTimer.scheduleAt(next);
   }
 
-  async #update(updater: KeysetUpdater): Promise<StoredKeyset> {
-    await updateKeyset(this.#fromStorage, updater);
+  async #update(updater: KeysetUpdater, action: AuditAction): Promise<StoredKeyset> {
+    const audited: KeysetSwap = {
+      read: this.#fromStorage.read,
+      swap: (current, next) => this.#swap(current, next, current?.version ?? 0, action),
+    };
+    await updateKeyset(audited, updater);
     return this.keyset();
   }
 
@@ -176,6 +218,37 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     }
   }
 
+  /**
+   * After a partial restore (the keyset keys put back without `jwt_secrets:version`) the guard is ahead of the
+   * keyset and every write would lose its compare-and-swap. When what is stored agrees with itself (the plain
+   * active secret is the keyset's active key), the keyset is written again numbered above the guard; otherwise
+   * start-up refuses, naming the keys to restore. New secrets are numbered above the history in either case.
+   */
+  async #reconcileWithStorage(): Promise<void> {
+    const facts = await this.#storage.inspect?.();
+    if (facts === undefined) return;
+    this.#floor.observeSecretVersion(facts.highestSecretVersion);
+    const stored = await this.#cache.reload();
+    const held = stored.keyset.version;
+    if (facts.guardVersion <= held) return;
+    const active = findActiveKey(stored.keyset);
+    const consistent =
+      active !== undefined && facts.activeSecret !== null && utf8Base64url(facts.activeSecret) === active.k;
+    const described = this.#storage.describeGuardAhead?.(facts.guardVersion, held, consistent) ?? '';
+    if (!consistent) throw new ControlPlaneError('failed_precondition', described);
+    this.#floor.observeVersion(facts.guardVersion);
+    const next = { ...stored.keyset, issued_at: this.#now().toISOString() };
+    if (!(await this.#swap(stored.keyset, next, facts.guardVersion))) {
+      throw new ControlPlaneError(
+        'conflict',
+        `${described}; another writer changed it meanwhile, start again`,
+      );
+    }
+    this.#warn(
+      `${described}; wrote the stored keyset again as version ${(await this.keyset()).keyset.version}`,
+    );
+  }
+
   async #resealIfForeign(): Promise<void> {
     const key = this.#options.keysetKey;
     if (key === undefined) return;
@@ -192,13 +265,23 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (resealed) this.#warn(resealWarning(from, (await this.keyset()).keyset.version));
   }
 
-  /** Replaces `current` (null: none stored) by `proposed`; false when storage no longer holds `current`. */
-  async #swap(current: Keyset | null, proposed: Keyset): Promise<boolean> {
-    const next = this.#floor.raise(current, proposed);
+  /**
+   * Replaces `current` (null: none stored) by `proposed`, chained to it by `previous_hash`; false when storage
+   * no longer holds `current`. `guard` is the version storage's compare-and-swap expects, the keyset's own but
+   * for a reconcile; `action` is the admin action to log in the same step.
+   */
+  async #swap(
+    current: Keyset | null,
+    proposed: Keyset,
+    guard = current?.version ?? 0,
+    action?: AuditAction,
+  ): Promise<boolean> {
+    const { previous_hash: _, ...raised } = this.#floor.raise(current, proposed);
+    const next: Keyset = current === null ? raised : { ...raised, previous_hash: await keysetHash(current) };
     const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
     const stored = { keyset: next, envelope };
     const changes = this.#cache.changes;
-    if (!(await this.#storage.compareAndSwap(current?.version ?? 0, stored))) {
+    if (!(await this.#storage.compareAndSwap(guard, stored, action))) {
       this.#cache.markStale();
       await this.#cache.dropIfRolledBack();
       return false;
@@ -208,4 +291,9 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (this.#unwatch) this.pruneExpired().catch((error) => this.#warn('pruning failed', error));
     return true;
   }
+}
+
+/** A secret as a keyset's `k` holds it: base64url of its UTF-8 bytes. */
+function utf8Base64url(secret: string): string {
+  return encodeBase64url(utf8(secret));
 }

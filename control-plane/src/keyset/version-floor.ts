@@ -15,6 +15,16 @@ export class VersionFloor {
     this.#key = Math.max(this.#key, ...keyset.keys.map((key) => key.version));
   }
 
+  /** Records a keyset version held elsewhere (an edge reported it): the next change is numbered above it. */
+  observeVersion(version: number): void {
+    this.#keyset = Math.max(this.#keyset, version);
+  }
+
+  /** Records a secret version storage's history holds: new secrets are numbered above it. */
+  observeSecretVersion(version: number): void {
+    this.#key = Math.max(this.#key, version);
+  }
+
   /** The keyset version the next change gets at the least. */
   get nextKeysetVersion(): number {
     return this.#keyset + 1;

@@ -1,8 +1,12 @@
 /**
  * Pushes the keyset envelope to every EDGE_URLS target in parallel: a timeout per target, and retries with
  * exponential backoff and full jitter for the ones that failed, without holding up the others. Pushes are
- * idempotent (an edge answers 200 for a version it already holds, 409 for an older one), so a duplicate push
+ * idempotent (an edge answers 200 for the keyset it already holds, 409 for an older version), so a duplicate push
  * from a second replica costs one small request and changes nothing.
+ *
+ * An edge that reports a version at or above the pushed one that storage never held (a keyset written before a
+ * restore from a backup, or sealed by someone else) is not behind and not confirmed either: with `moveAbove`,
+ * the pusher has the keyset written again above every version an edge reported and pushes that (SPEC section 9).
  */
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
 
@@ -38,6 +42,17 @@ export interface PushOutcome {
   error: string;
 }
 
+/** One edge's outcome as the round sees it: `reported` is the version a 409 named (the one the edge holds). */
+interface RoundOutcome extends PushOutcome {
+  reported: number;
+}
+
+/** Versions an edge reports at or above this are ignored: the next keyset could not be numbered above them. */
+const MAX_REPORTED_VERSION = Number.MAX_SAFE_INTEGER - 1;
+
+/** Rounds of "move above, push again" one push may take before it reports the edges still not confirmed. */
+export const MOVE_ABOVE_ROUNDS = 3;
+
 export interface EdgePusherOptions {
   urls: string[];
   timeoutMs?: number;
@@ -49,16 +64,22 @@ export interface EdgePusherOptions {
   maxDelayMs?: number;
   fetch?: typeof fetch;
   onAttempt?: (url: string, ok: boolean) => void;
+  /**
+   * Called when an edge reports holding `reported` >= the pushed version with other content: returns the keyset
+   * to push instead (storage's newer one, or the keyset written again above `reported`). Without it a 409
+   * naming a newer version counts as confirmed (another replica's push).
+   */
+  moveAbove?: (reported: number, pushed: StoredKeyset) => Promise<StoredKeyset>;
 }
 
 export class EdgePusher {
   readonly #targets: Map<string, EdgeTargetState>;
-  readonly #options: Required<Omit<EdgePusherOptions, 'urls' | 'onAttempt'>> &
-    Pick<EdgePusherOptions, 'onAttempt'>;
+  readonly #options: Required<Omit<EdgePusherOptions, 'urls' | 'onAttempt' | 'moveAbove'>> &
+    Pick<EdgePusherOptions, 'onAttempt' | 'moveAbove'>;
   /** Newest envelope per target still being retried in the background. */
   readonly #pending = new Map<string, StoredKeyset>();
   /** The round in flight, shared by everyone asking to push the same version (the RPC and the change event). */
-  #round: { version: number; outcome: Promise<PushOutcome[]> } | null = null;
+  #round: { version: number; outcome: Promise<RoundOutcome[]> } | null = null;
   #stopped = false;
 
   constructor(options: EdgePusherOptions) {
@@ -73,6 +94,7 @@ export class EdgePusher {
       maxDelayMs: options.maxDelayMs ?? 30_000,
       fetch: options.fetch ?? fetch,
       onAttempt: options.onAttempt,
+      moveAbove: options.moveAbove,
     };
   }
 
@@ -86,8 +108,25 @@ export class EdgePusher {
     this.#pending.clear();
   }
 
-  /** Pushes to every target; resolves when each has confirmed or used up its foreground retries. */
+  /**
+   * Pushes to every target; resolves when each has confirmed or used up its foreground retries. An edge holding
+   * another keyset at or above the pushed version moves the keyset above it (`moveAbove`) and the round goes
+   * again, at most MOVE_ABOVE_ROUNDS times; edges still not confirmed then are reported so.
+   */
   async pushAll(stored: StoredKeyset): Promise<PushOutcome[]> {
+    let pushed = stored;
+    let outcome = await this.#pushRound(pushed);
+    const moveAbove = this.#options.moveAbove;
+    for (let round = 0; moveAbove && round < MOVE_ABOVE_ROUNDS; round++) {
+      const reported = Math.max(0, ...outcome.filter((edge) => !edge.confirmed).map((edge) => edge.reported));
+      if (reported < pushed.keyset.version || this.#stopped) break;
+      pushed = await moveAbove(reported, pushed);
+      outcome = await this.#pushRound(pushed);
+    }
+    return outcome.map(({ url, confirmed, version, error }) => ({ url, confirmed, version, error }));
+  }
+
+  async #pushRound(stored: StoredKeyset): Promise<RoundOutcome[]> {
     if (stored.envelope === null || this.#targets.size === 0 || this.#stopped) return [];
     if (this.#round?.version === stored.keyset.version) return this.#round.outcome;
     const outcome = Promise.all([...this.#targets.keys()].map((url) => this.#pushTarget(url, stored)));
@@ -100,20 +139,22 @@ export class EdgePusher {
     }
   }
 
-  async #pushTarget(url: string, stored: StoredKeyset): Promise<PushOutcome> {
+  async #pushTarget(url: string, stored: StoredKeyset): Promise<RoundOutcome> {
     const { retries, backgroundRetries } = this.#options;
-    let error = '';
+    const state = this.#targets.get(url) as EdgeTargetState;
+    let result: AttemptResult = { error: '', reported: 0 };
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await this.#backoff(attempt);
-      error = await this.#attempt(url, stored);
-      if (error === '') {
+      result = await this.#attempt(url, stored);
+      if (result.error === '') {
         // After a 409 the edge holds something newer than this push: report what it holds.
-        const version = this.#targets.get(url)?.confirmedVersion ?? stored.keyset.version;
-        return { url, confirmed: true, version, error };
+        return { url, confirmed: true, version: state.confirmedVersion, error: '', reported: 0 };
       }
+      // The edge holds another keyset at or above this version: asking again changes nothing.
+      if (result.reported > 0) break;
     }
-    this.#retryInBackground(url, stored, backgroundRetries);
-    return { url, confirmed: false, version: this.#targets.get(url)?.confirmedVersion ?? 0, error };
+    if (result.reported === 0) this.#retryInBackground(url, stored, backgroundRetries);
+    return { url, confirmed: false, version: state.confirmedVersion, ...result };
   }
 
   #retryInBackground(url: string, stored: StoredKeyset, retries: number): void {
@@ -127,16 +168,21 @@ export class EdgePusher {
         if (this.#stopped || latest === undefined) break;
         if ((this.#targets.get(url)?.confirmedVersion ?? 0) >= latest.keyset.version) break;
         // Done only if nothing newer was queued while this attempt was in flight.
-        if ((await this.#attempt(url, latest)) === '' && this.#pending.get(url) === latest) break;
+        if ((await this.#attempt(url, latest)).error === '' && this.#pending.get(url) === latest) break;
       }
       this.#pending.delete(url);
     })();
   }
 
-  /** One PUT /keyset; returns '' on success, else a short error for state and logs. */
-  async #attempt(url: string, stored: StoredKeyset): Promise<string> {
+  /**
+   * One PUT /keyset; `error` is '' on success, else a short error for state and logs. `reported` is the version
+   * an edge said it holds when that is at or above the pushed one and not confirmed as the pushed keyset.
+   */
+  async #attempt(url: string, stored: StoredKeyset): Promise<AttemptResult> {
     const state = this.#targets.get(url) as EdgeTargetState;
+    const pushedVersion = stored.keyset.version;
     let error = '';
+    let reported = 0;
     try {
       const response = await this.#options.fetch(keysetUrl(url), {
         method: 'PUT',
@@ -150,21 +196,33 @@ export class EdgePusher {
       if (isRedirect(response)) {
         await response.body?.cancel();
         error = `HTTP ${response.status}: edges must answer PUT /keyset themselves, not redirect`;
-      } else if (response.status === 200 || response.status === 409) {
+      } else {
         // A body that never arrives is a timeout, not a confirmation: the status alone vouches for nothing.
         const body = (await response.json().catch((cause: Error) => {
           if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
           return {};
         })) as { version?: number };
-        // 409: the edge already holds something newer (another replica's push); it is not behind.
-        state.confirmedVersion = Math.max(
-          state.confirmedVersion,
-          Number(body.version) || stored.keyset.version,
-        );
-        state.lastSuccessAt = new Date();
-      } else {
-        await response.body?.cancel();
-        error = `HTTP ${response.status}`;
+        const named = Number(body.version);
+        // A version no keyset can carry (a compromised edge's 1e300) must not become the control plane's floor.
+        const held = Number.isSafeInteger(named) && named > 0 && named < MAX_REPORTED_VERSION ? named : 0;
+        // 409 naming the pushed version: the edge holds that version with other content (SPEC section 9).
+        // 409 naming a newer one: another replica's push, or, when `moveAbove` finds storage never held it, a
+        // keyset from before a restore; `moveAbove` decides, without it the edge counts as not behind.
+        const answered = response.status === 200 || response.status === 409;
+        const conflict =
+          (response.status === 409 && held === pushedVersion) ||
+          (answered && held > pushedVersion && this.#options.moveAbove !== undefined);
+        if (response.status === 409 && held === 0) {
+          error = 'HTTP 409 without a usable version';
+        } else if (conflict) {
+          reported = held;
+          error = `keyset_conflict: edge holds version ${held}`;
+        } else if (answered) {
+          state.confirmedVersion = Math.max(state.confirmedVersion, held || pushedVersion);
+          state.lastSuccessAt = new Date();
+        } else {
+          error = `HTTP ${response.status}`;
+        }
       }
     } catch (cause) {
       error =
@@ -172,7 +230,7 @@ export class EdgePusher {
     }
     state.lastError = error;
     this.#options.onAttempt?.(url, error === '');
-    return error;
+    return { error, reported };
   }
 
   #backoff(attempt: number): Promise<void> {
@@ -184,6 +242,11 @@ export class EdgePusher {
 /** A 3xx but 304, or the opaque answer a browser-style fetch gives for one under `redirect: 'manual'`. */
 function isRedirect({ status, type }: Response): boolean {
   return type === 'opaqueredirect' || (status >= 300 && status < 400 && status !== 304);
+}
+
+interface AttemptResult {
+  error: string;
+  reported: number;
 }
 
 /**

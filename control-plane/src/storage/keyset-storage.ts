@@ -1,5 +1,6 @@
 /** Where the keyset lives: the seed's `enum SecretStorage { LocalEnv, Valkey(pool) }`. */
 import type { Keyset } from '../../../shared/keyset.ts';
+import type { AuditAction } from '../audit/audit-entry.ts';
 
 export interface StoredKeyset {
   keyset: Keyset;
@@ -15,11 +16,22 @@ export interface KeysetStorage {
   loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null>;
   /**
    * Replaces the keyset in one atomic step if the stored version is still `expectedVersion` (0: none stored).
-   * Returns false, changing nothing, when another writer got there first.
+   * Returns false, changing nothing, when another writer got there first. The keyset's chain link, and the
+   * audit entry of `action` when given, are written in the same step.
    */
-  compareAndSwap(expectedVersion: number, next: StoredKeyset): Promise<boolean>;
+  compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean>;
   /** Calls `onChange` when another process changes the keyset. Returns the function that stops watching. */
   watch(onChange: (version: number) => void): Promise<() => Promise<void>>;
+  /**
+   * What storage holds besides the keyset, to check it against the keyset at start (absent: nothing else is
+   * stored). Throws StorageUnavailableError.
+   */
+  inspect?(): Promise<StorageFacts>;
+  /**
+   * The start-up message when the compare-and-swap guard (`guard`) is ahead of the stored keyset (`held`): what
+   * is wrong, in this storage's terms, and when not `consistent` which keys to restore together.
+   */
+  describeGuardAhead?(guard: number, held: number, consistent: boolean): string;
   /** Takes a lock with expiry (scheduled rotation: one replica at a time). Returns false when held elsewhere. */
   tryLock(name: string, ttlMs: number): Promise<boolean>;
   /**
@@ -28,4 +40,14 @@ export interface KeysetStorage {
    */
   describeMissingKeyset(): string;
   close(): Promise<void>;
+}
+
+/** Valkey's keys besides the keyset, as start-up checks them against it. */
+export interface StorageFacts {
+  /** The compare-and-swap guard (`jwt_secrets:version`); 0 when unset. */
+  guardVersion: number;
+  /** The plain active secret (`jwt_secrets:active`), or null. */
+  activeSecret: string | null;
+  /** The highest secret version the history holds; 0 when empty. */
+  highestSecretVersion: number;
 }

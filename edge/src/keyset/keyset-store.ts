@@ -2,6 +2,7 @@
 import type { HmacPrimitive, JwsHmacAlg } from '../../../shared/hmac.ts';
 import { type KeyRing, prepareKeyRing } from '../../../shared/key-ring.ts';
 import type { Keyset } from '../../../shared/keyset.ts';
+import { keysetHash } from '../../../shared/keyset-hash.ts';
 import { EdgeError } from '../errors.ts';
 
 export interface KeysetStoreOptions {
@@ -17,6 +18,8 @@ export type AcceptOutcome = 'taken' | 'held';
 export class KeysetStore {
   readonly #options: KeysetStoreOptions;
   #ring: KeyRing | undefined;
+  /** keysetHash of the held keyset: the same version with another hash is a conflict, never "already held". */
+  #hash = '';
   #takenAt = 0;
   #confirmedAt = 0;
 
@@ -57,17 +60,21 @@ export class KeysetStore {
   }
 
   /**
-   * Takes `keyset` when its version is higher than the held one; the same version is a no-op, a lower one a
-   * `keyset_conflict`. The held ring is swapped in one assignment, so a request sees either keyset, whole.
+   * Takes `keyset` when its version is higher than the held one; the same keyset again is a no-op, a lower
+   * version or the held version with other content a `keyset_conflict` (SPEC section 9: after a restore from a
+   * backup one version number can name two keysets). The held ring is swapped in one assignment, so a request
+   * sees either keyset, whole.
    */
   async accept(keyset: Keyset): Promise<AcceptOutcome> {
-    const before = this.#check(keyset);
+    const hash = await keysetHash(keyset);
+    const before = this.#check(keyset, hash);
     if (before !== undefined) return before;
     const ring = await prepareKeyRing(keyset, this.#options.primitive, this.#options.algorithms);
     // Another accept may have finished while the keys were being imported.
-    const after = this.#check(keyset);
+    const after = this.#check(keyset, hash);
     if (after !== undefined) return after;
     this.#ring = ring;
+    this.#hash = hash;
     this.#takenAt = this.#options.now();
     // Taking a keyset does not confirm it: anyone holding an old envelope can push it into an edge that holds
     // nothing newer. The next request's TTL check sees it unconfirmed and asks the sources (if any) at once.
@@ -79,9 +86,20 @@ export class KeysetStore {
     if (this.#ring !== undefined) this.#confirmedAt = this.#options.now();
   }
 
-  #check(keyset: Keyset): AcceptOutcome | undefined {
+  /** True when `keyset` is the held one: same version, same content. */
+  async holds(keyset: Keyset): Promise<boolean> {
+    return keyset.version === this.version && (await keysetHash(keyset)) === this.#hash;
+  }
+
+  #check(keyset: Keyset, hash: string): AcceptOutcome | undefined {
     const held = this.version;
-    if (keyset.version === held) return 'held';
+    if (keyset.version === held && held > 0) {
+      if (hash === this.#hash) return 'held';
+      throw new EdgeError(
+        'keyset_conflict',
+        `keyset version ${held} is held with other content; a new keyset needs a higher version`,
+      );
+    }
     if (keyset.version < held) {
       throw new EdgeError(
         'keyset_conflict',

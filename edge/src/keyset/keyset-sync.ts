@@ -168,6 +168,15 @@ export class KeysetSync {
       }
       try {
         const keyset = await openKeyset(result.value, this.#o.keysetKey);
+        // The held version with other content: the source and this edge disagree on what that version is
+        // (a restored backup). That is a failed pull, never a confirmation, and no later 304 may vouch for it.
+        if (keyset.version === store.version && !(await store.holds(keyset))) {
+          source.forget?.();
+          failures.push(
+            `${source.name}: keyset_conflict: version ${keyset.version} is held with other content`,
+          );
+          continue;
+        }
         // A later 304 would vouch for this envelope: only let it if this one could confirm.
         if (keyset.version >= store.version) confirmed ||= isOrigin;
         else source.forget?.();
