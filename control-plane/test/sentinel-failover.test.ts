@@ -1,0 +1,142 @@
+/**
+ * VALKEY_MIN_REPLICAS with real processes: a change the replicas did not confirm answers UNAVAILABLE (and stays
+ * written), and a Sentinel failover in the middle of rotations from two control planes loses no rotation that
+ * answered success and reuses no version.
+ */
+import { randomBytes } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import type { Valkey } from 'iovalkey';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseKeyset } from '../../shared/keyset-envelope.ts';
+import { computeKid } from '../../shared/kid.ts';
+import { waitUntil } from '../../test/support/bounded-waits.ts';
+import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
+import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
+import { connectAdmin } from '../../test/support/valkey-layout.ts';
+import { info, SENTINEL_MASTER, startSentinelSetup } from '../../test/support/valkey-sentinel.ts';
+import { startValkey } from '../../test/support/valkey-server.ts';
+import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
+
+const KEYSET_KEY = randomBytes(32).toString('base64url');
+const newSecret = (label: string) => `${label}-${randomBytes(24).toString('base64url')}`;
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function harness(options: Parameters<typeof startHarness>[0]): Promise<Harness> {
+  const started = await startHarness(options);
+  cleanups.push(() => started.stop());
+  return started;
+}
+
+async function admin(url: string): Promise<Valkey> {
+  const client = await connectAdmin(url);
+  cleanups.push(async () => client.disconnect());
+  return client;
+}
+
+describe('VALKEY_MIN_REPLICAS', () => {
+  it('answers UNAVAILABLE, saying the outcome is open, when no replica confirms; succeeds again once one does', async () => {
+    const primary = await startValkey();
+    cleanups.push(() => primary.stop());
+    const replica = await startValkey({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    cleanups.push(() => replica.stop());
+    await waitUntil('the replica linked', async () =>
+      (await info(replica.port, 'replication')).includes('master_link_status:up'),
+    );
+    const cp = await harness({
+      valkeyUrl: primary.url,
+      keysetKey: KEYSET_KEY,
+      env: { VALKEY_MIN_REPLICAS: '1' },
+    });
+    const store = await admin(primary.url);
+
+    await replica.kill('SIGTERM');
+    const unconfirmed = newSecret('unconfirmed');
+    const outcome = await settle(cp.rotate(unconfirmed));
+    expectStatus(outcome, status.UNAVAILABLE, 'may or may not survive a failover');
+    expect(outcome.error?.details).not.toContain(unconfirmed);
+    // Written on the primary all the same: the operator reads the keyset to learn the outcome.
+    expect((await store.get(VALKEY_KEYS.active)) === unconfirmed).toBe(true);
+
+    await replica.restart();
+    await waitUntil('the replica linked again', async () =>
+      (await info(replica.port, 'replication')).includes('master_link_status:up'),
+    );
+    expectStatus(await settle(cp.rotate(newSecret('confirmed'))), status.OK);
+  });
+});
+
+describe('Sentinel failover', () => {
+  it('a primary killed amid rotations from two control planes loses no acknowledged rotation', async () => {
+    const setup = await startSentinelSetup();
+    cleanups.push(() => setup.stop());
+    const env = {
+      VALKEY_SENTINELS: setup.sentinels.map(({ host, port }) => `${host}:${port}`).join(','),
+      VALKEY_SENTINEL_MASTER: SENTINEL_MASTER,
+      VALKEY_MIN_REPLICAS: '1',
+    };
+    const replicas = [
+      await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', env }),
+      await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', env }),
+    ];
+
+    const acknowledged: string[] = [];
+    let refused = 0;
+    let failedOver = false;
+    let killedAt = Number.POSITIVE_INFINITY;
+    let firstAfterKill = Number.POSITIVE_INFINITY;
+    const afterFailover = [0, 0];
+    let running = true;
+    const stream = async (cp: Harness, index: number) => {
+      while (running) {
+        const secret = newSecret(`replica-${index}`);
+        const startedAt = performance.now();
+        const outcome = await settle(cp.rotate(secret));
+        if (outcome.response?.success) {
+          acknowledged.push(secret);
+          if (startedAt > killedAt) firstAfterKill = Math.min(firstAfterKill, performance.now());
+          if (failedOver) afterFailover[index] = (afterFailover[index] as number) + 1;
+        } else {
+          refused++;
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      }
+    };
+    const streams = replicas.map(stream);
+    try {
+      await waitUntil('rotations before the failover', () => acknowledged.length >= 10, 15_000);
+      const kill = setup.failOver();
+      killedAt = performance.now();
+      await kill;
+      failedOver = true;
+      await waitUntil(
+        'both control planes rotating on the new primary',
+        () => afterFailover.every((count) => count >= 3),
+        20_000,
+      );
+      console.log(
+        `failover: ${acknowledged.length} rotations acknowledged, ${refused} refused; ` +
+          `first rotation started after the kill acknowledged ${Math.round(firstAfterKill - killedAt)} ms after it`,
+      );
+    } finally {
+      running = false;
+      await Promise.all(streams);
+    }
+
+    const store = await admin(`redis://127.0.0.1:${await setup.primaryPort()}`);
+    const keyset = parseKeyset(JSON.parse((await store.get(VALKEY_KEYS.state)) as string));
+    const held = new Set(keyset.keys.map((key) => key.kid));
+    const lost = [];
+    for (const secret of acknowledged) if (!held.has(await computeKid(secret))) lost.push(secret);
+    expect(lost.length, 'acknowledged rotations missing from the keyset').toBe(0);
+    const versions = keyset.keys.map((key) => key.version);
+    expect(new Set(versions).size).toBe(versions.length);
+    // Each version names one secret only: the history (written once per version) agrees with the keyset.
+    const history = await store.hgetall(VALKEY_KEYS.history);
+    for (const key of keyset.keys)
+      expect(JSON.parse(history[String(key.version)] as string).kid).toBe(key.kid);
+  }, 60_000);
+});
