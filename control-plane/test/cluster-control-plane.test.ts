@@ -13,7 +13,9 @@ import { parseKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
+import { freePort } from '../../test/support/free-port.ts';
 import { settle } from '../../test/support/grpc-outcome.ts';
+import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { startValkeyCluster, type ValkeyClusterSetup } from '../../test/support/valkey-cluster.ts';
 import { CLUSTER_KEYS } from '../src/storage/cluster-layout.ts';
 
@@ -67,6 +69,20 @@ async function migrateSlot(slot: number, from: number, to: number): Promise<void
 }
 
 describe('control plane on a Valkey Cluster', () => {
+  it('stops at start-up naming the seeds when none answers', async () => {
+    const port = await freePort();
+    const { code, output } = await runMainUntilExit({
+      ADMIN_TOKEN: randomBytes(48).toString('base64url'),
+      KEYSET_KEY,
+      VALKEY_CLUSTER_NODES: `127.0.0.1:${port}`,
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+    });
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(output).toContain(`Cannot connect to Valkey through Cluster seeds 127.0.0.1:${port}`);
+  });
+
   it('keeps jwt_secrets:active and jwt_secrets:keyset by name, in step with each answered change', async () => {
     for (let i = 0; i < 3; i++) {
       const secret = newSecret('cluster');

@@ -11,7 +11,9 @@ import { parseKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
+import { freePort } from '../../test/support/free-port.ts';
 import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
+import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { connectAdmin } from '../../test/support/valkey-layout.ts';
 import { info, SENTINEL_MASTER, startSentinelSetup } from '../../test/support/valkey-sentinel.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
@@ -66,6 +68,25 @@ describe('VALKEY_MIN_REPLICAS', () => {
       (await info(replica.port, 'replication')).includes('master_link_status:up'),
     );
     expectStatus(await settle(cp.rotate(newSecret('confirmed'))), status.OK);
+  });
+});
+
+describe('Sentinel start-up', () => {
+  it('stops with a message naming the Sentinels when none answers', async () => {
+    const port = await freePort();
+    const password = randomBytes(12).toString('hex');
+    const { code, output } = await runMainUntilExit({
+      ADMIN_TOKEN: randomBytes(48).toString('base64url'),
+      KEYSET_KEY,
+      VALKEY_SENTINELS: `127.0.0.1:${port}`,
+      VALKEY_URL: `redis://keyward:${password}@ignored:6379`,
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+    });
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(output).toContain(`through Sentinel (master mymaster at 127.0.0.1:${port})`);
+    expect(output).not.toContain(password);
   });
 });
 
@@ -138,5 +159,13 @@ describe('Sentinel failover', () => {
     const history = await store.hgetall(VALKEY_KEYS.history);
     for (const key of keyset.keys)
       expect(JSON.parse(history[String(key.version)] as string).kid).toBe(key.kid);
+    // Both control planes' pub/sub followed the failover: each learns the other's last change (the cache TTL is 300 s).
+    for (const cp of replicas) {
+      await waitUntil(
+        'each control plane holds the stored keyset',
+        async () => Number((await cp.getKeyset()).version) === keyset.version,
+        5_000,
+      );
+    }
   }, 60_000);
 });

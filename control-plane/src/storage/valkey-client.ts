@@ -26,6 +26,9 @@ export type ConnectionSettings = Pick<
   'connectTimeout' | 'commandTimeout' | 'socketTimeout' | 'maxRetriesPerRequest' | 'retryStrategy'
 >;
 
+/** Rounds over every Sentinel before a start-up with none answering gives up. */
+const SENTINEL_START_ATTEMPTS = 3;
+
 /** A client for `target`, not yet connected (`lazyConnect`), failing fast while Valkey is away. */
 export function createValkeyClient(target: ValkeyTarget, settings: ConnectionSettings): ValkeyClient {
   const fromUrl = urlOptions(target);
@@ -41,8 +44,12 @@ export function createValkeyClient(target: ValkeyTarget, settings: ConnectionSet
   }
   const common: RedisOptions = { lazyConnect: true, enableOfflineQueue: false, ...settings, ...fromUrl };
   if (target.sentinels && target.sentinels.length > 0) {
-    return new Valkey({
+    let reachedOnce = false;
+    const client = new Valkey({
       ...common,
+      // At start-up, Sentinels that never answer stop the start with a reason; once running, keep asking.
+      sentinelRetryStrategy: (attempt) =>
+        reachedOnce || attempt < SENTINEL_START_ATTEMPTS ? Math.min(attempt * 100, 2_000) : null,
       sentinels: target.sentinels,
       name: target.sentinelMaster ?? 'mymaster',
       // Reconnect at once when the Sentinels announce a new primary (the old one may still be reachable).
@@ -51,6 +58,10 @@ export function createValkeyClient(target: ValkeyTarget, settings: ConnectionSet
       reconnectOnError: (error) => error.message.startsWith('READONLY'),
       ...(fromUrl.tls ? { enableTLSForSentinelMode: true, sentinelTLS: fromUrl.tls } : {}),
     });
+    client.once('ready', () => {
+      reachedOnce = true;
+    });
+    return client;
   }
   return new Valkey(target.url as string, common);
 }
