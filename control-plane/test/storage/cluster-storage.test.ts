@@ -12,7 +12,7 @@ import { startValkeyCluster, type ValkeyClusterSetup } from '../../../test/suppo
 import { expectSame, secretOf } from '../../../test/support/valkey-layout.ts';
 import { CLUSTER_KEYS, FOLLOWER_KEYS } from '../../src/storage/cluster-layout.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
-import { runStorageConformance } from './conformance.ts';
+import { historyThrough, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 let cluster: ValkeyClusterSetup;
@@ -70,12 +70,5 @@ runStorageConformance('valkey cluster', () => ({
     expect(Math.max(...Object.keys(layout.history).map(Number))).toBe(activeKey(keyset).version);
     return keyset;
   },
-  async history() {
-    const storage = await openStorage();
-    try {
-      return await storage.history();
-    } finally {
-      await storage.close();
-    }
-  },
+  history: () => historyThrough(openStorage),
 }));

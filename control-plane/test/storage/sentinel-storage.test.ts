@@ -12,7 +12,7 @@ import {
   startSentinelSetup,
 } from '../../../test/support/valkey-sentinel.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
-import { runStorageConformance } from './conformance.ts';
+import { historyThrough, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 let setup: SentinelSetup;
@@ -47,12 +47,5 @@ runStorageConformance('valkey sentinel', () => ({
   open: openStorage,
   snapshot: () => readLayout(admin),
   consistentKeyset: async () => (await expectConsistent(admin, KEYSET_KEY)).keyset,
-  async history() {
-    const storage = await openStorage();
-    try {
-      return await storage.history();
-    } finally {
-      await storage.close();
-    }
-  },
+  history: () => historyThrough(openStorage),
 }));
