@@ -13,6 +13,7 @@ import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
 import { freePort } from '../../test/support/free-port.ts';
 import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
+import { startRotationStreams } from '../../test/support/rotation-streams.ts';
 import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { connectAdmin } from '../../test/support/valkey-layout.ts';
 import { info, SENTINEL_MASTER, startSentinelSetup } from '../../test/support/valkey-sentinel.ts';
@@ -104,48 +105,25 @@ describe('Sentinel failover', () => {
       await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', env }),
     ];
 
-    const acknowledged: string[] = [];
-    let refused = 0;
-    let failedOver = false;
-    let killedAt = Number.POSITIVE_INFINITY;
-    let firstAfterKill = Number.POSITIVE_INFINITY;
-    const afterFailover = [0, 0];
-    let running = true;
-    const stream = async (cp: Harness, index: number) => {
-      while (running) {
-        const secret = newSecret(`replica-${index}`);
-        const startedAt = performance.now();
-        const outcome = await settle(cp.rotate(secret));
-        if (outcome.response?.success) {
-          acknowledged.push(secret);
-          if (startedAt > killedAt) firstAfterKill = Math.min(firstAfterKill, performance.now());
-          if (failedOver) afterFailover[index] = (afterFailover[index] as number) + 1;
-        } else {
-          refused++;
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-      }
-    };
-    const streams = replicas.map(stream);
+    const streams = startRotationStreams(replicas);
     try {
-      await waitUntil('rotations before the failover', () => acknowledged.length >= 10, 15_000);
+      await waitUntil('rotations before the failover', () => streams.acknowledged.length >= 10, 15_000);
       const kill = setup.failOver();
-      killedAt = performance.now();
+      streams.mark();
       await kill;
-      failedOver = true;
       await waitUntil(
         'both control planes rotating on the new primary',
-        () => afterFailover.every((count) => count >= 3),
+        () => streams.acknowledgedSinceMark().every((count) => count >= 3),
         20_000,
       );
       console.log(
-        `failover: ${acknowledged.length} rotations acknowledged, ${refused} refused; ` +
-          `first rotation started after the kill acknowledged ${Math.round(firstAfterKill - killedAt)} ms after it`,
+        `sentinel failover: ${streams.acknowledged.length} rotations acknowledged, ${streams.refused()} refused; ` +
+          `first rotation started after the kill acknowledged ${Math.round(streams.firstAfterMarkMs())} ms after it`,
       );
     } finally {
-      running = false;
-      await Promise.all(streams);
+      await streams.stop();
     }
+    const acknowledged = streams.acknowledged;
 
     const store = await admin(`redis://127.0.0.1:${await setup.primaryPort()}`);
     const keyset = parseKeyset(JSON.parse((await store.get(VALKEY_KEYS.state)) as string));
