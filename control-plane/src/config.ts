@@ -13,6 +13,13 @@ export interface ControlPlaneConfig {
   adminToken: string;
   storage: 'env' | 'valkey';
   valkeyUrl?: string;
+  /** Sentinel addresses (VALKEY_SENTINELS); empty when Valkey is reached directly or as a Cluster. */
+  valkeySentinels: HostPort[];
+  valkeySentinelMaster: string;
+  /** Cluster seed nodes (VALKEY_CLUSTER_NODES); empty when Valkey is not a Cluster. */
+  valkeyClusterNodes: HostPort[];
+  /** Replicas that must hold a change before it is acknowledged (VALKEY_MIN_REPLICAS). */
+  valkeyMinReplicas: number;
   jwtSecret?: string;
   jwtPreviousSecrets: string[];
   gracePeriodMs: number;
@@ -31,6 +38,11 @@ export interface ControlPlaneConfig {
   /** Path of a PEM file with the CA certificate(s) to trust for a rediss:// VALKEY_URL (a private CA). */
   valkeyTlsCa?: string;
   logLevel: string;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
 }
 
 export const MIN_ADMIN_TOKEN_LENGTH = 64;
@@ -130,6 +142,26 @@ const list = z
       .filter((item) => item.length > 0),
   );
 
+/** `host:port` (IPv6 in brackets: `[::1]:26379`). */
+function parseHostPort(text: string): HostPort | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text);
+  if (match === null) return null;
+  const host = (match[1] ?? match[2]) as string;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return null;
+  if (match[1] !== undefined ? isIP(host) !== 6 : isIP(host) === 0 && !HOST_NAME.test(host)) return null;
+  return { host, port };
+}
+
+const hostPorts = list.transform((items, ctx) => {
+  const parsed = items.map(parseHostPort);
+  if (parsed.some((item) => item === null)) {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port addresses, comma-separated' });
+    return z.NEVER;
+  }
+  return parsed as HostPort[];
+});
+
 const schema = z.object({
   ADMIN_TOKEN: z
     .string({ error: `required, at least ${MIN_ADMIN_TOKEN_LENGTH} characters` })
@@ -139,6 +171,20 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:pass@]host:port[/db] or rediss://...')
     .optional(),
+  VALKEY_SENTINELS: hostPorts,
+  VALKEY_SENTINEL_MASTER: z
+    .string()
+    .default('mymaster')
+    .refine(
+      (text) => /^[A-Za-z0-9._-]+$/.test(text),
+      'expected a master group name (letters, digits, . _ -)',
+    ),
+  VALKEY_CLUSTER_NODES: hostPorts,
+  VALKEY_MIN_REPLICAS: z
+    .string()
+    .default('0')
+    .refine((text) => /^\d{1,3}$/.test(text.trim()), 'expected a whole number of replicas, 0 or more')
+    .transform(Number),
   JWT_SECRET: strongSecret.optional(),
   JWT_PREVIOUS_SECRETS: list.pipe(z.array(strongSecret)),
   GRACE_PERIOD: duration('24h'),
@@ -193,9 +239,20 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     throw new ConfigError(variable, issue?.message ?? 'invalid');
   }
   const c = result.data;
-  const storage = c.SECRET_STORAGE ?? (c.VALKEY_URL ? 'valkey' : 'env');
-  if (storage === 'valkey' && !c.VALKEY_URL)
-    throw new ConfigError('VALKEY_URL', 'required when SECRET_STORAGE=valkey');
+  const sentinel = c.VALKEY_SENTINELS.length > 0;
+  const cluster = c.VALKEY_CLUSTER_NODES.length > 0;
+  const storage = c.SECRET_STORAGE ?? (c.VALKEY_URL || sentinel || cluster ? 'valkey' : 'env');
+  if (storage === 'valkey' && !c.VALKEY_URL && !sentinel && !cluster) {
+    throw new ConfigError(
+      'VALKEY_URL',
+      'required when SECRET_STORAGE=valkey (or set VALKEY_SENTINELS or VALKEY_CLUSTER_NODES)',
+    );
+  }
+  if (sentinel && cluster)
+    throw new ConfigError('VALKEY_CLUSTER_NODES', 'set VALKEY_SENTINELS or VALKEY_CLUSTER_NODES, not both');
+  // A Cluster has no databases but 0: a /db in VALKEY_URL would be silently ignored.
+  if (cluster && c.VALKEY_URL && !/^rediss?:\/\/[^/]*\/?(0)?$/.test(c.VALKEY_URL))
+    throw new ConfigError('VALKEY_URL', 'a Valkey Cluster has only database 0: drop the /db from the URL');
   if (storage === 'valkey' && !c.KEYSET_KEY) {
     throw new ConfigError(
       'KEYSET_KEY',
@@ -216,6 +273,8 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     if (!certificate.checkPrivateKey(key))
       throw new ConfigError('GRPC_TLS_KEY', `does not match the first certificate in GRPC_TLS_CERT`);
   }
+  if (c.VALKEY_MIN_REPLICAS > 0 && storage !== 'valkey')
+    throw new ConfigError('VALKEY_MIN_REPLICAS', 'only used with Valkey storage');
   // A CA with a plain redis:// URL would suggest encryption where there is none.
   if (c.VALKEY_TLS_CA && !(storage === 'valkey' && c.VALKEY_URL?.startsWith('rediss://'))) {
     throw new ConfigError(
@@ -227,6 +286,10 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     adminToken: c.ADMIN_TOKEN,
     storage,
     valkeyUrl: c.VALKEY_URL,
+    valkeySentinels: c.VALKEY_SENTINELS,
+    valkeySentinelMaster: c.VALKEY_SENTINEL_MASTER,
+    valkeyClusterNodes: c.VALKEY_CLUSTER_NODES,
+    valkeyMinReplicas: c.VALKEY_MIN_REPLICAS,
     jwtSecret: c.JWT_SECRET,
     jwtPreviousSecrets: c.JWT_PREVIOUS_SECRETS,
     gracePeriodMs: c.GRACE_PERIOD,

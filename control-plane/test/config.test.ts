@@ -74,6 +74,50 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...BASE, SECRET_STORAGE: 'env' }).storage).toBe('env');
   });
 
+  it('chooses valkey storage when VALKEY_SENTINELS or VALKEY_CLUSTER_NODES is set, with their defaults', () => {
+    const sentinel = loadConfig({
+      ...BASE,
+      VALKEY_SENTINELS: 'sentinel-a:26379, 10.0.0.2:26379,[::1]:26380',
+      KEYSET_KEY,
+    });
+    expect(sentinel).toMatchObject({
+      storage: 'valkey',
+      valkeySentinels: [
+        { host: 'sentinel-a', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      valkeySentinelMaster: 'mymaster',
+      valkeyClusterNodes: [],
+      valkeyMinReplicas: 0,
+    });
+    expect(sentinel.valkeyUrl).toBeUndefined();
+    const withUrl = loadConfig({
+      ...BASE,
+      VALKEY_SENTINELS: 'sentinel-a:26379',
+      VALKEY_SENTINEL_MASTER: 'keyward-primary',
+      VALKEY_URL: 'rediss://user:pass@ignored-host:6380/2',
+      VALKEY_MIN_REPLICAS: '1',
+      KEYSET_KEY,
+    });
+    expect(withUrl).toMatchObject({ valkeySentinelMaster: 'keyward-primary', valkeyMinReplicas: 1 });
+    expect(withUrl.valkeyUrl).toBe('rediss://user:pass@ignored-host:6380/2');
+    const cluster = loadConfig({ ...BASE, VALKEY_CLUSTER_NODES: 'node-1:7000,node-2:7001', KEYSET_KEY });
+    expect(cluster).toMatchObject({
+      storage: 'valkey',
+      valkeySentinels: [],
+      valkeyClusterNodes: [
+        { host: 'node-1', port: 7000 },
+        { host: 'node-2', port: 7001 },
+      ],
+    });
+    expect(loadConfig(BASE)).toMatchObject({
+      valkeySentinels: [],
+      valkeyClusterNodes: [],
+      valkeyMinReplicas: 0,
+    });
+  });
+
   it('parses every documented value form', () => {
     const secret = 'e'.repeat(40);
     const config = loadConfig({
@@ -137,6 +181,23 @@ describe('loadConfig', () => {
     ['VALKEY_URL', { VALKEY_URL: 'valkey:6379', KEYSET_KEY }],
     ['VALKEY_URL', { VALKEY_URL: '', KEYSET_KEY }],
     ['VALKEY_URL', { SECRET_STORAGE: 'valkey', KEYSET_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a', KEYSET_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a:26379,sentinel-b:0', KEYSET_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a:99999', KEYSET_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'redis://sentinel-a:26379', KEYSET_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: '::1:26379', KEYSET_KEY }],
+    ['VALKEY_SENTINEL_MASTER', { VALKEY_SENTINELS: 'a:1', VALKEY_SENTINEL_MASTER: '', KEYSET_KEY }],
+    ['VALKEY_SENTINEL_MASTER', { VALKEY_SENTINELS: 'a:1', VALKEY_SENTINEL_MASTER: 'my master', KEYSET_KEY }],
+    ['VALKEY_CLUSTER_NODES', { VALKEY_CLUSTER_NODES: 'node-1:7000,node 2:7001', KEYSET_KEY }],
+    ['VALKEY_CLUSTER_NODES', { VALKEY_CLUSTER_NODES: 'a:1', VALKEY_SENTINELS: 'b:2', KEYSET_KEY }],
+    ['VALKEY_URL', { VALKEY_CLUSTER_NODES: 'a:1', VALKEY_URL: 'redis://a:1/3', KEYSET_KEY }],
+    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '-1', KEYSET_KEY }],
+    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '1.5', KEYSET_KEY }],
+    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: 'one', KEYSET_KEY }],
+    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '', KEYSET_KEY }],
+    ['VALKEY_MIN_REPLICAS', { VALKEY_MIN_REPLICAS: '1' }],
+    ['KEYSET_KEY', { VALKEY_SENTINELS: 'sentinel-a:26379' }],
+    ['KEYSET_KEY', { VALKEY_CLUSTER_NODES: 'node-1:7000' }],
     ['GRACE_PERIOD', { GRACE_PERIOD: '1.5h' }],
     ['GRACE_PERIOD', { GRACE_PERIOD: '-1s' }],
     ['GRACE_PERIOD', { GRACE_PERIOD: '24 hours' }],

@@ -28,7 +28,8 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  valkeyUrl: string;
+  /** Omit when `env` names the Sentinels or Cluster nodes instead. */
+  valkeyUrl?: string;
   keysetKey: string;
   edgeUrls?: string[];
   gracePeriod?: string;
@@ -36,6 +37,8 @@ export interface HarnessOptions {
   httpPort?: number;
   grpcPort?: number;
   adminToken?: string;
+  /** More configuration variables (VALKEY_SENTINELS, VALKEY_MIN_REPLICAS, ...). */
+  env?: Record<string, string>;
 }
 
 const RPC_DEADLINE_MS = 15_000;
@@ -58,6 +61,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     HTTP_PORT: String(options.httpPort ?? 0),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
+    ...options.env,
   });
   const logLines: string[] = [];
   const logger = createLogger('info', { write: (line: string) => void logLines.push(line) });

@@ -123,7 +123,7 @@ export async function startValkey(options: StartValkeyOptions = {}): Promise<Val
 }
 
 /** True when something on `port` answers PING with PONG (over TLS, trusting `ca`, when `ca` is given). */
-function ping(port: number, ca?: Buffer): Promise<boolean> {
+export function ping(port: number, ca?: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = ca ? connectTls({ port, host: '127.0.0.1', ca }) : connect({ port, host: '127.0.0.1' });
     const ready = ca ? 'secureConnect' : 'connect';

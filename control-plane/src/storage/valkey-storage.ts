@@ -9,9 +9,10 @@
  *   jwt_secrets:audit    list: one JSON entry per admin action, each chained to the one before (audit/)
  *   jwt_secrets:audit_head  the hash of the audit log's last entry, so that editing or dropping it shows
  *   jwt_secrets:changed  pub/sub channel announcing each new version
- * Every change is one Lua script, so all keys change together or not at all.
+ * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
+ * cluster-layout.ts, and the two SPEC names follow right after the script.
  */
-import { Valkey } from 'iovalkey';
+import { Cluster } from 'iovalkey';
 import { decodeBase64url, fromUtf8 } from '../../../shared/base64url.ts';
 import { KeywardError } from '../../../shared/errors.ts';
 import { activeKey } from '../../../shared/keyset.ts';
@@ -19,7 +20,9 @@ import { parseKeyset } from '../../../shared/keyset-envelope.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
 import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
+import { CLUSTER_KEYS, writeFollowers } from './cluster-layout.ts';
 import type { KeysetStorage, StorageFacts, StoredKeyset } from './keyset-storage.ts';
+import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
 
 export const VALKEY_KEYS = {
   active: 'jwt_secrets:active',
@@ -62,10 +65,7 @@ redis.call('PUBLISH', ARGV[6], ARGV[2])
 return 1
 `;
 
-export interface ValkeyStorageOptions {
-  url: string;
-  /** Extra TLS options for rediss:// (a private CA, for instance). */
-  tls?: { ca?: string | Buffer };
+export interface ValkeyStorageOptions extends ValkeyTarget {
   connectTimeoutMs?: number;
   /**
    * Longest wait for a reply (default 5 s): then the call fails as unavailable and a connection that stays silent
@@ -73,6 +73,23 @@ export interface ValkeyStorageOptions {
    * forever. Also the pub/sub connection's ping interval, so that a silently dead one is noticed.
    */
   commandTimeoutMs?: number;
+  /**
+   * Replicas that must report a change (WAIT) before it is acknowledged (VALKEY_MIN_REPLICAS, default 0): with
+   * fewer, the change stays written on the primary and the call fails as unavailable, saying so.
+   */
+  minReplicas?: number;
+}
+
+/** Why a change that was written is not acknowledged: it may or may not survive a failover. */
+export class UnacknowledgedChangeError extends StorageUnavailableError {
+  constructor(acknowledged: number, required: number) {
+    super(
+      `The change was written on the Valkey primary but only ${acknowledged} of the ${required} required ` +
+        'replicas (VALKEY_MIN_REPLICAS) acknowledged it in time: it may or may not survive a failover. ' +
+        'Read the keyset (GetKeyset) to see whether it is in place before retrying.',
+    );
+    this.name = 'UnacknowledgedChangeError';
+  }
 }
 
 export interface HistoryEntry {
@@ -84,38 +101,42 @@ export interface HistoryEntry {
 
 export class ValkeyStorage implements KeysetStorage {
   readonly kind = 'valkey';
-  readonly #client: Valkey;
+  readonly #client: ValkeyClient;
   readonly #options: ValkeyStorageOptions;
   readonly #commandTimeoutMs: number;
+  /** The key names: the standalone layout, or the Cluster's (one hash slot). */
+  readonly #keys: Record<keyof typeof VALKEY_KEYS, string>;
+  readonly #minReplicas: number;
+  /** WAIT's timeout: well within the command timeout, so that the client does not give up on WAIT first. */
+  readonly #ackTimeoutMs: number;
 
   constructor(options: ValkeyStorageOptions) {
     this.#options = options;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 5_000;
-    this.#client = new Valkey(options.url, {
-      lazyConnect: true,
-      // Fail fast when Valkey is away (UNAVAILABLE), reconnect in the background.
-      enableOfflineQueue: false,
+    this.#minReplicas = options.minReplicas ?? 0;
+    this.#ackTimeoutMs = Math.min(2_000, Math.floor(this.#commandTimeoutMs / 2));
+    // Fail fast when Valkey is away (UNAVAILABLE), reconnect in the background.
+    this.#client = createValkeyClient(options, {
       maxRetriesPerRequest: 1,
       connectTimeout: options.connectTimeoutMs ?? 2_000,
       commandTimeout: this.#commandTimeoutMs,
       socketTimeout: this.#commandTimeoutMs,
       retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-      ...(options.tls ? { tls: options.tls } : {}),
     });
+    this.#keys = this.#client instanceof Cluster ? CLUSTER_KEYS : VALKEY_KEYS;
     // Errors surface on the calls; the client's own 'error' events would otherwise crash the process.
     this.#client.on('error', () => {});
   }
 
   async connect(): Promise<void> {
     await this.#call(() => this.#client.connect());
+    if (this.#client instanceof Cluster) await this.#repairFollowers(this.#client);
   }
 
   async load(): Promise<StoredKeyset | null> {
-    const [state, envelope] = await this.#call(() =>
-      this.#client.mget(VALKEY_KEYS.state, VALKEY_KEYS.keyset),
-    );
+    const [state, envelope] = await this.#call(() => this.#client.mget(this.#keys.state, this.#keys.keyset));
     if (state == null) return null;
-    return { keyset: parseKeyset(parseJson(state, VALKEY_KEYS.state)), envelope: envelope ?? null };
+    return { keyset: parseKeyset(parseJson(state, this.#keys.state)), envelope: envelope ?? null };
   }
 
   async loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null> {
@@ -130,50 +151,85 @@ export class ValkeyStorage implements KeysetStorage {
       JSON.stringify({ version: key.version, kid: key.kid, k: key.k, created_at: key.created_at }),
     ]);
     const activeSecret = fromUtf8(decodeBase64url(active.k) as Uint8Array) as string;
+    const keys = this.#keys;
     const link = JSON.stringify(await chainLink(next.keyset));
-    const tail =
-      action === undefined ? null : await this.#call(() => this.#client.lindex(VALKEY_KEYS.audit, -1));
+    const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));
     const entry = action === undefined ? null : nextAuditEntry(tail, action, next.keyset.version, new Date());
-    const result = await this.#call(() =>
-      this.#client.eval(
+    // WAIT follows on the same connection (and, on a Cluster, the same node) as the script it confirms.
+    const pipeline = this.#client
+      .pipeline()
+      .eval(
         SWAP_SCRIPT,
         8,
-        VALKEY_KEYS.version,
-        VALKEY_KEYS.state,
-        VALKEY_KEYS.active,
-        VALKEY_KEYS.keyset,
-        VALKEY_KEYS.history,
-        VALKEY_KEYS.chain,
-        VALKEY_KEYS.audit,
-        VALKEY_KEYS.auditHead,
+        keys.version,
+        keys.state,
+        keys.active,
+        keys.keyset,
+        keys.history,
+        keys.chain,
+        keys.audit,
+        keys.auditHead,
         String(expectedVersion),
         String(next.keyset.version),
         JSON.stringify(next.keyset),
         activeSecret,
         next.envelope ?? '',
-        VALKEY_KEYS.changed,
+        keys.changed,
         link,
         tail ?? '',
         entry?.text ?? '',
         entry?.hash ?? '',
         ...history,
-      ),
-    );
+      );
+    if (this.#minReplicas > 0) pipeline.wait(this.#minReplicas, this.#ackTimeoutMs);
+    const results = await this.#call(async () => {
+      const replies = (await pipeline.exec()) ?? [];
+      for (const [error] of replies) if (error) throw error;
+      return replies.map(([, reply]) => reply);
+    });
+    const result = results[0];
     if (typeof result === 'number' && result < 0) {
       throw new ControlPlaneError(
         'failed_precondition',
-        `${VALKEY_KEYS.history} already holds secret version ${-result} for another secret; not written (restore ${VALKEY_KEYS.history} with the other keys, or remove that entry once no issuer signs with it)`,
+        `${keys.history} already holds secret version ${-result} for another secret; not written (restore ${keys.history} with the other keys, or remove that entry once no issuer signs with it)`,
       );
     }
-    return result === 1;
+    if (result !== 1) return false;
+    let acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
+    if (this.#client instanceof Cluster) {
+      const client = this.#client;
+      const values = { version: next.keyset.version, active: activeSecret, envelope: next.envelope };
+      const followers = await this.#call(() =>
+        writeFollowers(client, values, this.#minReplicas, this.#ackTimeoutMs),
+      ).catch((error) => {
+        throw new StorageUnavailableError(
+          `The change is stored but jwt_secrets:active and jwt_secrets:keyset could not be updated; they follow at the next change or control plane start`,
+          { cause: error },
+        );
+      });
+      acknowledged = Math.min(acknowledged, followers);
+    }
+    if (acknowledged < this.#minReplicas)
+      throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
+    return true;
+  }
+
+  /** Brings the keys kept by name up to the slot's keyset (a writer may have stopped between the two steps). */
+  async #repairFollowers(client: Cluster): Promise<void> {
+    const [version, active, envelope] = await this.#call(() =>
+      client.mget(CLUSTER_KEYS.version, CLUSTER_KEYS.active, CLUSTER_KEYS.keyset),
+    );
+    if (version == null || active == null) return;
+    const values = { version: Number(version), active, envelope: envelope ?? null };
+    await this.#call(() => writeFollowers(client, values, 0, 0));
   }
 
   async inspect(): Promise<StorageFacts> {
     const [guard, active, versions] = await this.#call(() =>
       Promise.all([
-        this.#client.get(VALKEY_KEYS.version),
-        this.#client.get(VALKEY_KEYS.active),
-        this.#client.hkeys(VALKEY_KEYS.history),
+        this.#client.get(this.#keys.version),
+        this.#client.get(this.#keys.active),
+        this.#client.hkeys(this.#keys.history),
       ]),
     );
     return {
@@ -184,12 +240,16 @@ export class ValkeyStorage implements KeysetStorage {
   }
 
   async watch(onChange: (version: number) => void): Promise<() => Promise<void>> {
-    const subscriber = this.#client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    const queueWhileAway = { enableOfflineQueue: true, maxRetriesPerRequest: null };
+    const subscriber =
+      this.#client instanceof Cluster
+        ? this.#client.duplicate(undefined, queueWhileAway)
+        : this.#client.duplicate(queueWhileAway);
     subscriber.on('error', () => {});
     subscriber.on('message', (_channel: string, message: string) => onChange(Number(message)));
     // After a reconnect, changes may have been missed: report an unknown version so the cache re-reads.
     subscriber.on('ready', () => onChange(Number.NaN));
-    await this.#call(() => subscriber.subscribe(VALKEY_KEYS.changed));
+    await this.#call(() => subscriber.subscribe(this.#keys.changed));
     // A subscriber sends nothing, so a connection that died silently would go unnoticed (and changes missed
     // until the cache TTL): a ping's missing reply lets the socket timeout drop it, and the reconnection re-read.
     const heartbeat = setInterval(() => {
@@ -203,19 +263,17 @@ export class ValkeyStorage implements KeysetStorage {
   }
 
   async tryLock(name: string, ttlMs: number): Promise<boolean> {
-    const ok = await this.#call(() =>
-      this.#client.set(VALKEY_KEYS.lockPrefix + name, '1', 'PX', ttlMs, 'NX'),
-    );
+    const ok = await this.#call(() => this.#client.set(this.#keys.lockPrefix + name, '1', 'PX', ttlMs, 'NX'));
     return ok === 'OK';
   }
 
   describeMissingKeyset(): string {
-    const { version, state, keyset, active } = VALKEY_KEYS;
+    const { version, state, keyset, active } = this.#keys;
     return `${version} is set but ${state} is missing; restore ${state}, ${keyset} and ${active} from a backup`;
   }
 
   describeGuardAhead(guard: number, held: number, consistent: boolean): string {
-    const { version, state, keyset, active } = VALKEY_KEYS;
+    const { version, state, keyset, active } = this.#keys;
     const what = `${version} is ${guard} but ${state} holds version ${held} (a partial restore)`;
     if (consistent) return what;
     return `${what}, and ${active} is not the active secret of ${state}: restore ${state}, ${keyset}, ${active} and ${version} together from one backup, or set ${active} to the active secret of ${state}`;
@@ -223,9 +281,9 @@ export class ValkeyStorage implements KeysetStorage {
 
   /** Every secret ever installed, by secret version (for audits and tests). */
   async history(): Promise<HistoryEntry[]> {
-    const all = await this.#call(() => this.#client.hgetall(VALKEY_KEYS.history));
+    const all = await this.#call(() => this.#client.hgetall(this.#keys.history));
     return Object.values(all)
-      .map((json) => parseJson(json, VALKEY_KEYS.history) as HistoryEntry)
+      .map((json) => parseJson(json, this.#keys.history) as HistoryEntry)
       .sort((a, b) => a.version - b.version);
   }
 
@@ -233,7 +291,7 @@ export class ValkeyStorage implements KeysetStorage {
     this.#client.disconnect();
   }
 
-  get url(): string {
+  get url(): string | undefined {
     return this.#options.url;
   }
 

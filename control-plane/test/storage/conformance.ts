@@ -26,6 +26,18 @@ export interface StorageTarget {
   history?(): Promise<HistoryEntry[]>;
 }
 
+/** The history read through a storage of its own, closed after (for a target's `history`). */
+export async function historyThrough(
+  open: () => Promise<KeysetStorage & { history(): Promise<HistoryEntry[]> }>,
+): Promise<HistoryEntry[]> {
+  const storage = await open();
+  try {
+    return await storage.history();
+  } finally {
+    await storage.close();
+  }
+}
+
 const DAY = 86_400_000;
 let serial = 0;
 /** A fresh secret of 40+ bytes, distinct across the whole run. */

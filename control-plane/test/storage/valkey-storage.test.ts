@@ -3,10 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { useValkeyReplicas } from '../../../test/support/keyset-replica.ts';
 import { expectConsistent, readLayout } from '../../../test/support/valkey-layout.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
-import { runStorageConformance } from './conformance.ts';
+import { historyThrough, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 const fixture = useValkeyReplicas(KEYSET_KEY);
+
+async function openStorage(): Promise<ValkeyStorage> {
+  const storage = new ValkeyStorage({ url: fixture.valkey.url });
+  await storage.connect();
+  return storage;
+}
 
 runStorageConformance('valkey', () => ({
   keysetKey: KEYSET_KEY,
@@ -14,20 +20,8 @@ runStorageConformance('valkey', () => ({
     await fixture.admin.flushall();
     if (legacy !== undefined) await fixture.admin.set(VALKEY_KEYS.active, legacy);
   },
-  async open() {
-    const storage = new ValkeyStorage({ url: fixture.valkey.url });
-    await storage.connect();
-    return storage;
-  },
+  open: openStorage,
   snapshot: () => readLayout(fixture.admin),
   consistentKeyset: async () => (await expectConsistent(fixture.admin, KEYSET_KEY)).keyset,
-  async history() {
-    const storage = new ValkeyStorage({ url: fixture.valkey.url });
-    await storage.connect();
-    try {
-      return await storage.history();
-    } finally {
-      await storage.close();
-    }
-  },
+  history: () => historyThrough(openStorage),
 }));

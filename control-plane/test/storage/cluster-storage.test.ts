@@ -1,0 +1,74 @@
+/**
+ * ValkeyStorage on a real 3-node Valkey Cluster through the storage conformance suite: the keys of one hash slot
+ * change in one script, and jwt_secrets:active / jwt_secrets:keyset, in other slots, agree with them once the
+ * call has answered.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Cluster } from 'iovalkey';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { activeKey } from '../../../shared/keyset.ts';
+import { openKeyset, parseKeyset } from '../../../shared/keyset-envelope.ts';
+import { startValkeyCluster, type ValkeyClusterSetup } from '../../../test/support/valkey-cluster.ts';
+import { expectSame, secretOf } from '../../../test/support/valkey-layout.ts';
+import { CLUSTER_KEYS, FOLLOWER_KEYS } from '../../src/storage/cluster-layout.ts';
+import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
+import { historyThrough, runStorageConformance } from './conformance.ts';
+
+const KEYSET_KEY = new Uint8Array(randomBytes(32));
+let cluster: ValkeyClusterSetup;
+let admin: Cluster;
+
+beforeAll(async () => {
+  cluster = await startValkeyCluster();
+  admin = await cluster.admin();
+}, 60_000);
+
+afterAll(async () => {
+  admin?.disconnect();
+  await cluster?.stop();
+});
+
+/** Every key of the layout, each read on its own node. */
+async function readClusterLayout() {
+  const [active, envelope, state, version] = await admin.mget(
+    CLUSTER_KEYS.active,
+    CLUSTER_KEYS.keyset,
+    CLUSTER_KEYS.state,
+    CLUSTER_KEYS.version,
+  );
+  const followers = await Promise.all(
+    FOLLOWER_KEYS.flatMap(({ key, guard }) => [admin.get(key), admin.get(guard)]),
+  );
+  const history = await admin.hgetall(CLUSTER_KEYS.history);
+  return { active, envelope, state, version, history, followers };
+}
+
+async function openStorage(): Promise<ValkeyStorage> {
+  const storage = new ValkeyStorage({ clusterNodes: cluster.seeds });
+  await storage.connect();
+  return storage;
+}
+
+runStorageConformance('valkey cluster', () => ({
+  keysetKey: KEYSET_KEY,
+  async reset(legacy) {
+    await Promise.all(admin.nodes('master').map((node) => node.flushall()));
+    if (legacy !== undefined) await admin.set(VALKEY_KEYS.active, legacy);
+  },
+  open: openStorage,
+  snapshot: readClusterLayout,
+  async consistentKeyset() {
+    const layout = await readClusterLayout();
+    const keyset = parseKeyset(JSON.parse(layout.state as string));
+    expect(layout.version).toBe(String(keyset.version));
+    expectSame(layout.active, secretOf(keyset), 'the in-slot copy of the active secret');
+    expectSame(await openKeyset(layout.envelope as string, KEYSET_KEY), keyset, 'the in-slot envelope');
+    const [active, activeVersion, envelope, envelopeVersion] = layout.followers;
+    expectSame(active, secretOf(keyset), 'jwt_secrets:active follows the keyset');
+    expectSame(envelope, layout.envelope, 'jwt_secrets:keyset follows the keyset');
+    expect([activeVersion, envelopeVersion]).toEqual([layout.version, layout.version]);
+    expect(Math.max(...Object.keys(layout.history).map(Number))).toBe(activeKey(keyset).version);
+    return keyset;
+  },
+  history: () => historyThrough(openStorage),
+}));
