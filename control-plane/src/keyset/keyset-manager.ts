@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import type { HmacPrimitive } from '../../../shared/hmac.ts';
 import { assertSecretStrength, type Keyset, nextExpiry, pruneKeyset } from '../../../shared/keyset.ts';
-import { sealKeyset } from '../../../shared/keyset-envelope.ts';
+import { type SealingKeys, sealKeyset } from '../../../shared/keyset-envelope.ts';
+import { importSigner } from '../../../shared/keyset-signing-key.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
 import { ControlPlaneError } from '../errors.ts';
@@ -25,6 +26,8 @@ import { VersionFloor } from './version-floor.ts';
 export interface KeysetManagerOptions {
   storage: KeysetStorage;
   keysetKey?: Uint8Array;
+  /** KEYSET_SIGNING_KEY's seed; envelopes are made only when it is given (with keysetKey for secrets). */
+  signingKey?: Uint8Array;
   gracePeriodMs: number;
   cacheTtlMs: number;
   now?: () => Date;
@@ -52,6 +55,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
   readonly #cache: KeysetCache;
   readonly #pruneTimer: PruneTimer;
   #unwatch: (() => Promise<void>) | null = null;
+  #sealing: Promise<SealingKeys> | undefined;
   /** Updates that read what storage holds now. */
   readonly #fromStorage: KeysetSwap = {
     read: () => this.#cache.reload(),
@@ -171,10 +175,18 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     }
   }
 
+  /** The keys envelopes are made with; undefined without a signing key (env storage, no edges). */
+  #sealingKeys(): Promise<SealingKeys> | undefined {
+    const { keysetKey, signingKey } = this.#options;
+    if (signingKey === undefined) return undefined;
+    this.#sealing ??= importSigner(signingKey).then((signer) => ({ keysetKey, signer }));
+    return this.#sealing;
+  }
+
   async #resealIfForeign(): Promise<void> {
-    const key = this.#options.keysetKey;
-    if (key === undefined) return;
-    const reseal = resealUnder(key, this.#now);
+    const sealing = this.#sealingKeys();
+    if (sealing === undefined) return;
+    const reseal = resealUnder(await sealing, this.#now);
     let from = 0;
     const resealed = await updateKeyset(
       this.#fromStorage,
@@ -190,7 +202,8 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
   /** Replaces `current` (null: none stored) by `proposed`; false when storage no longer holds `current`. */
   async #swap(current: Keyset | null, proposed: Keyset): Promise<boolean> {
     const next = this.#floor.raise(current, proposed);
-    const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
+    const sealing = this.#sealingKeys();
+    const envelope = sealing === undefined ? null : await sealKeyset(next, await sealing);
     const stored = { keyset: next, envelope };
     const changes = this.#cache.changes;
     if (!(await this.#storage.compareAndSwap(current?.version ?? 0, stored))) {

@@ -6,8 +6,8 @@ import { computeKid } from '../../../shared/kid.ts';
 import { freePort } from '../../../test/support/free-port.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
   epochSeconds,
-  KEYSET_KEY,
   seal,
   secret,
   signByHand,
@@ -54,7 +54,7 @@ async function startEdge(runtime: string): Promise<string> {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      KEYSET_KEY,
+      ...EDGE_KEYS,
       PORT: String(port),
       HOST: '127.0.0.1',
     },

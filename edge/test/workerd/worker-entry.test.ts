@@ -17,8 +17,8 @@ import {
 } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
-  KEYSET_KEY,
-  KEYSET_KEY_BYTES,
+  EDGE_KEYS,
+  OPENING_KEYS,
   seal,
   secret,
   signByHand,
@@ -38,7 +38,7 @@ async function kvVersion(atLeast: number): Promise<number | undefined> {
   let version: number | undefined;
   for (let i = 0; i < 100; i++) {
     const envelope = await kv.get(KV_KEYSET_KEY, 'text');
-    version = envelope === null ? undefined : (await openKeyset(envelope, KEYSET_KEY_BYTES)).version;
+    version = envelope === null ? undefined : (await openKeyset(envelope, OPENING_KEYS)).version;
     if (version !== undefined && version >= atLeast) return version;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -93,14 +93,14 @@ describe('the Worker entry under workerd', () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
     const quiet = () => {};
     const cold = createEdge({
-      env: { KEYSET_KEY, KEYSET_TTL: '60s', KEYSETS: kv },
+      env: { ...EDGE_KEYS, KEYSET_TTL: '60s', KEYSETS: kv },
       now: () => now,
       log: quiet,
     });
     expect(await health(cold)).toMatchObject({ status: 200, body: { keyset_version: 1 } });
 
     // Another isolate takes version 2 by push and mirrors it; `cold` does not know yet.
-    const pushed = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: quiet });
+    const pushed = createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv }, log: quiet });
     await putKeyset(pushed, await seal(await buildKeyset(2, SECOND, [{ secret: FIRST }])));
     expect(await kvVersion(2)).toBe(2);
     expect((await health(cold)).body).toMatchObject({ keyset_version: 1 });
@@ -119,7 +119,7 @@ describe('the Worker entry under workerd', () => {
 
   it('never rolls KV back to an older version', async () => {
     await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(2, SECOND, [{ secret: FIRST }])));
-    const behind = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: () => {} });
+    const behind = createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv }, log: () => {} });
     const response = await postVerify(behind, 'x.y.z');
     await response.body?.cancel();
     await behind.sync.publish(await seal(await buildKeyset(1, FIRST)), 1);
