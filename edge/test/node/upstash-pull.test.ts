@@ -1,7 +1,15 @@
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { health, verifyError } from '../../../test/support/edge-requests.ts';
-import { buildKeyset, EDGE_KEYS, seal, secret, signByHand } from '../../../test/support/keysets.ts';
+import {
+  buildKeyset,
+  EDGE_KEYS,
+  FOREIGN_SIGNING_KEY,
+  KEYSET_KEY,
+  seal,
+  secret,
+  signByHand,
+} from '../../../test/support/keysets.ts';
 import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
 import { createEdge } from '../../src/create-edge.ts';
@@ -47,6 +55,24 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
     expect(logs).toEqual([
       `keyset: pull (cold) failed: UPSTASH_REDIS_REST_URL: pull_failed: ${KEYSET_REDIS_KEY} is not set`,
     ]);
+  });
+
+  it('refuses a keyset sealed with the right KEYSET_KEY but signed by another key (a failed pull)', async () => {
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const env = { ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    const edge = createEdge({ env, now: () => now, log: () => {} });
+    expect(await verifyError(edge, await signByHand(ONE, { sub: 'one' }))).toBeUndefined();
+    // Whoever can write the database (and holds KEYSET_KEY) is still not the control plane.
+    await client.set(
+      KEYSET_REDIS_KEY,
+      await seal(await buildKeyset(7, TWO), KEYSET_KEY, FOREIGN_SIGNING_KEY),
+    );
+    now += 5_000;
+    const report = await edge.refresh('scheduled');
+    expect(report).toMatchObject({ taken: false, version: 1 });
+    expect(report.failures).toEqual([expect.stringMatching(/^UPSTASH_REDIS_REST_URL: .*signature/)]);
+    expect(await verifyError(edge, await signByHand(TWO, { sub: 'two' }))).toBe('signature_invalid');
   });
 
   it('does not count a missing key as confirmation, so KEYSET_MAX_STALENESS still fails closed', async () => {

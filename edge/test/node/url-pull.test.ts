@@ -13,7 +13,10 @@ import {
   buildKeyset,
   EDGE_KEYS,
   FOREIGN_KEYSET_KEY,
+  FOREIGN_SIGNING_KEY,
+  KEYSET_KEY,
   seal,
+  sealWithSpecParametersOnly,
   secret,
   signByHand,
   signWithJose,
@@ -308,6 +311,29 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
       await edge.refresh('stale');
     }
     now += 1;
+    expect((await postVerify(edge, token)).status).toBe(503);
+  });
+
+  it('a keyset sealed with the right KEYSET_KEY but not signed by KEYSET_VERIFY_KEY is a failed pull, never taken', async () => {
+    let now = Date.parse('2026-07-02T12:00:00Z');
+    answer({ body: await seal(await buildKeyset(2, B, [{ secret: A }])) });
+    const edge = edgeOnBrokenOrigin(() => now, '5m');
+    const token = await signByHand(B, { sub: 'b' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+    const forged = await buildKeyset(9, C);
+    for (const body of [
+      await seal(forged, KEYSET_KEY, FOREIGN_SIGNING_KEY),
+      await sealWithSpecParametersOnly(forged),
+    ]) {
+      answer({ body });
+      now += 60_000;
+      const report = await edge.refresh('stale');
+      expect(report).toMatchObject({ taken: false, version: 2 });
+      expect(report.failures).toEqual([expect.stringMatching(/^KEYSET_URL: .*(signed|signature)/)]);
+      expect(await verifyError(edge, await signByHand(C, { sub: 'c' }))).toBe('signature_invalid');
+    }
+    // Neither answer confirmed the held keyset: past KEYSET_MAX_STALENESS the edge fails closed.
+    now += 3 * 60_000 + 1;
     expect((await postVerify(edge, token)).status).toBe(503);
   });
 

@@ -18,6 +18,8 @@ import {
 import {
   buildKeyset,
   EDGE_KEYS,
+  FOREIGN_SIGNING_KEY,
+  KEYSET_KEY,
   OPENING_KEYS,
   seal,
   secret,
@@ -115,6 +117,14 @@ describe('the Worker entry under workerd', () => {
     }
     expect(version).toBe(2);
     expect(await verifyError(cold, await signByHand(SECOND, { sub: 'b' }))).toBeUndefined();
+  });
+
+  it('never takes from KV a keyset signed by another key, though sealed with the right KEYSET_KEY', async () => {
+    // Any isolate (or anyone with the namespace's API token) can write KV; only the control plane signs.
+    await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(5, SECOND), KEYSET_KEY, FOREIGN_SIGNING_KEY));
+    const cold = createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv }, log: () => {} });
+    expect(await health(cold)).toMatchObject({ status: 503, body: { status: 'no_keyset' } });
+    expect(await verifyError(cold, await signByHand(SECOND, { sub: 'b' }))).toBe('keyset_unavailable');
   });
 
   it('never rolls KV back to an older version', async () => {
