@@ -142,7 +142,11 @@ export function openingKeys(
   };
 }
 
-/** Whether a keyset must travel encrypted: it holds a symmetric secret (every HS256 key is one). */
+/**
+ * Whether a keyset must travel encrypted: it holds a symmetric secret (every HS256 key is one). parseKeyset
+ * accepts only HS256 keys so far, so this is always true of a valid keyset and every envelope is a JWE; a keyset
+ * of public keys only (SPEC section 8) will travel as the bare signed manifest, which openKeyset already takes.
+ */
 export function holdsSecrets(keyset: Keyset): boolean {
   return keyset.keys.some((key) => key.alg === 'HS256');
 }

@@ -18,7 +18,7 @@ export function createHttpApp(deps: {
   const app = new Hono();
   app.get('/keyset', async (c) => {
     const { keyset, envelope } = await deps.manager.keyset();
-    if (envelope === null) return c.json({ error: 'no KEYSET_KEY configured: no envelope to serve' }, 404);
+    if (envelope === null) return c.json({ error: 'no KEYSET_SIGNING_KEY configured: no envelope to serve' }, 404);
     const etag = `"v${keyset.version}"`;
     c.header('ETag', etag);
     c.header('Cache-Control', 'no-cache');
