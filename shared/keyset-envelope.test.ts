@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../test/support/keyward-error-code.ts';
 import { KeywardError } from './errors.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import {
@@ -26,16 +27,6 @@ async function sampleKeyset(): Promise<Keyset> {
   const b = 'envelope-test-secret-b-0123456789abcdef';
   const first = rotateKeyset(null, { secret: a, kid: await computeKid(a) }, { now: T0, gracePeriodMs: 1000 });
   return rotateKeyset(first, { secret: b, kid: await computeKid(b) }, { now: T0, gracePeriodMs: 86_400_000 });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeywardError);
-    return (error as KeywardError).code;
-  }
-  throw new Error('expected a rejection');
 }
 
 function codeOfSync(run: () => unknown): string {

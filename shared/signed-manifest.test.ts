@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../test/support/keyward-error-code.ts';
 import { encodeBase64url, utf8 } from './base64url.ts';
-import { KeywardError } from './errors.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import { holdsSecrets, openingKeys, openKeyset, sealKeyset } from './keyset-envelope.ts';
 import {
@@ -28,16 +28,6 @@ async function keyset(): Promise<Keyset> {
     { secret, kid: await computeKid(secret) },
     { now: new Date('2026-01-01T00:00:00Z'), gracePeriodMs: 1000 },
   );
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeywardError);
-    return (error as KeywardError).code;
-  }
-  throw new Error('expected a rejection');
 }
 
 const segment = (value: unknown) =>
