@@ -24,6 +24,8 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 KEYSET_KEY: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8',
+                // The public key of test/support/keysets.ts's KEYSET_SIGNING_KEY.
+                KEYSET_VERIFY_KEY: 'JUO5L_EJVRFHatyDadtt3JM2ZaEZeN2hQE7hBmypVZ0',
                 JWT_ISSUER: '',
                 JWT_AUDIENCE: '',
               },

@@ -13,6 +13,7 @@ import { startControlPlane } from '../control-plane/src/control-plane.ts';
 import { createLogger } from '../control-plane/src/logger.ts';
 import { generateSecret } from '../control-plane/src/rotation/generate-secret.ts';
 import { encodeBase64url } from '../shared/base64url.ts';
+import { importSigner, parseSigningSeed } from '../shared/keyset-signing-key.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const edgePort = Number(process.env.EDGE_PORT ?? 8787);
@@ -27,6 +28,9 @@ mkdirSync(demoDir, { recursive: true });
 const adminToken = process.env.ADMIN_TOKEN ?? randomBytes(48).toString('base64url');
 const secret = process.env.JWT_SECRET ?? generateSecret();
 const keysetKey = process.env.KEYSET_KEY ?? encodeBase64url(randomBytes(32));
+// The edge is given the public half of the signing key, derived here so that a given KEYSET_SIGNING_KEY works too.
+const signingKey = process.env.KEYSET_SIGNING_KEY ?? encodeBase64url(randomBytes(32));
+const verifyKey = encodeBase64url((await importSigner(parseSigningSeed(signingKey))).publicKey);
 const secretFile = `${demoDir}/demo-secret`;
 writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
 
@@ -36,6 +40,7 @@ const config = loadConfig({
   SECRET_STORAGE: 'env',
   JWT_SECRET: secret,
   KEYSET_KEY: keysetKey,
+  KEYSET_SIGNING_KEY: signingKey,
   EDGE_URLS: edgeUrl,
   GRPC_PORT: grpcPort,
   HTTP_PORT: httpPort,
@@ -57,6 +62,8 @@ const edge = spawn(
     String(edgePort),
     '--var',
     `KEYSET_KEY:${keysetKey}`,
+    '--var',
+    `KEYSET_VERIFY_KEY:${verifyKey}`,
     '--var',
     `KEYSET_URL:http://127.0.0.1:${controlPlane.httpPort}/keyset`,
     '--show-interactive-dev-session=false',

@@ -10,7 +10,10 @@ export type KeywardErrorCode =
   | 'keyset_too_large'
   | 'envelope_malformed'
   | 'envelope_undecryptable'
-  | 'envelope_key_invalid';
+  | 'envelope_key_invalid'
+  | 'envelope_signature_invalid'
+  | 'envelope_unencrypted'
+  | 'signing_key_invalid';
 
 export class KeywardError extends Error {
   readonly code: KeywardErrorCode;

@@ -1,18 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../test/support/keyward-error-code.ts';
 import { KeywardError } from './errors.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import {
   MAX_ENVELOPE_BYTES,
+  openingKeys,
   openKeyset,
   parseKeyset,
   parseKeysetKey,
   sealKeyset,
 } from './keyset-envelope.ts';
+import { importSigner } from './keyset-signing-key.ts';
 import { computeKid } from './kid.ts';
+import { MANIFEST_TYPE, signManifest } from './signed-manifest.ts';
 
 const KEY = new Uint8Array(randomBytes(32));
+const SIGNER = await importSigner(new Uint8Array(randomBytes(32)));
+const SEAL = { keysetKey: KEY, signer: SIGNER };
+const OPEN = openingKeys([KEY], [SIGNER.publicKey]);
 const T0 = new Date('2025-03-01T12:00:00.000Z');
 
 async function sampleKeyset(): Promise<Keyset> {
@@ -20,16 +27,6 @@ async function sampleKeyset(): Promise<Keyset> {
   const b = 'envelope-test-secret-b-0123456789abcdef';
   const first = rotateKeyset(null, { secret: a, kid: await computeKid(a) }, { now: T0, gracePeriodMs: 1000 });
   return rotateKeyset(first, { secret: b, kid: await computeKid(b) }, { now: T0, gracePeriodMs: 86_400_000 });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeywardError);
-    return (error as KeywardError).code;
-  }
-  throw new Error('expected a rejection');
 }
 
 function codeOfSync(run: () => unknown): string {
@@ -47,40 +44,42 @@ function keywardError(code: string, message: unknown): unknown {
   return expect.objectContaining({ constructor: KeywardError, code, message });
 }
 
-/** Encrypts arbitrary plaintext the way sealKeyset does. */
-function sealRaw(plaintext: string, key = KEY): Promise<string> {
-  return new CompactEncrypt(new TextEncoder().encode(plaintext))
-    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+/** Signs and encrypts arbitrary plaintext the way sealKeyset does. */
+async function sealRaw(plaintext: string, key = KEY): Promise<string> {
+  return new CompactEncrypt(new TextEncoder().encode(await signManifest(plaintext, SIGNER)))
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
     .encrypt(key);
 }
 
 describe('sealKeyset / openKeyset', () => {
   it('round-trips a keyset through a JWE dir/A256GCM envelope', async () => {
     const keyset = await sampleKeyset();
-    const envelope = await sealKeyset(keyset, KEY);
+    const envelope = await sealKeyset(keyset, SEAL);
     const parts = envelope.split('.');
     expect(parts).toHaveLength(5);
     expect(parts[1]).toBe(''); // dir: no encrypted key
     const header = JSON.parse(Buffer.from(parts[0] as string, 'base64url').toString('utf8'));
-    expect(header).toMatchObject({ alg: 'dir', enc: 'A256GCM' });
+    expect(header).toEqual({ alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+jws' });
     // The secrets do not appear in the envelope in any readable form.
     for (const key of keyset.keys) {
       expect(envelope).not.toContain(key.k);
       expect(envelope).not.toContain(Buffer.from(key.k, 'base64url').toString('utf8'));
     }
-    expect(await openKeyset(envelope, KEY)).toEqual(keyset);
+    expect(await openKeyset(envelope, OPEN)).toEqual(keyset);
     // Surrounding whitespace (a trailing newline from a file or a shell) is tolerated.
-    expect(await openKeyset(`  ${envelope}\n`, KEY)).toEqual(keyset);
+    expect(await openKeyset(`  ${envelope}\n`, OPEN)).toEqual(keyset);
   });
 
   it('refuses an envelope sealed under another key: envelope_undecryptable', async () => {
-    const envelope = await sealKeyset(await sampleKeyset(), KEY);
+    const envelope = await sealKeyset(await sampleKeyset(), SEAL);
     const other = new Uint8Array(randomBytes(32));
-    expect(await codeOf(openKeyset(envelope, other))).toBe('envelope_undecryptable');
+    expect(await codeOf(openKeyset(envelope, openingKeys([other], [SIGNER.publicKey])))).toBe(
+      'envelope_undecryptable',
+    );
   });
 
   it('refuses a tampered ciphertext or tag: envelope_undecryptable', async () => {
-    const envelope = await sealKeyset(await sampleKeyset(), KEY);
+    const envelope = await sealKeyset(await sampleKeyset(), SEAL);
     const parts = envelope.split('.');
     const flip = (segment: string) => {
       const bytes = Buffer.from(segment, 'base64url');
@@ -90,13 +89,13 @@ describe('sealKeyset / openKeyset', () => {
     const tamperedCiphertext = [parts[0], parts[1], parts[2], flip(parts[3] as string), parts[4]].join('.');
     const tamperedTag = [parts[0], parts[1], parts[2], parts[3], flip(parts[4] as string)].join('.');
     const tamperedIv = [parts[0], parts[1], flip(parts[2] as string), parts[3], parts[4]].join('.');
-    expect(await codeOf(openKeyset(tamperedCiphertext, KEY))).toBe('envelope_undecryptable');
-    expect(await codeOf(openKeyset(tamperedTag, KEY))).toBe('envelope_undecryptable');
-    expect(await codeOf(openKeyset(tamperedIv, KEY))).toBe('envelope_undecryptable');
+    expect(await codeOf(openKeyset(tamperedCiphertext, OPEN))).toBe('envelope_undecryptable');
+    expect(await codeOf(openKeyset(tamperedTag, OPEN))).toBe('envelope_undecryptable');
+    expect(await codeOf(openKeyset(tamperedIv, OPEN))).toBe('envelope_undecryptable');
   });
 
   it('refuses garbage and wrong shapes: envelope_malformed', async () => {
-    const envelope = await sealKeyset(await sampleKeyset(), KEY);
+    const envelope = await sealKeyset(await sampleKeyset(), SEAL);
     const header = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const rest = envelope.split('.').slice(1).join('.');
     const cases = [
@@ -112,7 +111,7 @@ describe('sealKeyset / openKeyset', () => {
       'x'.repeat(MAX_ENVELOPE_BYTES + 1),
     ];
     for (const text of cases) {
-      expect(await codeOf(openKeyset(text, KEY)), JSON.stringify(text.slice(0, 40))).toBe(
+      expect(await codeOf(openKeyset(text, OPEN)), JSON.stringify(text.slice(0, 40))).toBe(
         'envelope_malformed',
       );
     }
@@ -139,15 +138,15 @@ describe('sealKeyset / openKeyset', () => {
     ];
     for (const value of invalid) {
       const plaintext = typeof value === 'string' ? value : JSON.stringify(value);
-      expect(await codeOf(openKeyset(await sealRaw(plaintext), KEY)), plaintext.slice(0, 60)).toBe(
+      expect(await codeOf(openKeyset(await sealRaw(plaintext), OPEN)), plaintext.slice(0, 60)).toBe(
         'keyset_invalid',
       );
     }
-    // Invalid UTF-8 in the plaintext.
+    // Invalid UTF-8 where the manifest should be.
     const badUtf8 = await new CompactEncrypt(new Uint8Array([0xff, 0xfe, 0x7b]))
-      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
       .encrypt(KEY);
-    expect(await codeOf(openKeyset(badUtf8, KEY))).toBe('keyset_invalid');
+    expect(await codeOf(openKeyset(badUtf8, OPEN))).toBe('envelope_malformed');
   });
 
   it('parseKeyset names the problem and fills defaults', async () => {

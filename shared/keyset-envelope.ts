@@ -1,10 +1,15 @@
-/** The keyset envelope (SPEC section 5): JWE compact, `dir` + `A256GCM` under KEYSET_KEY, keyset JSON inside. */
+/**
+ * The keyset envelope (SPEC section 9): the signed manifest (signed-manifest.ts), inside a JWE compact `dir` +
+ * `A256GCM` under KEYSET_KEY whenever the keyset holds a secret.
+ */
 import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
 import { decodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
 import { parseJoseSegment } from './jose-segment.ts';
 import type { KeyEntry, Keyset } from './keyset.ts';
+import { importVerifier, type KeysetSigner, type KeysetVerifier } from './keyset-signing-key.ts';
 import { octThumbprint } from './kid.ts';
+import { MANIFEST_TYPE, signManifest, verifyManifest } from './signed-manifest.ts';
 
 /** Envelopes larger than this are refused before any parsing (a keyset of a few keys is ~1 KB). */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
@@ -26,6 +31,18 @@ export function parseKeysetKey(text: string): Uint8Array {
     throw new KeywardError('envelope_key_invalid', 'KEYSET_KEY must be base64url of exactly 32 random bytes');
   }
   return key as Uint8Array;
+}
+
+/** Parses an edge's KEYSET_KEY: one key, or two separated by a comma while the key is being replaced. */
+export function parseKeysetKeys(text: string): Uint8Array[] {
+  const parts = text.split(',');
+  if (parts.length > 2) {
+    throw new KeywardError(
+      'envelope_key_invalid',
+      'KEYSET_KEY holds at most two keys (old and new, comma-separated)',
+    );
+  }
+  return parts.map(parseKeysetKey);
 }
 
 /**
@@ -103,11 +120,60 @@ function invalid(path: string, problem: string): never {
   throw new KeywardError('keyset_invalid', `keyset invalid at ${path || '.'}: ${problem}`);
 }
 
-/** Seals a keyset; `keyset_too_large` when edges would refuse the envelope (over MAX_ENVELOPE_BYTES). */
-export async function sealKeyset(keyset: Keyset, key: Uint8Array): Promise<string> {
-  const envelope = await new CompactEncrypt(utf8(JSON.stringify(keyset)))
-    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+json' })
-    .encrypt(key);
+/** What a control plane seals with: the signing key always, KEYSET_KEY when the keyset carries a secret. */
+export interface SealingKeys {
+  keysetKey: Uint8Array | undefined;
+  signer: KeysetSigner;
+}
+
+/** What an edge opens with: one or two KEYSET_KEYs (none refuses every JWE), one or two verify keys. */
+export interface OpeningKeys {
+  keysetKeys: readonly Uint8Array[];
+  verifiers: Promise<readonly KeysetVerifier[]>;
+}
+
+/** Opening keys from parsed variables; the public keys are imported once, on first use. */
+export function openingKeys(
+  keysetKeys: readonly Uint8Array[],
+  verifyKeys: readonly Uint8Array[],
+): OpeningKeys {
+  let verifiers: Promise<readonly KeysetVerifier[]> | undefined;
+  return {
+    keysetKeys,
+    get verifiers() {
+      verifiers ??= Promise.all(verifyKeys.map(importVerifier));
+      return verifiers;
+    },
+  };
+}
+
+/**
+ * Whether a keyset must travel encrypted: it holds a symmetric secret (every HS256 key is one). parseKeyset
+ * accepts only HS256 keys so far, so this is always true of a valid keyset and every envelope is a JWE; a keyset
+ * of public keys only (SPEC section 8) will travel as the bare signed manifest, which openKeyset already takes.
+ */
+export function holdsSecrets(keyset: Keyset): boolean {
+  return keyset.keys.some((key) => key.alg === 'HS256');
+}
+
+/**
+ * Signs a keyset and, when it holds a secret, encrypts the signed manifest under KEYSET_KEY (SPEC section 9);
+ * `keyset_too_large` when edges would refuse the envelope (over MAX_ENVELOPE_BYTES).
+ */
+export async function sealKeyset(keyset: Keyset, keys: SealingKeys): Promise<string> {
+  const manifest = await signManifest(JSON.stringify(keyset), keys.signer);
+  let envelope = manifest;
+  if (holdsSecrets(keyset)) {
+    if (keys.keysetKey === undefined) {
+      throw new KeywardError(
+        'envelope_key_invalid',
+        'KEYSET_KEY is required to seal a keyset that holds a secret',
+      );
+    }
+    envelope = await new CompactEncrypt(utf8(manifest))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
+      .encrypt(keys.keysetKey);
+  }
   if (envelope.length > MAX_ENVELOPE_BYTES) {
     throw new KeywardError(
       'keyset_too_large',
@@ -117,46 +183,85 @@ export async function sealKeyset(keyset: Keyset, key: Uint8Array): Promise<strin
   return envelope;
 }
 
-/** Opens an envelope: `envelope_malformed` for anything that is not a JWE of the right shape,
- * `envelope_undecryptable` when the key does not open it, `keyset_invalid` for a bad plaintext. */
-export async function openKeyset(envelope: string, key: Uint8Array): Promise<Keyset> {
+/**
+ * Opens an envelope (SPEC section 9): `envelope_malformed` for anything that is not a JWE or JWS of the right
+ * shape, `envelope_undecryptable` when no KEYSET_KEY opens it, `envelope_signature_invalid` when no verify key
+ * signed it (the unsigned envelope of section 5 included), `envelope_unencrypted` for a bare manifest that
+ * carries a secret, `keyset_invalid` for a bad keyset.
+ */
+export async function openKeyset(envelope: string, keys: OpeningKeys): Promise<Keyset> {
   const text = envelope.trim();
   if (utf8(text).length > MAX_ENVELOPE_BYTES) {
     throw new KeywardError('envelope_malformed', 'envelope too large');
   }
-  const parts = text.split('.');
-  if (parts.length !== 5)
-    throw new KeywardError('envelope_malformed', 'expected a JWE in compact serialization');
-  const header = parseJoseSegment(parts[0] as string);
+  const segments = text.split('.').length;
+  if (segments !== 5 && segments !== 3) {
+    throw new KeywardError('envelope_malformed', 'expected a JWE or a JWS in compact serialization');
+  }
+  const encrypted = segments === 5;
+  const manifest = encrypted ? await decrypt(text, keys.keysetKeys) : text;
+  const keyset = await parseManifestKeyset(await verifyManifest(manifest, await keys.verifiers));
+  // Signed by the control plane or not, a secret that crossed the network in clear is no longer one.
+  if (!encrypted && holdsSecrets(keyset)) {
+    throw new KeywardError('envelope_unencrypted', 'a keyset that holds a secret must arrive encrypted');
+  }
+  return keyset;
+}
+
+/** The signed manifest inside a JWE `dir` + `A256GCM` with `cty` keyward-keyset+jws, decrypted by any held key. */
+async function decrypt(jwe: string, keysetKeys: readonly Uint8Array[]): Promise<string> {
+  const header = parseJoseSegment(jwe.slice(0, jwe.indexOf('.')));
   if (header === undefined) {
     throw new KeywardError('envelope_malformed', 'JWE header is not base64url JSON');
   }
-  const { alg, enc } = header;
+  const { alg, enc, cty } = header;
   if (alg !== 'dir' || enc !== 'A256GCM') {
     throw new KeywardError('envelope_malformed', 'expected alg "dir" and enc "A256GCM"');
   }
   // Keyward never compresses; a `zip` envelope would inflate past MAX_ENVELOPE_BYTES before any check.
   if ('zip' in header) throw new KeywardError('envelope_malformed', 'compressed envelopes are not accepted');
-  let plaintext: Uint8Array;
-  try {
-    ({ plaintext } = await compactDecrypt(text, key, {
-      keyManagementAlgorithms: ['dir'],
-      contentEncryptionAlgorithms: ['A256GCM'],
-    }));
-  } catch (error) {
-    if (error instanceof joseErrors.JWEDecryptionFailed) {
-      throw new KeywardError('envelope_undecryptable', 'envelope does not decrypt with KEYSET_KEY');
-    }
-    throw new KeywardError('envelope_malformed', 'envelope is not a valid JWE', { cause: error });
+  // The envelope of SPEC section 5 (cty "keyward-keyset+json" or none, a bare keyset inside) carries no
+  // signature. Other members are covered by the GCM tag and mean nothing to `dir`; the manifest inside is what
+  // is parsed strictly.
+  if (cty !== MANIFEST_TYPE) {
+    throw new KeywardError(
+      'envelope_signature_invalid',
+      `expected a signed manifest inside the JWE (cty "${MANIFEST_TYPE}")`,
+    );
   }
-  const json = fromUtf8(plaintext);
+  let failure: unknown;
+  for (const key of keysetKeys) {
+    try {
+      const { plaintext } = await compactDecrypt(jwe, key, {
+        keyManagementAlgorithms: ['dir'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      });
+      const manifest = fromUtf8(plaintext);
+      if (manifest === undefined) throw new KeywardError('envelope_malformed', 'JWE plaintext is not UTF-8');
+      return manifest;
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWEDecryptionFailed)) {
+        if (error instanceof KeywardError) throw error;
+        throw new KeywardError('envelope_malformed', 'envelope is not a valid JWE', { cause: error });
+      }
+      failure = error;
+    }
+  }
+  throw new KeywardError('envelope_undecryptable', 'envelope does not decrypt with KEYSET_KEY', {
+    cause: failure,
+  });
+}
+
+/** The keyset a verified manifest payload holds, with every kid checked against its key. */
+async function parseManifestKeyset(payload: Uint8Array): Promise<Keyset> {
+  const json = fromUtf8(payload);
   let value: unknown;
   try {
     value = json === undefined ? undefined : JSON.parse(json);
   } catch {
     value = undefined;
   }
-  if (value === undefined) throw new KeywardError('keyset_invalid', 'envelope plaintext is not JSON');
+  if (value === undefined) throw new KeywardError('keyset_invalid', 'manifest payload is not JSON');
   const keyset = parseKeyset(value);
   // SPEC section 5: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
   for (const entry of keyset.keys) {

@@ -11,6 +11,7 @@ import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { type CpuSplit, cpuSplit, pinProcess } from '../../test/support/cpu-affinity.ts';
 import { putKeyset } from '../../test/support/edge-http-client.ts';
 import { ROOT, startBunEdge, startNodeEdge } from '../../test/support/edge-processes.ts';
+import { sealingKeys } from '../../test/support/keysets.ts';
 import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
 import { cpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts';
 import { type Summary, summarize } from '../../test/support/stats.ts';
@@ -129,7 +130,10 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
     startBareServer('bun bare Hono (no verify)', BUN, 'bench/servers/bare-hono-bun.ts', {}),
   );
   for (const keyward of [nodeEdge, bunEdge]) {
-    const answer = await putKeyset(keyward.url, await sealKeyset(fixture.keyset, keysetKey));
+    const answer = await putKeyset(
+      keyward.url,
+      await sealKeyset(fixture.keyset, await sealingKeys(keysetKey)),
+    );
     if (answer.status !== 200) throw new Error(`PUT ${keyward.url}/keyset: HTTP ${answer.status}`);
   }
   return { nodeEdge, bareVerify, bareHonoNode, bunEdge, bareHonoBun };

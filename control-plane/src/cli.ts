@@ -6,6 +6,7 @@
  *   revoke <kid>                            drop a previous key at once
  *   sign --secret-file F [--sub S] [--ttl 3600]   a test token (HS256, kid set), printed to stdout
  *   audit                                   checks the keyset chain and the audit log in Valkey (VALKEY_URL)
+ *   keygen                                  fresh KEYSET_SIGNING_KEY, KEYSET_VERIFY_KEY and KEYSET_KEY, as env lines
  * ADMIN_TOKEN comes from the environment; KEYWARD_ADDRESS (default 127.0.0.1:50051) says where to call;
  * KEYWARD_TLS=1 (or GRPC_TLS_CA=<file>) uses TLS.
  */
@@ -13,6 +14,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
+import { encodeBase64url } from '../../shared/base64url.ts';
+import { generateSigningPair } from '../../shared/keyset-signing-key.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { auditValkey, describeAudit } from './audit/audit-command.ts';
 import { connectSecretService, type UnaryCallOptions } from './grpc/secret-service-client.ts';
@@ -34,6 +37,7 @@ const { values, positionals } = parseArgs({
 const USAGE = `usage: keyward rotate [--emergency] [--secret-stdin] | status | revoke <kid>  [--address host:port] [--json]
        keyward sign --secret-file <file> [--sub <subject>] [--ttl <seconds>]
        keyward audit [--json]   (reads VALKEY_URL; exit code 1 when a chain is broken)
+       keyward keygen
 environment: ADMIN_TOKEN (required), KEYWARD_ADDRESS, KEYWARD_TLS=1, GRPC_TLS_CA=<pem file>`;
 
 const [command, ...rest] = positionals;
@@ -59,6 +63,17 @@ if (command === 'audit') {
   );
   print(report, describeAudit(report));
   process.exit(report.ok ? 0 : 1);
+}
+
+if (command === 'keygen') {
+  const { signingKey, verifyKey } = await generateSigningPair();
+  const keysetKey = encodeBase64url(crypto.getRandomValues(new Uint8Array(32)));
+  process.stdout.write(
+    `# control plane only (a secret):\nKEYSET_SIGNING_KEY=${signingKey}\n` +
+      `# every edge (public, not a secret):\nKEYSET_VERIFY_KEY=${verifyKey}\n` +
+      `# control plane and every edge (a secret):\nKEYSET_KEY=${keysetKey}\n`,
+  );
+  process.exit(0);
 }
 const adminToken = process.env.ADMIN_TOKEN;
 if (!adminToken) fail('ADMIN_TOKEN is not set');

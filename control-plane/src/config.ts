@@ -7,6 +7,7 @@ import { utf8 } from '../../shared/base64url.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { MIN_SECRET_BYTES } from '../../shared/keyset.ts';
 import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
+import { parseSigningSeed } from '../../shared/keyset-signing-key.ts';
 import { ConfigError } from './errors.ts';
 
 export interface ControlPlaneConfig {
@@ -28,6 +29,8 @@ export interface ControlPlaneConfig {
   rotationIntervalMs: number | null;
   edgeUrls: string[];
   keysetKey?: Uint8Array;
+  /** KEYSET_SIGNING_KEY: the Ed25519 seed every envelope is signed with. */
+  keysetSigningKey?: Uint8Array;
   grpcPort: number;
   httpPort: number;
   /** Address both servers bind to. */
@@ -218,6 +221,18 @@ const schema = z.object({
         return z.NEVER;
       }
     }),
+  KEYSET_SIGNING_KEY: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined || text === '') return undefined;
+      try {
+        return parseSigningSeed(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
   GRPC_PORT: port(50051),
   HTTP_PORT: port(8080),
   HOST: z
@@ -261,6 +276,13 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
   }
   if (c.EDGE_URLS.length > 0 && !c.KEYSET_KEY)
     throw new ConfigError('KEYSET_KEY', 'required when EDGE_URLS is set');
+  // Every envelope is signed (SPEC section 9): wherever one is made, the signing key is needed.
+  if ((storage === 'valkey' || c.EDGE_URLS.length > 0) && !c.KEYSET_SIGNING_KEY) {
+    throw new ConfigError(
+      'KEYSET_SIGNING_KEY',
+      'required with Valkey storage or EDGE_URLS: every keyset envelope is signed (`npx keyward keygen` prints one)',
+    );
+  }
   if (Boolean(c.GRPC_TLS_CERT) !== Boolean(c.GRPC_TLS_KEY)) {
     throw new ConfigError(
       c.GRPC_TLS_CERT ? 'GRPC_TLS_KEY' : 'GRPC_TLS_CERT',
@@ -297,6 +319,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     rotationIntervalMs: c.ROTATION_INTERVAL,
     edgeUrls: c.EDGE_URLS,
     keysetKey: c.KEYSET_KEY,
+    keysetSigningKey: c.KEYSET_SIGNING_KEY,
     grpcPort: c.GRPC_PORT,
     httpPort: c.HTTP_PORT,
     host: c.HOST,

@@ -37,6 +37,7 @@ export async function startControlPlane(
     storage,
     now,
     keysetKey: config.keysetKey,
+    signingKey: config.keysetSigningKey,
     gracePeriodMs: config.gracePeriodMs,
     cacheTtlMs: config.keysetCacheTtlMs,
     onWarning: (message, error) => logger.warn({ cause: (error as Error | undefined)?.message }, message),

@@ -25,7 +25,8 @@ export function createHttpApp(deps: {
       c.header('Cache-Control', 'no-store');
       return c.json({ error: 'keyset storage unreachable for longer than KEYSET_CACHE_TTL' }, 503);
     }
-    if (envelope === null) return c.json({ error: 'no KEYSET_KEY configured: no envelope to serve' }, 404);
+    if (envelope === null)
+      return c.json({ error: 'no KEYSET_SIGNING_KEY configured: no envelope to serve' }, 404);
     const etag = envelopeEtag(envelope);
     c.header('ETag', etag);
     c.header('Cache-Control', 'no-cache');

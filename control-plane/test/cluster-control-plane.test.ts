@@ -15,6 +15,7 @@ import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
 import { freePort } from '../../test/support/free-port.ts';
 import { settle } from '../../test/support/grpc-outcome.ts';
+import { KEYSET_SIGNING_KEY } from '../../test/support/keysets.ts';
 import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { startValkeyCluster, type ValkeyClusterSetup } from '../../test/support/valkey-cluster.ts';
 import { CLUSTER_KEYS } from '../src/storage/cluster-layout.ts';
@@ -74,6 +75,7 @@ describe('control plane on a Valkey Cluster', () => {
     const { code, output } = await runMainUntilExit({
       ADMIN_TOKEN: randomBytes(48).toString('base64url'),
       KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
       VALKEY_CLUSTER_NODES: `127.0.0.1:${port}`,
       GRPC_PORT: '0',
       HTTP_PORT: '0',

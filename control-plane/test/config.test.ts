@@ -12,6 +12,7 @@ import { ConfigError } from '../src/errors.ts';
 
 const ADMIN_TOKEN = randomBytes(48).toString('base64url'); // 64 characters
 const KEYSET_KEY = randomBytes(32).toString('base64url');
+const KEYSET_SIGNING_KEY = randomBytes(32).toString('base64url');
 const BASE = { ADMIN_TOKEN };
 
 // Real PEM files for the TLS variables (they are paths, checked at start-up), and some that are not right.
@@ -29,7 +30,7 @@ afterAll(async () => {
   await pki.remove();
   await otherPki.remove();
 });
-const VALKEY_TLS = { VALKEY_URL: 'rediss://valkey.internal:6380', KEYSET_KEY };
+const VALKEY_TLS = { VALKEY_URL: 'rediss://valkey.internal:6380', KEYSET_KEY, KEYSET_SIGNING_KEY };
 
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -63,13 +64,24 @@ describe('loadConfig', () => {
   });
 
   it('chooses valkey storage when VALKEY_URL is set, env otherwise, and honours SECRET_STORAGE', () => {
-    const valkey = loadConfig({ ...BASE, VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY });
+    const valkey = loadConfig({
+      ...BASE,
+      VALKEY_URL: 'redis://127.0.0.1:6379',
+      KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
+    });
     expect(valkey.storage).toBe('valkey');
     expect(valkey.valkeyUrl).toBe('redis://127.0.0.1:6379');
     expect(valkey.keysetKey).toEqual(new Uint8Array(Buffer.from(KEYSET_KEY, 'base64url')));
+    expect(valkey.keysetSigningKey).toEqual(new Uint8Array(Buffer.from(KEYSET_SIGNING_KEY, 'base64url')));
     expect(
-      loadConfig({ ...BASE, SECRET_STORAGE: 'env', VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY })
-        .storage,
+      loadConfig({
+        ...BASE,
+        SECRET_STORAGE: 'env',
+        VALKEY_URL: 'redis://127.0.0.1:6379',
+        KEYSET_KEY,
+        KEYSET_SIGNING_KEY,
+      }).storage,
     ).toBe('env');
     expect(loadConfig({ ...BASE, SECRET_STORAGE: 'env' }).storage).toBe('env');
   });
@@ -79,6 +91,7 @@ describe('loadConfig', () => {
       ...BASE,
       VALKEY_SENTINELS: 'sentinel-a:26379, 10.0.0.2:26379,[::1]:26380',
       KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
     });
     expect(sentinel).toMatchObject({
       storage: 'valkey',
@@ -99,10 +112,16 @@ describe('loadConfig', () => {
       VALKEY_URL: 'rediss://user:pass@ignored-host:6380/2',
       VALKEY_MIN_REPLICAS: '1',
       KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
     });
     expect(withUrl).toMatchObject({ valkeySentinelMaster: 'keyward-primary', valkeyMinReplicas: 1 });
     expect(withUrl.valkeyUrl).toBe('rediss://user:pass@ignored-host:6380/2');
-    const cluster = loadConfig({ ...BASE, VALKEY_CLUSTER_NODES: 'node-1:7000,node-2:7001', KEYSET_KEY });
+    const cluster = loadConfig({
+      ...BASE,
+      VALKEY_CLUSTER_NODES: 'node-1:7000,node-2:7001',
+      KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
+    });
     expect(cluster).toMatchObject({
       storage: 'valkey',
       valkeySentinels: [],
@@ -124,6 +143,7 @@ describe('loadConfig', () => {
       ...BASE,
       VALKEY_URL: 'rediss://user:pass@valkey.internal:6380/2',
       KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
       JWT_SECRET: secret,
       JWT_PREVIOUS_SECRETS: ` ${'p'.repeat(32)} , ${'q'.repeat(33)} ,`,
       GRACE_PERIOD: '90d',
@@ -177,24 +197,54 @@ describe('loadConfig', () => {
   const BAD: Array<[string, Record<string, string>]> = [
     ['SECRET_STORAGE', { SECRET_STORAGE: 'memory' }],
     ['SECRET_STORAGE', { SECRET_STORAGE: '' }],
-    ['VALKEY_URL', { VALKEY_URL: 'http://valkey:6379', KEYSET_KEY }],
-    ['VALKEY_URL', { VALKEY_URL: 'valkey:6379', KEYSET_KEY }],
-    ['VALKEY_URL', { VALKEY_URL: '', KEYSET_KEY }],
-    ['VALKEY_URL', { SECRET_STORAGE: 'valkey', KEYSET_KEY }],
-    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a', KEYSET_KEY }],
-    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a:26379,sentinel-b:0', KEYSET_KEY }],
-    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a:99999', KEYSET_KEY }],
-    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'redis://sentinel-a:26379', KEYSET_KEY }],
-    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: '::1:26379', KEYSET_KEY }],
-    ['VALKEY_SENTINEL_MASTER', { VALKEY_SENTINELS: 'a:1', VALKEY_SENTINEL_MASTER: '', KEYSET_KEY }],
-    ['VALKEY_SENTINEL_MASTER', { VALKEY_SENTINELS: 'a:1', VALKEY_SENTINEL_MASTER: 'my master', KEYSET_KEY }],
-    ['VALKEY_CLUSTER_NODES', { VALKEY_CLUSTER_NODES: 'node-1:7000,node 2:7001', KEYSET_KEY }],
-    ['VALKEY_CLUSTER_NODES', { VALKEY_CLUSTER_NODES: 'a:1', VALKEY_SENTINELS: 'b:2', KEYSET_KEY }],
-    ['VALKEY_URL', { VALKEY_CLUSTER_NODES: 'a:1', VALKEY_URL: 'redis://a:1/3', KEYSET_KEY }],
-    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '-1', KEYSET_KEY }],
-    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '1.5', KEYSET_KEY }],
-    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: 'one', KEYSET_KEY }],
-    ['VALKEY_MIN_REPLICAS', { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '', KEYSET_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'http://valkey:6379', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'valkey:6379', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: '', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { SECRET_STORAGE: 'valkey', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    [
+      'VALKEY_SENTINELS',
+      { VALKEY_SENTINELS: 'sentinel-a:26379,sentinel-b:0', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a:99999', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'redis://sentinel-a:26379', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_SENTINELS', { VALKEY_SENTINELS: '::1:26379', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    [
+      'VALKEY_SENTINEL_MASTER',
+      { VALKEY_SENTINELS: 'a:1', VALKEY_SENTINEL_MASTER: '', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_SENTINEL_MASTER',
+      { VALKEY_SENTINELS: 'a:1', VALKEY_SENTINEL_MASTER: 'my master', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_CLUSTER_NODES',
+      { VALKEY_CLUSTER_NODES: 'node-1:7000,node 2:7001', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_CLUSTER_NODES',
+      { VALKEY_CLUSTER_NODES: 'a:1', VALKEY_SENTINELS: 'b:2', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_URL',
+      { VALKEY_CLUSTER_NODES: 'a:1', VALKEY_URL: 'redis://a:1/3', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_MIN_REPLICAS',
+      { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '-1', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_MIN_REPLICAS',
+      { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '1.5', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_MIN_REPLICAS',
+      { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: 'one', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
+    [
+      'VALKEY_MIN_REPLICAS',
+      { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '', KEYSET_KEY, KEYSET_SIGNING_KEY },
+    ],
     ['VALKEY_MIN_REPLICAS', { VALKEY_MIN_REPLICAS: '1' }],
     ['KEYSET_KEY', { VALKEY_SENTINELS: 'sentinel-a:26379' }],
     ['KEYSET_KEY', { VALKEY_CLUSTER_NODES: 'node-1:7000' }],
@@ -208,13 +258,18 @@ describe('loadConfig', () => {
     ['ROTATION_INTERVAL', { ROTATION_INTERVAL: 'never' }],
     ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '90 days' }],
     ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '99999999999999999d' }],
-    ['EDGE_URLS', { EDGE_URLS: 'ftp://edge.example', KEYSET_KEY }],
-    ['EDGE_URLS', { EDGE_URLS: 'https://edge.example,not a url', KEYSET_KEY }],
+    ['EDGE_URLS', { EDGE_URLS: 'ftp://edge.example', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['EDGE_URLS', { EDGE_URLS: 'https://edge.example,not a url', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['KEYSET_KEY', { KEYSET_KEY: 'too-short' }],
     ['KEYSET_KEY', { KEYSET_KEY: randomBytes(32).toString('base64') }],
     ['KEYSET_KEY', { KEYSET_KEY: randomBytes(16).toString('base64url') }],
     ['KEYSET_KEY', { VALKEY_URL: 'redis://127.0.0.1:6379' }],
     ['KEYSET_KEY', { EDGE_URLS: 'https://edge.example' }],
+    ['KEYSET_SIGNING_KEY', { VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY }],
+    ['KEYSET_SIGNING_KEY', { EDGE_URLS: 'https://edge.example', KEYSET_KEY }],
+    ['KEYSET_SIGNING_KEY', { KEYSET_SIGNING_KEY: 'too-short' }],
+    ['KEYSET_SIGNING_KEY', { KEYSET_SIGNING_KEY: randomBytes(32).toString('base64') }],
+    ['KEYSET_SIGNING_KEY', { KEYSET_SIGNING_KEY: randomBytes(64).toString('base64url') }],
     ['GRPC_PORT', { GRPC_PORT: '65536' }],
     ['GRPC_PORT', { GRPC_PORT: '-1' }],
     ['GRPC_PORT', { GRPC_PORT: 'grpc' }],
@@ -249,7 +304,12 @@ describe('loadConfig', () => {
     ['VALKEY_TLS_CA', { ...VALKEY_TLS, VALKEY_TLS_CA: pki.keyPath }],
     [
       'VALKEY_TLS_CA',
-      { VALKEY_URL: 'redis://valkey.internal:6379', KEYSET_KEY, VALKEY_TLS_CA: pki.caCertPath },
+      {
+        VALKEY_URL: 'redis://valkey.internal:6379',
+        KEYSET_KEY,
+        KEYSET_SIGNING_KEY,
+        VALKEY_TLS_CA: pki.caCertPath,
+      },
     ],
     ['VALKEY_TLS_CA', { ...VALKEY_TLS, SECRET_STORAGE: 'env', VALKEY_TLS_CA: pki.caCertPath }],
     ['VALKEY_TLS_CA', { VALKEY_TLS_CA: pki.caCertPath }],
@@ -307,10 +367,12 @@ describe('loadConfig', () => {
       ...BASE,
       VALKEY_URL: `http://user:${valkeyPassword}@valkey:6379`,
       KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
     });
     expect(error.message).not.toContain(valkeyPassword);
     const badKey = randomBytes(31).toString('base64url');
     expect(configError({ ...BASE, KEYSET_KEY: badKey }).message).not.toContain(badKey);
+    expect(configError({ ...BASE, KEYSET_SIGNING_KEY: badKey }).message).not.toContain(badKey);
     // A private key given where a certificate belongs: named by path, never quoted.
     const keyBody = pki.keyPem.split('\n')[1] as string;
     for (const env of [

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openKeyset } from '../../shared/keyset-envelope.ts';
 import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
 import { type GrpcTarget, startGrpcTarget } from '../../test/support/grpc-target.ts';
+import { openingKeysFor } from '../../test/support/keysets.ts';
 import { SecrecyLedger } from '../../test/support/secrecy-ledger.ts';
 import { envelopeEtag } from '../src/http-server.ts';
 import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
@@ -67,7 +68,7 @@ describe('the HTTP side after rotations over gRPC (Valkey storage)', () => {
     const body = await envelope.text();
     expect(etag).toBe(envelopeEtag(body));
     expect(body).toBe(await admin.get(VALKEY_KEYS.keyset));
-    const opened = await openKeyset(body, KEYSET_KEY);
+    const opened = await openKeyset(body, openingKeysFor(KEYSET_KEY));
     expect(opened.version).toBe(keyset.version);
     expect(opened.keys.map((k) => k.kid)).toEqual(keyset.keys.map((k) => k.kid));
 

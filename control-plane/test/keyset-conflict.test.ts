@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createEdge } from '../../edge/src/create-edge.ts';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { KEYSET_SIGNING_SEED, KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
 import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
 import { createHttpApp, startHttpServer } from '../src/http-server.ts';
 import { KeysetManager } from '../src/keyset/keyset-manager.ts';
@@ -28,6 +29,7 @@ async function controlPlane(): Promise<KeysetManager> {
   const manager = new KeysetManager({
     storage: new EnvStorage(randomBytes(48).toString('base64')),
     keysetKey: KEYSET_KEY,
+    signingKey: KEYSET_SIGNING_SEED,
     gracePeriodMs: 60_000,
     cacheTtlMs: 300_000,
   });
@@ -73,7 +75,7 @@ describe('the edge', () => {
     });
     expect(target.edge.store.ring?.byKid.has((await a.keyset()).keyset.keys[0]?.kid as string)).toBe(true);
     // The same keyset sealed again (new envelope bytes) is still "held", not a conflict.
-    const resealed = await sealKeyset((await a.keyset()).keyset, KEYSET_KEY);
+    const resealed = await sealKeyset((await a.keyset()).keyset, await sealingKeys(KEYSET_KEY));
     expect(resealed).not.toBe(held);
     expect(await put(target.url, resealed)).toEqual({ status: 200, body: { version: 1 } });
   });
@@ -85,7 +87,11 @@ describe('the edge', () => {
     let now = 1_000_000;
     const logs: string[] = [];
     const pulling = createEdge({
-      env: { KEYSET_KEY: KEYSET_KEY_TEXT, KEYSET_URL: `http://127.0.0.1:${http.port}/keyset` },
+      env: {
+        KEYSET_KEY: KEYSET_KEY_TEXT,
+        KEYSET_VERIFY_KEY,
+        KEYSET_URL: `http://127.0.0.1:${http.port}/keyset`,
+      },
       hmac: nodeHmac,
       now: () => now,
       log: (line) => logs.push(line),

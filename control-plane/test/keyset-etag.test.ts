@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { KEYSET_SIGNING_SEED } from '../../test/support/keysets.ts';
 import { createHttpApp, startHttpServer } from '../src/http-server.ts';
 import { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
@@ -17,6 +18,7 @@ beforeAll(async () => {
     const manager = new KeysetManager({
       storage: new EnvStorage(randomBytes(48).toString('base64')),
       keysetKey: KEYSET_KEY,
+      signingKey: KEYSET_SIGNING_SEED,
       gracePeriodMs: 60_000,
       cacheTtlMs: 300_000,
     });

@@ -4,6 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { KeywardError } from '../../shared/errors.ts';
 import { MAX_ENVELOPE_BYTES } from '../../shared/keyset-envelope.ts';
+import { KEYSET_SIGNING_SEED } from '../../test/support/keysets.ts';
 import { toGrpcError } from '../src/grpc/status-mapping.ts';
 import { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
@@ -13,6 +14,7 @@ describe('keyset size limit', () => {
     const manager = new KeysetManager({
       storage: new EnvStorage(randomBytes(48).toString('base64')),
       keysetKey: new Uint8Array(randomBytes(32)),
+      signingKey: KEYSET_SIGNING_SEED,
       gracePeriodMs: 86_400_000,
       cacheTtlMs: 300_000,
     });

@@ -16,6 +16,7 @@ import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
 import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { freePort } from '../../test/support/free-port.ts';
 import { replicaFactory } from '../../test/support/keyset-replica.ts';
+import { FOREIGN_SIGNING_KEY, KEYSET_SIGNING_KEY } from '../../test/support/keysets.ts';
 import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
 import { connectAdmin, expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
@@ -48,6 +49,7 @@ describe('recovery', () => {
       ADMIN_TOKEN,
       VALKEY_URL: valkey.url,
       KEYSET_KEY: KEYSET_KEY_TEXT,
+      KEYSET_SIGNING_KEY,
       GRPC_PORT: '0',
       HTTP_PORT: '0',
       HOST: '127.0.0.1',
@@ -236,7 +238,9 @@ describe('recovery', () => {
     expect(logged).toContainEqual(
       expect.objectContaining({
         level: 40,
-        msg: expect.stringMatching(/did not open with KEYSET_KEY: re-sealed/),
+        msg: expect.stringMatching(
+          /did not open with KEYSET_KEY or was not signed by KEYSET_SIGNING_KEY: re-sealed/,
+        ),
       }),
     );
     for (const lines of [first.logLines, second.logLines]) {
@@ -244,6 +248,29 @@ describe('recovery', () => {
       for (const secret of [oldKey, KEYSET_KEY_TEXT, ADMIN_TOKEN, secretOf(before)])
         expect(text.includes(secret), 'a log line holds secret material').toBe(false);
     }
+  });
+
+  it('a changed KEYSET_SIGNING_KEY re-seals the stored keyset at start as a new version, which edges take', async () => {
+    // A keyset signed by a key the edges do not trust (an earlier signing key, or one an attacker wrote).
+    const first = await startPlane({ KEYSET_SIGNING_KEY: FOREIGN_SIGNING_KEY });
+    await first.controlPlane.manager.rotate({ secret: newSecret('signed-before') });
+    const before = (await first.controlPlane.manager.keyset()).keyset;
+    await first.stop();
+
+    const edge = await edgeServer(KEYSET_KEY_TEXT);
+    const second = await startPlane({ EDGE_URLS: edge.url });
+    const stored = await second.controlPlane.manager.keyset();
+    expect(stored.keyset.version).toBe(before.version + 1);
+    expect(stored.keyset.keys).toEqual(before.keys);
+    // expectConsistent opens with the test KEYSET_VERIFY_KEY: the stored envelope is now signed by it.
+    expect((await expectConsistent(admin, KEYSET_KEY)).keyset).toEqual(stored.keyset);
+    await waitUntil(
+      'the edge holding the re-signed keyset',
+      () => edge.edge.store.version === stored.keyset.version,
+    );
+    expect(edge.puts.some((put) => put.status === 401)).toBe(false);
+    const text = [...first.logLines, ...second.logLines].join('\n');
+    for (const secret of [FOREIGN_SIGNING_KEY, KEYSET_SIGNING_KEY]) expect(text.includes(secret)).toBe(false);
   });
 
   it('a version stored without its keyset stops the start with the keys named, and leaves nothing running', async () => {

@@ -12,6 +12,7 @@ import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
 import { freePort } from '../../test/support/free-port.ts';
 import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
+import { KEYSET_SIGNING_KEY } from '../../test/support/keysets.ts';
 import { expectAcknowledgedKept, startRotationStreams } from '../../test/support/rotation-streams.ts';
 import { runMainUntilExit } from '../../test/support/run-main.ts';
 import { connectAdmin } from '../../test/support/valkey-layout.ts';
@@ -78,6 +79,7 @@ describe('Sentinel start-up', () => {
     const { code, output } = await runMainUntilExit({
       ADMIN_TOKEN: randomBytes(48).toString('base64url'),
       KEYSET_KEY,
+      KEYSET_SIGNING_KEY,
       VALKEY_SENTINELS: `127.0.0.1:${port}`,
       VALKEY_URL: `redis://keyward:${password}@ignored:6379`,
       GRPC_PORT: '0',

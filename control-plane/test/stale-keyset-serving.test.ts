@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { secret } from '../../test/support/keysets.ts';
+import { KEYSET_SIGNING_KEY, secret } from '../../test/support/keysets.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
 import { loadConfig } from '../src/config.ts';
@@ -30,6 +30,7 @@ beforeAll(async () => {
     SECRET_STORAGE: 'valkey',
     VALKEY_URL: valkey.url,
     KEYSET_KEY: randomBytes(32).toString('base64url'),
+    KEYSET_SIGNING_KEY,
     KEYSET_CACHE_TTL: `${CACHE_TTL_MS}ms`,
     ROTATION_INTERVAL: 'off',
     GRPC_PORT: '0',

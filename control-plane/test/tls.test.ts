@@ -15,6 +15,7 @@ import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 
 const ADMIN_TOKEN = randomBytes(48).toString('base64url');
 const KEYSET_KEY = randomBytes(32).toString('base64url');
+const KEYSET_SIGNING_KEY = randomBytes(32).toString('base64url');
 const VALKEY_PASSWORD = randomBytes(18).toString('base64url');
 const DEADLINE_MS = 10_000;
 const secrets: string[] = [];
@@ -32,6 +33,7 @@ function expectNoSecrets(text: string) {
   expect(text.includes(ADMIN_TOKEN), 'holds the admin token').toBe(false);
   expect(text.includes(VALKEY_PASSWORD), 'holds the Valkey password').toBe(false);
   expect(text.includes(KEYSET_KEY), 'holds KEYSET_KEY').toBe(false);
+  expect(text.includes(KEYSET_SIGNING_KEY), 'holds KEYSET_SIGNING_KEY').toBe(false);
   for (const secret of secrets) expect(text.includes(secret), 'holds a secret').toBe(false);
 }
 
@@ -146,6 +148,7 @@ describe('Valkey over rediss:// (VALKEY_TLS_CA is the path of a PEM file)', () =
         VALKEY_URL: valkey.url,
         VALKEY_TLS_CA: pki.caCertPath,
         KEYSET_KEY,
+        KEYSET_SIGNING_KEY,
         GRPC_TLS_CERT: pki.certPath,
         GRPC_TLS_KEY: pki.keyPath,
       }),
@@ -182,7 +185,7 @@ describe('Valkey over rediss:// (VALKEY_TLS_CA is the path of a PEM file)', () =
       ['another CA', { VALKEY_TLS_CA: otherPki.caCertPath }, /is VALKEY_TLS_CA the CA/],
     ];
     for (const [name, env, hint] of cases) {
-      const config = loadConfig({ ...baseEnv(), VALKEY_URL: url, KEYSET_KEY, ...env });
+      const config = loadConfig({ ...baseEnv(), VALKEY_URL: url, KEYSET_KEY, KEYSET_SIGNING_KEY, ...env });
       const error = await startControlPlane(config, createLogger('silent')).then(
         () => new Error(`${name}: started`),
         (failure: Error) => failure,
@@ -198,7 +201,12 @@ describe('Valkey over rediss:// (VALKEY_TLS_CA is the path of a PEM file)', () =
     }
     // A plain client at the TLS port gets nowhere either.
     const plain = await startControlPlane(
-      loadConfig({ ...baseEnv(), VALKEY_URL: valkey.url.replace('rediss://', 'redis://'), KEYSET_KEY }),
+      loadConfig({
+        ...baseEnv(),
+        VALKEY_URL: valkey.url.replace('rediss://', 'redis://'),
+        KEYSET_KEY,
+        KEYSET_SIGNING_KEY,
+      }),
       createLogger('silent'),
     ).then(
       () => new Error('plain: started'),
@@ -216,6 +224,7 @@ describe('Valkey over rediss:// (VALKEY_TLS_CA is the path of a PEM file)', () =
         ...baseEnv(),
         VALKEY_URL: valkey.url.replace('rediss://', `rediss://keyward:${VALKEY_PASSWORD}@`),
         KEYSET_KEY,
+        KEYSET_SIGNING_KEY,
       },
       30_000,
     );

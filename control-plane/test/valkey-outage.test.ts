@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import type { Keyset } from '../../shared/keyset.ts';
 import { eventually } from '../../test/support/bounded-waits.ts';
+import { KEYSET_SIGNING_SEED } from '../../test/support/keysets.ts';
 import { expectConsistent, readLayout } from '../../test/support/valkey-layout.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { StorageUnavailableError } from '../src/errors.ts';
@@ -60,6 +61,7 @@ describe('Valkey going away', () => {
     const manager = new KeysetManager({
       storage,
       keysetKey: KEYSET_KEY,
+      signingKey: KEYSET_SIGNING_SEED,
       gracePeriodMs: DAY,
       // Short, so reads really go to storage while it is away.
       cacheTtlMs: 20,
@@ -110,6 +112,7 @@ describe('Valkey going away', () => {
     const manager = new KeysetManager({
       storage,
       keysetKey: KEYSET_KEY,
+      signingKey: KEYSET_SIGNING_SEED,
       gracePeriodMs: DAY,
       cacheTtlMs: 300_000,
     });

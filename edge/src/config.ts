@@ -1,13 +1,17 @@
 /** The edge's configuration (SPEC section 6), parsed once per env object; errors name the variable. */
 import { parseDuration } from '../../shared/duration.ts';
 import type { JwsHmacAlg } from '../../shared/hmac.ts';
-import { parseKeysetKey } from '../../shared/keyset-envelope.ts';
+import { parseKeysetKeys } from '../../shared/keyset-envelope.ts';
+import { parseVerifyKeys } from '../../shared/keyset-signing-key.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, SUPPORTED_ALGORITHMS } from '../../shared/verify-token.ts';
 import type { EdgeEnv, EdgeVariable, KeysetKv } from './env.ts';
 import { EdgeError } from './errors.ts';
 
 export interface EdgeConfig {
-  keysetKey: Uint8Array;
+  /** KEYSET_KEY: one, or two while it is replaced; none makes every encrypted keyset undecryptable. */
+  keysetKeys: Uint8Array[];
+  /** KEYSET_VERIFY_KEY: the public keys a keyset must be signed by (two while the signing key is replaced). */
+  verifyKeys: Uint8Array[];
   keysetUrl?: string;
   upstash?: { url: string; token: string };
   kv?: KeysetKv;
@@ -28,9 +32,18 @@ export const DEFAULT_VERIFY_CACHE_SIZE = 10_000;
 
 /** Reads every variable once; throws EdgeError `config_invalid` naming the first bad one. */
 export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
+  const verifyKeyText = text(env, 'KEYSET_VERIFY_KEY');
+  if (verifyKeyText === undefined) {
+    invalid(
+      'KEYSET_VERIFY_KEY',
+      'is required (base64url of the 32-byte Ed25519 public key, `npx keyward keygen`)',
+    );
+  }
+  const verifyKeys = named('KEYSET_VERIFY_KEY', () => parseVerifyKeys(verifyKeyText));
+  // Optional: an edge without it holds no secret and refuses every encrypted keyset as undecryptable.
   const keysetKeyText = text(env, 'KEYSET_KEY');
-  if (keysetKeyText === undefined) invalid('KEYSET_KEY', 'is required (base64url of 32 random bytes)');
-  const keysetKey = named('KEYSET_KEY', () => parseKeysetKey(keysetKeyText));
+  const keysetKeys =
+    keysetKeyText === undefined ? [] : named('KEYSET_KEY', () => parseKeysetKeys(keysetKeyText));
 
   const keysetUrl = text(env, 'KEYSET_URL');
   if (keysetUrl !== undefined && !isHttpUrl(keysetUrl)) invalid('KEYSET_URL', 'expected an http(s) URL');
@@ -64,7 +77,8 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
   }
 
   return {
-    keysetKey,
+    keysetKeys,
+    verifyKeys,
     keysetUrl,
     upstash:
       upstashUrl !== undefined && upstashToken !== undefined

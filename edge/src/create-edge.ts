@@ -1,5 +1,6 @@
 /** Wires config, keyset store, pull sources and the HTTP app: what every runtime entry calls. */
 import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
+import { openingKeys } from '../../shared/keyset-envelope.ts';
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
@@ -55,13 +56,14 @@ export function createEdge(deps: EdgeDeps): Edge {
   if (config.upstash !== undefined) {
     origins.push(new UpstashKeysetSource(config.upstash.url, config.upstash.token, fetchImpl));
   }
+  const keys = openingKeys(config.keysetKeys, config.verifyKeys);
   const sync = new KeysetSync({
     store,
-    keysetKey: config.keysetKey,
+    keys,
     keysetTtlMs: config.keysetTtlMs,
     now,
     origins,
-    mirror: config.kv === undefined ? undefined : new KvKeysetMirror(config.kv, config.keysetKey),
+    mirror: config.kv === undefined ? undefined : new KvKeysetMirror(config.kv, keys),
     log,
   });
   const verifier = new TokenVerifier(

@@ -7,6 +7,7 @@
 export type EdgeVariable =
   | keyof Cloudflare.Env
   | 'KEYSET_KEY'
+  | 'KEYSET_VERIFY_KEY'
   | 'KEYSET_URL'
   | 'UPSTASH_REDIS_REST_URL'
   | 'UPSTASH_REDIS_REST_TOKEN'

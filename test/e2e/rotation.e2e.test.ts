@@ -14,6 +14,7 @@ import type { EdgeAnswer } from '../support/edge-http-client.ts';
 import { edgeVersion, healthOf, putKeyset, verifyAt } from '../support/edge-http-client.ts';
 import { type EdgeProcess, startNodeEdge, startWorkerdEdge } from '../support/edge-processes.ts';
 import { freePort } from '../support/free-port.ts';
+import { openingKeysFor } from '../support/keysets.ts';
 import { newKeysetKey, newSecret, signToken } from '../support/sign-token.ts';
 import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
 import { waitFor } from '../support/wait-for.ts';
@@ -171,7 +172,7 @@ describe('rotation end to end: Valkey, control plane over gRPC, workerd edge', (
 
   it('refuses a replayed older envelope with 409 and keeps the newer version', async () => {
     const older = await cp().fetchEnvelope();
-    const olderVersion = (await openKeyset(older, parseKeysetKey(keysetKey))).version;
+    const olderVersion = (await openKeyset(older, openingKeysFor(parseKeysetKey(keysetKey)))).version;
     const next = await keyOf(newSecret(), 'user-after-replay');
     expect(await cp().rotate(next.secret)).toMatchObject({ success: true, version: olderVersion + 1 });
 
@@ -257,9 +258,9 @@ describe('rotation end to end: Valkey, control plane over gRPC, workerd edge', (
     expect(after.keys).toEqual(before.keys);
     expect(after.keys[0]?.kid).toBe(previous.kid);
     expect(after.keys.at(-1)?.kid).toBe(seed.kid);
-    expect((await openKeyset(await cp().fetchEnvelope(), parseKeysetKey(keysetKey))).version).toBe(
-      before.version,
-    );
+    expect(
+      (await openKeyset(await cp().fetchEnvelope(), openingKeysFor(parseKeysetKey(keysetKey)))).version,
+    ).toBe(before.version);
     expect(await getFromValkey(valkeyUrl(), ACTIVE_KEY)).toBe(previous.secret);
 
     // Versions go on from where they were, and the older tokens still verify at the edge.

@@ -15,7 +15,7 @@ import { createNodeListener } from '../../edge/src/runtime/node-listener.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { DEFAULT_MAX_TOKEN_BYTES } from '../../shared/verify-token.ts';
 import { b64json, type FuzzEdge, fuzzEdge, signHs } from '../support/jose-by-hand.ts';
-import { buildKeyset, KEYSET_KEY, seal, secret } from '../support/keysets.ts';
+import { buildKeyset, EDGE_KEYS, seal, secret } from '../support/keysets.ts';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const NOW_S = NOW / 1000;
@@ -63,7 +63,7 @@ let verified = 0;
 
 beforeAll(async () => {
   for (const signer of Object.values(SIGNERS)) signer.kid = await computeKid(signer.secret);
-  fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
+  fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
   const keyset = await buildKeyset(4, SIGNERS.active.secret, [
     { secret: SIGNERS.previous.secret, expiresAt: new Date(NOW + 86_400_000) },
     { secret: SIGNERS.expired.secret, expiresAt: new Date(NOW - 1) },

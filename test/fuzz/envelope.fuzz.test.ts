@@ -12,16 +12,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyRing } from '../../shared/key-ring.ts';
 import type { Keyset } from '../../shared/keyset.ts';
 import { MAX_ENVELOPE_BYTES, sealKeyset } from '../../shared/keyset-envelope.ts';
+import { parseSigningSeed } from '../../shared/keyset-signing-key.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { postVerify } from '../support/edge-requests.ts';
-import { b64json, b64url, type FuzzEdge, fuzzEdge, sealRaw, signHs } from '../support/jose-by-hand.ts';
-import { buildKeyset, KEYSET_KEY, KEYSET_KEY_BYTES, secret } from '../support/keysets.ts';
+import {
+  b64json,
+  b64url,
+  type FuzzEdge,
+  fuzzEdge,
+  sealRaw,
+  signHs,
+  signManifestByHand,
+} from '../support/jose-by-hand.ts';
+import {
+  buildKeyset,
+  EDGE_KEYS,
+  KEYSET_KEY_BYTES,
+  KEYSET_SIGNING_KEY,
+  sealingKeys,
+  secret,
+} from '../support/keysets.ts';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 /** Scales every property's run count; the defaults keep the file well under 30 s on a slow 2-core machine. */
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
-const SPEC_HEADER = { alg: 'dir', enc: 'A256GCM' };
+/** The JWE header of SPEC section 9. */
+const SPEC_HEADER = { alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+jws' };
+const SEED = parseSigningSeed(KEYSET_SIGNING_KEY);
+/** A manifest signed by the control plane's key (made by hand with node:crypto), for any payload. */
+const manifest = (payload: Uint8Array | string) => signManifestByHand(payload, SEED);
 /** Stands for a number too large for a double (JSON has no Infinity); replaced by 1e400 in the plaintext. */
 const INFINITY = '__becomes_1e400__';
 
@@ -52,7 +72,7 @@ const token = (v: number, withKid: boolean) =>
   });
 
 async function holdVersion2(): Promise<Held> {
-  const fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
+  const fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
   const { status } = await put(fe, envelopes[2] as string);
   expect(status).toBe(200);
   return { ...fe, ring: fe.edge.store.ring as KeyRing };
@@ -67,7 +87,7 @@ beforeAll(async () => {
       v > 1 ? [{ secret: SECRETS[v - 1] as string }] : [],
     );
     // The production sealer, so the mutations below start from exactly what the control plane sends.
-    envelopes[v] = await sealKeyset(keysets[v] as Keyset, KEYSET_KEY_BYTES);
+    envelopes[v] = await sealKeyset(keysets[v] as Keyset, await sealingKeys());
   }
   refActive = token(2, true);
   refPrevious = token(1, false);
@@ -160,8 +180,11 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
   it('holds version 2 and answers the reference tokens (sanity of the harness)', async () => {
     await expectHeldUnchanged();
     // The hand-made sealer is accepted by the edge, so a refusal below is about the mutation, not the sealer.
-    const fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
-    const answer = await put(fe, sealRaw(KEYSET_KEY_BYTES, SPEC_HEADER, JSON.stringify(keysets[3])));
+    const fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
+    const answer = await put(
+      fe,
+      sealRaw(KEYSET_KEY_BYTES, SPEC_HEADER, manifest(JSON.stringify(keysets[3]))),
+    );
     expect(answer).toEqual({ status: 200, body: { version: 3 } });
   });
 
@@ -190,8 +213,8 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
           fc.pre(!Buffer.from(key).equals(KEYSET_KEY_BYTES));
           const keyset = keysets[v] as Keyset;
           const envelope = withJose
-            ? await sealKeyset(keyset, key)
-            : sealRaw(key, SPEC_HEADER, JSON.stringify(keyset));
+            ? await sealKeyset(keyset, await sealingKeys(key))
+            : sealRaw(key, SPEC_HEADER, manifest(JSON.stringify(keyset)));
           await refused(envelope, [401], 'envelope_undecryptable');
         },
       ),
@@ -228,7 +251,10 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
     ),
     zip: sometimes(fc.constantFrom('DEF', 'GZIP', 'def', '')),
     kid: sometimes(fc.oneof(fc.string({ maxLength: 40 }), fc.constant('x'.repeat(4096)))),
-    cty: sometimes(fc.constantFrom('keyward-keyset+json', 'JWT', '')),
+    cty: fc.oneof(
+      { weight: 3, arbitrary: fc.constant<string | undefined>('keyward-keyset+jws') },
+      { weight: 2, arbitrary: fc.constantFrom('keyward-keyset+json', 'JWT', '', undefined) },
+    ),
     crit: sometimes(fc.constantFrom(['exp'], ['kid'], ['cty'], [], ['zip'], 'kid')),
     p2c: sometimes(fc.integer({ min: 0, max: 10_000_000 }), 4),
     epk: sometimes(fc.constant({ kty: 'oct', k: 'AAAA' }), 4),
@@ -246,21 +272,19 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
     );
   });
 
-  it('under the right key, takes a newer keyset only with alg dir, enc A256GCM, no crit and no zip', async () => {
-    const plaintext = JSON.stringify(keysets[3]);
+  it('under the right key, takes a newer keyset only with alg dir, enc A256GCM, cty keyward-keyset+jws, no crit and no zip', async () => {
+    const plaintext = manifest(JSON.stringify(keysets[3]));
     let taken = 0;
     await fc.assert(
       fc.asyncProperty(headerArb, async (header) => {
         const deflated = header.zip === 'DEF';
         const envelope = sealRaw(KEYSET_KEY_BYTES, header, deflated ? deflateRawSync(plaintext) : plaintext);
-        // The oracle, from SPEC section 5: extra parameters (kid, cty, even p2c/epk, meaningless for dir) are
+        // The oracle, from SPEC sections 5 and 9: extra parameters (kid, even p2c/epk, meaningless for dir) are
         // ignored; crit of any kind is refused, and so is zip (Keyward never compresses, and inflating would
-        // get past MAX_ENVELOPE_BYTES).
-        const takes =
-          header.alg === 'dir' &&
-          header.enc === 'A256GCM' &&
-          header.crit === undefined &&
-          header.zip === undefined;
+        // get past MAX_ENVELOPE_BYTES); without cty keyward-keyset+jws the plaintext is not a signed manifest
+        // (401, like any keyset the edge cannot tell the control plane signed).
+        const shaped = header.alg === 'dir' && header.enc === 'A256GCM' && header.zip === undefined;
+        const takes = shaped && header.cty === 'keyward-keyset+jws' && header.crit === undefined;
         const answer = await put(held, envelope);
         if (takes) {
           expect(answer).toEqual({ status: 200, body: { version: 3 } });
@@ -268,7 +292,8 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
           taken++;
           held = await holdVersion2();
         } else {
-          expect(answer.status, JSON.stringify({ header, answer })).toBe(400);
+          const status = shaped && header.cty !== 'keyward-keyset+jws' ? 401 : 400;
+          expect(answer.status, JSON.stringify({ header, answer })).toBe(status);
           await expectHeldUnchanged();
         }
       }),
@@ -336,7 +361,9 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(segment, { minLength: 0, maxLength: 9 }), async (segments) => {
         const mutated = segments.join('.');
-        if (segments.length !== 5) await refused(mutated, [400], 'envelope_malformed');
+        // Three segments are read as a bare manifest: a JWE header there is not the manifest's (401).
+        if (segments.length === 3) await refused(mutated, [400, 401]);
+        else if (segments.length !== 5) await refused(mutated, [400], 'envelope_malformed');
         else await mutationOfV3(mutated, [400, 401]);
       }),
       { numRuns: runs(800) },
@@ -450,8 +477,8 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
         // JSON has no Infinity; 1e400 is how a number too large for a double reaches JSON.parse.
         const plaintext = JSON.stringify(keyset).replace(`"${INFINITY}"`, '1e400');
         const envelope = useJose
-          ? await sealWith(plaintext)
-          : sealRaw(KEYSET_KEY_BYTES, SPEC_HEADER, plaintext);
+          ? await sealWith(manifest(plaintext))
+          : sealRaw(KEYSET_KEY_BYTES, SPEC_HEADER, manifest(plaintext));
         await refused(envelope, [400], 'keyset_invalid');
       }),
       { numRuns: runs(1000) },
@@ -466,14 +493,15 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
       fc.constantFrom(
         '',
         `\ufeff${JSON.stringify({ version: 3, issued_at: '2026-01-01T00:00:00Z', keys: [] })}`,
-        `${'['.repeat(20_000)}${']'.repeat(20_000)}`,
-        `{"version":3,"issued_at":"2026-01-01T00:00:00Z","keys":${'['.repeat(20_000)}${']'.repeat(20_000)}}`,
+        // Deep nesting, small enough that the signed, encrypted manifest stays under MAX_ENVELOPE_BYTES.
+        `${'['.repeat(10_000)}${']'.repeat(10_000)}`,
+        `{"version":3,"issued_at":"2026-01-01T00:00:00Z","keys":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
       ),
       fc.constant(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])),
     );
     await fc.assert(
       fc.asyncProperty(plaintext, (p) =>
-        refused(sealRaw(KEYSET_KEY_BYTES, SPEC_HEADER, p), [400], 'keyset_invalid'),
+        refused(sealRaw(KEYSET_KEY_BYTES, SPEC_HEADER, manifest(p)), [400], 'keyset_invalid'),
       ),
       { numRuns: runs(800) },
     );
@@ -486,10 +514,10 @@ describe('PUT /keyset: replays and reordering', () => {
       expect(await put(held, envelopes[2] as string)).toEqual({ status: 200, body: { version: 2 } });
       // Another sealing of the same keyset (fresh IV) is the held one; a different keyset claiming version 2 (a
       // control plane restored from a backup) is a conflict (SPEC section 9): the held one stays either way.
-      const again = await sealKeyset(keysets[2] as Keyset, KEYSET_KEY_BYTES);
+      const again = await sealKeyset(keysets[2] as Keyset, await sealingKeys());
       expect(await put(held, again)).toEqual({ status: 200, body: { version: 2 } });
       const fork = await buildKeyset(2, secret(`fork-${i}`));
-      expect(await put(held, await sealKeyset(fork, KEYSET_KEY_BYTES))).toEqual({
+      expect(await put(held, await sealKeyset(fork, await sealingKeys()))).toEqual({
         status: 409,
         body: { error: 'keyset_conflict', version: 2 },
       });
@@ -506,7 +534,7 @@ describe('PUT /keyset: replays and reordering', () => {
       fc.asyncProperty(
         fc.array(fc.integer({ min: 1, max: N }), { minLength: 1, maxLength: 24 }),
         async (order) => {
-          const fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
+          const fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
           let max = 0;
           let ring: KeyRing | undefined;
           for (const v of order) {
@@ -545,7 +573,7 @@ describe('PUT /keyset: replays and reordering', () => {
       fc.asyncProperty(
         fc.array(fc.integer({ min: 1, max: N }), { minLength: 1, maxLength: 16 }),
         async (batch) => {
-          const fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
+          const fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
           const seen: number[] = [];
           let done = false;
           const watch = (async () => {
@@ -580,10 +608,10 @@ describe('PUT /keyset: replays and reordering', () => {
 
 describe('what the keyset schema refuses even from whoever holds KEYSET_KEY', () => {
   it("refuses a validly sealed keyset whose kid is not its k's RFC 7638 thumbprint", async () => {
-    const fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
+    const fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
     const keyset = structuredClone(keysets[3]) as Keyset;
     (keyset.keys[0] as { kid: string }).kid = 'not-the-thumbprint';
-    expect(await put(fe, await sealKeyset(keyset, KEYSET_KEY_BYTES))).toEqual({
+    expect(await put(fe, await sealKeyset(keyset, await sealingKeys()))).toEqual({
       status: 400,
       body: { error: 'keyset_invalid' },
     });
@@ -604,10 +632,10 @@ describe('what the keyset schema refuses even from whoever holds KEYSET_KEY', ()
       ],
     ];
     for (const [name, change] of changes) {
-      const fe = fuzzEdge({ KEYSET_KEY }, () => NOW);
+      const fe = fuzzEdge({ ...EDGE_KEYS }, () => NOW);
       const keyset = structuredClone(keysets[3]) as Keyset;
       change(keyset);
-      expect(await put(fe, await sealKeyset(keyset, KEYSET_KEY_BYTES)), name).toEqual({
+      expect(await put(fe, await sealKeyset(keyset, await sealingKeys())), name).toEqual({
         status: 400,
         body: { error: 'keyset_invalid' },
       });
@@ -639,9 +667,9 @@ function setKey(keyset: Record<string, unknown>, index: number, field: string, v
   else key[field] = value;
 }
 
-/** jose's own CompactEncrypt with the production header, for a plaintext that is not a Keyset. */
+/** jose's own CompactEncrypt with the production header, for a manifest whose payload is not a Keyset. */
 function sealWith(plaintext: string): Promise<string> {
   return new CompactEncrypt(new TextEncoder().encode(plaintext))
-    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+json' })
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+jws' })
     .encrypt(KEYSET_KEY_BYTES);
 }

@@ -9,6 +9,7 @@ import { type ControlPlane, startControlPlane } from '../../control-plane/src/co
 import type { GetKeysetResponse, RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
 import { connectSecretService } from '../../control-plane/src/grpc/secret-service-client.ts';
 import { createLogger } from '../../control-plane/src/logger.ts';
+import { KEYSET_SIGNING_KEY } from './keysets.ts';
 
 export interface Harness {
   controlPlane: ControlPlane;
@@ -31,6 +32,8 @@ export interface HarnessOptions {
   /** Omit when `env` names the Sentinels or Cluster nodes instead. */
   valkeyUrl?: string;
   keysetKey: string;
+  /** KEYSET_SIGNING_KEY; the test one (keysets.ts) unless given. */
+  signingKey?: string;
   edgeUrls?: string[];
   gracePeriod?: string;
   /** 0 for any; a fixed port so that edges keep the same KEYSET_URL across a restart. */
@@ -54,6 +57,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     SECRET_STORAGE: 'valkey',
     VALKEY_URL: options.valkeyUrl,
     KEYSET_KEY: options.keysetKey,
+    KEYSET_SIGNING_KEY: options.signingKey ?? KEYSET_SIGNING_KEY,
     EDGE_URLS: (options.edgeUrls ?? []).join(','),
     GRACE_PERIOD: options.gracePeriod ?? '24h',
     ROTATION_INTERVAL: 'off',

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import type { RotateSecretRequest, RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
 import { SecretServiceClient } from '../../control-plane/src/grpc/proto.ts';
+import { KEYSET_SIGNING_KEY } from './keysets.ts';
 import { type ManagedProcess, startProcess } from './managed-process.ts';
 import { waitForOutput } from './wait-for-output.ts';
 
@@ -28,6 +29,8 @@ const LISTENING = /^.*control plane listening.*$/m;
 export async function startControlPlaneProcess(options: {
   valkeyUrl: string;
   keysetKey: string;
+  /** KEYSET_SIGNING_KEY; the test one (keysets.ts) unless given. */
+  signingKey?: string;
   edgeUrls: string[];
   gracePeriod: string;
 }): Promise<ControlPlaneProcess> {
@@ -41,6 +44,7 @@ export async function startControlPlaneProcess(options: {
       VALKEY_URL: options.valkeyUrl,
       SECRET_STORAGE: 'valkey',
       KEYSET_KEY: options.keysetKey,
+      KEYSET_SIGNING_KEY: options.signingKey ?? KEYSET_SIGNING_KEY,
       EDGE_URLS: options.edgeUrls.join(','),
       GRACE_PERIOD: options.gracePeriod,
       ROTATION_INTERVAL: 'off',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { healthOf } from './edge-http-client.ts';
 import { freePort } from './free-port.ts';
+import { KEYSET_VERIFY_KEY } from './keysets.ts';
 import { type ManagedProcess, startProcess } from './managed-process.ts';
 import { waitFor } from './wait-for.ts';
 
@@ -17,6 +18,8 @@ export type EdgeRuntime = 'workerd' | 'node' | 'bun';
 
 export interface EdgeOptions {
   keysetKey: string;
+  /** KEYSET_VERIFY_KEY (one key, or two comma-separated); the test one (keysets.ts) unless given. */
+  verifyKey?: string;
   /** The control plane's http://host:HTTP_PORT/keyset. */
   keysetUrl?: string;
   keysetTtl?: string;
@@ -56,6 +59,8 @@ export async function startWorkerdEdge(options: EdgeOptions): Promise<EdgeProces
     '--show-interactive-dev-session=false',
     '--var',
     `KEYSET_KEY:${options.keysetKey}`,
+    '--var',
+    `KEYSET_VERIFY_KEY:${options.verifyKey ?? KEYSET_VERIFY_KEY}`,
   ];
   if (options.keysetUrl !== undefined) args.push('--var', `KEYSET_URL:${options.keysetUrl}`);
   if (options.keysetTtl !== undefined) args.push('--var', `KEYSET_TTL:${options.keysetTtl}`);
@@ -94,6 +99,7 @@ function edgeEnv(options: EdgeOptions, port: number): NodeJS.ProcessEnv {
     PORT: String(port),
     HOST: '127.0.0.1',
     KEYSET_KEY: options.keysetKey,
+    KEYSET_VERIFY_KEY: options.verifyKey ?? KEYSET_VERIFY_KEY,
   };
   if (options.keysetUrl !== undefined) env.KEYSET_URL = options.keysetUrl;
   if (options.keysetTtl !== undefined) env.KEYSET_TTL = options.keysetTtl;

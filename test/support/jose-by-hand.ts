@@ -3,7 +3,15 @@
  * (signed synchronously, so a fuzz run signs thousands per second) and JWE compact envelopes with any header
  * and any plaintext bytes, sealed `dir` + AES-256-GCM the way RFC 7516 section 5.1 says.
  */
-import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
 import type { EdgeEnv } from '../../edge/src/env.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
@@ -50,4 +58,20 @@ export function fuzzEdge(env: EdgeEnv, now: () => number): FuzzEdge {
   const logs: string[] = [];
   const edge = createEdge({ env, now, hmac: nodeHmac, log: (line) => logs.push(line) });
   return { edge, logs };
+}
+
+/**
+ * A signed keyset manifest (SPEC section 9) made with node:crypto from the 32-byte seed, sharing no code with
+ * shared/: `header` replaces the protected header when given.
+ */
+export function signManifestByHand(payload: Uint8Array | string, seed: Uint8Array, header?: object): string {
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x as string;
+  const kid = createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`).digest('base64url');
+  const input = `${b64json(header ?? { alg: 'EdDSA', typ: 'keyward-keyset+jws', kid })}.${b64url(Buffer.from(payload))}`;
+  return `${input}.${b64url(sign(null, Buffer.from(input), privateKey))}`;
 }

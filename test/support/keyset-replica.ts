@@ -3,6 +3,8 @@ import type { Valkey } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { KeysetManager, type KeysetManagerOptions } from '../../control-plane/src/keyset/keyset-manager.ts';
 import { ValkeyStorage, type ValkeyStorageOptions } from '../../control-plane/src/storage/valkey-storage.ts';
+import { parseSigningSeed } from '../../shared/keyset-signing-key.ts';
+import { KEYSET_SIGNING_KEY } from './keysets.ts';
 import { connectAdmin } from './valkey-layout.ts';
 import { startValkey, type ValkeyServer } from './valkey-server.ts';
 
@@ -13,7 +15,7 @@ export interface KeysetReplica {
 }
 
 /**
- * Opens replicas on Valkey at a URL, sealing with `keysetKey` (a day of grace, a 300 s cache unless told), and
+ * Opens replicas on Valkey at a URL, sealing with `keysetKey` and signing with the test KEYSET_SIGNING_KEY (a day of grace, a 300 s cache unless told), and
  * pushes the closing of each onto `cleanups`.
  */
 export function replicaFactory(keysetKey: Uint8Array, cleanups: Array<() => Promise<void>>) {
@@ -28,6 +30,7 @@ export function replicaFactory(keysetKey: Uint8Array, cleanups: Array<() => Prom
     const manager = new KeysetManager({
       storage,
       keysetKey,
+      signingKey: parseSigningSeed(KEYSET_SIGNING_KEY),
       gracePeriodMs: 86_400_000,
       cacheTtlMs: 300_000,
       onWarning: (message) => warnings.push(message),

@@ -2,14 +2,53 @@
 import { CompactEncrypt, SignJWT } from 'jose';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import type { KeyEntry, Keyset } from '../../shared/keyset.ts';
-import { parseKeysetKey, sealKeyset } from '../../shared/keyset-envelope.ts';
+import {
+  type OpeningKeys,
+  openingKeys,
+  parseKeysetKey,
+  type SealingKeys,
+  sealKeyset,
+} from '../../shared/keyset-envelope.ts';
+import { importSigner, parseSigningSeed, parseVerifyKeys } from '../../shared/keyset-signing-key.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { signManifest } from '../../shared/signed-manifest.ts';
 
 /** Bytes 0..31, as in vitest.config.ts. */
 export const KEYSET_KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
 export const KEYSET_KEY_BYTES = parseKeysetKey(KEYSET_KEY);
 /** Another valid KEYSET_KEY, for envelopes from a foreign control plane. */
 export const FOREIGN_KEYSET_KEY = 'ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8';
+/** KEYSET_SIGNING_KEY: the seed bytes 64..95. */
+export const KEYSET_SIGNING_KEY = 'QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8';
+/** KEYSET_VERIFY_KEY: KEYSET_SIGNING_KEY's public key, as in vitest.config.ts. */
+export const KEYSET_VERIFY_KEY = 'JUO5L_EJVRFHatyDadtt3JM2ZaEZeN2hQE7hBmypVZ0';
+/** KEYSET_SIGNING_KEY as the control plane's configuration holds it (the seed bytes). */
+export const KEYSET_SIGNING_SEED = parseSigningSeed(KEYSET_SIGNING_KEY);
+/** Another valid signing key (seed bytes 96..127), for manifests from someone who is not the control plane. */
+export const FOREIGN_SIGNING_KEY = 'YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8';
+/** FOREIGN_SIGNING_KEY's public key. */
+export const FOREIGN_VERIFY_KEY = 'F0VTtFbd38aQjsqxwQH-arIeK6oGF3lbfUOmNIKZP9U';
+/** The variables every test edge is given: both keys of the test control plane. */
+export const EDGE_KEYS = { KEYSET_KEY, KEYSET_VERIFY_KEY } as const;
+
+/** The keys the test control plane seals with (KEYSET_KEY given as bytes, or the default one). */
+export async function sealingKeys(
+  keysetKey: Uint8Array | undefined = KEYSET_KEY_BYTES,
+  signingKey: string = KEYSET_SIGNING_KEY,
+): Promise<SealingKeys> {
+  return { keysetKey, signer: await importSigner(parseSigningSeed(signingKey)) };
+}
+
+/** The keys an edge of the test control plane opens envelopes with (KEYSET_KEY given as bytes, or the default). */
+export function openingKeysFor(
+  keysetKey: Uint8Array = KEYSET_KEY_BYTES,
+  verifyKey: string = KEYSET_VERIFY_KEY,
+): OpeningKeys {
+  return openingKeys([keysetKey], parseVerifyKeys(verifyKey));
+}
+
+/** The default opening keys: KEYSET_KEY and KEYSET_VERIFY_KEY. */
+export const OPENING_KEYS = openingKeysFor();
 
 /** A secret the way the deployment guide makes them (`openssl rand -base64 48`), used as text. */
 export function secret(label: string): string {
@@ -41,11 +80,24 @@ export async function buildKeyset(
   return { version, issued_at: created.toISOString(), keys };
 }
 
-export function seal(keyset: Keyset, key: string = KEYSET_KEY): Promise<string> {
-  return sealKeyset(keyset, parseKeysetKey(key));
+/** Signs with `signingKey` and seals under `key`, as a control plane holding those keys would. */
+export async function seal(
+  keyset: Keyset,
+  key: string = KEYSET_KEY,
+  signingKey: string = KEYSET_SIGNING_KEY,
+): Promise<string> {
+  return sealKeyset(keyset, await sealingKeys(parseKeysetKey(key), signingKey));
 }
 
-/** An envelope made with nothing but SPEC section 5's parameters (no `cty`), as any JWE library would. */
+/** A bare signed manifest (SPEC section 9, no encryption), signed with `signingKey`. */
+export async function signManifestOf(
+  keyset: Keyset,
+  signingKey: string = KEYSET_SIGNING_KEY,
+): Promise<string> {
+  return signManifest(JSON.stringify(keyset), await importSigner(parseSigningSeed(signingKey)));
+}
+
+/** The unsigned envelope of SPEC section 5 (no `cty`), as any JWE library would make it under KEYSET_KEY. */
 export function sealWithSpecParametersOnly(keyset: Keyset): Promise<string> {
   return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(keyset)))
     .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })

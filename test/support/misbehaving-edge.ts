@@ -16,6 +16,7 @@ import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
 import { parseKeysetKey, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { freePort } from './free-port.ts';
+import { sealingKeys } from './keysets.ts';
 import { type NodeEdgeServer, startNodeEdgeServer } from './node-edge-server.ts';
 
 export const KEYSET_KEY = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
@@ -40,7 +41,7 @@ export async function storedKeysets(): Promise<StoredKeyset[]> {
       { secret, kid: await computeKid(secret) },
       { now: new Date(Date.UTC(2026, 5, v)), gracePeriodMs: 86_400_000 },
     );
-    const envelope = await sealKeyset(keyset, KEY_BYTES);
+    const envelope = await sealKeyset(keyset, await sealingKeys(KEY_BYTES));
     versionOf.set(envelope, keyset.version);
     out.push({ keyset, envelope });
   }

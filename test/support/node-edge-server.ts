@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
 import { createNodeListener } from '../../edge/src/runtime/node-listener.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { KEYSET_VERIFY_KEY } from './keysets.ts';
 
 export interface NodeEdgeServer {
   edge: Edge;
@@ -15,9 +16,20 @@ export interface NodeEdgeServer {
   close(): Promise<void>;
 }
 
-/** Starts an edge given `keysetKey` on 127.0.0.1 (`port` 0: a free one). */
-export async function startNodeEdgeServer(keysetKey: string, port = 0): Promise<NodeEdgeServer> {
-  const edge = createEdge({ env: { KEYSET_KEY: keysetKey }, hmac: nodeHmac, log: () => {} });
+/**
+ * Starts an edge given `keysetKey` on 127.0.0.1 (`port` 0: a free one), taking keysets signed by `verifyKey`
+ * (the test KEYSET_VERIFY_KEY unless given).
+ */
+export async function startNodeEdgeServer(
+  keysetKey: string,
+  port = 0,
+  verifyKey: string = KEYSET_VERIFY_KEY,
+): Promise<NodeEdgeServer> {
+  const edge = createEdge({
+    env: { KEYSET_KEY: keysetKey, KEYSET_VERIFY_KEY: verifyKey },
+    hmac: nodeHmac,
+    log: () => {},
+  });
   const listener = createNodeListener(edge);
   const puts: NodeEdgeServer['puts'] = [];
   const server = createServer((request, response) => {

@@ -10,6 +10,7 @@ import { VALKEY_KEYS } from '../../control-plane/src/storage/valkey-storage.ts';
 import { decodeBase64url, fromUtf8 } from '../../shared/base64url.ts';
 import { activeKey, type Keyset } from '../../shared/keyset.ts';
 import { openKeyset, parseKeyset } from '../../shared/keyset-envelope.ts';
+import { openingKeysFor } from './keysets.ts';
 
 /** The active secret of a keyset, as jwt_secrets:active holds it. */
 export const secretOf = (keyset: Keyset) =>
@@ -41,14 +42,18 @@ export async function readLayout(admin: Valkey) {
 
 /**
  * The invariants of one atomic write: the version, the state, jwt_secrets:active, the envelope (opened with
- * `keysetKey`) and the history agree. Returns the keyset and what was read.
+ * `keysetKey` and the test KEYSET_VERIFY_KEY) and the history agree. Returns the keyset and what was read.
  */
 export async function expectConsistent(admin: Valkey, keysetKey: Uint8Array) {
   const layout = await readLayout(admin);
   const keyset = parseKeyset(JSON.parse(layout.state as string));
   expect(layout.version).toBe(String(keyset.version));
   expectSame(layout.active, secretOf(keyset), 'jwt_secrets:active is the active key of the keyset');
-  expectSame(await openKeyset(layout.envelope as string, keysetKey), keyset, 'the envelope holds the keyset');
+  expectSame(
+    await openKeyset(layout.envelope as string, openingKeysFor(keysetKey)),
+    keyset,
+    'the envelope holds the keyset',
+  );
   for (const key of keyset.keys) {
     const entry = JSON.parse(layout.history[String(key.version)] as string) as { kid: string; k: string };
     expect(entry.kid).toBe(key.kid);

@@ -13,8 +13,9 @@ import {
   nextExpiry,
   pruneKeyset,
 } from '../../../shared/keyset.ts';
-import { sealKeyset } from '../../../shared/keyset-envelope.ts';
+import { type SealingKeys, sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { keysetHash } from '../../../shared/keyset-hash.ts';
+import { importSigner } from '../../../shared/keyset-signing-key.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
 import type { AuditAction } from '../audit/audit-entry.ts';
@@ -34,6 +35,8 @@ import { VersionFloor } from './version-floor.ts';
 export interface KeysetManagerOptions {
   storage: KeysetStorage;
   keysetKey?: Uint8Array;
+  /** KEYSET_SIGNING_KEY's seed; envelopes are made only when it is given (with keysetKey for secrets). */
+  signingKey?: Uint8Array;
   gracePeriodMs: number;
   cacheTtlMs: number;
   now?: () => Date;
@@ -63,6 +66,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
   readonly #cache: KeysetCache;
   readonly #pruneTimer: PruneTimer;
   #unwatch: (() => Promise<void>) | null = null;
+  #sealing: Promise<SealingKeys> | undefined;
   /** Updates that read what storage holds now. */
   readonly #fromStorage: KeysetSwap = {
     read: () => this.#cache.reload(),
@@ -249,10 +253,18 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     );
   }
 
+  /** The keys envelopes are made with; undefined without a signing key (env storage, no edges). */
+  #sealingKeys(): Promise<SealingKeys> | undefined {
+    const { keysetKey, signingKey } = this.#options;
+    if (signingKey === undefined) return undefined;
+    this.#sealing ??= importSigner(signingKey).then((signer) => ({ keysetKey, signer }));
+    return this.#sealing;
+  }
+
   async #resealIfForeign(): Promise<void> {
-    const key = this.#options.keysetKey;
-    if (key === undefined) return;
-    const reseal = resealUnder(key, this.#now);
+    const sealing = this.#sealingKeys();
+    if (sealing === undefined) return;
+    const reseal = resealUnder(await sealing, this.#now);
     let from = 0;
     const resealed = await updateKeyset(
       this.#fromStorage,
@@ -278,7 +290,8 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
   ): Promise<boolean> {
     const { previous_hash: _, ...raised } = this.#floor.raise(current, proposed);
     const next: Keyset = current === null ? raised : { ...raised, previous_hash: await keysetHash(current) };
-    const envelope = this.#options.keysetKey ? await sealKeyset(next, this.#options.keysetKey) : null;
+    const sealing = this.#sealingKeys();
+    const envelope = sealing === undefined ? null : await sealKeyset(next, await sealing);
     const stored = { keyset: next, envelope };
     const changes = this.#cache.changes;
     if (!(await this.#storage.compareAndSwap(guard, stored, action))) {

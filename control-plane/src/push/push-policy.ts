@@ -36,7 +36,7 @@ export function pushNewerVersions(deps: {
     void push(stored);
   };
   manager.on('installed', (stored) => {
-    // Not during start: a keyset about to be re-sealed (KEYSET_KEY changed) would only be refused.
+    // Not during start: a keyset about to be re-sealed (KEYSET_KEY or KEYSET_SIGNING_KEY changed) would only be refused.
     if (started) pushIfNewer(stored);
   });
   return {

@@ -8,6 +8,7 @@ import type { Cluster } from 'iovalkey';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { activeKey } from '../../../shared/keyset.ts';
 import { openKeyset, parseKeyset } from '../../../shared/keyset-envelope.ts';
+import { openingKeysFor } from '../../../test/support/keysets.ts';
 import { startValkeyCluster, type ValkeyClusterSetup } from '../../../test/support/valkey-cluster.ts';
 import { expectSame, secretOf } from '../../../test/support/valkey-layout.ts';
 import { CLUSTER_KEYS, FOLLOWER_KEYS } from '../../src/storage/cluster-layout.ts';
@@ -62,7 +63,11 @@ runStorageConformance('valkey cluster', () => ({
     const keyset = parseKeyset(JSON.parse(layout.state as string));
     expect(layout.version).toBe(String(keyset.version));
     expectSame(layout.active, secretOf(keyset), 'the in-slot copy of the active secret');
-    expectSame(await openKeyset(layout.envelope as string, KEYSET_KEY), keyset, 'the in-slot envelope');
+    expectSame(
+      await openKeyset(layout.envelope as string, openingKeysFor(KEYSET_KEY)),
+      keyset,
+      'the in-slot envelope',
+    );
     const [active, activeVersion, envelope, envelopeVersion] = layout.followers;
     expectSame(active, secretOf(keyset), 'jwt_secrets:active follows the keyset');
     expectSame(envelope, layout.envelope, 'jwt_secrets:keyset follows the keyset');

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBase64url, encodeBase64url, utf8 } from '../../../shared/base64url.ts';
 import { activeKey, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
 import { computeKid } from '../../../shared/kid.ts';
+import { KEYSET_SIGNING_SEED } from '../../../test/support/keysets.ts';
 import { KeysetManager, type KeysetManagerOptions } from '../../src/keyset/keyset-manager.ts';
 import type { KeysetStorage, StoredKeyset } from '../../src/storage/keyset-storage.ts';
 import type { HistoryEntry } from '../../src/storage/valkey-storage.ts';
@@ -71,6 +72,8 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       const manager = new KeysetManager({
         storage,
         keysetKey: store.keysetKey,
+        // Envelopes only where the store is checked against one.
+        signingKey: store.keysetKey === undefined ? undefined : KEYSET_SIGNING_SEED,
         gracePeriodMs: DAY,
         cacheTtlMs: 300_000,
         onWarning: (message) => warnings.push(message),

@@ -58,8 +58,10 @@ export function keysetFailure(
   if (error instanceof KeywardError) {
     switch (error.code) {
       case 'envelope_undecryptable':
-        return { status: 401, body: { error: 'envelope_undecryptable' } };
+      case 'envelope_signature_invalid':
+        return { status: 401, body: { error: error.code } };
       case 'envelope_malformed':
+      case 'envelope_unencrypted':
       case 'keyset_invalid':
         return { status: 400, body: { error: error.code } };
       default:

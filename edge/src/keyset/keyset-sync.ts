@@ -6,7 +6,7 @@
  */
 
 import type { Keyset } from '../../../shared/keyset.ts';
-import { openKeyset } from '../../../shared/keyset-envelope.ts';
+import { type OpeningKeys, openKeyset } from '../../../shared/keyset-envelope.ts';
 import { EdgeError } from '../errors.ts';
 import type { AcceptOutcome, KeysetStore } from './keyset-store.ts';
 import { type KeysetSource, PULL_TIMEOUT_MS } from './sources/keyset-source.ts';
@@ -25,7 +25,8 @@ export const SOURCE_DEADLINE_MS = 2 * PULL_TIMEOUT_MS;
 
 export interface KeysetSyncOptions {
   store: KeysetStore;
-  keysetKey: Uint8Array;
+  /** KEYSET_KEY(s) and KEYSET_VERIFY_KEY(s): a keyset is taken only signed by one of the latter. */
+  keys: OpeningKeys;
   keysetTtlMs: number;
   now: () => number;
   /** KEYSET_URL and Upstash, in that order. */
@@ -64,7 +65,7 @@ export class KeysetSync {
 
   /** Opens and takes a pushed envelope; throws the envelope's KeywardError or `keyset_conflict`. */
   async push(envelope: string): Promise<PushResult> {
-    const keyset = await openKeyset(envelope, this.#o.keysetKey);
+    const keyset = await openKeyset(envelope, this.#o.keys);
     const outcome = await this.#o.store.accept(keyset);
     return { outcome, version: keyset.version };
   }
@@ -167,7 +168,7 @@ export class KeysetSync {
         continue;
       }
       try {
-        const keyset = await openKeyset(result.value, this.#o.keysetKey);
+        const keyset = await openKeyset(result.value, this.#o.keys);
         // The held version with other content: the source and this edge disagree on what that version is
         // (a restored backup). That is a failed pull, never a confirmation, and no later 304 may vouch for it.
         if (keyset.version === store.version && !(await store.holds(keyset))) {

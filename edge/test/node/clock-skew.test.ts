@@ -14,13 +14,7 @@ import { sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
 import { health, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
-import {
-  epochSeconds,
-  KEYSET_KEY,
-  KEYSET_KEY_BYTES,
-  secret,
-  signWithJose,
-} from '../../../test/support/keysets.ts';
+import { EDGE_KEYS, epochSeconds, sealingKeys, secret, signWithJose } from '../../../test/support/keysets.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
 
 /** The signer's "now" when the token is issued: a whole second, so that iat/nbf/exp are exact. */
@@ -57,12 +51,12 @@ async function skewedEdge(
   env: Record<string, string> = {},
 ): Promise<Edge> {
   const edge = createEdge({
-    env: { KEYSET_KEY, ...env },
+    env: { ...EDGE_KEYS, ...env },
     now: () => signerNow() + skewMs,
     hmac: nodeHmac,
     log: () => {},
   });
-  const response = await putKeyset(edge, await sealKeyset(keyset, KEYSET_KEY_BYTES));
+  const response = await putKeyset(edge, await sealKeyset(keyset, await sealingKeys()));
   expect(response.status).toBe(200);
   await response.body?.cancel();
   return edge;
@@ -249,7 +243,7 @@ describe("a previous key's expires_at is judged on the edge's clock, without CLO
     const pruned = pruneKeyset(keyset, new Date(cpNow));
     expect(pruned.version).toBe(keyset.version + 1);
     expect(pruned.keys.map((key) => key.status)).toEqual(['active']);
-    const response = await putKeyset(edge, await sealKeyset(pruned, KEYSET_KEY_BYTES));
+    const response = await putKeyset(edge, await sealKeyset(pruned, await sealingKeys()));
     expect(await response.json()).toEqual({ version: pruned.version });
     expect(await verifyError(edge, withKid)).toBe('key_unknown');
     expect(await verifyError(edge, withoutKid)).toBe('signature_invalid');

@@ -11,8 +11,8 @@ import { computeKid } from '../../../shared/kid.ts';
 import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
   epochSeconds,
-  KEYSET_KEY,
   seal,
   secret,
   signByHand,
@@ -53,7 +53,7 @@ const logs: string[] = [];
 
 beforeAll(async () => {
   edge = createEdge({
-    env: { KEYSET_KEY, MAX_TOKEN_BYTES: '2048' },
+    env: { ...EDGE_KEYS, MAX_TOKEN_BYTES: '2048' },
     hmac: nodeHmac,
     log: (m) => logs.push(m),
   });

@@ -6,8 +6,8 @@ import { EDGE_ENTRY_COMMANDS, REPO_ROOT } from '../../../test/support/edge-entry
 import { freePort } from '../../../test/support/free-port.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
   epochSeconds,
-  KEYSET_KEY,
   seal,
   secret,
   signByHand,
@@ -41,7 +41,7 @@ async function startEdge(runtime: string): Promise<string> {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      KEYSET_KEY,
+      ...EDGE_KEYS,
       PORT: String(port),
       HOST: '127.0.0.1',
     },

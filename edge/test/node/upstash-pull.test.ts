@@ -1,7 +1,15 @@
 import { Valkey } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { health, verifyError } from '../../../test/support/edge-requests.ts';
-import { buildKeyset, KEYSET_KEY, seal, secret, signByHand } from '../../../test/support/keysets.ts';
+import {
+  buildKeyset,
+  EDGE_KEYS,
+  FOREIGN_SIGNING_KEY,
+  KEYSET_KEY,
+  seal,
+  secret,
+  signByHand,
+} from '../../../test/support/keysets.ts';
 import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
 import { createEdge } from '../../src/create-edge.ts';
@@ -31,7 +39,7 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
   it('answers 503 while the key is absent, then takes the envelope at the next pull', async () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
     const logs: string[] = [];
-    const env = { KEYSET_KEY, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    const env = { ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
     const edge = createEdge({ env, now: () => now, log: (line) => logs.push(line) });
     expect((await health(edge)).status).toBe(503);
 
@@ -49,10 +57,28 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
     ]);
   });
 
+  it('refuses a keyset sealed with the right KEYSET_KEY but signed by another key (a failed pull)', async () => {
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const env = { ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    const edge = createEdge({ env, now: () => now, log: () => {} });
+    expect(await verifyError(edge, await signByHand(ONE, { sub: 'one' }))).toBeUndefined();
+    // Whoever can write the database (and holds KEYSET_KEY) is still not the control plane.
+    await client.set(
+      KEYSET_REDIS_KEY,
+      await seal(await buildKeyset(7, TWO), KEYSET_KEY, FOREIGN_SIGNING_KEY),
+    );
+    now += 5_000;
+    const report = await edge.refresh('scheduled');
+    expect(report).toMatchObject({ taken: false, version: 1 });
+    expect(report.failures).toEqual([expect.stringMatching(/^UPSTASH_REDIS_REST_URL: .*signature/)]);
+    expect(await verifyError(edge, await signByHand(TWO, { sub: 'two' }))).toBe('signature_invalid');
+  });
+
   it('does not count a missing key as confirmation, so KEYSET_MAX_STALENESS still fails closed', async () => {
     let now = Date.parse('2026-06-02T00:00:00Z');
     const env = {
-      KEYSET_KEY,
+      ...EDGE_KEYS,
       UPSTASH_REDIS_REST_URL: gateway.url,
       UPSTASH_REDIS_REST_TOKEN: TOKEN,
       KEYSET_TTL: '60s',
@@ -74,7 +100,11 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
 
   it('keeps the held keyset when the REST token is wrong, reporting the failure without the token', async () => {
     const logs: string[] = [];
-    const env = { KEYSET_KEY, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: 'wrong-token' };
+    const env = {
+      ...EDGE_KEYS,
+      UPSTASH_REDIS_REST_URL: gateway.url,
+      UPSTASH_REDIS_REST_TOKEN: 'wrong-token',
+    };
     const edge = createEdge({ env, log: (line) => logs.push(line) });
     const report = await edge.refresh('scheduled');
     expect(report.taken).toBe(false);
@@ -85,7 +115,11 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
   });
 
   it('reports an unreachable gateway as a failed pull, not an error', async () => {
-    const env = { KEYSET_KEY, UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    const env = {
+      ...EDGE_KEYS,
+      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
+      UPSTASH_REDIS_REST_TOKEN: TOKEN,
+    };
     const edge = createEdge({ env, log: () => {} });
     const report = await edge.refresh('scheduled');
     expect(report).toMatchObject({ taken: false, version: 0 });

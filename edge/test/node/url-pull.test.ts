@@ -11,9 +11,12 @@ import { type Harness, startHarness } from '../../../test/support/control-plane-
 import { health, postVerify, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
   FOREIGN_KEYSET_KEY,
+  FOREIGN_SIGNING_KEY,
   KEYSET_KEY,
   seal,
+  sealWithSpecParametersOnly,
   secret,
   signByHand,
   signWithJose,
@@ -47,7 +50,7 @@ beforeAll(async () => {
   valkey = await startValkey();
   controlPlane = await startHarness({
     valkeyUrl: valkey.url,
-    keysetKey: KEYSET_KEY,
+    keysetKey: EDGE_KEYS.KEYSET_KEY,
     gracePeriod: `${GRACE_MS / 1000}s`,
   });
   brokenServer = createServer((_request, response) => {
@@ -83,7 +86,7 @@ function watchedFetch() {
 function edgeOnControlPlane(clock: { now: number }, logs: string[] = [], ttl = '300s') {
   const { seen, fetch } = watchedFetch();
   const edge = createEdge({
-    env: { KEYSET_KEY, KEYSET_URL: controlPlane.keysetUrl, KEYSET_TTL: ttl },
+    env: { ...EDGE_KEYS, KEYSET_URL: controlPlane.keysetUrl, KEYSET_TTL: ttl },
     now: () => clock.now,
     fetch,
     log: (line) => logs.push(line),
@@ -229,7 +232,7 @@ describe('pulling from an origin that fails', () => {
     const logs: string[] = [];
     answer({ body: await seal(await buildKeyset(4, D, [{ secret: C }])) });
     const edge = createEdge({
-      env: { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_TTL: '300s' },
+      env: { ...EDGE_KEYS, KEYSET_URL: brokenUrl, KEYSET_TTL: '300s' },
       now: () => now,
       log: (line) => logs.push(line),
     });
@@ -253,7 +256,7 @@ describe('pulling from an origin that fails', () => {
 
 /** An edge pulling from the bare origin every 60 s, failing closed past `maxStaleness` without a confirmation. */
 function edgeOnBrokenOrigin(now: () => number, maxStaleness: string) {
-  const env = { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: maxStaleness };
+  const env = { ...EDGE_KEYS, KEYSET_URL: brokenUrl, KEYSET_TTL: '60s', KEYSET_MAX_STALENESS: maxStaleness };
   return createEdge({ env, now, log: () => {} });
 }
 
@@ -311,6 +314,29 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
     expect((await postVerify(edge, token)).status).toBe(503);
   });
 
+  it('a keyset sealed with the right KEYSET_KEY but not signed by KEYSET_VERIFY_KEY is a failed pull, never taken', async () => {
+    let now = Date.parse('2026-07-02T12:00:00Z');
+    answer({ body: await seal(await buildKeyset(2, B, [{ secret: A }])) });
+    const edge = edgeOnBrokenOrigin(() => now, '5m');
+    const token = await signByHand(B, { sub: 'b' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+    const forged = await buildKeyset(9, C);
+    for (const body of [
+      await seal(forged, KEYSET_KEY, FOREIGN_SIGNING_KEY),
+      await sealWithSpecParametersOnly(forged),
+    ]) {
+      answer({ body });
+      now += 60_000;
+      const report = await edge.refresh('stale');
+      expect(report).toMatchObject({ taken: false, version: 2 });
+      expect(report.failures).toEqual([expect.stringMatching(/^KEYSET_URL: .*(signed|signature)/)]);
+      expect(await verifyError(edge, await signByHand(C, { sub: 'c' }))).toBe('signature_invalid');
+    }
+    // Neither answer confirmed the held keyset: past KEYSET_MAX_STALENESS the edge fails closed.
+    now += 3 * 60_000 + 1;
+    expect((await postVerify(edge, token)).status).toBe(503);
+  });
+
   it('a 200 whose body is not UTF-8 is a failed pull, not a confirmation', async () => {
     let now = Date.parse('2026-07-03T00:00:00Z');
     answer({ body: await seal(await buildKeyset(1, A)) });
@@ -332,7 +358,7 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
     answer({ body: await seal(await buildKeyset(1, A)), hang: true });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const edge = createEdge({ env: { KEYSET_KEY, KEYSET_URL: brokenUrl }, log: () => {} });
+      const edge = createEdge({ env: { ...EDGE_KEYS, KEYSET_URL: brokenUrl }, log: () => {} });
       const hits = broken.hits;
       const pull = edge.refresh('cold');
       // setTimeout is fake here: wait for the request to reach the origin on the event loop's own turns.
@@ -355,15 +381,15 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
 
   it('refuses a limit no pull could honour, or one with no source to confirm it', () => {
     expect(() =>
-      createEdge({ env: { KEYSET_KEY, KEYSET_URL: brokenUrl, KEYSET_MAX_STALENESS: '60s' } }),
+      createEdge({ env: { ...EDGE_KEYS, KEYSET_URL: brokenUrl, KEYSET_MAX_STALENESS: '60s' } }),
     ).toThrow(/^KEYSET_MAX_STALENESS: must be longer than KEYSET_TTL/);
-    expect(() => createEdge({ env: { KEYSET_KEY, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
+    expect(() => createEdge({ env: { ...EDGE_KEYS, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
       /^KEYSET_MAX_STALENESS: needs an origin/,
     );
     // KV holds copies the edges wrote themselves: it never confirms, so it cannot honour the limit either
     // (config refuses before the binding is touched, so an empty object stands in for it).
     const kv = {} as KeysetKv;
-    expect(() => createEdge({ env: { KEYSET_KEY, KEYSETS: kv, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
+    expect(() => createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv, KEYSET_MAX_STALENESS: '1h' } })).toThrow(
       /^KEYSET_MAX_STALENESS: needs an origin .*the KEYSETS binding alone never confirms/,
     );
   });
@@ -371,7 +397,7 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
 
 describe('the verified-token cache at the edge', () => {
   it('stops serving a cached token the moment a pushed keyset revokes its key', async () => {
-    const edge = createEdge({ env: { KEYSET_KEY } });
+    const edge = createEdge({ env: { ...EDGE_KEYS } });
     expect((await putKeyset(edge, await seal(await buildKeyset(1, B, [{ secret: A }])))).status).toBe(200);
     const old = await signWithJose(A, { sub: 'a' }, { kid: await computeKid(A) });
     expect(await verifyError(edge, old)).toBeUndefined();
@@ -385,8 +411,8 @@ describe('the verified-token cache at the edge', () => {
     const keyset = await seal(await buildKeyset(1, A));
     const token = await signByHand(A, { sub: 'a' });
     const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(43)}`;
-    const on = createEdge({ env: { KEYSET_KEY } });
-    const off = createEdge({ env: { KEYSET_KEY, VERIFY_CACHE_SIZE: '0' } });
+    const on = createEdge({ env: { ...EDGE_KEYS } });
+    const off = createEdge({ env: { ...EDGE_KEYS, VERIFY_CACHE_SIZE: '0' } });
     for (const edge of [on, off]) {
       expect((await putKeyset(edge, keyset)).status).toBe(200);
       for (let i = 0; i < 3; i++) expect(await verifyError(edge, token)).toBeUndefined();
@@ -400,7 +426,7 @@ describe('the verified-token cache at the edge', () => {
     const token = await signByHand(A, { sub: 'a', exp: Math.floor(Date.now() / 1000) + 60 });
     const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(43)}`;
     for (const size of ['0', '10000']) {
-      const edge = createEdge({ env: { KEYSET_KEY, VERIFY_CACHE_SIZE: size } });
+      const edge = createEdge({ env: { ...EDGE_KEYS, VERIFY_CACHE_SIZE: size } });
       await putKeyset(edge, await seal(await buildKeyset(1, A)));
       expect(await verifyError(edge, token)).toBeUndefined();
       expect(await verifyError(edge, token)).toBeUndefined();

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { KEYSET_KEY } from '../../../test/support/keysets.ts';
+import {
+  EDGE_KEYS,
+  FOREIGN_KEYSET_KEY,
+  FOREIGN_VERIFY_KEY,
+  KEYSET_KEY,
+  KEYSET_VERIFY_KEY,
+} from '../../../test/support/keysets.ts';
 import { parseEdgeConfig } from '../../src/config.ts';
 import { EdgeError } from '../../src/errors.ts';
 import { edgeForEnv } from '../../src/runtime/edge-for-env.ts';
@@ -17,7 +23,7 @@ function configError(vars: Record<string, unknown>): string {
 
 describe('edge configuration', () => {
   it('has SPEC defaults', () => {
-    const config = parseEdgeConfig({ KEYSET_KEY });
+    const config = parseEdgeConfig({ ...EDGE_KEYS });
     expect(config).toMatchObject({
       keysetTtlMs: 300_000,
       clockToleranceMs: 30_000,
@@ -31,12 +37,13 @@ describe('edge configuration', () => {
       verifyCacheSize: 10_000,
       maxStalenessMs: Number.POSITIVE_INFINITY,
     });
-    expect(config.keysetKey).toHaveLength(32);
+    expect(config.keysetKeys.map((key) => key.length)).toEqual([32]);
+    expect(config.verifyKeys.map((key) => key.length)).toEqual([32]);
   });
 
   it('reads every variable', () => {
     const config = parseEdgeConfig({
-      KEYSET_KEY,
+      ...EDGE_KEYS,
       KEYSET_URL: 'http://127.0.0.1:8080/keyset',
       UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:8079',
       UPSTASH_REDIS_REST_TOKEN: 'token',
@@ -63,39 +70,59 @@ describe('edge configuration', () => {
     });
   });
 
+  it('takes one or two verify keys and KEYSET_KEYs, and starts without a KEYSET_KEY', () => {
+    const two = parseEdgeConfig({
+      KEYSET_KEY: `${KEYSET_KEY}, ${FOREIGN_KEYSET_KEY}`,
+      KEYSET_VERIFY_KEY: `${KEYSET_VERIFY_KEY},${FOREIGN_VERIFY_KEY}`,
+    });
+    expect(two.keysetKeys).toHaveLength(2);
+    expect(two.verifyKeys).toHaveLength(2);
+    expect(parseEdgeConfig({ KEYSET_VERIFY_KEY }).keysetKeys).toEqual([]);
+  });
+
   it('refuses bad values with a message naming the variable', () => {
-    expect(configError({})).toMatch(/^KEYSET_KEY: is required/);
-    expect(configError({ KEYSET_KEY: 'short' })).toMatch(/^KEYSET_KEY: /);
-    expect(configError({ KEYSET_KEY, JWT_ALGORITHMS: 'none' })).toMatch(
+    expect(configError({})).toMatch(/^KEYSET_VERIFY_KEY: is required/);
+    expect(configError({ KEYSET_KEY })).toMatch(/^KEYSET_VERIFY_KEY: is required/);
+    expect(configError({ ...EDGE_KEYS, KEYSET_VERIFY_KEY: 'short' })).toMatch(/^KEYSET_VERIFY_KEY: /);
+    expect(configError({ ...EDGE_KEYS, KEYSET_VERIFY_KEY: `${FOREIGN_VERIFY_KEY}=` })).toMatch(
+      /^KEYSET_VERIFY_KEY: /,
+    );
+    const three = [KEYSET_VERIFY_KEY, FOREIGN_VERIFY_KEY, KEYSET_VERIFY_KEY].join(',');
+    expect(configError({ ...EDGE_KEYS, KEYSET_VERIFY_KEY: three })).toMatch(
+      /^KEYSET_VERIFY_KEY: .*at most two/,
+    );
+    expect(configError({ ...EDGE_KEYS, KEYSET_KEY: 'short' })).toMatch(/^KEYSET_KEY: /);
+    expect(configError({ ...EDGE_KEYS, KEYSET_KEY: `${KEYSET_KEY},short` })).toMatch(/^KEYSET_KEY: /);
+    expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: 'none' })).toMatch(
       /^JWT_ALGORITHMS: "none" is never allowed/,
     );
-    expect(configError({ KEYSET_KEY, JWT_ALGORITHMS: 'HS256,None' })).toMatch(/^JWT_ALGORITHMS: "none"/);
-    expect(configError({ KEYSET_KEY, JWT_ALGORITHMS: 'RS256' })).toMatch(/^JWT_ALGORITHMS: unsupported/);
-    expect(configError({ KEYSET_KEY, JWT_ALGORITHMS: ' , ' })).toMatch(/^JWT_ALGORITHMS: /);
-    expect(configError({ KEYSET_KEY, KEYSET_TTL: 'soon' })).toMatch(/^KEYSET_TTL: /);
-    expect(configError({ KEYSET_KEY, KEYSET_TTL: '0s' })).toMatch(/^KEYSET_TTL: /);
-    expect(configError({ KEYSET_KEY, CLOCK_TOLERANCE: '-1' })).toMatch(/^CLOCK_TOLERANCE: /);
-    expect(configError({ KEYSET_KEY, MAX_TOKEN_BYTES: '1e3' })).toMatch(/^MAX_TOKEN_BYTES: /);
-    expect(configError({ KEYSET_KEY, KEYSET_URL: 'ftp://x' })).toMatch(/^KEYSET_URL: /);
-    expect(configError({ KEYSET_KEY, UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:1' })).toMatch(
+    expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: 'HS256,None' })).toMatch(/^JWT_ALGORITHMS: "none"/);
+    expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: 'RS256' })).toMatch(/^JWT_ALGORITHMS: unsupported/);
+    expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: ' , ' })).toMatch(/^JWT_ALGORITHMS: /);
+    expect(configError({ ...EDGE_KEYS, KEYSET_TTL: 'soon' })).toMatch(/^KEYSET_TTL: /);
+    expect(configError({ ...EDGE_KEYS, KEYSET_TTL: '0s' })).toMatch(/^KEYSET_TTL: /);
+    expect(configError({ ...EDGE_KEYS, CLOCK_TOLERANCE: '-1' })).toMatch(/^CLOCK_TOLERANCE: /);
+    expect(configError({ ...EDGE_KEYS, MAX_TOKEN_BYTES: '1e3' })).toMatch(/^MAX_TOKEN_BYTES: /);
+    expect(configError({ ...EDGE_KEYS, KEYSET_URL: 'ftp://x' })).toMatch(/^KEYSET_URL: /);
+    expect(configError({ ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:1' })).toMatch(
       /^UPSTASH_REDIS_REST_TOKEN: /,
     );
-    expect(configError({ KEYSET_KEY, UPSTASH_REDIS_REST_TOKEN: 't' })).toMatch(/^UPSTASH_REDIS_REST_URL: /);
-    expect(configError({ KEYSET_KEY, KEYSETS: 'not a binding' })).toMatch(/^KEYSETS: /);
-    expect(configError({ KEYSET_KEY, VERIFY_CACHE_SIZE: '-1' })).toMatch(/^VERIFY_CACHE_SIZE: /);
-    expect(configError({ KEYSET_KEY, VERIFY_CACHE_SIZE: 'big' })).toMatch(/^VERIFY_CACHE_SIZE: /);
-    expect(configError({ KEYSET_KEY, MAX_TOKEN_BYTES: '0' })).toMatch(/^MAX_TOKEN_BYTES: /);
+    expect(configError({ ...EDGE_KEYS, UPSTASH_REDIS_REST_TOKEN: 't' })).toMatch(/^UPSTASH_REDIS_REST_URL: /);
+    expect(configError({ ...EDGE_KEYS, KEYSETS: 'not a binding' })).toMatch(/^KEYSETS: /);
+    expect(configError({ ...EDGE_KEYS, VERIFY_CACHE_SIZE: '-1' })).toMatch(/^VERIFY_CACHE_SIZE: /);
+    expect(configError({ ...EDGE_KEYS, VERIFY_CACHE_SIZE: 'big' })).toMatch(/^VERIFY_CACHE_SIZE: /);
+    expect(configError({ ...EDGE_KEYS, MAX_TOKEN_BYTES: '0' })).toMatch(/^MAX_TOKEN_BYTES: /);
     const url = 'http://127.0.0.1:8080/keyset';
-    expect(configError({ KEYSET_KEY, KEYSET_URL: url, KEYSET_MAX_STALENESS: 'never' })).toMatch(
+    expect(configError({ ...EDGE_KEYS, KEYSET_URL: url, KEYSET_MAX_STALENESS: 'never' })).toMatch(
       /^KEYSET_MAX_STALENESS: /,
     );
   });
 
   it('parses once per env object: the Worker keeps one edge per env', () => {
-    const env = { KEYSET_KEY };
+    const env = { ...EDGE_KEYS };
     expect(edgeForEnv(env)).toBe(edgeForEnv(env));
-    expect(edgeForEnv({ KEYSET_KEY })).not.toBe(edgeForEnv(env));
-    const bad = { KEYSET_KEY, JWT_ALGORITHMS: 'none' };
+    expect(edgeForEnv({ ...EDGE_KEYS })).not.toBe(edgeForEnv(env));
+    const bad = { ...EDGE_KEYS, JWT_ALGORITHMS: 'none' };
     expect(edgeForEnv(bad)).toBeInstanceOf(EdgeError);
     expect(edgeForEnv(bad)).toBe(edgeForEnv(bad));
   });

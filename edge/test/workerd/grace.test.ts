@@ -3,8 +3,8 @@ import { computeKid } from '../../../shared/kid.ts';
 import { putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
   epochSeconds,
-  KEYSET_KEY,
   seal,
   secret,
   signByHand,
@@ -19,7 +19,7 @@ const EXPIRES_AT = Date.parse('2026-06-02T00:00:00Z');
 describe('grace period of a previous key (injected clock)', () => {
   it('verifies until expires_at - 1ms, then key_unknown with kid and signature_invalid without', async () => {
     let now = EXPIRES_AT - 3_600_000;
-    const edge = createEdge({ env: { KEYSET_KEY }, now: () => now, log: () => {} });
+    const edge = createEdge({ env: { ...EDGE_KEYS }, now: () => now, log: () => {} });
     const keyset = await buildKeyset(7, ACTIVE, [{ secret: PREVIOUS, expiresAt: new Date(EXPIRES_AT) }]);
     expect((await putKeyset(edge, await seal(keyset))).status).toBe(200);
 
@@ -45,7 +45,7 @@ describe('grace period of a previous key (injected clock)', () => {
   });
 
   it('tokens without kid try the active key first, then the previous one', async () => {
-    const edge = createEdge({ env: { KEYSET_KEY }, now: () => EXPIRES_AT - 10, log: () => {} });
+    const edge = createEdge({ env: { ...EDGE_KEYS }, now: () => EXPIRES_AT - 10, log: () => {} });
     const keyset = await buildKeyset(3, ACTIVE, [{ secret: PREVIOUS, expiresAt: new Date(EXPIRES_AT) }]);
     await putKeyset(edge, await seal(keyset));
     const claims = { sub: 'u' };

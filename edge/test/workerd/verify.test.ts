@@ -3,8 +3,8 @@ import { computeKid } from '../../../shared/kid.ts';
 import { getVerify, postVerify, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
   epochSeconds,
-  KEYSET_KEY,
   seal,
   secret,
   signByHand,
@@ -19,7 +19,7 @@ const PREVIOUS = secret('previous');
 const STRANGER = secret('stranger');
 
 async function edgeWith(vars: Record<string, string> = {}): Promise<Edge> {
-  const edge = createEdge({ env: { KEYSET_KEY, ...vars }, now: () => NOW, log: () => {} });
+  const edge = createEdge({ env: { ...EDGE_KEYS, ...vars }, now: () => NOW, log: () => {} });
   const response = await putKeyset(edge, await seal(await buildKeyset(2, ACTIVE, [{ secret: PREVIOUS }])));
   expect(response.status).toBe(200);
   return edge;
@@ -218,7 +218,7 @@ describe('GET /verify (forward auth)', () => {
 
 describe('without a keyset', () => {
   it('answers 503 keyset_unavailable on /verify and 503 no_keyset on /healthz', async () => {
-    const edge = createEdge({ env: { KEYSET_KEY }, now: () => NOW, log: () => {} });
+    const edge = createEdge({ env: { ...EDGE_KEYS }, now: () => NOW, log: () => {} });
     const token = await signByHand(ACTIVE, claims());
     const post = await postVerify(edge, token);
     expect(post.status).toBe(503);
@@ -235,7 +235,7 @@ describe('unexpected failures', () => {
   it('uses the injected HMAC primitive, and turns its failure into a generic 500 without details', async () => {
     const logs: string[] = [];
     const edge = createEdge({
-      env: { KEYSET_KEY },
+      env: { ...EDGE_KEYS },
       now: () => NOW,
       log: (line) => logs.push(line),
       hmac: {

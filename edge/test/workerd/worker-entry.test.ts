@@ -17,8 +17,10 @@ import {
 } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
+  EDGE_KEYS,
+  FOREIGN_SIGNING_KEY,
   KEYSET_KEY,
-  KEYSET_KEY_BYTES,
+  OPENING_KEYS,
   seal,
   secret,
   signByHand,
@@ -38,7 +40,7 @@ async function kvVersion(atLeast: number): Promise<number | undefined> {
   let version: number | undefined;
   for (let i = 0; i < 100; i++) {
     const envelope = await kv.get(KV_KEYSET_KEY, 'text');
-    version = envelope === null ? undefined : (await openKeyset(envelope, KEYSET_KEY_BYTES)).version;
+    version = envelope === null ? undefined : (await openKeyset(envelope, OPENING_KEYS)).version;
     if (version !== undefined && version >= atLeast) return version;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -93,14 +95,14 @@ describe('the Worker entry under workerd', () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
     const quiet = () => {};
     const cold = createEdge({
-      env: { KEYSET_KEY, KEYSET_TTL: '60s', KEYSETS: kv },
+      env: { ...EDGE_KEYS, KEYSET_TTL: '60s', KEYSETS: kv },
       now: () => now,
       log: quiet,
     });
     expect(await health(cold)).toMatchObject({ status: 200, body: { keyset_version: 1 } });
 
     // Another isolate takes version 2 by push and mirrors it; `cold` does not know yet.
-    const pushed = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: quiet });
+    const pushed = createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv }, log: quiet });
     await putKeyset(pushed, await seal(await buildKeyset(2, SECOND, [{ secret: FIRST }])));
     expect(await kvVersion(2)).toBe(2);
     expect((await health(cold)).body).toMatchObject({ keyset_version: 1 });
@@ -117,9 +119,17 @@ describe('the Worker entry under workerd', () => {
     expect(await verifyError(cold, await signByHand(SECOND, { sub: 'b' }))).toBeUndefined();
   });
 
+  it('never takes from KV a keyset signed by another key, though sealed with the right KEYSET_KEY', async () => {
+    // Any isolate (or anyone with the namespace's API token) can write KV; only the control plane signs.
+    await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(5, SECOND), KEYSET_KEY, FOREIGN_SIGNING_KEY));
+    const cold = createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv }, log: () => {} });
+    expect(await health(cold)).toMatchObject({ status: 503, body: { status: 'no_keyset' } });
+    expect(await verifyError(cold, await signByHand(SECOND, { sub: 'b' }))).toBe('keyset_unavailable');
+  });
+
   it('never rolls KV back to an older version', async () => {
     await kv.put(KV_KEYSET_KEY, await seal(await buildKeyset(2, SECOND, [{ secret: FIRST }])));
-    const behind = createEdge({ env: { KEYSET_KEY, KEYSETS: kv }, log: () => {} });
+    const behind = createEdge({ env: { ...EDGE_KEYS, KEYSETS: kv }, log: () => {} });
     const response = await postVerify(behind, 'x.y.z');
     await response.body?.cancel();
     await behind.sync.publish(await seal(await buildKeyset(1, FIRST)), 1);

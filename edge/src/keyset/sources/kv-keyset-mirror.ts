@@ -2,7 +2,7 @@
  * The optional Workers KV copy of the last taken envelope (binding `KEYSETS`, key `keyset`), so that isolates
  * which missed a push catch up without asking the origin. KV is eventually consistent (see edge/README.md).
  */
-import { openKeyset } from '../../../../shared/keyset-envelope.ts';
+import { type OpeningKeys, openKeyset } from '../../../../shared/keyset-envelope.ts';
 import type { KeysetKv } from '../../env.ts';
 import type { KeysetSource } from './keyset-source.ts';
 
@@ -11,11 +11,11 @@ export const KV_KEYSET_KEY = 'keyset';
 export class KvKeysetMirror implements KeysetSource {
   readonly name = 'KEYSETS';
   readonly #kv: KeysetKv;
-  readonly #key: Uint8Array;
+  readonly #keys: OpeningKeys;
 
-  constructor(kv: KeysetKv, keysetKey: Uint8Array) {
+  constructor(kv: KeysetKv, keys: OpeningKeys) {
     this.#kv = kv;
-    this.#key = keysetKey;
+    this.#keys = keys;
   }
 
   async pull(): Promise<string | undefined> {
@@ -26,7 +26,7 @@ export class KvKeysetMirror implements KeysetSource {
   async publish(envelope: string, version: number): Promise<boolean> {
     const current = await this.pull();
     if (current !== undefined) {
-      const stored = await openKeyset(current, this.#key).catch(() => undefined);
+      const stored = await openKeyset(current, this.#keys).catch(() => undefined);
       if (stored !== undefined && stored.version >= version) return false;
     }
     await this.#kv.put(KV_KEYSET_KEY, envelope);
