@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import { EDGE_ENTRY_COMMANDS, REPO_ROOT } from '../../../test/support/edge-entry-commands.ts';
 import { freePort } from '../../../test/support/free-port.ts';
-import { buildKeyset, KEYSET_KEY, seal, secret } from '../../../test/support/keysets.ts';
+import { buildKeyset, KEYSET_KEY, KEYSET_VERIFY_KEY, seal, secret } from '../../../test/support/keysets.ts';
 import { type ManagedProcess, startProcess } from '../../../test/support/managed-process.ts';
 import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
@@ -126,7 +126,7 @@ describe('a gzip bomb answering a pull', () => {
   it('from KEYSET_URL: the pull fails as too large, having read no more than the limit and one chunk', async () => {
     const counted = { bytes: 0 };
     const edge = createEdge({
-      env: { KEYSET_KEY, KEYSET_URL: `${originUrl}/bomb/keyset` },
+      env: { KEYSET_KEY, KEYSET_VERIFY_KEY, KEYSET_URL: `${originUrl}/bomb/keyset` },
       fetch: countingFetch(counted),
       log: () => {},
     });
@@ -144,6 +144,7 @@ describe('a gzip bomb answering a pull', () => {
     const edge = createEdge({
       env: {
         KEYSET_KEY,
+        KEYSET_VERIFY_KEY,
         UPSTASH_REDIS_REST_URL: `${originUrl}/bomb/upstash`,
         UPSTASH_REDIS_REST_TOKEN: TOKEN,
       },
@@ -167,7 +168,7 @@ describe('a redirect answering a pull', () => {
 
   it('from KEYSET_URL is a failed pull, and nothing is asked of where it points', async () => {
     const edge = createEdge({
-      env: { KEYSET_KEY, KEYSET_URL: `${originUrl}/redirect/keyset` },
+      env: { KEYSET_KEY, KEYSET_VERIFY_KEY, KEYSET_URL: `${originUrl}/redirect/keyset` },
       log: () => {},
     });
     const report = await edge.refresh('scheduled');
@@ -183,6 +184,7 @@ describe('a redirect answering a pull', () => {
     const edge = createEdge({
       env: {
         KEYSET_KEY,
+        KEYSET_VERIFY_KEY,
         UPSTASH_REDIS_REST_URL: `${originUrl}/redirect/upstash`,
         UPSTASH_REDIS_REST_TOKEN: TOKEN,
       },
@@ -236,6 +238,7 @@ describe.each(Object.keys(RUNTIMES))('the %s entry pulling gzip bombs', (runtime
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         KEYSET_KEY,
+        KEYSET_VERIFY_KEY,
         KEYSET_URL: `${originUrl}/bomb/keyset`,
         UPSTASH_REDIS_REST_URL: `${originUrl}/bomb/upstash`,
         UPSTASH_REDIS_REST_TOKEN: TOKEN,
