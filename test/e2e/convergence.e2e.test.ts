@@ -1,5 +1,5 @@
 /**
- * Issue 4, end to end: three edges at once (workerd via wrangler dev, the Node.js entry, the Bun entry), all in
+ * End to end: three edges at once (workerd via wrangler dev, the Node.js entry, the Bun entry), all in
  * EDGE_URLS, through 20 rotations. After each RotateSecret answers, every edge is polled concurrently until it
  * verifies a token with the new kid; the worst edge's time per rotation is recorded and summarised in
  * test/e2e/.last-propagation.json. Timing is measured, never asserted.

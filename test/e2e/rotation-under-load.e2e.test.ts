@@ -1,5 +1,5 @@
 /**
- * Issue 6, load: a real valkey-server, the real control plane over real gRPC on loopback, a Node.js edge and a
+ * Under load: a real valkey-server, the real control plane over real gRPC on loopback, a Node.js edge and a
  * workerd edge (wrangler dev), both in EDGE_URLS, under sustained POST and GET /verify load while the secret
  * rotates every 1-2 s. Every token sent was valid when sent (the start key's, or a newer key's once RotateSecret
  * answered), so every answer must be 200 with the signing key's kid. Then an emergency rotation, and the old
