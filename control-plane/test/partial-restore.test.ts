@@ -1,6 +1,7 @@
 /**
  * A partial restore, as an operator following the start-up message that names the missing keys makes it:
- * `jwt_secrets:state`, * `jwt_secrets:keyset` and `jwt_secrets:active` put back from the backup taken at v2 (DUMP/RESTORE), while
+ * `jwt_secrets:state`, `jwt_secrets:keyset` and `jwt_secrets:active` put back from the backup taken at v2
+ * (DUMP/RESTORE), while
  * `jwt_secrets:version` and the history stay at v3. Start-up reconciles when what is stored agrees with itself,
  * refuses naming the keys otherwise, and the history never keeps the leaked v3 secret under a version the new
  * one is given. Real valkey-server, the real control plane with gRPC over loopback.
