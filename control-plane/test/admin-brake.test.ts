@@ -6,24 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { checkOutcome } from '../../test/support/admin-check-outcome.ts';
 import { AdminAuth, MAX_PEERS } from '../src/admin-auth.ts';
 import { loadConfig } from '../src/config.ts';
 import { startControlPlane } from '../src/control-plane.ts';
-import { ControlPlaneError } from '../src/errors.ts';
 import { connectSecretService } from '../src/grpc/secret-service-client.ts';
 import { createLogger } from '../src/logger.ts';
 
 const TOKEN = 'admin-brake-test-token-'.padEnd(64, 'x');
 
-function outcome(auth: AdminAuth, peer: string, token: string | undefined): string {
-  try {
-    auth.check(peer, token);
-    return 'ok';
-  } catch (error) {
-    expect(error).toBeInstanceOf(ControlPlaneError);
-    return (error as ControlPlaneError).code;
-  }
-}
+const outcome = (auth: AdminAuth, peer: string, token: string | undefined) =>
+  checkOutcome(auth, peer, token, TOKEN);
 
 const fail5 = (auth: AdminAuth, peer: string) => {
   for (let i = 0; i < 5; i++) outcome(auth, peer, 'wrong');
