@@ -266,8 +266,9 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (sealing === undefined) return;
     const reseal = resealUnder(await sealing, this.#now);
     let from = 0;
+    // Start-up has just read storage; a lost race re-reads it.
     const resealed = await updateKeyset(
-      this.#fromStorage,
+      this.#fromCache,
       (stored) => {
         from = stored?.keyset.version ?? 0;
         return reseal(stored);

@@ -66,6 +66,8 @@ export class KeysetStore {
    * sees either keyset, whole.
    */
   async accept(keyset: Keyset): Promise<AcceptOutcome> {
+    // An older version is refused on its number alone, before hashing it.
+    this.#refuseOlder(keyset);
     const hash = await keysetHash(keyset);
     const before = this.#check(keyset, hash);
     if (before !== undefined) return before;
@@ -100,12 +102,16 @@ export class KeysetStore {
         `keyset version ${held} is held with other content; a new keyset needs a higher version`,
       );
     }
-    if (keyset.version < held) {
+    this.#refuseOlder(keyset);
+    return undefined;
+  }
+
+  #refuseOlder(keyset: Keyset): void {
+    if (keyset.version < this.version) {
       throw new EdgeError(
         'keyset_conflict',
-        `keyset version ${keyset.version} is older than the held version ${held}`,
+        `keyset version ${keyset.version} is older than the held version ${this.version}`,
       );
     }
-    return undefined;
   }
 }
