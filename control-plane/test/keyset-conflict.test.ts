@@ -10,12 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createEdge } from '../../edge/src/create-edge.ts';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
-import { KEYSET_SIGNING_SEED, KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
+import { startEnvKeysetManager } from '../../test/support/env-keyset-manager.ts';
+import { KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
 import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
 import { createHttpApp, startHttpServer } from '../src/http-server.ts';
-import { KeysetManager } from '../src/keyset/keyset-manager.ts';
+import type { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { EdgePusher } from '../src/push/edge-pusher.ts';
-import { EnvStorage } from '../src/storage/env-storage.ts';
 
 const KEYSET_KEY = randomBytes(32);
 const KEYSET_KEY_TEXT = KEYSET_KEY.toString('base64url');
@@ -26,14 +26,7 @@ afterEach(async () => {
 });
 
 async function controlPlane(): Promise<KeysetManager> {
-  const manager = new KeysetManager({
-    storage: new EnvStorage(randomBytes(48).toString('base64')),
-    keysetKey: KEYSET_KEY,
-    signingKey: KEYSET_SIGNING_SEED,
-    gracePeriodMs: 60_000,
-    cacheTtlMs: 300_000,
-  });
-  await manager.start();
+  const manager = await startEnvKeysetManager(KEYSET_KEY);
   cleanups.push(() => manager.stop());
   return manager;
 }

@@ -5,24 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { KEYSET_SIGNING_SEED } from '../../test/support/keysets.ts';
+import { startEnvKeysetManager } from '../../test/support/env-keyset-manager.ts';
 import { createHttpApp, startHttpServer } from '../src/http-server.ts';
-import { KeysetManager } from '../src/keyset/keyset-manager.ts';
-import { EnvStorage } from '../src/storage/env-storage.ts';
+import type { KeysetManager } from '../src/keyset/keyset-manager.ts';
 
 const KEYSET_KEY = randomBytes(32);
 const servers: { url: string; manager: KeysetManager; close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
-    const manager = new KeysetManager({
-      storage: new EnvStorage(randomBytes(48).toString('base64')),
-      keysetKey: KEYSET_KEY,
-      signingKey: KEYSET_SIGNING_SEED,
-      gracePeriodMs: 60_000,
-      cacheTtlMs: 300_000,
-    });
-    await manager.start();
+    const manager = await startEnvKeysetManager(KEYSET_KEY);
     const http = await startHttpServer(createHttpApp({ manager }), { host: '127.0.0.1', port: 0 });
     servers.push({ url: `http://127.0.0.1:${http.port}/keyset`, manager, close: http.close });
   }

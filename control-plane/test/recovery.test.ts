@@ -215,63 +215,47 @@ describe('recovery', () => {
     expect(edge.puts.every((put) => put.status === 200)).toBe(true);
   });
 
-  it('a changed KEYSET_KEY re-seals the stored keyset at start as a new version, which edges take', async () => {
-    const oldKey = randomBytes(32).toString('base64url');
-    const first = await startPlane({ KEYSET_KEY: oldKey });
-    await first.controlPlane.manager.rotate({ secret: newSecret('before') });
-    const before = (await first.controlPlane.manager.keyset()).keyset;
-    await first.stop();
+  // The first start seals (KEYSET_KEY) or signs (KEYSET_SIGNING_KEY) with a key the second start and the edges do
+  // not have: an earlier key, or one an attacker wrote with.
+  it.each([
+    ['KEYSET_KEY', randomBytes(32).toString('base64url'), KEYSET_KEY_TEXT],
+    ['KEYSET_SIGNING_KEY', FOREIGN_SIGNING_KEY, KEYSET_SIGNING_KEY],
+  ])(
+    'a changed %s re-seals the stored keyset at start as a new version, which edges take',
+    async (variable, oldKey, newKey) => {
+      const first = await startPlane({ [variable]: oldKey });
+      await first.controlPlane.manager.rotate({ secret: newSecret(`before-${variable}`) });
+      const before = (await first.controlPlane.manager.keyset()).keyset;
+      await first.stop();
 
-    const edge = await edgeServer(KEYSET_KEY_TEXT);
-    const second = await startPlane({ EDGE_URLS: edge.url });
-    const stored = await second.controlPlane.manager.keyset();
-    expect(stored.keyset.version).toBe(before.version + 1);
-    expect(stored.keyset.keys).toEqual(before.keys);
-    const { keyset } = await expectConsistent(admin, KEYSET_KEY);
-    expect(keyset).toEqual(stored.keyset);
-    await waitUntil(
-      'the edge holding the re-sealed keyset',
-      () => edge.edge.store.version === keyset.version,
-    );
+      const edge = await edgeServer(KEYSET_KEY_TEXT);
+      const second = await startPlane({ EDGE_URLS: edge.url });
+      const stored = await second.controlPlane.manager.keyset();
+      expect(stored.keyset.version).toBe(before.version + 1);
+      expect(stored.keyset.keys).toEqual(before.keys);
+      // expectConsistent opens with the test KEYSET_KEY and KEYSET_VERIFY_KEY: the stored envelope is now made with them.
+      const { keyset } = await expectConsistent(admin, KEYSET_KEY);
+      expect(keyset).toEqual(stored.keyset);
+      await waitUntil(
+        'the edge holding the re-sealed keyset',
+        () => edge.edge.store.version === keyset.version,
+      );
+      expect(edge.puts.some((put) => put.status === 401)).toBe(false);
 
-    const logged = second.logLines.map((line) => JSON.parse(line) as { level: number; msg: string });
-    expect(logged).toContainEqual(
-      expect.objectContaining({
-        level: 40,
-        msg: expect.stringMatching(
-          /did not open with KEYSET_KEY or was not signed by KEYSET_SIGNING_KEY: re-sealed/,
-        ),
-      }),
-    );
-    for (const lines of [first.logLines, second.logLines]) {
-      const text = lines.join('\n');
-      for (const secret of [oldKey, KEYSET_KEY_TEXT, ADMIN_TOKEN, secretOf(before)])
+      const logged = second.logLines.map((line) => JSON.parse(line) as { level: number; msg: string });
+      expect(logged).toContainEqual(
+        expect.objectContaining({
+          level: 40,
+          msg: expect.stringMatching(
+            /did not open with KEYSET_KEY or was not signed by KEYSET_SIGNING_KEY: re-sealed/,
+          ),
+        }),
+      );
+      const text = [...first.logLines, ...second.logLines].join('\n');
+      for (const secret of [oldKey, newKey, ADMIN_TOKEN, secretOf(before)])
         expect(text.includes(secret), 'a log line holds secret material').toBe(false);
-    }
-  });
-
-  it('a changed KEYSET_SIGNING_KEY re-seals the stored keyset at start as a new version, which edges take', async () => {
-    // A keyset signed by a key the edges do not trust (an earlier signing key, or one an attacker wrote).
-    const first = await startPlane({ KEYSET_SIGNING_KEY: FOREIGN_SIGNING_KEY });
-    await first.controlPlane.manager.rotate({ secret: newSecret('signed-before') });
-    const before = (await first.controlPlane.manager.keyset()).keyset;
-    await first.stop();
-
-    const edge = await edgeServer(KEYSET_KEY_TEXT);
-    const second = await startPlane({ EDGE_URLS: edge.url });
-    const stored = await second.controlPlane.manager.keyset();
-    expect(stored.keyset.version).toBe(before.version + 1);
-    expect(stored.keyset.keys).toEqual(before.keys);
-    // expectConsistent opens with the test KEYSET_VERIFY_KEY: the stored envelope is now signed by it.
-    expect((await expectConsistent(admin, KEYSET_KEY)).keyset).toEqual(stored.keyset);
-    await waitUntil(
-      'the edge holding the re-signed keyset',
-      () => edge.edge.store.version === stored.keyset.version,
-    );
-    expect(edge.puts.some((put) => put.status === 401)).toBe(false);
-    const text = [...first.logLines, ...second.logLines].join('\n');
-    for (const secret of [FOREIGN_SIGNING_KEY, KEYSET_SIGNING_KEY]) expect(text.includes(secret)).toBe(false);
-  });
+    },
+  );
 
   it('a version stored without its keyset stops the start with the keys named, and leaves nothing running', async () => {
     await admin.set(VALKEY_KEYS.version, '7');

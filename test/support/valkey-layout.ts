@@ -46,6 +46,14 @@ export async function readLayout(admin: Valkey) {
  */
 export async function expectConsistent(admin: Valkey, keysetKey: Uint8Array) {
   const layout = await readLayout(admin);
+  return { keyset: await expectLayoutConsistent(layout, keysetKey), layout };
+}
+
+/** The keys of one atomic write, however a layout names them: version, state, active secret, envelope, history. */
+export type LayoutValues = Awaited<ReturnType<typeof readLayout>>;
+
+/** Checks the invariants of `layout` (see expectConsistent) and returns its keyset. */
+export async function expectLayoutConsistent(layout: LayoutValues, keysetKey: Uint8Array): Promise<Keyset> {
   const keyset = parseKeyset(JSON.parse(layout.state as string));
   expect(layout.version).toBe(String(keyset.version));
   expectSame(layout.active, secretOf(keyset), 'jwt_secrets:active is the active key of the keyset');
@@ -61,5 +69,5 @@ export async function expectConsistent(admin: Valkey, keysetKey: Uint8Array) {
   }
   // Versions only grow: the newest secret ever stored is the active one.
   expect(Math.max(...Object.keys(layout.history).map(Number))).toBe(activeKey(keyset).version);
-  return { keyset, layout };
+  return keyset;
 }
