@@ -1,15 +1,17 @@
-/** A keyset prepared for verification: every key imported once, looked up by kid, in seed order. */
-import { decodeBase64url } from './base64url.ts';
-import type { HmacPrimitive, JwsHmacAlg } from './hmac.ts';
-import type { Keyset } from './keyset.ts';
+/** A keyset prepared for verification: every key imported once, for its own algorithm, looked up by kid. */
+import { KeywardError } from './errors.ts';
+import type { KeyAlg, KeyStatus, Keyset } from './keyset.ts';
+import type { VerifyPrimitive } from './verify-primitive.ts';
 
 export interface RingKey {
   kid: string;
-  status: 'active' | 'previous';
-  /** Epoch ms after which the key no longer verifies; Infinity for the active key. */
+  /** The one algorithm this key verifies (RFC 8725 section 3.1). */
+  alg: KeyAlg;
+  status: KeyStatus;
+  /** Epoch ms after which the key no longer verifies; Infinity for the active and standby keys. */
   expiresAt: number;
-  /** One imported key per allowed HMAC algorithm. */
-  keys: Partial<Record<JwsHmacAlg, unknown>>;
+  /** The key as the primitive imported it. */
+  key: unknown;
 }
 
 export interface KeyRing {
@@ -17,44 +19,72 @@ export interface KeyRing {
   readonly issuedAt: string;
   readonly keyset: Keyset;
   readonly byKid: ReadonlyMap<string, RingKey>;
-  /** Active first, then previous keys (newest first): the order for tokens without kid. */
+  /**
+   * Per algorithm, the order in which a token without kid tries keys: the active key, the standby key, then
+   * previous keys (newest first).
+   */
+  readonly byAlg: ReadonlyMap<string, readonly RingKey[]>;
+  /** Every key in that order, whatever its algorithm. */
   readonly ordered: readonly RingKey[];
-  /** The algorithms every key was imported for. */
+  /** The algorithms the keyset has keys for. */
   readonly algorithms: ReadonlySet<string>;
-  readonly primitive: HmacPrimitive;
+  readonly primitive: VerifyPrimitive;
 }
 
+const RANK: Record<KeyStatus, number> = { active: 0, standby: 1, previous: 2 };
+
+/**
+ * Imports every key of `keyset` with `primitive`, only those of `algorithms` when given (the others could
+ * never verify a token the edge accepts). A key that does not import fails with `keyset_invalid`.
+ */
 export async function prepareKeyRing(
   keyset: Keyset,
-  primitive: HmacPrimitive,
-  algorithms: readonly JwsHmacAlg[] = ['HS256'],
+  primitive: VerifyPrimitive,
+  algorithms?: readonly string[],
 ): Promise<KeyRing> {
-  const sorted = [...keyset.keys].sort((a, b) =>
-    a.status === b.status
-      ? Date.parse(b.created_at) - Date.parse(a.created_at)
-      : a.status === 'active'
-        ? -1
-        : 1,
-  );
+  const sorted = keyset.keys
+    .filter((entry) => algorithms === undefined || algorithms.includes(entry.alg))
+    .sort((a, b) =>
+      a.status === b.status
+        ? Date.parse(b.created_at) - Date.parse(a.created_at)
+        : RANK[a.status] - RANK[b.status],
+    );
   const ordered: RingKey[] = [];
   for (const entry of sorted) {
-    const raw = decodeBase64url(entry.k) as Uint8Array;
-    const keys: RingKey['keys'] = {};
-    for (const alg of algorithms) keys[alg] = await primitive.importKey(raw, alg);
+    let key: unknown;
+    try {
+      key = await primitive.importKey(entry);
+    } catch (error) {
+      throw new KeywardError(
+        'keyset_invalid',
+        `keyset invalid: key ${entry.kid} (${entry.alg}) does not import`,
+        {
+          cause: error,
+        },
+      );
+    }
     ordered.push({
       kid: entry.kid,
+      alg: entry.alg,
       status: entry.status,
       expiresAt: entry.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(entry.expires_at),
-      keys,
+      key,
     });
+  }
+  const byAlg = new Map<string, RingKey[]>();
+  for (const key of ordered) {
+    const list = byAlg.get(key.alg);
+    if (list === undefined) byAlg.set(key.alg, [key]);
+    else list.push(key);
   }
   return {
     version: keyset.version,
     issuedAt: keyset.issued_at,
     keyset,
     byKid: new Map(ordered.map((key) => [key.kid, key])),
+    byAlg,
     ordered,
-    algorithms: new Set(algorithms),
+    algorithms: new Set(byAlg.keys()),
     primitive,
   };
 }

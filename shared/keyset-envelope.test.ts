@@ -3,7 +3,7 @@ import { CompactEncrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../test/support/keyward-error-code.ts';
 import { KeywardError } from './errors.ts';
-import { type Keyset, rotateKeyset } from './keyset.ts';
+import { type HmacKeyEntry, type Keyset, rotateKeyset } from './keyset.ts';
 import {
   MAX_ENVELOPE_BYTES,
   openingKeys,
@@ -62,8 +62,8 @@ describe('sealKeyset / openKeyset', () => {
     expect(header).toEqual({ alg: 'dir', enc: 'A256GCM', cty: 'keyward-keyset+jws' });
     // The secrets do not appear in the envelope in any readable form.
     for (const key of keyset.keys) {
-      expect(envelope).not.toContain(key.k);
-      expect(envelope).not.toContain(Buffer.from(key.k, 'base64url').toString('utf8'));
+      expect(envelope).not.toContain((key as HmacKeyEntry).k);
+      expect(envelope).not.toContain(Buffer.from((key as HmacKeyEntry).k, 'base64url').toString('utf8'));
     }
     expect(await openKeyset(envelope, OPEN)).toEqual(keyset);
     // Surrounding whitespace (a trailing newline from a file or a shell) is tolerated.
@@ -159,7 +159,15 @@ describe('sealKeyset / openKeyset', () => {
     const minimal = {
       version: 3,
       issued_at: T0.toISOString(),
-      keys: [{ kid: 'k1', alg: 'HS256', k: good.keys[0]?.k, status: 'active', created_at: T0.toISOString() }],
+      keys: [
+        {
+          kid: 'k1',
+          alg: 'HS256',
+          k: (good.keys[0] as HmacKeyEntry).k,
+          status: 'active',
+          created_at: T0.toISOString(),
+        },
+      ],
     };
     expect(parseKeyset(minimal).keys[0]).toMatchObject({ expires_at: null, version: 0 });
   });

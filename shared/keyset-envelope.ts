@@ -6,9 +6,9 @@ import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
 import { decodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
 import { parseJoseSegment } from './jose-segment.ts';
-import type { KeyEntry, Keyset } from './keyset.ts';
+import { KEY_ALGORITHMS, type KeyEntry, type KeyStatus, type Keyset, publicKeyset } from './keyset.ts';
 import { importVerifier, type KeysetSigner, type KeysetVerifier } from './keyset-signing-key.ts';
-import { octThumbprint } from './kid.ts';
+import { octThumbprint, publicThumbprint } from './kid.ts';
 import { MANIFEST_TYPE, signManifest, verifyManifest } from './signed-manifest.ts';
 
 /** Envelopes larger than this are refused before any parsing (a keyset of a few keys is ~1 KB). */
@@ -45,12 +45,20 @@ export function parseKeysetKeys(text: string): Uint8Array[] {
   return parts.map(parseKeysetKey);
 }
 
+export interface ParseKeysetOptions {
+  /**
+   * Accept asymmetric keys' private member `d`: only for the control plane's own copy (`jwt_secrets:state`).
+   * Anywhere else a `d` is refused: a keyset never carries a private key.
+   */
+  private?: boolean;
+}
+
 /**
- * Validates a parsed keyset (SPEC section 5); throws `keyset_invalid` naming the first problem and where it is.
- * Returns a fresh keyset holding only the known fields, with the optional ones filled in (`expires_at` null,
+ * Validates a parsed keyset (SPEC sections 5 and 8); throws `keyset_invalid` naming the first problem and where it
+ * is. Returns a fresh keyset holding only the known fields, with the optional ones filled in (`expires_at` null,
  * `version` 0). Written by hand rather than with a schema library, which would be most of the worker's bundle.
  */
-export function parseKeyset(value: unknown): Keyset {
+export function parseKeyset(value: unknown, options: ParseKeysetOptions = {}): Keyset {
   const keyset = object(value, '');
   const version = integer(keyset.version, 'version', 1);
   const issued_at = time(keyset.issued_at, 'issued_at');
@@ -58,12 +66,17 @@ export function parseKeyset(value: unknown): Keyset {
   if (!Array.isArray(list) || list.length < 1 || list.length > MAX_KEYS) {
     invalid('keys', `expected an array of 1 to ${MAX_KEYS} keys`);
   }
-  const keys = list.map((entry, index) => keyEntry(entry, `keys.${index}`));
+  const keys = list.map((entry, index) => keyEntry(entry, `keys.${index}`, options));
   if (keys.filter((key) => key.status === 'active').length !== 1)
     invalid('', 'expected exactly one active key');
+  if (keys.filter((key) => key.status === 'standby').length > 1)
+    invalid('', 'expected at most one standby key');
   if (new Set(keys.map((key) => key.kid)).size !== keys.length) invalid('', 'expected unique kids');
-  if (!keys.every((key) => (key.status === 'active') === (key.expires_at === null))) {
-    invalid('', 'expected expires_at null for the active key and a time for every previous key');
+  if (!keys.every((key) => (key.status === 'previous') === (key.expires_at !== null))) {
+    invalid(
+      '',
+      'expected a time in expires_at for every previous key and null for the active and standby keys',
+    );
   }
   const previous_hash = keyset.previous_hash;
   if (previous_hash === undefined || previous_hash === null) return { version, issued_at, keys };
@@ -75,26 +88,64 @@ export function parseKeyset(value: unknown): Keyset {
 
 const MAX_KEYS = 1000;
 const MAX_KID_LENGTH = 256;
+const STATUSES: readonly string[] = ['standby', 'active', 'previous'];
 
-function keyEntry(value: unknown, path: string): KeyEntry {
+function keyEntry(value: unknown, path: string, options: ParseKeysetOptions): KeyEntry {
   const entry = object(value, path);
-  const { kid, alg, k, status } = entry;
+  const { kid, alg, status } = entry;
   if (typeof kid !== 'string' || kid.length < 1 || kid.length > MAX_KID_LENGTH) {
     invalid(`${path}.kid`, `expected a string of 1 to ${MAX_KID_LENGTH} characters`);
   }
-  if (alg !== 'HS256') invalid(`${path}.alg`, 'expected "HS256"');
-  if (typeof k !== 'string' || (decodeBase64url(k)?.length ?? 0) === 0) {
-    invalid(`${path}.k`, 'expected base64url key bytes');
+  if (!(KEY_ALGORITHMS as readonly unknown[]).includes(alg)) {
+    invalid(`${path}.alg`, `expected one of ${KEY_ALGORITHMS.map((name) => `"${name}"`).join(', ')}`);
   }
-  if (status !== 'active' && status !== 'previous')
-    invalid(`${path}.status`, 'expected "active" or "previous"');
-  const created_at = time(entry.created_at, `${path}.created_at`);
-  const expires_at =
-    entry.expires_at === undefined || entry.expires_at === null
-      ? null
-      : time(entry.expires_at, `${path}.expires_at`);
-  const version = entry.version === undefined ? 0 : integer(entry.version, `${path}.version`, 0);
-  return { kid, alg, k, status, created_at, expires_at, version };
+  if (typeof status !== 'string' || !STATUSES.includes(status)) {
+    invalid(`${path}.status`, 'expected "standby", "active" or "previous"');
+  }
+  const base = {
+    kid,
+    status: status as KeyStatus,
+    created_at: time(entry.created_at, `${path}.created_at`),
+    expires_at:
+      entry.expires_at === undefined || entry.expires_at === null
+        ? null
+        : time(entry.expires_at, `${path}.expires_at`),
+    version: entry.version === undefined ? 0 : integer(entry.version, `${path}.version`, 0),
+  };
+  if (alg === 'HS256') {
+    for (const member of ['d', 'x', 'y', 'crv', 'kty']) {
+      if (member in entry) invalid(`${path}.${member}`, 'an HS256 key holds only "k"');
+    }
+    const { k } = entry;
+    if (typeof k !== 'string' || (decodeBase64url(k)?.length ?? 0) === 0) {
+      invalid(`${path}.k`, 'expected base64url key bytes');
+    }
+    return { ...base, alg, k };
+  }
+  if ('k' in entry) invalid(`${path}.k`, `an ${alg} key carries no secret "k"`);
+  const d = entry.d === undefined ? undefined : coordinate(entry.d, `${path}.d`);
+  if (d !== undefined && !options.private) {
+    invalid(`${path}.d`, 'a keyset never carries a private key');
+  }
+  const x = coordinate(entry.x, `${path}.x`);
+  if (alg === 'ES256') {
+    if (entry.kty !== 'EC') invalid(`${path}.kty`, 'expected "EC" for ES256');
+    if (entry.crv !== 'P-256') invalid(`${path}.crv`, 'expected "P-256" for ES256');
+    const y = coordinate(entry.y, `${path}.y`);
+    return { ...base, alg, kty: 'EC', crv: 'P-256', x, y, ...(d === undefined ? {} : { d }) };
+  }
+  if (entry.kty !== 'OKP') invalid(`${path}.kty`, 'expected "OKP" for EdDSA');
+  if (entry.crv !== 'Ed25519') invalid(`${path}.crv`, 'expected "Ed25519" for EdDSA');
+  if ('y' in entry) invalid(`${path}.y`, 'an Ed25519 key has no "y"');
+  return { ...base, alg: 'EdDSA', kty: 'OKP', crv: 'Ed25519', x, ...(d === undefined ? {} : { d }) };
+}
+
+/** A P-256 coordinate or scalar, or an Ed25519 key: base64url of exactly 32 bytes. */
+function coordinate(value: unknown, path: string): string {
+  if (typeof value !== 'string' || decodeBase64url(value)?.length !== 32) {
+    invalid(path, 'expected base64url of 32 bytes');
+  }
+  return value;
 }
 
 function object(value: unknown, path: string): Record<string, unknown> {
@@ -148,9 +199,8 @@ export function openingKeys(
 }
 
 /**
- * Whether a keyset must travel encrypted: it holds a symmetric secret (every HS256 key is one). parseKeyset
- * accepts only HS256 keys so far, so this is always true of a valid keyset and every envelope is a JWE; a keyset
- * of public keys only (SPEC section 8) will travel as the bare signed manifest, which openKeyset already takes.
+ * Whether a keyset must travel encrypted: it holds a symmetric secret (every HS256 key is one). A keyset of
+ * public keys only (SPEC section 8) travels as the bare signed manifest, and needs no KEYSET_KEY.
  */
 export function holdsSecrets(keyset: Keyset): boolean {
   return keyset.keys.some((key) => key.alg === 'HS256');
@@ -158,10 +208,11 @@ export function holdsSecrets(keyset: Keyset): boolean {
 
 /**
  * Signs a keyset and, when it holds a secret, encrypts the signed manifest under KEYSET_KEY (SPEC section 9);
- * `keyset_too_large` when edges would refuse the envelope (over MAX_ENVELOPE_BYTES).
+ * `keyset_too_large` when edges would refuse the envelope (over MAX_ENVELOPE_BYTES). Private members of
+ * asymmetric keys never enter it: the control plane's own copy may hold them, the envelope never does.
  */
 export async function sealKeyset(keyset: Keyset, keys: SealingKeys): Promise<string> {
-  const manifest = await signManifest(JSON.stringify(keyset), keys.signer);
+  const manifest = await signManifest(JSON.stringify(publicKeyset(keyset)), keys.signer);
   let envelope = manifest;
   if (holdsSecrets(keyset)) {
     if (keys.keysetKey === undefined) {
@@ -263,9 +314,10 @@ async function parseManifestKeyset(payload: Uint8Array): Promise<Keyset> {
   }
   if (value === undefined) throw new KeywardError('keyset_invalid', 'manifest payload is not JSON');
   const keyset = parseKeyset(value);
-  // SPEC section 5: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
+  // SPEC sections 5 and 8: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
   for (const entry of keyset.keys) {
-    if ((await octThumbprint(entry.k)) !== entry.kid) {
+    const thumbprint = entry.alg === 'HS256' ? octThumbprint(entry.k) : publicThumbprint(entry);
+    if ((await thumbprint) !== entry.kid) {
       throw new KeywardError(
         'keyset_invalid',
         `keyset invalid: kid ${entry.kid} is not its key's thumbprint`,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { KeywardError } from './errors.ts';
 import {
   activeKey,
+  type HmacKeyEntry,
   type Keyset,
   MIN_SECRET_BYTES,
   nextExpiry,
@@ -119,7 +120,7 @@ describe('rotateKeyset', () => {
     // 16 two-byte characters are 32 bytes: strong enough, although the string has 16 characters.
     const twoByte = 'é'.repeat(16);
     expect(twoByte.length).toBe(16);
-    expect(rotateKeyset(null, await next(twoByte), options).keys[0]?.k).toBe(
+    expect((rotateKeyset(null, await next(twoByte), options).keys[0] as HmacKeyEntry).k).toBe(
       Buffer.from(twoByte, 'utf8').toString('base64url'),
     );
     // 15 of them are 30 bytes: too weak, whatever the character count.

@@ -10,3 +10,12 @@ export function octThumbprint(k: string): Promise<string> {
 export function computeKid(secret: string): Promise<string> {
   return octThumbprint(encodeBase64url(utf8(secret)));
 }
+
+/**
+ * The kid of an asymmetric key (SPEC section 8): the RFC 7638 thumbprint of its public JWK's required members
+ * (EC: crv, kty, x, y; OKP: crv, kty, x). Members beyond those, `d` included, do not enter it.
+ */
+export function publicThumbprint(jwk: { kty: string; crv: string; x: string; y?: string }): Promise<string> {
+  const { kty, crv, x, y } = jwk;
+  return calculateJwkThumbprint(y === undefined ? { kty, crv, x } : { kty, crv, x, y }, 'sha256');
+}

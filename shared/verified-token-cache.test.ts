@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { webCryptoHmac } from './hmac.ts';
 import { type KeyRing, prepareKeyRing } from './key-ring.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import { computeKid } from './kid.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
+import { webCryptoVerify } from './verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions } from './verify-token.ts';
 
 const T0 = Date.parse('2025-06-01T00:00:00.000Z');
@@ -32,7 +32,7 @@ async function setup(graceMs = 3_600_000) {
     { secret: ACTIVE, kid: activeKid },
     { now: new Date(T0), gracePeriodMs: graceMs },
   );
-  const ring = await prepareKeyRing(keyset, webCryptoHmac);
+  const ring = await prepareKeyRing(keyset, webCryptoVerify);
   const options: VerifyOptions = {
     algorithms: ['HS256'],
     clockToleranceMs: 0,
@@ -122,7 +122,7 @@ describe('VerifiedTokenCache', () => {
       version: keyset.version + 1,
       keys: keyset.keys.filter((k) => k.kid !== oldKid),
     };
-    const next = await prepareKeyRing(revoked, webCryptoHmac);
+    const next = await prepareKeyRing(revoked, webCryptoVerify);
     expect(await cache.verify(token, next)).toEqual({ valid: false, error: 'key_unknown' });
     expect(cache.size).toBe(0);
   });
@@ -196,8 +196,8 @@ describe('VerifiedTokenCache keys', () => {
 
   it('answers synchronously on a hit, and on a miss with a synchronous primitive', async () => {
     const { keyset, options, activeKid } = await setup();
-    const { nodeHmac } = await import('./runtime/node-hmac.ts');
-    const ring = await prepareKeyRing(keyset, nodeHmac);
+    const { nodeVerify } = await import('./runtime/node-verify.ts');
+    const ring = await prepareKeyRing(keyset, nodeVerify);
     const cache = new VerifiedTokenCache(options, { maxEntries: 10 });
     const token = sign({ sub: 'a' }, ACTIVE, activeKid);
     const miss = cache.verify(token, ring);

@@ -1,11 +1,13 @@
 /**
- * JWT (JWS compact, HMAC) verification against a KeyRing: one code path for every runtime, the HMAC primitive
- * injected. Order as in the seed: the token's kid first; without kid the active key, then previous keys.
+ * JWT (JWS compact: HS256, ES256, EdDSA) verification against a KeyRing: one code path for every runtime, the
+ * primitive injected. Each key verifies only its own algorithm (RFC 8725 section 3.1). Order as in the seed:
+ * the token's kid first; without kid the keys of the header's algorithm, active first, then standby, then
+ * previous keys.
  */
 import { decodeBase64url } from './base64url.ts';
-import type { JwsHmacAlg } from './hmac.ts';
 import { parseJoseSegment } from './jose-segment.ts';
 import type { KeyRing, RingKey } from './key-ring.ts';
+import type { JwsAlg } from './verify-primitive.ts';
 
 export type VerifyErrorCode =
   | 'token_missing'
@@ -25,7 +27,7 @@ export type VerifyResult =
   | { valid: false; error: VerifyErrorCode };
 
 export interface VerifyOptions {
-  algorithms: readonly JwsHmacAlg[];
+  algorithms: readonly JwsAlg[];
   issuer?: string;
   audience?: string;
   clockToleranceMs: number;
@@ -33,7 +35,10 @@ export interface VerifyOptions {
   now: () => number;
 }
 
-export const SUPPORTED_ALGORITHMS: readonly JwsHmacAlg[] = ['HS256', 'HS384', 'HS512'];
+export const SUPPORTED_ALGORITHMS: readonly JwsAlg[] = ['HS256', 'ES256', 'EdDSA'];
+
+/** Signature length per algorithm where JWS fixes it: ES256 is raw r||s (RFC 7518 section 3.4), never DER. */
+const SIGNATURE_BYTES: Partial<Record<string, number>> = { ES256: 64, EdDSA: 64 };
 export const DEFAULT_MAX_TOKEN_BYTES = 8 * 1024;
 
 // Header parameters that would let the token choose its own key or change how it is read; we honour none.
@@ -43,7 +48,7 @@ const fail = (error: VerifyErrorCode): VerifyResult => ({ valid: false, error })
 
 /** A token taken apart and checked up to (not including) its signature. */
 interface ParsedToken {
-  alg: JwsHmacAlg;
+  alg: JwsAlg;
   kid: string | undefined;
   header: Record<string, unknown>;
   claims: JwtClaims;
@@ -63,10 +68,14 @@ export function verifyToken(
   const parsed = parseToken(token, ring, options);
   if ('valid' in parsed) return parsed;
   const now = options.now();
-  if (parsed.kid === undefined) return tryKeys(parsed, ring, 0, now, options);
+  if (parsed.kid === undefined) {
+    return tryKeys(parsed, ring.byAlg.get(parsed.alg) ?? [], ring, 0, now, options);
+  }
   const key = ring.byKid.get(parsed.kid);
   if (key === undefined || now >= key.expiresAt) return fail('key_unknown');
-  const matched = ring.primitive.verify(key.keys[parsed.alg], parsed.signingInput, parsed.signature);
+  // The key decides the algorithm, never the token: an ES256 public key is no HMAC secret, and so on.
+  if (key.alg !== parsed.alg) return fail('algorithm_not_allowed');
+  const matched = ring.primitive.verify(key.key, parsed.signingInput, parsed.signature);
   return typeof matched === 'boolean'
     ? finish(matched ? key : undefined, parsed, now, options)
     : matched.then((ok) => finish(ok ? key : undefined, parsed, now, options));
@@ -99,24 +108,27 @@ function parseToken(token: string, ring: KeyRing, options: VerifyOptions): Parse
   if (claims === undefined) return fail('token_malformed');
   const signature = decodeBase64url(token.slice(dot2 + 1));
   if (signature === undefined) return fail('token_malformed');
-  return { alg: alg as JwsHmacAlg, kid, header, claims, signingInput: token.slice(0, dot2), signature };
+  const length = SIGNATURE_BYTES[alg];
+  if (length !== undefined && signature.length !== length) return fail('token_malformed');
+  return { alg: alg as JwsAlg, kid, header, claims, signingInput: token.slice(0, dot2), signature };
 }
 
-/** A token without kid: the active key, then previous ones in grace, from `ring.ordered[from]` on. */
+/** A token without kid: the keys of its algorithm still valid, in `candidates` order from `from` on. */
 function tryKeys(
   parsed: ParsedToken,
+  candidates: readonly RingKey[],
   ring: KeyRing,
   from: number,
   now: number,
   options: VerifyOptions,
 ): VerifyResult | Promise<VerifyResult> {
-  for (let i = from; i < ring.ordered.length; i++) {
-    const key = ring.ordered[i] as RingKey;
+  for (let i = from; i < candidates.length; i++) {
+    const key = candidates[i] as RingKey;
     if (now >= key.expiresAt) continue;
-    const matched = ring.primitive.verify(key.keys[parsed.alg], parsed.signingInput, parsed.signature);
+    const matched = ring.primitive.verify(key.key, parsed.signingInput, parsed.signature);
     if (typeof matched !== 'boolean') {
       return matched.then((ok) =>
-        ok ? finish(key, parsed, now, options) : tryKeys(parsed, ring, i + 1, now, options),
+        ok ? finish(key, parsed, now, options) : tryKeys(parsed, candidates, ring, i + 1, now, options),
       );
     }
     if (matched) return finish(key, parsed, now, options);

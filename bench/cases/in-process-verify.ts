@@ -3,9 +3,9 @@ import { createVerifier } from 'fast-jwt';
 import { importJWK, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import { encodeBase64url } from '../../shared/base64url.ts';
-import { webCryptoHmac } from '../../shared/hmac.ts';
+import { webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { prepareKeyRing } from '../../shared/key-ring.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 import type { Summary } from '../../test/support/stats.ts';
@@ -44,8 +44,8 @@ export async function measureInProcessVerify(
   timing: TimingOptions,
 ): Promise<InProcessVerify> {
   const { tokens, active } = fixture;
-  const nodeRing = await prepareKeyRing(fixture.keyset, nodeHmac);
-  const webRing = await prepareKeyRing(fixture.keyset, webCryptoHmac);
+  const nodeRing = await prepareKeyRing(fixture.keyset, nodeVerify);
+  const webRing = await prepareKeyRing(fixture.keyset, webCryptoVerify);
   const raw = createRawNodeVerifier([...fixture.secrets].reverse());
   const secretBytes = new TextEncoder().encode(active.secret);
   const cryptoKey = await importJWK({ kty: 'oct', k: encodeBase64url(secretBytes) }, 'HS256');

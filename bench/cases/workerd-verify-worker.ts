@@ -3,7 +3,7 @@
  * can time Keyward's verify against a raw crypto.subtle.verify lower bound on the Workers runtime.
  */
 import { jwtVerify } from 'jose';
-import { webCryptoHmac } from '../../shared/hmac.ts';
+import { webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
 import type { Keyset } from '../../shared/keyset.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
@@ -92,7 +92,7 @@ async function setup(body: WorkerSetup): Promise<State> {
     raw.push({ kid, key });
   }
   return {
-    ring: await prepareKeyRing(body.keyset, webCryptoHmac),
+    ring: await prepareKeyRing(body.keyset, webCryptoVerify),
     raw,
     rawByKid: new Map(raw.map(({ kid, key }) => [kid, key])),
     joseKey: (raw[0] as { key: CryptoKey }).key,

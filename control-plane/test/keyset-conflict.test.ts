@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEdge } from '../../edge/src/create-edge.ts';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 import { startEnvKeysetManager } from '../../test/support/env-keyset-manager.ts';
 import { KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
 import { startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
@@ -85,7 +85,7 @@ describe('the edge', () => {
         KEYSET_VERIFY_KEY,
         KEYSET_URL: `http://127.0.0.1:${http.port}/keyset`,
       },
-      hmac: nodeHmac,
+      primitive: nodeVerify,
       now: () => now,
       log: (line) => logs.push(line),
     });

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
+import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { eventually } from '../../test/support/bounded-waits.ts';
 import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
 
@@ -43,16 +43,17 @@ describe('replicas converging through pub/sub', () => {
   it('a replica slower to import keys than the rate of changes still converges (no missed notification)', async () => {
     // WebCrypto importKey yields to I/O; slowed down, a change notification lands while a reload that read the
     // previous version is still installing it. That reload must not mark the cache fresh.
-    const slowHmac: HmacPrimitive = {
+    const slowHmac: VerifyPrimitive = {
       name: 'slow-webcrypto',
-      async importKey(raw, alg) {
+      async importKey(entry) {
         await new Promise((resolve) => setTimeout(resolve, 5));
-        return webCryptoHmac.importKey(raw, alg);
+        return webCryptoVerify.importKey(entry);
       },
-      verify: (key, input, signature) => webCryptoHmac.verify(key as CryptoKey, input, signature),
+      verify: (key, input, signature) =>
+        webCryptoVerify.verify(key as Parameters<typeof webCryptoVerify.verify>[0], input, signature),
     };
     const a = await replica();
-    const b = await replica({ hmac: slowHmac });
+    const b = await replica({ primitive: slowHmac });
     await a.manager.start();
     await b.manager.start();
     for (let round = 0; round < 3; round++) {

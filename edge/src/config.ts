@@ -1,8 +1,8 @@
 /** The edge's configuration (SPEC section 6), parsed once per env object; errors name the variable. */
 import { parseDuration } from '../../shared/duration.ts';
-import type { JwsHmacAlg } from '../../shared/hmac.ts';
 import { parseKeysetKeys } from '../../shared/keyset-envelope.ts';
 import { parseVerifyKeys } from '../../shared/keyset-signing-key.ts';
+import type { JwsAlg } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, SUPPORTED_ALGORITHMS } from '../../shared/verify-token.ts';
 import type { EdgeEnv, EdgeVariable, KeysetKv } from './env.ts';
 import { EdgeError } from './errors.ts';
@@ -18,7 +18,7 @@ export interface EdgeConfig {
   keysetTtlMs: number;
   issuer?: string;
   audience?: string;
-  algorithms: readonly JwsHmacAlg[];
+  algorithms: readonly JwsAlg[];
   clockToleranceMs: number;
   maxTokenBytes: number;
   /** Most verified tokens remembered; 0 turns the cache off. */
@@ -88,7 +88,7 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
     keysetTtlMs,
     issuer: text(env, 'JWT_ISSUER'),
     audience: text(env, 'JWT_AUDIENCE'),
-    algorithms: algorithms(text(env, 'JWT_ALGORITHMS') ?? 'HS256'),
+    algorithms: algorithms(text(env, 'JWT_ALGORITHMS') ?? 'HS256,ES256,EdDSA'),
     clockToleranceMs: duration(env, 'CLOCK_TOLERANCE', '30s'),
     maxTokenBytes: positiveInteger(env, 'MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES),
     verifyCacheSize: count(env, 'VERIFY_CACHE_SIZE', DEFAULT_VERIFY_CACHE_SIZE),
@@ -96,19 +96,19 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
   };
 }
 
-function algorithms(list: string): JwsHmacAlg[] {
+function algorithms(list: string): JwsAlg[] {
   const names = list
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name.length > 0);
-  if (names.length === 0) invalid('JWT_ALGORITHMS', 'expected at least one of HS256, HS384, HS512');
-  const out: JwsHmacAlg[] = [];
+  if (names.length === 0) invalid('JWT_ALGORITHMS', 'expected at least one of HS256, ES256, EdDSA');
+  const out: JwsAlg[] = [];
   for (const name of names) {
     if (name.toLowerCase() === 'none') invalid('JWT_ALGORITHMS', '"none" is never allowed');
     if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(name)) {
-      invalid('JWT_ALGORITHMS', `unsupported algorithm "${name}", expected HS256, HS384 or HS512`);
+      invalid('JWT_ALGORITHMS', `unsupported algorithm "${name}", expected HS256, ES256 or EdDSA`);
     }
-    if (!out.includes(name as JwsHmacAlg)) out.push(name as JwsHmacAlg);
+    if (!out.includes(name as JwsAlg)) out.push(name as JwsAlg);
   }
   return out;
 }

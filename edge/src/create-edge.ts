@@ -1,6 +1,7 @@
 /** Wires config, keyset store, pull sources and the HTTP app: what every runtime entry calls. */
-import { type HmacPrimitive, webCryptoHmac } from '../../shared/hmac.ts';
+
 import { openingKeys } from '../../shared/keyset-envelope.ts';
+import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
@@ -17,8 +18,8 @@ export interface EdgeDeps {
   env: EdgeEnv;
   now?: () => number;
   fetch?: typeof fetch;
-  /** The HMAC primitive; WebCrypto unless the runtime entry has a faster one. */
-  hmac?: HmacPrimitive;
+  /** The verify primitive; WebCrypto unless the runtime entry has a faster one. */
+  primitive?: VerifyPrimitive;
   log?: (message: string) => void;
 }
 
@@ -46,7 +47,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   const log = deps.log ?? ((message: string) => console.warn(message));
 
   const store = new KeysetStore({
-    primitive: deps.hmac ?? webCryptoHmac,
+    primitive: deps.primitive ?? webCryptoVerify,
     algorithms: config.algorithms,
     now,
     maxStalenessMs: config.maxStalenessMs,

@@ -10,11 +10,11 @@ import { createHmac } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type HmacPrimitive, type JwsHmacAlg, webCryptoHmac } from '../../shared/hmac.ts';
 import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
 import type { Keyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../shared/runtime/node-verify.ts';
+import { type JwsAlg, type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 import { b64json, signHs } from '../support/jose-by-hand.ts';
 import {
@@ -68,7 +68,7 @@ const INSTANTS = [
 interface Setup {
   name: string;
   /** Which ring (imported algorithms) the edge holds. */
-  imported: readonly JwsHmacAlg[];
+  imported: readonly JwsAlg[];
   options: Omit<VerifyOptions, 'now'>;
 }
 
@@ -112,7 +112,10 @@ const SETUPS: readonly Setup[] = [
   },
 ];
 
-const PRIMITIVES: readonly HmacPrimitive[] = [nodeHmac as HmacPrimitive, webCryptoHmac as HmacPrimitive];
+const PRIMITIVES: readonly VerifyPrimitive[] = [
+  nodeVerify as VerifyPrimitive,
+  webCryptoVerify as VerifyPrimitive,
+];
 /** rings[primitive name][setup name] */
 let rings: Record<string, Record<string, KeyRing>>;
 let validWithKid: string;
@@ -189,7 +192,7 @@ describe('verifyToken under fuzzing, against a reference verifier, with both pri
 
   it('answers correctly signed tokens on every rule edge exactly as the reference does', async () => {
     const before = new Map(outcomes);
-    const hsAlg = fc.constantFrom<JwsHmacAlg>('HS256', 'HS384', 'HS512');
+    const hsAlg = fc.constantFrom<JwsAlg>('HS256', 'HS384', 'HS512');
     const header = fc.record({
       alg: fc.oneof(
         { weight: 12, arbitrary: fc.constant('HS256') },
@@ -268,8 +271,7 @@ describe('verifyToken under fuzzing, against a reference verifier, with both pri
             h.kid === 'own' ? KID[signer] : h.kid === 'none' ? undefined : (KID[h.kid as Role] ?? h.kid);
           const jose: Record<string, unknown> = { alg: h.alg, kid, typ: h.typ };
           if (h.keyChoosing) jose[h.keyChoosing] = h.keyChoosing === 'crit' ? ['exp'] : 'x';
-          const named =
-            { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[h.alg as JwsHmacAlg] ?? 'sha256';
+          const named = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[h.alg as JwsAlg] ?? 'sha256';
           const hash = h.hashMismatch ? (named === 'sha256' ? 'sha512' : 'sha256') : named;
           // JSON.stringify drops undefined members: absent claims and headers are absent from the token.
           await check(signHs(SECRETS[signer], jose, body, hash), setup, now);

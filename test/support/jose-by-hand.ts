@@ -14,7 +14,7 @@ import {
 } from 'node:crypto';
 import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
 import type { EdgeEnv } from '../../edge/src/env.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 
 export function b64url(data: Uint8Array | string): string {
   return Buffer.from(data).toString('base64url');
@@ -56,7 +56,7 @@ export interface FuzzEdge {
 /** A real edge with the Node HMAC primitive (what edge/src/runtime/node.ts wires), clock injected. */
 export function fuzzEdge(env: EdgeEnv, now: () => number): FuzzEdge {
   const logs: string[] = [];
-  const edge = createEdge({ env, now, hmac: nodeHmac, log: (line) => logs.push(line) });
+  const edge = createEdge({ env, now, primitive: nodeVerify, log: (line) => logs.push(line) });
   return { edge, logs };
 }
 

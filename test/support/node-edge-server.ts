@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import { createEdge, type Edge } from '../../edge/src/create-edge.ts';
 import { createNodeListener } from '../../edge/src/runtime/node-listener.ts';
-import { nodeHmac } from '../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 import { KEYSET_VERIFY_KEY } from './keysets.ts';
 
 export interface NodeEdgeServer {
@@ -27,7 +27,7 @@ export async function startNodeEdgeServer(
 ): Promise<NodeEdgeServer> {
   const edge = createEdge({
     env: { KEYSET_KEY: keysetKey, KEYSET_VERIFY_KEY: verifyKey },
-    hmac: nodeHmac,
+    primitive: nodeVerify,
     log: () => {},
   });
   const listener = createNodeListener(edge);

@@ -8,13 +8,13 @@ import { Valkey } from 'iovalkey';
 import { expect } from 'vitest';
 import { VALKEY_KEYS } from '../../control-plane/src/storage/valkey-storage.ts';
 import { decodeBase64url, fromUtf8 } from '../../shared/base64url.ts';
-import { activeKey, type Keyset } from '../../shared/keyset.ts';
+import { activeKey, type HmacKeyEntry, type Keyset } from '../../shared/keyset.ts';
 import { openKeyset, parseKeyset } from '../../shared/keyset-envelope.ts';
 import { openingKeysFor } from './keysets.ts';
 
 /** The active secret of a keyset, as jwt_secrets:active holds it. */
 export const secretOf = (keyset: Keyset) =>
-  fromUtf8(decodeBase64url(activeKey(keyset).k) as Uint8Array) as string;
+  fromUtf8(decodeBase64url((activeKey(keyset) as HmacKeyEntry).k) as Uint8Array) as string;
 
 /** Asserts equality of values that hold secrets without printing them: a failure names `what` only. */
 export const expectSame = (actual: unknown, expected: unknown, what: string) =>
@@ -65,7 +65,7 @@ export async function expectLayoutConsistent(layout: LayoutValues, keysetKey: Ui
   for (const key of keyset.keys) {
     const entry = JSON.parse(layout.history[String(key.version)] as string) as { kid: string; k: string };
     expect(entry.kid).toBe(key.kid);
-    expectSame(entry.k, key.k, `history holds the secret of version ${key.version}`);
+    expectSame(entry.k, (key as HmacKeyEntry).k, `history holds the secret of version ${key.version}`);
   }
   // Versions only grow: the newest secret ever stored is the active one.
   expect(Math.max(...Object.keys(layout.history).map(Number))).toBe(activeKey(keyset).version);

@@ -2,8 +2,9 @@
  * The read-through keyset cache: fresh for KEYSET_CACHE_TTL, re-read at once when another replica announces a
  * change (pub/sub), served stale when storage is away, and dropped when storage went back in time.
  */
-import type { HmacPrimitive } from '../../../shared/hmac.ts';
+
 import { type KeyRing, prepareKeyRing } from '../../../shared/key-ring.ts';
+import type { VerifyPrimitive } from '../../../shared/verify-primitive.ts';
 import { StorageUnavailableError } from '../errors.ts';
 import type { KeysetStorage, StoredKeyset } from '../storage/keyset-storage.ts';
 import type { VersionFloor } from './version-floor.ts';
@@ -13,7 +14,7 @@ export interface KeysetCacheOptions {
   cacheTtlMs: number;
   now: () => Date;
   /** Every keyset is imported as a key ring before it is served: a key that does not import fails the read. */
-  hmac: HmacPrimitive;
+  primitive: VerifyPrimitive;
   /** Told of every keyset installed, so that the next change is numbered above it. */
   floor: VersionFloor;
   onInstalled: (stored: StoredKeyset) => void;
@@ -150,7 +151,7 @@ export class KeysetCache {
       // A slow read that finished after a newer write: keep the newer.
       return cached;
     }
-    const ring = await prepareKeyRing(stored.keyset, this.#options.hmac);
+    const ring = await prepareKeyRing(stored.keyset, this.#options.primitive);
     const entry = { stored, ring, loadedAt: this.#nowMs() };
     // A slower read may finish after a newer one (reads do not always share one round-trip).
     if (this.#entry && this.#entry.stored.keyset.version > stored.keyset.version) return this.#entry;

@@ -4,12 +4,11 @@
  * compare-and-swap loop (storage/update-keyset.ts), numbered above every version held (version-floor.ts).
  */
 import { EventEmitter } from 'node:events';
-import { encodeBase64url, utf8 } from '../../../shared/base64url.ts';
-import type { HmacPrimitive } from '../../../shared/hmac.ts';
 import {
   assertSecretStrength,
   findActiveKey,
   type Keyset,
+  legacyActiveSecret,
   nextExpiry,
   pruneKeyset,
 } from '../../../shared/keyset.ts';
@@ -17,7 +16,8 @@ import { type SealingKeys, sealKeyset } from '../../../shared/keyset-envelope.ts
 import { keysetHash } from '../../../shared/keyset-hash.ts';
 import { importSigner } from '../../../shared/keyset-signing-key.ts';
 import { computeKid } from '../../../shared/kid.ts';
-import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
+import type { VerifyPrimitive } from '../../../shared/verify-primitive.ts';
 import type { AuditAction } from '../audit/audit-entry.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { generateSecret } from '../rotation/generate-secret.ts';
@@ -40,7 +40,7 @@ export interface KeysetManagerOptions {
   gracePeriodMs: number;
   cacheTtlMs: number;
   now?: () => Date;
-  hmac?: HmacPrimitive;
+  primitive?: VerifyPrimitive;
   /** Called with a warning when the cache is served stale or a background task fails. */
   onWarning?: (message: string, error?: unknown) => void;
 }
@@ -88,7 +88,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
       storage: options.storage,
       cacheTtlMs: options.cacheTtlMs,
       now: this.#now,
-      hmac: options.hmac ?? nodeHmac,
+      primitive: options.primitive ?? nodeVerify,
       floor: this.#floor,
       onInstalled: (stored) => this.emit('installed', stored),
       onWarning: this.#warn,
@@ -235,9 +235,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     const stored = await this.#cache.reload();
     const held = stored.keyset.version;
     if (facts.guardVersion <= held) return;
-    const active = findActiveKey(stored.keyset);
-    const consistent =
-      active !== undefined && facts.activeSecret !== null && utf8Base64url(facts.activeSecret) === active.k;
+    const consistent = facts.activeSecret === legacyActiveSecret(stored.keyset);
     const described = this.#storage.describeGuardAhead?.(facts.guardVersion, held, consistent) ?? '';
     if (!consistent) throw new ControlPlaneError('failed_precondition', described);
     this.#floor.observeVersion(facts.guardVersion);
@@ -305,9 +303,4 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     if (this.#unwatch) this.pruneExpired().catch((error) => this.#warn('pruning failed', error));
     return true;
   }
-}
-
-/** A secret as a keyset's `k` holds it: base64url of its UTF-8 bytes. */
-function utf8Base64url(secret: string): string {
-  return encodeBase64url(utf8(secret));
 }

@@ -15,7 +15,7 @@
 import { Cluster } from 'iovalkey';
 import { decodeBase64url, fromUtf8 } from '../../../shared/base64url.ts';
 import { KeywardError } from '../../../shared/errors.ts';
-import { activeKey } from '../../../shared/keyset.ts';
+import { type KeyEntry, legacyActiveSecret } from '../../../shared/keyset.ts';
 import { parseKeyset } from '../../../shared/keyset-envelope.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
@@ -92,11 +92,25 @@ export class UnacknowledgedChangeError extends StorageUnavailableError {
   }
 }
 
+/** A history entry: the secret of an HS256 key, the public JWK of a key pair (its private key is not kept). */
 export interface HistoryEntry {
   version: number;
   kid: string;
-  k: string;
   created_at: string;
+  /** Absent for HS256 (as the entries written before there were other algorithms). */
+  alg?: 'ES256' | 'EdDSA';
+  k?: string;
+  kty?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+}
+
+function historyEntry(key: KeyEntry): HistoryEntry {
+  const { version, kid, created_at } = key;
+  if (key.alg === 'HS256') return { version, kid, k: key.k, created_at };
+  const { alg, kty, crv, x } = key;
+  return { version, kid, alg, kty, crv, x, ...(key.alg === 'ES256' ? { y: key.y } : {}), created_at };
 }
 
 export class ValkeyStorage implements KeysetStorage {
@@ -145,12 +159,11 @@ export class ValkeyStorage implements KeysetStorage {
   }
 
   async compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean> {
-    const active = activeKey(next.keyset);
     const history = next.keyset.keys.flatMap((key) => [
       String(key.version),
-      JSON.stringify({ version: key.version, kid: key.kid, k: key.k, created_at: key.created_at }),
+      JSON.stringify(historyEntry(key)),
     ]);
-    const activeSecret = fromUtf8(decodeBase64url(active.k) as Uint8Array) as string;
+    const activeSecret = legacyActiveSecret(next.keyset) ?? '';
     const keys = this.#keys;
     const link = JSON.stringify(await chainLink(next.keyset));
     const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBase64url, encodeBase64url, utf8 } from '../../../shared/base64url.ts';
-import { activeKey, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
+import { activeKey, type HmacKeyEntry, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { KEYSET_SIGNING_SEED } from '../../../test/support/keysets.ts';
 import { KeysetManager, type KeysetManagerOptions } from '../../src/keyset/keyset-manager.ts';
@@ -161,10 +161,10 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       const key = activeKey(stored.keyset);
       expect(key.kid).toBe(await computeKid(legacy));
       expect(key.version).toBe(1);
-      expect(key.k).toBe(encodeBase64url(utf8(legacy)));
+      expect((key as HmacKeyEntry).k).toBe(encodeBase64url(utf8(legacy)));
       if (store.history) {
         expect(await store.history()).toEqual([
-          { version: 1, kid: key.kid, k: key.k, created_at: key.created_at },
+          { version: 1, kid: key.kid, k: (key as HmacKeyEntry).k, created_at: key.created_at },
         ]);
       }
     });
@@ -173,7 +173,9 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       const { manager, warnings } = await replica();
       const stored = await manager.start();
       expect(stored.keyset.version).toBe(1);
-      expect((decodeBase64url(activeKey(stored.keyset).k) as Uint8Array).length).toBeGreaterThanOrEqual(32);
+      expect(
+        (decodeBase64url((activeKey(stored.keyset) as HmacKeyEntry).k) as Uint8Array).length,
+      ).toBeGreaterThanOrEqual(32);
       expect(warnings.join('\n')).toContain('generated the first secret');
     });
 

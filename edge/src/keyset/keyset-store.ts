@@ -1,13 +1,14 @@
 /** The keyset this isolate verifies with: only ever replaced by a higher version, keys imported once. */
-import type { HmacPrimitive, JwsHmacAlg } from '../../../shared/hmac.ts';
+
 import { type KeyRing, prepareKeyRing } from '../../../shared/key-ring.ts';
 import type { Keyset } from '../../../shared/keyset.ts';
 import { keysetHash } from '../../../shared/keyset-hash.ts';
+import type { JwsAlg, VerifyPrimitive } from '../../../shared/verify-primitive.ts';
 import { EdgeError } from '../errors.ts';
 
 export interface KeysetStoreOptions {
-  primitive: HmacPrimitive;
-  algorithms: readonly JwsHmacAlg[];
+  primitive: VerifyPrimitive;
+  algorithms: readonly JwsAlg[];
   now: () => number;
   /** KEYSET_MAX_STALENESS: past this long without a confirmation, the held keyset is not used. */
   maxStalenessMs?: number;

@@ -1,12 +1,12 @@
 /** Node.js entry: `node edge/src/runtime/node.ts` (env: KEYSET_KEY etc., PORT, HOST). */
 import { createServer } from 'node:http';
-import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { createNodeListener } from './node-listener.ts';
 
 const log = (message: string) => console.warn(message);
 // Synchronous node:crypto HMAC: Node's WebCrypto pays a thread-pool hop per verify.
-const edge = createEdge({ env: process.env, hmac: nodeHmac, log });
+const edge = createEdge({ env: process.env, primitive: nodeVerify, log });
 const server = createServer(createNodeListener(edge));
 server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1', () => {
   const address = server.address();

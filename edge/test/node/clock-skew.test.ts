@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { type Keyset, pruneKeyset, rotateKeyset } from '../../../shared/keyset.ts';
 import { sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { computeKid } from '../../../shared/kid.ts';
-import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { health, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import { EDGE_KEYS, epochSeconds, sealingKeys, secret, signWithJose } from '../../../test/support/keysets.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
@@ -53,7 +53,7 @@ async function skewedEdge(
   const edge = createEdge({
     env: { ...EDGE_KEYS, ...env },
     now: () => signerNow() + skewMs,
-    hmac: nodeHmac,
+    primitive: nodeVerify,
     log: () => {},
   });
   const response = await putKeyset(edge, await sealKeyset(keyset, await sealingKeys()));

@@ -8,7 +8,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKid } from '../../../shared/kid.ts';
-import { nodeHmac } from '../../../shared/runtime/node-hmac.ts';
+import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import {
   buildKeyset,
   EDGE_KEYS,
@@ -54,7 +54,7 @@ const logs: string[] = [];
 beforeAll(async () => {
   edge = createEdge({
     env: { ...EDGE_KEYS, MAX_TOKEN_BYTES: '2048' },
-    hmac: nodeHmac,
+    primitive: nodeVerify,
     log: (m) => logs.push(m),
   });
   server = createServer(createNodeListener(edge));

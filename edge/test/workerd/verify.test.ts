@@ -232,15 +232,15 @@ describe('without a keyset', () => {
 });
 
 describe('unexpected failures', () => {
-  it('uses the injected HMAC primitive, and turns its failure into a generic 500 without details', async () => {
+  it('uses the injected verify primitive, and turns its failure into a generic 500 without details', async () => {
     const logs: string[] = [];
     const edge = createEdge({
       env: { ...EDGE_KEYS },
       now: () => NOW,
       log: (line) => logs.push(line),
-      hmac: {
+      primitive: {
         name: 'broken',
-        importKey: (raw) => raw,
+        importKey: (entry) => entry,
         verify: () => {
           throw new Error('detail that must not leak');
         },
