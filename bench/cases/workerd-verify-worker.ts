@@ -3,10 +3,10 @@
  * can time Keyward's verify against a raw crypto.subtle.verify lower bound on the Workers runtime.
  */
 import { jwtVerify } from 'jose';
-import { webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
 import type { Keyset } from '../../shared/keyset.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
+import { webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 
 export interface WorkerSetup {

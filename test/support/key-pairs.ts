@@ -35,7 +35,6 @@ export const EDDSA_PAIR: NewKeyPair = {
   d: 'nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A',
 };
 
-
 export interface MixedKeySpec {
   /** An HS256 secret, or a key pair. */
   key: string | NewKeyPair;
