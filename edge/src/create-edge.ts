@@ -5,6 +5,7 @@ import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primi
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
+import { jwksMaxAgeS } from './http/jwks-answer.ts';
 import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
 import { KeysetStore } from './keyset/keyset-store.ts';
 import { KeysetSync, type PullReason, type PullReport } from './keyset/keyset-sync.ts';
@@ -81,7 +82,15 @@ export function createEdge(deps: EdgeDeps): Edge {
     config.verifyCacheSize,
   );
   const verify = new VerifyProtocol({ verifier, sync, maxTokenBytes: config.maxTokenBytes, log });
-  const app = createApp({ store, sync, verify, cacheStats: () => verifier.cacheStats, now, log });
+  const app = createApp({
+    store,
+    sync,
+    verify,
+    cacheStats: () => verifier.cacheStats,
+    now,
+    log,
+    jwksMaxAgeS: jwksMaxAgeS(config.keysetTtlMs),
+  });
   return {
     store,
     sync,

@@ -1,11 +1,12 @@
 /**
- * The edge worker as deployed: under workerd through `wrangler dev` (as `npm start` runs it), and the Node.js
- * and Bun runtime entries as child processes, each on its own free loopback port.
+ * The edge worker as deployed: under workerd through `wrangler dev` (as `npm start` runs it), and the Node.js,
+ * Deno and Bun runtime entries as child processes, each on its own free loopback port.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EDGE_ENTRY_COMMANDS } from './edge-entry-commands.ts';
 import { healthOf } from './edge-http-client.ts';
 import { freePort } from './free-port.ts';
 import { KEYSET_VERIFY_KEY } from './keysets.ts';
@@ -14,10 +15,14 @@ import { waitFor } from './wait-for.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** The runtimes the end-to-end suites run every edge scenario on. */
 export type EdgeRuntime = 'workerd' | 'node' | 'bun';
+/** Every runtime an edge process can run on. */
+export type EdgeProcessRuntime = EdgeRuntime | 'deno';
 
 export interface EdgeOptions {
-  keysetKey: string;
+  /** KEYSET_KEY; left out, the edge holds no secret and takes only public-only (bare signed) keysets. */
+  keysetKey?: string;
   /** KEYSET_VERIFY_KEY (one key, or two comma-separated); the test one (keysets.ts) unless given. */
   verifyKey?: string;
   /** The control plane's http://host:HTTP_PORT/keyset. */
@@ -29,8 +34,8 @@ export interface EdgeOptions {
   env?: Record<string, string>;
 }
 
-export interface EdgeProcess {
-  runtime: EdgeRuntime;
+export interface EdgeProcess<R extends EdgeProcessRuntime = EdgeRuntime> {
+  runtime: R;
   port: number;
   url: string;
   process: ManagedProcess;
@@ -58,10 +63,9 @@ export async function startWorkerdEdge(options: EdgeOptions): Promise<EdgeProces
     persistDir,
     '--show-interactive-dev-session=false',
     '--var',
-    `KEYSET_KEY:${options.keysetKey}`,
-    '--var',
     `KEYSET_VERIFY_KEY:${options.verifyKey ?? KEYSET_VERIFY_KEY}`,
   ];
+  if (options.keysetKey !== undefined) args.push('--var', `KEYSET_KEY:${options.keysetKey}`);
   if (options.keysetUrl !== undefined) args.push('--var', `KEYSET_URL:${options.keysetUrl}`);
   if (options.keysetTtl !== undefined) args.push('--var', `KEYSET_TTL:${options.keysetTtl}`);
   const child = startProcess('wrangler dev', process.execPath, args, {
@@ -82,6 +86,14 @@ export async function startNodeEdge(options: EdgeOptions): Promise<EdgeProcess> 
   return awaitEdge('node', port, child, PROCESS_START_TIMEOUT_MS);
 }
 
+export async function startDenoEdge(options: EdgeOptions): Promise<EdgeProcess<'deno'>> {
+  const port = options.port ?? (await freePort());
+  const [command, ...args] = EDGE_ENTRY_COMMANDS.deno as [string, ...string[]];
+  const child = startProcess('deno edge', command, args, { cwd: ROOT, env: edgeEnv(options, port) });
+  // Deno's first start compiles the TypeScript.
+  return awaitEdge('deno', port, child, WORKERD_START_TIMEOUT_MS);
+}
+
 export async function startBunEdge(options: EdgeOptions): Promise<EdgeProcess> {
   const port = options.port ?? (await freePort());
   const child = startProcess('bun edge', join(ROOT, 'node_modules/.bin/bun'), ['edge/src/runtime/bun.ts'], {
@@ -98,22 +110,22 @@ function edgeEnv(options: EdgeOptions, port: number): NodeJS.ProcessEnv {
     HOME: process.env.HOME,
     PORT: String(port),
     HOST: '127.0.0.1',
-    KEYSET_KEY: options.keysetKey,
     KEYSET_VERIFY_KEY: options.verifyKey ?? KEYSET_VERIFY_KEY,
   };
+  if (options.keysetKey !== undefined) env.KEYSET_KEY = options.keysetKey;
   if (options.keysetUrl !== undefined) env.KEYSET_URL = options.keysetUrl;
   if (options.keysetTtl !== undefined) env.KEYSET_TTL = options.keysetTtl;
   return env;
 }
 
 /** Waits (bounded) until the edge answers HTTP at all; 503 no_keyset counts as up. */
-async function awaitEdge(
-  runtime: EdgeRuntime,
+async function awaitEdge<R extends EdgeProcessRuntime>(
+  runtime: R,
   port: number,
   child: ManagedProcess,
   timeoutMs: number,
   cleanUp: () => void = () => {},
-): Promise<EdgeProcess> {
+): Promise<EdgeProcess<R>> {
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     await child.stop();

@@ -18,15 +18,18 @@ export interface NodeEdgeServer {
 
 /**
  * Starts an edge given `keysetKey` on 127.0.0.1 (`port` 0: a free one), taking keysets signed by `verifyKey`
- * (the test KEYSET_VERIFY_KEY unless given).
+ * (the test KEYSET_VERIFY_KEY unless given). Without `keysetKey` it holds no secret: public-only keysets only.
  */
 export async function startNodeEdgeServer(
-  keysetKey: string,
+  keysetKey: string | undefined,
   port = 0,
   verifyKey: string = KEYSET_VERIFY_KEY,
 ): Promise<NodeEdgeServer> {
   const edge = createEdge({
-    env: { KEYSET_KEY: keysetKey, KEYSET_VERIFY_KEY: verifyKey },
+    env:
+      keysetKey === undefined
+        ? { KEYSET_VERIFY_KEY: verifyKey }
+        : { KEYSET_KEY: keysetKey, KEYSET_VERIFY_KEY: verifyKey },
     primitive: nodeVerify,
     log: () => {},
   });

@@ -4,6 +4,7 @@ import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
 import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './error-answers.ts';
+import { JwksCache, matchesIfNoneMatch } from './jwks-answer.ts';
 import { readBodyText } from './read-body.ts';
 import type { VerifyProtocol } from './verify-protocol.ts';
 
@@ -15,6 +16,8 @@ export interface AppParts {
   cacheStats: () => { hits: number; misses: number; size: number } | undefined;
   now: () => number;
   log: (message: string) => void;
+  /** Cache-Control max-age of the JWK Set, in seconds. */
+  jwksMaxAgeS: number;
 }
 
 export function createApp(parts: AppParts): Hono {
@@ -33,9 +36,23 @@ export function createApp(parts: AppParts): Hono {
   });
 
   // /verify runs the same check inside VerifyProtocol.
-  app.use('/healthz', async (c, next) => {
-    await sync.beforeRequest((task) => background(c, task));
-    await next();
+  for (const path of ['/healthz', JWKS_PATH]) {
+    app.use(path, async (c, next) => {
+      await sync.beforeRequest((task) => background(c, task));
+      await next();
+    });
+  }
+
+  const jwksCache = new JwksCache();
+  const jwksCacheControl = `public, max-age=${parts.jwksMaxAgeS}`;
+  app.get(JWKS_PATH, async (c) => {
+    // Past KEYSET_MAX_STALENESS the held keys are not vouched for: none are published, as none verify.
+    const ring = store.usableRing();
+    if (ring === undefined) return c.json({ error: 'keyset_unavailable' }, 503, noStore);
+    const { body, etag } = await jwksCache.of(ring, parts.now());
+    const headers = { etag, 'cache-control': jwksCacheControl };
+    if (matchesIfNoneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
+    return c.body(body, 200, { ...headers, 'content-type': 'application/json' });
   });
 
   app.put('/keyset', async (c) => {
@@ -83,6 +100,7 @@ export function createApp(parts: AppParts): Hono {
 }
 
 const noStore = { 'cache-control': 'no-store' };
+const JWKS_PATH = '/.well-known/jwks.json';
 
 function answer<B>(c: Context, failure: ErrorAnswer<B>): Response {
   return c.json(failure.body as object, failure.status, { ...noStore, ...failure.headers });

@@ -27,7 +27,7 @@ describe('edge configuration', () => {
     expect(config).toMatchObject({
       keysetTtlMs: 300_000,
       clockToleranceMs: 30_000,
-      algorithms: ['HS256'],
+      algorithms: ['HS256', 'ES256', 'EdDSA'],
       maxTokenBytes: 8192,
       issuer: undefined,
       audience: undefined,
@@ -50,7 +50,7 @@ describe('edge configuration', () => {
       KEYSET_TTL: '5m',
       JWT_ISSUER: 'https://issuer.test',
       JWT_AUDIENCE: 'api',
-      JWT_ALGORITHMS: ' HS512 , HS256,HS512 ',
+      JWT_ALGORITHMS: ' EdDSA , HS256,EdDSA ',
       CLOCK_TOLERANCE: '0',
       MAX_TOKEN_BYTES: '4096',
       VERIFY_CACHE_SIZE: '0',
@@ -62,7 +62,7 @@ describe('edge configuration', () => {
       keysetTtlMs: 300_000,
       issuer: 'https://issuer.test',
       audience: 'api',
-      algorithms: ['HS512', 'HS256'],
+      algorithms: ['EdDSA', 'HS256'],
       clockToleranceMs: 0,
       maxTokenBytes: 4096,
       verifyCacheSize: 0,
@@ -98,6 +98,12 @@ describe('edge configuration', () => {
     );
     expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: 'HS256,None' })).toMatch(/^JWT_ALGORITHMS: "none"/);
     expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: 'RS256' })).toMatch(/^JWT_ALGORITHMS: unsupported/);
+    // A key verifies only its own alg: no HS256 key could ever verify an HS384 or HS512 token.
+    for (const alg of ['HS384', 'HS512', 'HS256,HS512']) {
+      expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: alg })).toMatch(
+        /^JWT_ALGORITHMS: unsupported algorithm "HS(384|512)", expected HS256, ES256 or EdDSA$/,
+      );
+    }
     expect(configError({ ...EDGE_KEYS, JWT_ALGORITHMS: ' , ' })).toMatch(/^JWT_ALGORITHMS: /);
     expect(configError({ ...EDGE_KEYS, KEYSET_TTL: 'soon' })).toMatch(/^KEYSET_TTL: /);
     expect(configError({ ...EDGE_KEYS, KEYSET_TTL: '0s' })).toMatch(/^KEYSET_TTL: /);
