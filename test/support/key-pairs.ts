@@ -57,7 +57,7 @@ export async function buildMixedKeyset(version: number, specs: MixedKeySpec[]): 
         created_at: new Date(created.getTime() - index * 86_400_000).toISOString(),
         expires_at:
           status === 'previous' ? (spec.expiresAt ?? new Date('2100-01-01T00:00:00Z')).toISOString() : null,
-        version: version - index,
+        version: Math.max(1, version - index),
       };
       if (typeof spec.key === 'string') {
         return { ...base, kid: await computeKid(spec.key), alg: 'HS256', k: encodeBase64url(utf8(spec.key)) };
