@@ -6,8 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'iovalkey';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { legacyActiveSecret } from '../../../shared/keyset.ts';
 import { startValkeyCluster, type ValkeyClusterSetup } from '../../../test/support/valkey-cluster.ts';
-import { expectLayoutConsistent, expectSame, secretOf } from '../../../test/support/valkey-layout.ts';
+import { expectLayoutConsistent, expectSame } from '../../../test/support/valkey-layout.ts';
 import { CLUSTER_KEYS, FOLLOWER_KEYS } from '../../src/storage/cluster-layout.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
 import { historyThrough, runStorageConformance } from './conformance.ts';
@@ -28,17 +29,18 @@ afterAll(async () => {
 
 /** Every key of the layout, each read on its own node. */
 async function readClusterLayout() {
-  const [active, envelope, state, version] = await admin.mget(
+  const [active, envelope, state, version, signingKey] = await admin.mget(
     CLUSTER_KEYS.active,
     CLUSTER_KEYS.keyset,
     CLUSTER_KEYS.state,
     CLUSTER_KEYS.version,
+    CLUSTER_KEYS.signingKey,
   );
   const followers = await Promise.all(
     FOLLOWER_KEYS.flatMap(({ key, guard }) => [admin.get(key), admin.get(guard)]),
   );
   const history = await admin.hgetall(CLUSTER_KEYS.history);
-  return { active, envelope, state, version, history, followers };
+  return { active, envelope, state, version, signingKey, history, followers };
 }
 
 async function openStorage(): Promise<ValkeyStorage> {
@@ -59,11 +61,25 @@ runStorageConformance('valkey cluster', () => ({
     const layout = await readClusterLayout();
     // The in-slot copies hold what the standalone layout holds under the SPEC names.
     const keyset = await expectLayoutConsistent(layout, KEYSET_KEY);
-    const [active, activeVersion, envelope, envelopeVersion] = layout.followers;
-    expectSame(active, secretOf(keyset), 'jwt_secrets:active follows the keyset');
+    const [active, activeVersion, envelope, envelopeVersion, signingKey, signingKeyVersion] =
+      layout.followers;
+    expectSame(
+      active,
+      legacyActiveSecret(keyset),
+      'jwt_secrets:active follows the keyset (absent: no HS256 key)',
+    );
     expectSame(envelope, layout.envelope, 'jwt_secrets:keyset follows the keyset');
-    expect([activeVersion, envelopeVersion]).toEqual([layout.version, layout.version]);
+    expectSame(signingKey, layout.signingKey, 'jwt_secrets:signing_key follows the keyset');
+    expect([activeVersion, envelopeVersion, signingKeyVersion]).toEqual([
+      layout.version,
+      layout.version,
+      layout.version,
+    ]);
     return keyset;
+  },
+  async published() {
+    const [active, envelope, signingKey] = await Promise.all(FOLLOWER_KEYS.map(({ key }) => admin.get(key)));
+    return { active, envelope, signingKey };
   },
   history: () => historyThrough(openStorage),
 }));
