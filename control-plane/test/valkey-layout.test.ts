@@ -6,13 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
-import { activeKey } from '../../shared/keyset.ts';
-import { openKeyset } from '../../shared/keyset-envelope.ts';
+import { activeKey, type Keyset, promoteKey, stageKey } from '../../shared/keyset.ts';
+import { openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
+import { keysetHash } from '../../shared/keyset-hash.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { EDDSA_PAIR } from '../../test/support/key-pairs.ts';
 import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
-import { openingKeysFor } from '../../test/support/keysets.ts';
+import { openingKeysFor, sealingKeys } from '../../test/support/keysets.ts';
 import { expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
-import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
+import { auditValkey } from '../src/audit/audit-command.ts';
+import { VALKEY_KEYS, type ValkeyStorage } from '../src/storage/valkey-storage.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 
@@ -104,5 +107,54 @@ describe('the Valkey layout a KeysetManager writes', () => {
     for (const [active, envelope] of distinct.values()) {
       expect(secretOf(await openKeyset(envelope as string, openingKeysFor(KEYSET_KEY)))).toBe(active);
     }
+  });
+
+  /** Every jwt_secrets:* key whose value (string, hash or list) holds `text`. */
+  async function keysHolding(text: string): Promise<string[]> {
+    const found: string[] = [];
+    for (const key of (await valkey.admin.keys('jwt_secrets:*')).sort()) {
+      const type = await valkey.admin.type(key);
+      const values =
+        type === 'string'
+          ? [await valkey.admin.get(key)]
+          : type === 'hash'
+            ? Object.values(await valkey.admin.hgetall(key))
+            : type === 'list'
+              ? await valkey.admin.lrange(key, 0, -1)
+              : [];
+      if (values.some((value) => value?.includes(text))) found.push(key);
+    }
+    return found;
+  }
+
+  it('a private key lives only in jwt_secrets:state and, while it signs, jwt_secrets:signing_key; the audit reads it', async () => {
+    const { manager, storage } = await replica();
+    const started = await manager.start();
+    const sealing = await sealingKeys(KEYSET_KEY);
+    // Stage and promote a key pair as a control plane writes them: chained, sealed, through the swap.
+    const write = async (current: Keyset, next: Keyset, s: ValkeyStorage) => {
+      const chained = { ...next, previous_hash: await keysetHash(current) };
+      const stored = { keyset: chained, envelope: await sealKeyset(chained, sealing) };
+      expect(await s.compareAndSwap(current.version, stored)).toBe(true);
+      return chained;
+    };
+    const now = new Date();
+    const staged = await write(started.keyset, stageKey(started.keyset, EDDSA_PAIR, now), storage);
+    expect(await keysHolding(EDDSA_PAIR.d)).toEqual([VALKEY_KEYS.state]);
+    const promoted = promoteKey(staged, EDDSA_PAIR.kid, { now, gracePeriodMs: 86_400_000 });
+    await write(staged, promoted, storage);
+    expect(await keysHolding(EDDSA_PAIR.d)).toEqual([VALKEY_KEYS.signingKey, VALKEY_KEYS.state]);
+    await expectConsistent(valkey.admin, KEYSET_KEY);
+
+    // The manager rotates back to HS256 from what storage holds: the key pair, now previous, keeps its d in
+    // the state only; the legacy secret is the new one.
+    const secret = newSecret('after-pair');
+    await manager.rotate({ secret });
+    expect(await keysHolding(EDDSA_PAIR.d)).toEqual([VALKEY_KEYS.state]);
+    expect(await valkey.admin.get(VALKEY_KEYS.active)).toBe(secret);
+    await expectConsistent(valkey.admin, KEYSET_KEY);
+
+    const report = await auditValkey(valkey.valkey.url);
+    expect(report).toMatchObject({ ok: true, keysetVersions: 4, keysetChain: null, auditLog: null });
   });
 });
