@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
-import { activeKey, type Keyset, promoteKey, stageKey } from '../../shared/keyset.ts';
+import { activeKey, type Keyset, promoteKey, rotateKeyset, stageKey } from '../../shared/keyset.ts';
 import { openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { keysetHash } from '../../shared/keyset-hash.ts';
 import { computeKid } from '../../shared/kid.ts';
@@ -156,5 +156,38 @@ describe('the Valkey layout a KeysetManager writes', () => {
 
     const report = await auditValkey(valkey.valkey.url);
     expect(report).toMatchObject({ ok: true, keysetVersions: 4, keysetChain: null, auditLog: null });
+  });
+
+  it('a partial restore over key pairs reconciles when jwt_secrets:active is absent as the state says, and refuses naming signing_key when a stale secret is left', async () => {
+    const { storage } = await replica();
+    const pairs = rotateKeyset(null, EDDSA_PAIR, { now: new Date(), gracePeriodMs: 86_400_000 });
+    const envelope = await sealKeyset(pairs, await sealingKeys(KEYSET_KEY));
+    expect(await storage.compareAndSwap(0, { keyset: pairs, envelope })).toBe(true);
+    expect(await valkey.admin.exists(VALKEY_KEYS.active)).toBe(0);
+
+    await valkey.admin.set(VALKEY_KEYS.version, '5');
+    const first = await replica();
+    const started = await first.manager.start();
+    expect(first.warnings.join('\n')).toContain(
+      `${VALKEY_KEYS.version} is 5 but ${VALKEY_KEYS.state} holds version 1`,
+    );
+    expect(started.keyset.version).toBe(6);
+    expect(activeKey(started.keyset).kid).toBe(EDDSA_PAIR.kid);
+    await expectConsistent(valkey.admin, KEYSET_KEY);
+
+    // An HS256 secret left in jwt_secrets:active that the state (key pairs only) does not give it.
+    await valkey.admin.set(VALKEY_KEYS.active, newSecret('stale'));
+    await valkey.admin.set(VALKEY_KEYS.version, '9');
+    const second = await replica();
+    const refused = await second.manager.start().then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(refused?.message).toContain(`${VALKEY_KEYS.active} does not agree with ${VALKEY_KEYS.state}`);
+    expect(refused?.message).toContain(
+      `restore ${VALKEY_KEYS.state}, ${VALKEY_KEYS.keyset}, ${VALKEY_KEYS.active}, ${VALKEY_KEYS.signingKey} and ${VALKEY_KEYS.version} together`,
+    );
+    expect(refused?.message).not.toContain('stale-');
+    expect(await valkey.admin.get(VALKEY_KEYS.version)).toBe('9');
   });
 });
