@@ -6,14 +6,21 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
-import { activeKey, type Keyset, promoteKey, rotateKeyset, stageKey } from '../../shared/keyset.ts';
+import {
+  activeKey,
+  type Keyset,
+  promoteKey,
+  rotateKeyset,
+  signingJwk,
+  stageKey,
+} from '../../shared/keyset.ts';
 import { openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { keysetHash } from '../../shared/keyset-hash.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { EDDSA_PAIR } from '../../test/support/key-pairs.ts';
 import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
 import { openingKeysFor, sealingKeys } from '../../test/support/keysets.ts';
-import { expectConsistent, secretOf } from '../../test/support/valkey-layout.ts';
+import { expectConsistent, expectSame, secretOf } from '../../test/support/valkey-layout.ts';
 import { auditValkey } from '../src/audit/audit-command.ts';
 import { VALKEY_KEYS, type ValkeyStorage } from '../src/storage/valkey-storage.ts';
 
@@ -88,25 +95,37 @@ describe('the Valkey layout a KeysetManager writes', () => {
     ]);
   });
 
-  it('readers never see a jwt_secrets:active that disagrees with the envelope during rotations', async () => {
+  it('readers never see a jwt_secrets:active or signing_key that disagrees with the envelope during rotations', async () => {
     const { manager } = await replica();
     await manager.start();
-    const reads: Array<[string | null, string | null]> = [];
+    const reads: Array<Array<string | null>> = [];
     let writing = true;
     const reader = (async () => {
       while (writing)
-        reads.push((await valkey.admin.mget(VALKEY_KEYS.active, VALKEY_KEYS.keyset)) as [string, string]);
+        reads.push(await valkey.admin.mget(VALKEY_KEYS.active, VALKEY_KEYS.keyset, VALKEY_KEYS.signingKey));
     })();
     for (let i = 0; i < 40; i++) await manager.rotate({ secret: newSecret('atomic') });
     writing = false;
     await reader;
     expect(reads.length).toBeGreaterThan(40);
-    const distinct = new Map(
-      reads.map(([active, envelope]) => [`${active}|${envelope}`, [active, envelope]]),
-    );
-    for (const [active, envelope] of distinct.values()) {
-      expect(secretOf(await openKeyset(envelope as string, openingKeysFor(KEYSET_KEY)))).toBe(active);
+    const distinct = new Map(reads.map((read) => [read.join('|'), read]));
+    for (const [active, envelope, signingKey] of distinct.values()) {
+      const keyset = await openKeyset(envelope as string, openingKeysFor(KEYSET_KEY));
+      expect(secretOf(keyset)).toBe(active);
+      expectSame(
+        JSON.parse(signingKey as string),
+        signingJwk(keyset),
+        'signing_key is the active key of the envelope',
+      );
     }
+  });
+
+  it('inspect() reads the kid of signing_key, and a signing_key that is not JSON as naming no key', async () => {
+    const { manager, storage } = await replica();
+    await manager.start();
+    expect((await storage.inspect()).signingKid).toBe(activeKey((await manager.keyset()).keyset).kid);
+    await valkey.admin.set(VALKEY_KEYS.signingKey, '{"kid": "kmaterial0123');
+    expect((await storage.inspect()).signingKid).toBeNull();
   });
 
   /** Every jwt_secrets:* key whose value (string, hash or list) holds `text`. */
