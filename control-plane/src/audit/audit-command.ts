@@ -37,7 +37,9 @@ export async function auditValkey(url: string): Promise<AuditReport> {
         keysetChain ??= { where: VALKEY_KEYS.chain, problem: 'holds a link that is not JSON' };
       }
     }
-    const current = state === null ? null : await chainLink(parseKeyset(JSON.parse(state)));
+    // The control plane's own copy: key pairs keep their private key there, and its links hash that copy.
+    const current =
+      state === null ? null : await chainLink(parseKeyset(JSON.parse(state), { private: true }));
     keysetChain ??= verifyKeysetChain(parsed, current);
     const auditLog = verifyAuditLog(entries, head);
     return {

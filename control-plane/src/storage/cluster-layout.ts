@@ -1,15 +1,17 @@
 /**
  * The Valkey Cluster layout. A script may only touch keys of one hash slot, so the project's own keys carry the
- * hash tag `{jwt_secrets}` and change together in the one swap script, in-slot copies of the active secret and
- * the envelope included. `jwt_secrets:active` and `jwt_secrets:keyset` keep their names (SPEC section 4) and
- * live in other slots: they follow right after the swap, each guarded by the keyset version it holds (a key
- * `{jwt_secrets:active}:version` in its own slot), so a slower writer never puts an older keyset back.
+ * hash tag `{jwt_secrets}` and change together in the one swap script, in-slot copies of the active secret, the
+ * signing key and the envelope included. `jwt_secrets:active`, `jwt_secrets:keyset` and
+ * `jwt_secrets:signing_key` keep their names (SPEC sections 4 and 8) and live in other slots: they follow right
+ * after the swap, each guarded by the keyset version it holds (a key `{jwt_secrets:active}:version` in its own
+ * slot), so a slower writer never puts an older keyset back.
  */
 import type { Cluster } from 'iovalkey';
 import type { VALKEY_KEYS } from './valkey-storage.ts';
 
 export const CLUSTER_KEYS = {
   active: '{jwt_secrets}:active',
+  signingKey: '{jwt_secrets}:signing_key',
   keyset: '{jwt_secrets}:keyset',
   state: '{jwt_secrets}:state',
   version: '{jwt_secrets}:version',
@@ -23,32 +25,38 @@ export const CLUSTER_KEYS = {
 } as const satisfies Record<keyof typeof VALKEY_KEYS, string>;
 
 /**
- * The keys SPEC section 4 names, and the version guard of each (same slot: the guard's hash tag is the key's
- * whole name).
+ * The keys kept by name, the version guard of each (same slot: the guard's hash tag is the key's whole name),
+ * and which of the follower values each holds.
  */
 export const FOLLOWER_KEYS = [
-  { key: 'jwt_secrets:active', guard: '{jwt_secrets:active}:version' },
-  { key: 'jwt_secrets:keyset', guard: '{jwt_secrets:keyset}:version' },
+  { key: 'jwt_secrets:active', guard: '{jwt_secrets:active}:version', holds: 'active' },
+  { key: 'jwt_secrets:keyset', guard: '{jwt_secrets:keyset}:version', holds: 'envelope' },
+  { key: 'jwt_secrets:signing_key', guard: '{jwt_secrets:signing_key}:version', holds: 'signingKey' },
 ] as const;
 
+/** ARGV[3] '1' deletes the key (jwt_secrets:active once no HS256 key is left) instead of setting it. */
 const FOLLOW_SCRIPT = `
 if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
 `;
 
-/** What the keys kept by name should hold: the keyset version, the active secret, the envelope (if any). */
+/** What the keys kept by name should hold at keyset `version`. */
 export interface FollowerValues {
   version: number;
-  active: string;
+  /** The legacy secret; null deletes jwt_secrets:active (no HS256 key left). */
+  active: string | null;
+  /** The envelope; null leaves jwt_secrets:keyset as it is (a write without one keeps the last). */
   envelope: string | null;
+  /** The private JWK of the active key; null leaves jwt_secrets:signing_key as it is (none in the slot yet). */
+  signingKey: string | null;
 }
 
 /**
- * Brings `jwt_secrets:active` and `jwt_secrets:keyset` up to `values` unless they already hold that version or
- * a newer one. With `minReplicas`, each write is also confirmed on that many replicas of its node; returns the
- * fewest replicas that acknowledged (Infinity without `minReplicas`).
+ * Brings the keys kept by name up to `values` unless they already hold that version or a newer one. With
+ * `minReplicas`, each write is also confirmed on that many replicas of its node; returns the fewest replicas
+ * that acknowledged (Infinity without `minReplicas`).
  */
 export async function writeFollowers(
   client: Cluster,
@@ -56,10 +64,13 @@ export async function writeFollowers(
   minReplicas: number,
   ackTimeoutMs: number,
 ): Promise<number> {
-  const writes = FOLLOWER_KEYS.map(({ key, guard }, i) => {
-    const value = i === 0 ? values.active : values.envelope;
-    if (value === null) return Promise.resolve(Number.POSITIVE_INFINITY);
-    const pipeline = client.pipeline().eval(FOLLOW_SCRIPT, 2, key, guard, String(values.version), value);
+  const writes = FOLLOWER_KEYS.map(({ key, guard, holds }) => {
+    const value = values[holds];
+    const remove = holds === 'active' && value === null;
+    if (value === null && !remove) return Promise.resolve(Number.POSITIVE_INFINITY);
+    const pipeline = client
+      .pipeline()
+      .eval(FOLLOW_SCRIPT, 2, key, guard, String(values.version), value ?? '', remove ? '1' : '0');
     if (minReplicas > 0) pipeline.wait(minReplicas, ackTimeoutMs);
     return pipeline.exec().then((results) => {
       for (const [error] of results ?? []) if (error) throw error;

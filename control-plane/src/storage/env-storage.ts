@@ -1,10 +1,12 @@
 /**
  * Local development storage: the keyset starts from JWT_SECRET / JWT_PREVIOUS_SECRETS and rotations live in
- * this process's memory only. A restart goes back to the environment's secrets.
+ * this process's memory only. A restart goes back to the environment's secrets. The keyset is held as written,
+ * private keys of key pairs included (as jwt_secrets:state holds them); nothing here leaves the process.
  */
+import { findActiveKey, legacyActiveSecret, signingJwk } from '../../../shared/keyset.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { type ChainLink, chainLink } from '../audit/keyset-chain.ts';
-import type { KeysetStorage, StoredKeyset } from './keyset-storage.ts';
+import type { KeysetStorage, StorageFacts, StoredKeyset } from './keyset-storage.ts';
 
 export class EnvStorage implements KeysetStorage {
   readonly kind = 'env';
@@ -29,6 +31,8 @@ export class EnvStorage implements KeysetStorage {
   }
 
   async compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean> {
+    // As in Valkey: a keyset whose active key pair has lost its private key is refused (keyset_invalid).
+    signingJwk(next.keyset);
     const link = await chainLink(next.keyset);
     if ((this.#current?.keyset.version ?? 0) !== expectedVersion) return false;
     this.#current = next;
@@ -38,6 +42,20 @@ export class EnvStorage implements KeysetStorage {
       this.auditLog.push(nextAuditEntry(tail, action, next.keyset.version, new Date()).text);
     }
     return true;
+  }
+
+  /** The facts Valkey would hold beside this keyset: in one process they always agree with it. */
+  async inspect(): Promise<StorageFacts> {
+    const keyset = this.#current?.keyset;
+    if (keyset === undefined) {
+      return { guardVersion: 0, activeSecret: null, signingKid: null, highestSecretVersion: 0 };
+    }
+    return {
+      guardVersion: keyset.version,
+      activeSecret: legacyActiveSecret(keyset),
+      signingKid: findActiveKey(keyset)?.kid ?? null,
+      highestSecretVersion: Math.max(0, ...keyset.keys.map((key) => key.version)),
+    };
   }
 
   async watch(): Promise<() => Promise<void>> {

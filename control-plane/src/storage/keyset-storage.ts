@@ -46,8 +46,13 @@ export interface KeysetStorage {
 export interface StorageFacts {
   /** The compare-and-swap guard (`jwt_secrets:version`); 0 when unset. */
   guardVersion: number;
-  /** The plain active secret (`jwt_secrets:active`), or null. */
+  /**
+   * What `jwt_secrets:active` holds (legacyActiveSecret of a consistent keyset: the active HS256 secret, or
+   * while a key pair is active the newest previous HS256 secret), or null when the key is absent.
+   */
   activeSecret: string | null;
+  /** The kid of the published signing key (`jwt_secrets:signing_key`), or null when there is none. */
+  signingKid: string | null;
   /** The highest secret version the history holds; 0 when empty. */
   highestSecretVersion: number;
 }

@@ -1,21 +1,25 @@
 /**
  * Production storage in Valkey. Layout (SPEC section 4 plus the project's own keys, see README):
- *   jwt_secrets:active   the active secret, plain string (what existing services GET)
- *   jwt_secrets:keyset   the sealed keyset envelope (what edges pull)
- *   jwt_secrets:state    the keyset JSON (secrets included: Valkey access is secret access either way)
+ *   jwt_secrets:active   the HS256 secret legacy issuers sign with, plain string (what existing services GET):
+ *                        the active key's, or while a key pair is active the newest previous HS256 secret;
+ *                        deleted once the keyset holds no HS256 key (legacyActiveSecret)
+ *   jwt_secrets:signing_key  the active key as a private JWK (SPEC section 8, signingJwk), for every issuer
+ *   jwt_secrets:keyset   the sealed keyset envelope (what edges pull; never a private key)
+ *   jwt_secrets:state    the keyset JSON, private keys (`d`) included: the control plane's own copy (Valkey
+ *                        access is secret access either way)
  *   jwt_secrets:version  the keyset version, the compare-and-swap guard
- *   jwt_secrets:history  hash: secret version -> {version, kid, k, created_at}; never pruned
+ *   jwt_secrets:history  hash: key version -> {version, kid, k, created_at} for HS256, the public JWK
+ *                        {version, kid, alg, kty, crv, x, y?, created_at} for a key pair; never pruned, never `d`
  *   jwt_secrets:chain    hash: keyset version -> {version, hash, previous_hash} (audit/keyset-chain.ts)
  *   jwt_secrets:audit    list: one JSON entry per admin action, each chained to the one before (audit/)
  *   jwt_secrets:audit_head  the hash of the audit log's last entry, so that editing or dropping it shows
  *   jwt_secrets:changed  pub/sub channel announcing each new version
  * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
- * cluster-layout.ts, and the two SPEC names follow right after the script.
+ * cluster-layout.ts, and the three keys kept by name follow right after the script.
  */
 import { Cluster } from 'iovalkey';
-import { decodeBase64url, fromUtf8 } from '../../../shared/base64url.ts';
 import { KeywardError } from '../../../shared/errors.ts';
-import { type KeyEntry, legacyActiveSecret } from '../../../shared/keyset.ts';
+import { type KeyEntry, legacyActiveSecret, signingJwk } from '../../../shared/keyset.ts';
 import { parseKeyset } from '../../../shared/keyset-envelope.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
@@ -26,6 +30,7 @@ import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valk
 
 export const VALKEY_KEYS = {
   active: 'jwt_secrets:active',
+  signingKey: 'jwt_secrets:signing_key',
   keyset: 'jwt_secrets:keyset',
   state: 'jwt_secrets:state',
   version: 'jwt_secrets:version',
@@ -41,21 +46,24 @@ export const VALKEY_KEYS = {
  * The compare-and-swap: 0 when the guard moved (or the audit log's tail is not the one its new entry chains
  * to), -N when the history already holds secret version N for another kid (a history entry is never kept
  * silently over a different secret), 1 when written. Checks come before the first write: a script that fails
- * half-way keeps what it wrote. The keyset, its chain link and the audit entry change in this one step.
+ * half-way keeps what it wrote. The keyset, its chain link and the audit entry change in this one step, and so
+ * do jwt_secrets:active (ARGV[4]; empty when no HS256 key is left: the key is deleted, a secret is never empty)
+ * and jwt_secrets:signing_key (ARGV[11]).
  */
 const SWAP_SCRIPT = `
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return 0 end
 if ARGV[9] ~= '' and (redis.call('LINDEX', KEYS[7], -1) or '') ~= ARGV[8] then return 0 end
-for i = 11, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   local held = redis.call('HGET', KEYS[5], ARGV[i])
   if held and cjson.decode(held).kid ~= cjson.decode(ARGV[i + 1]).kid then return -tonumber(ARGV[i]) end
 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
-redis.call('SET', KEYS[3], ARGV[4])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4]) else redis.call('DEL', KEYS[3]) end
+redis.call('SET', KEYS[9], ARGV[11])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
-for i = 11, #ARGV, 2 do redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) end
+for i = 12, #ARGV, 2 do redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[6], ARGV[2], ARGV[7])
 if ARGV[9] ~= '' then
   redis.call('RPUSH', KEYS[7], ARGV[9])
@@ -150,7 +158,9 @@ export class ValkeyStorage implements KeysetStorage {
   async load(): Promise<StoredKeyset | null> {
     const [state, envelope] = await this.#call(() => this.#client.mget(this.#keys.state, this.#keys.keyset));
     if (state == null) return null;
-    return { keyset: parseKeyset(parseJson(state, this.#keys.state)), envelope: envelope ?? null };
+    // The control plane's own copy: the private keys of key pairs are kept here, and only here.
+    const keyset = parseKeyset(parseJson(state, this.#keys.state), { private: true });
+    return { keyset, envelope: envelope ?? null };
   }
 
   async loadLegacySecrets(): Promise<{ active: string; previous: string[] } | null> {
@@ -163,7 +173,9 @@ export class ValkeyStorage implements KeysetStorage {
       String(key.version),
       JSON.stringify(historyEntry(key)),
     ]);
-    const activeSecret = legacyActiveSecret(next.keyset) ?? '';
+    const activeSecret = legacyActiveSecret(next.keyset);
+    // Throws keyset_invalid (nothing written) when an active key pair has lost its private key.
+    const signingKey = JSON.stringify(signingJwk(next.keyset));
     const keys = this.#keys;
     const link = JSON.stringify(await chainLink(next.keyset));
     const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));
@@ -173,7 +185,7 @@ export class ValkeyStorage implements KeysetStorage {
       .pipeline()
       .eval(
         SWAP_SCRIPT,
-        8,
+        9,
         keys.version,
         keys.state,
         keys.active,
@@ -182,16 +194,18 @@ export class ValkeyStorage implements KeysetStorage {
         keys.chain,
         keys.audit,
         keys.auditHead,
+        keys.signingKey,
         String(expectedVersion),
         String(next.keyset.version),
         JSON.stringify(next.keyset),
-        activeSecret,
+        activeSecret ?? '',
         next.envelope ?? '',
         keys.changed,
         link,
         tail ?? '',
         entry?.text ?? '',
         entry?.hash ?? '',
+        signingKey,
         ...history,
       );
     if (this.#minReplicas > 0) pipeline.wait(this.#minReplicas, this.#ackTimeoutMs);
@@ -211,12 +225,17 @@ export class ValkeyStorage implements KeysetStorage {
     let acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
     if (this.#client instanceof Cluster) {
       const client = this.#client;
-      const values = { version: next.keyset.version, active: activeSecret, envelope: next.envelope };
+      const values = {
+        version: next.keyset.version,
+        active: activeSecret,
+        envelope: next.envelope,
+        signingKey,
+      };
       const followers = await this.#call(() =>
         writeFollowers(client, values, this.#minReplicas, this.#ackTimeoutMs),
       ).catch((error) => {
         throw new StorageUnavailableError(
-          `The change is stored but jwt_secrets:active and jwt_secrets:keyset could not be updated; they follow at the next change or control plane start`,
+          `The change is stored but jwt_secrets:active, jwt_secrets:keyset and jwt_secrets:signing_key could not all be updated; they follow at the next change or control plane start`,
           { cause: error },
         );
       });
@@ -229,25 +248,33 @@ export class ValkeyStorage implements KeysetStorage {
 
   /** Brings the keys kept by name up to the slot's keyset (a writer may have stopped between the two steps). */
   async #repairFollowers(client: Cluster): Promise<void> {
-    const [version, active, envelope] = await this.#call(() =>
-      client.mget(CLUSTER_KEYS.version, CLUSTER_KEYS.active, CLUSTER_KEYS.keyset),
+    const [version, active, envelope, signingKey] = await this.#call(() =>
+      client.mget(CLUSTER_KEYS.version, CLUSTER_KEYS.active, CLUSTER_KEYS.keyset, CLUSTER_KEYS.signingKey),
     );
-    if (version == null || active == null) return;
-    const values = { version: Number(version), active, envelope: envelope ?? null };
+    // No keyset written yet: jwt_secrets:active may hold the legacy secret the first start bootstraps from.
+    if (version == null) return;
+    const values = {
+      version: Number(version),
+      active: active ?? null,
+      envelope: envelope ?? null,
+      signingKey: signingKey ?? null,
+    };
     await this.#call(() => writeFollowers(client, values, 0, 0));
   }
 
   async inspect(): Promise<StorageFacts> {
-    const [guard, active, versions] = await this.#call(() =>
+    const [guard, active, signingKey, versions] = await this.#call(() =>
       Promise.all([
         this.#client.get(this.#keys.version),
         this.#client.get(this.#keys.active),
+        this.#client.get(this.#keys.signingKey),
         this.#client.hkeys(this.#keys.history),
       ]),
     );
     return {
       guardVersion: Number(guard ?? 0) || 0,
       activeSecret: active,
+      signingKid: signingKey === null ? null : kidOf(signingKey),
       highestSecretVersion: Math.max(0, ...versions.map(Number).filter(Number.isSafeInteger)),
     };
   }
@@ -281,15 +308,20 @@ export class ValkeyStorage implements KeysetStorage {
   }
 
   describeMissingKeyset(): string {
-    const { version, state, keyset, active } = this.#keys;
-    return `${version} is set but ${state} is missing; restore ${state}, ${keyset} and ${active} from a backup`;
+    const { version, state, keyset, active, signingKey } = this.#keys;
+    return `${version} is set but ${state} is missing; restore ${state}, ${keyset}, ${active} and ${signingKey} from a backup`;
   }
 
   describeGuardAhead(guard: number, held: number, consistent: boolean): string {
-    const { version, state, keyset, active } = this.#keys;
+    const { version, state, keyset, active, signingKey } = this.#keys;
     const what = `${version} is ${guard} but ${state} holds version ${held} (a partial restore)`;
     if (consistent) return what;
-    return `${what}, and ${active} is not the active secret of ${state}: restore ${state}, ${keyset}, ${active} and ${version} together from one backup, or set ${active} to the active secret of ${state}`;
+    return (
+      `${what}, and ${active} does not agree with ${state} (it holds the active HS256 secret, or while a key ` +
+      `pair is active the newest previous HS256 secret, and is absent when ${state} holds no HS256 key): ` +
+      `restore ${state}, ${keyset}, ${active}, ${signingKey} and ${version} together from one backup, or set ` +
+      `(or delete) ${active} to agree with ${state}`
+    );
   }
 
   /** Every secret ever installed, by secret version (for audits and tests). */
@@ -314,6 +346,16 @@ export class ValkeyStorage implements KeysetStorage {
     } catch (error) {
       throw new StorageUnavailableError('Secret storage unavailable', { cause: error });
     }
+  }
+}
+
+/** The kid of a stored signing key, or null when it names none (never its key material). */
+function kidOf(json: string): string | null {
+  try {
+    const kid = (JSON.parse(json) as { kid?: unknown }).kid;
+    return typeof kid === 'string' ? kid : null;
+  } catch {
+    return null;
   }
 }
 

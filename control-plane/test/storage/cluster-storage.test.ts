@@ -5,10 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'iovalkey';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { legacyActiveSecret, rotateKeyset, signingJwk } from '../../../shared/keyset.ts';
+import { sealKeyset } from '../../../shared/keyset-envelope.ts';
+import { EDDSA_PAIR, ES256_PAIR } from '../../../test/support/key-pairs.ts';
+import { sealingKeys } from '../../../test/support/keysets.ts';
 import { startValkeyCluster, type ValkeyClusterSetup } from '../../../test/support/valkey-cluster.ts';
-import { expectLayoutConsistent, expectSame, secretOf } from '../../../test/support/valkey-layout.ts';
-import { CLUSTER_KEYS, FOLLOWER_KEYS } from '../../src/storage/cluster-layout.ts';
+import { expectLayoutConsistent, expectSame } from '../../../test/support/valkey-layout.ts';
+import { CLUSTER_KEYS, FOLLOWER_KEYS, writeFollowers } from '../../src/storage/cluster-layout.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
 import { historyThrough, runStorageConformance } from './conformance.ts';
 
@@ -28,17 +32,18 @@ afterAll(async () => {
 
 /** Every key of the layout, each read on its own node. */
 async function readClusterLayout() {
-  const [active, envelope, state, version] = await admin.mget(
+  const [active, envelope, state, version, signingKey] = await admin.mget(
     CLUSTER_KEYS.active,
     CLUSTER_KEYS.keyset,
     CLUSTER_KEYS.state,
     CLUSTER_KEYS.version,
+    CLUSTER_KEYS.signingKey,
   );
   const followers = await Promise.all(
     FOLLOWER_KEYS.flatMap(({ key, guard }) => [admin.get(key), admin.get(guard)]),
   );
   const history = await admin.hgetall(CLUSTER_KEYS.history);
-  return { active, envelope, state, version, history, followers };
+  return { active, envelope, state, version, signingKey, history, followers };
 }
 
 async function openStorage(): Promise<ValkeyStorage> {
@@ -59,11 +64,87 @@ runStorageConformance('valkey cluster', () => ({
     const layout = await readClusterLayout();
     // The in-slot copies hold what the standalone layout holds under the SPEC names.
     const keyset = await expectLayoutConsistent(layout, KEYSET_KEY);
-    const [active, activeVersion, envelope, envelopeVersion] = layout.followers;
-    expectSame(active, secretOf(keyset), 'jwt_secrets:active follows the keyset');
+    const [active, activeVersion, envelope, envelopeVersion, signingKey, signingKeyVersion] =
+      layout.followers;
+    expectSame(
+      active,
+      legacyActiveSecret(keyset),
+      'jwt_secrets:active follows the keyset (absent: no HS256 key)',
+    );
     expectSame(envelope, layout.envelope, 'jwt_secrets:keyset follows the keyset');
-    expect([activeVersion, envelopeVersion]).toEqual([layout.version, layout.version]);
+    expectSame(signingKey, layout.signingKey, 'jwt_secrets:signing_key follows the keyset');
+    expect([activeVersion, envelopeVersion, signingKeyVersion]).toEqual([
+      layout.version,
+      layout.version,
+      layout.version,
+    ]);
     return keyset;
+  },
+  async published() {
+    const [active, envelope, signingKey] = await Promise.all(FOLLOWER_KEYS.map(({ key }) => admin.get(key)));
+    return { active, envelope, signingKey };
   },
   history: () => historyThrough(openStorage),
 }));
+
+describe('the keys a Cluster keeps by name', () => {
+  const [active, , signingKey] = FOLLOWER_KEYS;
+
+  /** Key pairs only (no HS256 key): version 1 EdDSA, then version 2 ES256 with EdDSA previous. */
+  async function writePairs(storage: ValkeyStorage) {
+    const options = { now: new Date(), gracePeriodMs: 86_400_000 };
+    const first = rotateKeyset(null, EDDSA_PAIR, options);
+    const second = rotateKeyset(first, ES256_PAIR, options);
+    const sealing = await sealingKeys(KEYSET_KEY);
+    expect(
+      await storage.compareAndSwap(0, { keyset: first, envelope: await sealKeyset(first, sealing) }),
+    ).toBe(true);
+    expect(
+      await storage.compareAndSwap(1, { keyset: second, envelope: await sealKeyset(second, sealing) }),
+    ).toBe(true);
+    return second;
+  }
+
+  it('are repaired at connect: signing_key written, jwt_secrets:active deleted when no HS256 key is left', async () => {
+    await Promise.all(admin.nodes('master').map((node) => node.flushall()));
+    const writer = await openStorage();
+    const keyset = await writePairs(writer);
+    await writer.close();
+    // A writer stopped between the swap and the followers: they still hold what an earlier keyset gave them.
+    await admin.set(active.key, 'an-hs256-secret-of-an-earlier-keyset-0123456789');
+    await admin.set(active.guard, '1');
+    await admin.del(signingKey.key);
+    await admin.del(signingKey.guard);
+
+    const restarted = await openStorage();
+    await restarted.close();
+    expect(await admin.get(active.key)).toBeNull();
+    expect(await admin.get(active.guard)).toBe('2');
+    expectSame(
+      JSON.parse((await admin.get(signingKey.key)) as string),
+      signingJwk(keyset),
+      'signing_key repaired',
+    );
+    expect(await admin.get(signingKey.guard)).toBe('2');
+  });
+
+  it('a slower writer never puts an older signing key or legacy secret back', async () => {
+    await Promise.all(admin.nodes('master').map((node) => node.flushall()));
+    const writer = await openStorage();
+    const keyset = await writePairs(writer);
+    await writer.close();
+    const older = {
+      version: 1,
+      active: 'an-older-hs256-secret-0123456789abcdef',
+      envelope: null,
+      signingKey: '{}',
+    };
+    await writeFollowers(admin, older, 0, 0);
+    expect(await admin.get(active.key)).toBeNull();
+    expectSame(
+      JSON.parse((await admin.get(signingKey.key)) as string),
+      signingJwk(keyset),
+      'signing_key kept',
+    );
+  });
+});

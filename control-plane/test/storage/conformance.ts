@@ -3,14 +3,30 @@
  * one by its own test file with a target that opens it. A new storage (Sentinel, Cluster) adds one such file.
  */
 import { randomBytes } from 'node:crypto';
+import type { Valkey } from 'iovalkey';
+import { compactDecrypt } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeBase64url, encodeBase64url, utf8 } from '../../../shared/base64url.ts';
-import { activeKey, type HmacKeyEntry, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
+import { decodeBase64url, encodeBase64url, fromUtf8, utf8 } from '../../../shared/base64url.ts';
+import {
+  activeKey,
+  type HmacKeyEntry,
+  type Keyset,
+  legacyActiveSecret,
+  promoteKey,
+  publicKeyset,
+  revokeKey,
+  rotateKeyset,
+  signingJwk,
+  stageKey,
+} from '../../../shared/keyset.ts';
+import { sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { computeKid } from '../../../shared/kid.ts';
-import { KEYSET_SIGNING_SEED } from '../../../test/support/keysets.ts';
+import { EDDSA_PAIR, ES256_PAIR } from '../../../test/support/key-pairs.ts';
+import { KEYSET_SIGNING_SEED, sealingKeys } from '../../../test/support/keysets.ts';
+import { expectSame } from '../../../test/support/valkey-layout.ts';
 import { KeysetManager, type KeysetManagerOptions } from '../../src/keyset/keyset-manager.ts';
 import type { KeysetStorage, StoredKeyset } from '../../src/storage/keyset-storage.ts';
-import type { HistoryEntry } from '../../src/storage/valkey-storage.ts';
+import { type HistoryEntry, VALKEY_KEYS } from '../../src/storage/valkey-storage.ts';
 
 export interface StorageTarget {
   /** Empties the store; `legacy` is the secret that existed before Keyward (Valkey: jwt_secrets:active). */
@@ -25,6 +41,44 @@ export interface StorageTarget {
   consistentKeyset?(): Promise<Keyset>;
   /** Every secret the store ever held, by secret version, when it keeps such a history. */
   history?(): Promise<HistoryEntry[]>;
+  /** What a reader GETs under the SPEC names (jwt_secrets:active, :keyset, :signing_key), when published. */
+  published?(): Promise<Published>;
+}
+
+/** The keys other services read by name; null when absent. */
+export interface Published {
+  active: string | null;
+  envelope: string | null;
+  signingKey: string | null;
+}
+
+/** The SPEC names read straight from a standalone (or Sentinel primary's) Valkey. */
+export async function publishedIn(admin: Valkey): Promise<Published> {
+  const [active, envelope, signingKey] = await admin.mget(
+    VALKEY_KEYS.active,
+    VALKEY_KEYS.keyset,
+    VALKEY_KEYS.signingKey,
+  );
+  return { active, envelope, signingKey };
+}
+
+/** The JSON text an envelope carries, read raw: decrypted (JWE) with `keysetKey`, the JWS payload unverified. */
+async function manifestText(envelope: string, keysetKey: Uint8Array): Promise<string> {
+  const manifest =
+    envelope.split('.').length === 5
+      ? (fromUtf8((await compactDecrypt(envelope, keysetKey)).plaintext) as string)
+      : envelope;
+  return fromUtf8(decodeBase64url(manifest.split('.')[1] as string) as Uint8Array) as string;
+}
+
+const PRIVATE_KEYS = [ES256_PAIR.d, EDDSA_PAIR.d];
+
+/** The history entry of a key: the secret of HS256, the public JWK of a key pair, never `d`. */
+function expectedHistory(key: Keyset['keys'][number]): HistoryEntry {
+  const { version, kid, created_at } = key;
+  if (key.alg === 'HS256') return { version, kid, k: key.k, created_at };
+  const { alg, kty, crv, x } = key;
+  return { version, kid, alg, kty, crv, x, ...(key.alg === 'ES256' ? { y: key.y } : {}), created_at };
 }
 
 /** The history read through a storage of its own, closed after (for a target's `history`). */
@@ -81,6 +135,46 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       });
       cleanups.push(() => manager.stop());
       return { storage, manager, warnings };
+    }
+
+    /** Seals `next` as a control plane would (when the store is checked against envelopes) and swaps it in. */
+    async function write(
+      storage: KeysetStorage,
+      current: Keyset | null,
+      next: Keyset,
+    ): Promise<StoredKeyset> {
+      const keysetKey = store.keysetKey;
+      const envelope = keysetKey === undefined ? null : await sealKeyset(next, await sealingKeys(keysetKey));
+      const stored = { keyset: next, envelope };
+      expect(await storage.compareAndSwap(current?.version ?? 0, stored)).toBe(true);
+      return stored;
+    }
+
+    /**
+     * What storage holds beside `keyset`: its facts (jwt_secrets:active follows legacyActiveSecret, the signing
+     * key is the active key), and where published the raw keys: signing_key = signingJwk, active deleted when
+     * no HS256 key is left, an envelope without any private key (a bare JWS when no secret is in it).
+     */
+    async function expectPublished(storage: KeysetStorage, keyset: Keyset): Promise<void> {
+      const facts = await storage.inspect?.();
+      expect(facts).toBeDefined();
+      expectSame(facts?.activeSecret, legacyActiveSecret(keyset), 'inspect(): the legacy active secret');
+      expect(facts?.signingKid).toBe(activeKey(keyset).kid);
+      if (store.consistentKeyset) expectSame(await store.consistentKeyset(), keyset, 'the layout holds it');
+      if (store.published === undefined || store.keysetKey === undefined) return;
+      const published = await store.published();
+      expectSame(published.active, legacyActiveSecret(keyset), 'jwt_secrets:active follows the keyset');
+      expectSame(
+        JSON.parse(published.signingKey as string),
+        signingJwk(keyset),
+        'jwt_secrets:signing_key is the active key as a private JWK',
+      );
+      const envelope = published.envelope as string;
+      expect(envelope.split('.')).toHaveLength(keyset.keys.some((key) => key.alg === 'HS256') ? 5 : 3);
+      const text = await manifestText(envelope, store.keysetKey);
+      for (const key of (JSON.parse(text) as Keyset).keys) expect(key).not.toHaveProperty('d');
+      for (const d of PRIVATE_KEYS) expect(text.includes(d), 'a private key in the envelope').toBe(false);
+      expectSame(JSON.parse(text), publicKeyset(keyset), 'the envelope holds the public keyset');
     }
 
     beforeEach(async () => {
@@ -207,6 +301,93 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       const next = await second.manager.rotate({ secret: newSecret('after-restart') });
       expect(next.keyset.version).toBe(5);
       expect(activeKey(next.keyset).version).toBe(5);
+    });
+
+    it('an active EdDSA key, a previous HS256 key and a standby ES256 key round-trip: state keeps d, the envelope none', async () => {
+      const now = new Date();
+      const legacy = newSecret('mixed');
+      const withPair = rotateKeyset(await keysetOf(legacy, 1), EDDSA_PAIR, { now, gracePeriodMs: DAY });
+      const mixed = stageKey(withPair, ES256_PAIR, now);
+      expect(mixed.keys.map((key) => [key.alg, key.status])).toEqual([
+        ['EdDSA', 'active'],
+        ['ES256', 'standby'],
+        ['HS256', 'previous'],
+      ]);
+      const storage = await open();
+      const stored = await write(storage, null, mixed);
+      expect(await storage.load()).toEqual(stored);
+      // Another replica reads the private keys back from storage, not from this one's memory.
+      const loaded = (await (await open()).load())?.keyset as Keyset;
+      expect(loaded.keys.map((key) => (key.alg === 'HS256' ? undefined : key.d))).toEqual([
+        EDDSA_PAIR.d,
+        ES256_PAIR.d,
+        undefined,
+      ]);
+      await expectPublished(storage, mixed);
+      if (store.history) {
+        const history = await store.history();
+        expect(history).toEqual([...mixed.keys].sort((a, b) => a.version - b.version).map(expectedHistory));
+        for (const entry of history) expect(entry).not.toHaveProperty('d');
+      }
+    });
+
+    it('signing_key and jwt_secrets:active follow stage, promote, revoke and rotate, through storage and a manager', async () => {
+      const now = new Date();
+      const options = { now, gracePeriodMs: DAY };
+      const storage = await open();
+      const legacy = newSecret('hs256');
+      let current = (await write(storage, null, await keysetOf(legacy, 1))).keyset;
+      await expectPublished(storage, current);
+
+      // A standby key pair verifies but does not sign: signing_key and jwt_secrets:active stay on HS256.
+      current = (await write(storage, current, stageKey(current, EDDSA_PAIR, now))).keyset;
+      expect(JSON.parse(JSON.stringify(signingJwk(current)))).toMatchObject({ kty: 'oct', alg: 'HS256' });
+      await expectPublished(storage, current);
+
+      // Promoted: the key pair signs; legacy issuers keep the HS256 secret, still verifying in its grace.
+      current = (await write(storage, current, promoteKey(current, EDDSA_PAIR.kid, options))).keyset;
+      expect(legacyActiveSecret(current)).toBe(legacy);
+      await expectPublished(storage, current);
+
+      // No HS256 key left: jwt_secrets:active is deleted, and the envelope is a bare signed JWS.
+      const hs256Kid = await computeKid(legacy);
+      current = (await write(storage, current, revokeKey(current, hs256Kid, now))).keyset;
+      expect(legacyActiveSecret(current)).toBeNull();
+      await expectPublished(storage, current);
+
+      current = (await write(storage, current, rotateKeyset(current, ES256_PAIR, options))).keyset;
+      await expectPublished(storage, current);
+
+      // A restart over a keyset without HS256 keys keeps it (no bootstrap from a missing jwt_secrets:active),
+      // and the manager's own writes carry the private keys on: an HS256 rotation after key pairs.
+      const { manager, storage: its } = await replica();
+      const started = await manager.start();
+      expect(started.keyset.keys.map((key) => key.kid)).toEqual(current.keys.map((key) => key.kid));
+      const secret = newSecret('after-pairs');
+      const rotated = await manager.rotate({ secret });
+      expect(legacyActiveSecret(rotated.keyset)).toBe(secret);
+      expect(rotated.keyset.keys.map((key) => (key.alg === 'HS256' ? undefined : key.d))).toEqual([
+        undefined,
+        ES256_PAIR.d,
+        EDDSA_PAIR.d,
+      ]);
+      expect(await its.load()).toEqual(rotated);
+      await expectPublished(its, rotated.keyset);
+    });
+
+    it('a keyset whose active key pair has no private key is refused, and nothing changes', async () => {
+      const storage = await open();
+      const first = (await write(storage, null, await keysetOf(newSecret('kept'), 1))).keyset;
+      const before = await store.snapshot();
+      const unusable = publicKeyset(rotateKeyset(first, EDDSA_PAIR, { now: new Date(), gracePeriodMs: DAY }));
+      const refused = await storage.compareAndSwap(1, { keyset: unusable, envelope: null }).then(
+        () => undefined,
+        (error: unknown) => error as Error & { code?: string },
+      );
+      expect(refused?.code).toBe('keyset_invalid');
+      expect(refused?.message).toContain(EDDSA_PAIR.kid);
+      expectSame(await store.snapshot(), before, 'a refused write changes nothing');
+      await expectPublished(storage, first);
     });
 
     it('two replicas rotating concurrently 200 times each lose no rotation and reuse no version', async () => {

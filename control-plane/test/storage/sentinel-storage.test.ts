@@ -12,7 +12,7 @@ import {
   startSentinelSetup,
 } from '../../../test/support/valkey-sentinel.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
-import { historyThrough, runStorageConformance } from './conformance.ts';
+import { historyThrough, publishedIn, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 let setup: SentinelSetup;
@@ -48,4 +48,5 @@ runStorageConformance('valkey sentinel', () => ({
   snapshot: () => readLayout(admin),
   consistentKeyset: async () => (await expectConsistent(admin, KEYSET_KEY)).keyset,
   history: () => historyThrough(openStorage),
+  published: () => publishedIn(admin),
 }));

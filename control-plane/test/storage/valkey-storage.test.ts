@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { useValkeyReplicas } from '../../../test/support/keyset-replica.ts';
 import { expectConsistent, readLayout } from '../../../test/support/valkey-layout.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
-import { historyThrough, runStorageConformance } from './conformance.ts';
+import { historyThrough, publishedIn, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
 const fixture = useValkeyReplicas(KEYSET_KEY);
@@ -24,4 +24,5 @@ runStorageConformance('valkey', () => ({
   snapshot: () => readLayout(fixture.admin),
   consistentKeyset: async () => (await expectConsistent(fixture.admin, KEYSET_KEY)).keyset,
   history: () => historyThrough(openStorage),
+  published: () => publishedIn(fixture.admin),
 }));
