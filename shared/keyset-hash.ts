@@ -5,13 +5,17 @@
  * same version". The control plane chains versions with it (`previous_hash`) and edges compare with it.
  */
 import { encodeBase64url, utf8 } from './base64url.ts';
-import type { Keyset } from './keyset.ts';
+import { type Keyset, publicKeyset } from './keyset.ts';
 
-/** base64url SHA-256 of the keyset's canonical JSON. */
+/**
+ * base64url SHA-256 of the keyset's canonical JSON, as edges hold it: private members of key pairs are left
+ * out, so the control plane's copy and an edge's copy of one keyset have one hash, and anyone holding the
+ * published keysets can check the chain.
+ */
 export async function keysetHash(keyset: Keyset): Promise<string> {
   const digest = await crypto.subtle.digest(
     'SHA-256',
-    utf8(canonicalJson(keyset)) as Uint8Array<ArrayBuffer>,
+    utf8(canonicalJson(publicKeyset(keyset))) as Uint8Array<ArrayBuffer>,
   );
   return encodeBase64url(new Uint8Array(digest));
 }
