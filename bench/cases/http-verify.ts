@@ -151,6 +151,7 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
   const keys = await sealingKeys(keysetKey);
   const hs256 = await sealKeyset(fixture.keyset, keys);
   const asymmetric = await sealKeyset(fixture.asymmetric.keyset, keys);
+  if (asymmetric.split('.').length !== 3) throw new Error('a public keyset must seal to the bare signed JWS');
   for (const [keyward, envelope] of [
     [nodeEdge, hs256],
     [bunEdge, hs256],
