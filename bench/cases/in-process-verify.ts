@@ -4,13 +4,14 @@
  * and jose, all in the same interleaved rounds.
  */
 import { createVerifier } from 'fast-jwt';
-import { importJWK, jwtVerify } from 'jose';
+import { importJWK, type JWK, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import { encodeBase64url } from '../../shared/base64url.ts';
 import { prepareKeyRing } from '../../shared/key-ring.ts';
+import type { KeyEntry, Keyset } from '../../shared/keyset.ts';
 import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
-import { webCryptoVerify } from '../../shared/verify-primitive.ts';
+import { publicJwk, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 import type { Summary } from '../../test/support/stats.ts';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type BenchFixture } from '../support/fixture.ts';
@@ -145,8 +146,10 @@ export async function measureInProcessVerify(
   return { timing, cases: timings, ratios };
 }
 
+const keyOf = (keyset: Keyset, alg: AsymmetricAlg) => keyset.keys.find((key) => key.alg === alg) as KeyEntry;
+
 /** The case-name suffix of an algorithm: `eddsa`, `es256`. */
-export const algSuffix = (alg: AsymmetricAlg) => alg.toLowerCase();
+const algSuffix = (alg: AsymmetricAlg) => alg.toLowerCase();
 
 /** Keyward's ratios for one asymmetric algorithm, the pairs the targets read. */
 function asymmetricRatioPairs(alg: AsymmetricAlg): [string, string][] {
@@ -165,7 +168,7 @@ function asymmetricRatioPairs(alg: AsymmetricAlg): [string, string][] {
  * a bad signature through the lower bound and Keyward.
  */
 async function asymmetricCases(fixture: BenchFixture): Promise<TimedCase[]> {
-  const { keyset, pairs, tokens, badSignature } = fixture.asymmetric;
+  const { keyset, tokens, badSignature } = fixture.asymmetric;
   const nodeRing = await prepareKeyRing(keyset, nodeVerify);
   const webRing = await prepareKeyRing(keyset, webCryptoVerify);
   const raw = createRawNodeVerifier(rawSpecsOf(keyset.keys));
@@ -174,13 +177,7 @@ async function asymmetricCases(fixture: BenchFixture): Promise<TimedCase[]> {
     const s = algSuffix(alg);
     const token = tokens[alg];
     const bad = badSignature[alg];
-    const {
-      d: _d,
-      kid: _kid,
-      alg: _alg,
-      ...publicMembers
-    } = pairs[alg] as typeof pairs.ES256 & { y?: string };
-    const joseKey = await importJWK(publicMembers, alg);
+    const joseKey = await importJWK(publicJwk(keyOf(keyset, alg)) as JWK, alg);
     const joseOptions = { algorithms: [alg] };
     cases.push(
       { name: `node-lower-bound/${s}`, async: false, run: () => raw(token), check: valid },

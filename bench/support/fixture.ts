@@ -2,7 +2,7 @@
  * The keysets and tokens every part of the bench verifies: HS256 with one active key and three previous keys in
  * grace; and a public keyset of an EdDSA and an ES256 key (SPEC section 8), as an edge holds it.
  */
-import { type Keyset, type NewKeyPair, publicKeyset, rotateKeyset } from '../../shared/keyset.ts';
+import { type Keyset, publicKeyset, rotateKeyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
 import { buildMixedKeyset, EDDSA_PAIR, ES256_PAIR, signWithPair } from '../../test/support/key-pairs.ts';
 import { newSecret, signToken } from '../../test/support/sign-token.ts';
@@ -36,7 +36,6 @@ export const ASYMMETRIC_ALGS: readonly AsymmetricAlg[] = ['EdDSA', 'ES256'];
 export interface AsymmetricFixture {
   /** Public only (no `d`): the EdDSA key active, the ES256 key previous in grace. */
   keyset: Keyset;
-  pairs: Record<AsymmetricAlg, NewKeyPair>;
   /** Per algorithm, the same claims signed with kid by that algorithm's key. */
   tokens: Record<AsymmetricAlg, string>;
   /** Per algorithm, that token with one signature byte changed. */
@@ -103,13 +102,11 @@ function withBadSignature(token: string): string {
 }
 
 async function asymmetricFixture(claims: Record<string, unknown>): Promise<AsymmetricFixture> {
-  const pairs = { EdDSA: EDDSA_PAIR, ES256: ES256_PAIR };
   const keyset = publicKeyset(await buildMixedKeyset(2, [{ key: EDDSA_PAIR }, { key: ES256_PAIR }]));
   const eddsa = await signWithPair(EDDSA_PAIR, claims);
   const es256 = await signWithPair(ES256_PAIR, claims);
   return {
     keyset,
-    pairs,
     tokens: { EdDSA: eddsa, ES256: es256 },
     badSignature: { EdDSA: withBadSignature(eddsa), ES256: withBadSignature(es256) },
   };

@@ -13,6 +13,8 @@ import {
   timingSafeEqual,
   verify,
 } from 'node:crypto';
+import type { KeyEntry } from '../../shared/keyset.ts';
+import { publicJwk } from '../../shared/verify-primitive.ts';
 import type { BenchSecret } from './fixture.ts';
 
 export type RawResult =
@@ -100,15 +102,9 @@ export function createRawNodeVerifier(keys: readonly RawKeySpec[]): (token: stri
   };
 }
 
-/** The raw specs of an asymmetric keyset's keys (public members only). */
-export function rawSpecsOf(
-  keys: readonly { kid: string; alg: string; kty?: string; crv?: string; x?: string; y?: string }[],
-): RawKeySpec[] {
-  return keys.flatMap((entry): RawKeySpec[] => {
-    if (entry.alg === 'ES256')
-      return [{ kid: entry.kid, alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x: entry.x, y: entry.y } }];
-    if (entry.alg === 'EdDSA')
-      return [{ kid: entry.kid, alg: 'EdDSA', jwk: { kty: 'OKP', crv: 'Ed25519', x: entry.x } }];
-    return [];
-  });
+/** The raw specs of a keyset's asymmetric keys (their public members only). */
+export function rawSpecsOf(keys: readonly KeyEntry[]): RawKeySpec[] {
+  return keys.flatMap((entry): RawKeySpec[] =>
+    entry.alg === 'HS256' ? [] : [{ kid: entry.kid, alg: entry.alg, jwk: publicJwk(entry) }],
+  );
 }
