@@ -1,7 +1,9 @@
 /** Everything one bench run measured, case by case: what the targets judge and the report prints. */
 import type { AdminTokenTiming } from './cases/admin-token-timing.ts';
+import type { BunPrimitives } from './cases/bun-primitives.ts';
 import type { HttpVerify } from './cases/http-verify.ts';
 import type { InProcessVerify } from './cases/in-process-verify.ts';
+import type { KeysetSize } from './cases/keyset-size.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
 import type { WorkerdVerify } from './cases/workerd-verify.ts';
@@ -15,4 +17,19 @@ export interface BenchFigures {
   rotation: RotationBench;
   bundle: BundleSize;
   adminToken: AdminTokenTiming;
+  keysetSize: KeysetSize;
+  bunPrimitives: BunPrimitives;
 }
+
+/** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
+export type CaseName = Exclude<keyof BenchFigures, 'fixture'>;
+export const CASE_NAMES: readonly CaseName[] = [
+  'inProcess',
+  'workerd',
+  'http',
+  'rotation',
+  'bundle',
+  'adminToken',
+  'keysetSize',
+  'bunPrimitives',
+];

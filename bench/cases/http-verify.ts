@@ -1,6 +1,7 @@
 /**
  * /verify over HTTP with autocannon (in-process, 50 connections, loopback): Keyward's Node and Bun entries
- * against bare baselines on the same runtime, every configuration once per round, interleaved. The servers run
+ * against bare baselines on the same runtime, every configuration once per round, interleaved. HS256 tokens
+ * throughout; on Node also EdDSA tokens, with the verified-token cache off and on. The servers run
  * on their own cores and the load generator on another where taskset exists; each round also reads the
  * server's CPU time and peak RSS from /proc.
  */
@@ -10,7 +11,7 @@ import autocannon from 'autocannon';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { type CpuSplit, cpuSplit, pinProcess } from '../../test/support/cpu-affinity.ts';
 import { putKeyset } from '../../test/support/edge-http-client.ts';
-import { ROOT, startBunEdge, startNodeEdge } from '../../test/support/edge-processes.ts';
+import { type EdgeOptions, ROOT, startBunEdge, startNodeEdge } from '../../test/support/edge-processes.ts';
 import { sealingKeys } from '../../test/support/keysets.ts';
 import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
 import { cpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts';
@@ -19,6 +20,7 @@ import { BUN } from '../../test/support/tool-versions.ts';
 import { sleep } from '../../test/support/wait-for.ts';
 import { waitForOutput } from '../../test/support/wait-for-output.ts';
 import type { BenchFixture } from '../support/fixture.ts';
+import { rawSpecsOf } from '../support/raw-node-verify.ts';
 
 export interface Server {
   name: string;
@@ -32,6 +34,8 @@ interface HttpConfig {
   id: string;
   server: Server;
   method: 'GET' | 'POST';
+  /** The one token this configuration sends. */
+  token: string;
 }
 
 export interface HttpOptions {
@@ -93,12 +97,13 @@ function serverOf(name: string, url: string, child: ManagedProcess): Server {
 /**
  * Keyward's Node and Bun entries holding the fixture's keyset, and the bare baselines. The load sends one
  * token over and over, so the edges' verified-token cache is off: every request pays a full verify, as the
- * baselines do.
+ * baselines do. For EdDSA, two more Node entries hold the public keyset (a bare signed JWS, no secret in it):
+ * one with the cache off, one with the cache at its default size, where every request after the first is a hit.
  */
 async function startServers(fixture: BenchFixture, servers: Server[]) {
   const keysetKey = new Uint8Array(32);
   crypto.getRandomValues(keysetKey);
-  const edgeOptions = {
+  const edgeOptions: EdgeOptions = {
     keysetKey: Buffer.from(keysetKey).toString('base64url'),
     env: { VERIFY_CACHE_SIZE: '0' },
   };
@@ -106,8 +111,8 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
     servers.push(await server);
     return servers.at(-1) as Server;
   };
-  const edge = async (name: string, start: typeof startNodeEdge) => {
-    const edgeProcess = await start(edgeOptions);
+  const edge = async (name: string, start: typeof startNodeEdge, options = edgeOptions) => {
+    const edgeProcess = await start(options);
     return serverOf(name, edgeProcess.url, edgeProcess.process);
   };
   const secretsNewestFirst = [...fixture.secrets].reverse();
@@ -118,7 +123,21 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
       process.execPath,
       'bench/servers/bare-node-verify.ts',
       {
-        BENCH_SECRETS: JSON.stringify(secretsNewestFirst),
+        BENCH_KEYS: JSON.stringify(secretsNewestFirst),
+      },
+    ),
+  );
+  const nodeEdgeEddsa = await started(edge('node keyward eddsa', startNodeEdge));
+  const nodeEdgeEddsaCached = await started(
+    edge('node keyward eddsa cached', startNodeEdge, { ...edgeOptions, env: {} }),
+  );
+  const bareVerifyEddsa = await started(
+    startBareServer(
+      'node bare node:http + raw verify eddsa',
+      process.execPath,
+      'bench/servers/bare-node-verify.ts',
+      {
+        BENCH_KEYS: JSON.stringify(rawSpecsOf(fixture.asymmetric.keyset.keys)),
       },
     ),
   );
@@ -129,14 +148,29 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
   const bareHonoBun = await started(
     startBareServer('bun bare Hono (no verify)', BUN, 'bench/servers/bare-hono-bun.ts', {}),
   );
-  for (const keyward of [nodeEdge, bunEdge]) {
-    const answer = await putKeyset(
-      keyward.url,
-      await sealKeyset(fixture.keyset, await sealingKeys(keysetKey)),
-    );
+  const keys = await sealingKeys(keysetKey);
+  const hs256 = await sealKeyset(fixture.keyset, keys);
+  const asymmetric = await sealKeyset(fixture.asymmetric.keyset, keys);
+  if (asymmetric.split('.').length !== 3) throw new Error('a public keyset must seal to the bare signed JWS');
+  for (const [keyward, envelope] of [
+    [nodeEdge, hs256],
+    [bunEdge, hs256],
+    [nodeEdgeEddsa, asymmetric],
+    [nodeEdgeEddsaCached, asymmetric],
+  ] as const) {
+    const answer = await putKeyset(keyward.url, envelope);
     if (answer.status !== 200) throw new Error(`PUT ${keyward.url}/keyset: HTTP ${answer.status}`);
   }
-  return { nodeEdge, bareVerify, bareHonoNode, bunEdge, bareHonoBun };
+  return {
+    nodeEdge,
+    bareVerify,
+    bareHonoNode,
+    bunEdge,
+    bareHonoBun,
+    nodeEdgeEddsa,
+    nodeEdgeEddsaCached,
+    bareVerifyEddsa,
+  };
 }
 
 /** Loads every server with GET and POST /verify in interleaved rounds; see the file's comment. */
@@ -151,15 +185,22 @@ export async function measureHttpVerify(fixture: BenchFixture, options: HttpOpti
     await sleep(1_000);
     const idle = new Map(servers.map((server) => [server, rssBytes(server.pid)]));
     const configs: HttpConfig[] = [];
-    const add = (id: string, server: Server) => {
-      configs.push({ id: `${id}/GET`, server, method: 'GET' }, { id: `${id}/POST`, server, method: 'POST' });
+    const add = (id: string, server: Server, token = fixture.tokens.withKid) => {
+      configs.push(
+        { id: `${id}/GET`, server, method: 'GET', token },
+        { id: `${id}/POST`, server, method: 'POST', token },
+      );
     };
+    const eddsa = fixture.asymmetric.tokens.EdDSA;
     add('node/keyward', s.nodeEdge);
     add('node/bare-http+raw-verify', s.bareVerify);
     add('node/bare-hono-no-verify', s.bareHonoNode);
     add('bun/keyward', s.bunEdge);
     add('bun/bare-hono-no-verify', s.bareHonoBun);
-    const { results, peakRssBytes } = await loadAll(configs, fixture.tokens.withKid, options);
+    add('node/keyward-eddsa', s.nodeEdgeEddsa, eddsa);
+    add('node/keyward-eddsa-cached', s.nodeEdgeEddsaCached, eddsa);
+    add('node/bare-http+raw-verify-eddsa', s.bareVerifyEddsa, eddsa);
+    const { results, peakRssBytes } = await loadAll(configs, options);
     return {
       options,
       pinning: pinnedApart ? split : undefined,
@@ -187,6 +228,9 @@ function ratiosOf(results: readonly HttpResult[]): Record<string, Summary> {
       [`node/keyward/${method}`, `node/bare-http+raw-verify/${method}`],
       [`node/keyward/${method}`, `node/bare-hono-no-verify/${method}`],
       [`bun/keyward/${method}`, `bun/bare-hono-no-verify/${method}`],
+      [`node/keyward-eddsa/${method}`, `node/bare-http+raw-verify-eddsa/${method}`],
+      [`node/keyward-eddsa/${method}`, `node/keyward/${method}`],
+      [`node/keyward-eddsa-cached/${method}`, `node/keyward-eddsa/${method}`],
     ];
     for (const [a, b] of pairs) {
       ratios[`${a} / ${b} req/s`] = httpRatio(byId(a), byId(b), 'reqPerSec');
@@ -197,7 +241,8 @@ function ratiosOf(results: readonly HttpResult[]): Record<string, Summary> {
   return ratios;
 }
 
-async function load(config: HttpConfig, token: string, seconds: number, connections: number) {
+async function load(config: HttpConfig, seconds: number, connections: number) {
+  const token = config.token;
   const post = config.method === 'POST';
   const result = await autocannon({
     url: `${config.server.url}/verify`,
@@ -214,7 +259,6 @@ async function load(config: HttpConfig, token: string, seconds: number, connecti
 /** Runs every config; returns results and the peak RSS of each server process under load. */
 async function loadAll(
   configs: readonly HttpConfig[],
-  token: string,
   options: HttpOptions,
 ): Promise<{ results: HttpResult[]; peakRssBytes: Map<Server, number> }> {
   const peakRssBytes = new Map<Server, number>();
@@ -228,9 +272,7 @@ async function loadAll(
     }
   };
   for (const config of configs) {
-    const warm = await track(config.server, () =>
-      load(config, token, options.warmupSeconds, options.connections),
-    );
+    const warm = await track(config.server, () => load(config, options.warmupSeconds, options.connections));
     if (warm.non2xx > 0 || warm['2xx'] === 0) {
       throw new Error(`${config.id}: warm-up got ${warm.non2xx} non-2xx answers of ${warm.requests.total}`);
     }
@@ -243,9 +285,7 @@ async function loadAll(
       const config = configs[(i + round) % configs.length] as HttpConfig;
       const pid = config.server.pid;
       const cpuBefore = cpuMs(pid);
-      const run = await track(config.server, () =>
-        load(config, token, options.roundSeconds, options.connections),
-      );
+      const run = await track(config.server, () => load(config, options.roundSeconds, options.connections));
       rounds.get(config)?.push({ run, cpuMs: cpuMs(pid) - cpuBefore });
     }
   }

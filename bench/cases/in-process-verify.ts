@@ -1,15 +1,20 @@
-/** One HS256 verify in-process on Node: Keyward against the Node lower bound and other libraries. */
+/**
+ * One verify in-process on Node: Keyward against the Node lower bound and other libraries. HS256 against every
+ * baseline; EdDSA and ES256 (cases `<name>/eddsa`, `<name>/es256`) against the lower bound for that algorithm
+ * and jose, all in the same interleaved rounds.
+ */
 import { createVerifier } from 'fast-jwt';
-import { importJWK, jwtVerify } from 'jose';
+import { importJWK, type JWK, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import { encodeBase64url } from '../../shared/base64url.ts';
 import { prepareKeyRing } from '../../shared/key-ring.ts';
+import type { KeyEntry, Keyset } from '../../shared/keyset.ts';
 import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
-import { webCryptoVerify } from '../../shared/verify-primitive.ts';
+import { publicJwk, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 import type { Summary } from '../../test/support/stats.ts';
-import type { BenchFixture } from '../support/fixture.ts';
+import { ASYMMETRIC_ALGS, type AsymmetricAlg, type BenchFixture } from '../support/fixture.ts';
 import {
   type CaseTiming,
   ratiosOf,
@@ -17,7 +22,7 @@ import {
   type TimingOptions,
   timeCases,
 } from '../support/interleaved-timing.ts';
-import { createRawNodeVerifier } from '../support/raw-node-verify.ts';
+import { createRawNodeVerifier, rawSpecsOf } from '../support/raw-node-verify.ts';
 
 export interface InProcessVerify {
   timing: TimingOptions;
@@ -27,7 +32,7 @@ export interface InProcessVerify {
 }
 
 export const VERIFY_OPTIONS: VerifyOptions = {
-  algorithms: ['HS256'],
+  algorithms: ['HS256', 'ES256', 'EdDSA'],
   clockToleranceMs: 30_000,
   maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
   now: Date.now,
@@ -57,7 +62,7 @@ export async function measureInProcessVerify(
   const cases: TimedCase[] = [
     { name: 'node-lower-bound', async: false, run: () => raw(tokens.withKid), check: valid },
     {
-      name: 'keyward-node-hmac',
+      name: 'keyward-node',
       async: false,
       run: () => verifyToken(tokens.withKid, nodeRing, VERIFY_OPTIONS),
       check: valid,
@@ -94,7 +99,7 @@ export async function measureInProcessVerify(
       check: valid,
     },
     {
-      name: 'keyward-node-hmac/no-kid-4-keys',
+      name: 'keyward-node/no-kid-4-keys',
       async: false,
       run: () => verifyToken(tokens.noKidOldest, nodeRing, VERIFY_OPTIONS),
       check: valid,
@@ -112,29 +117,96 @@ export async function measureInProcessVerify(
       check: invalid,
     },
     {
-      name: 'keyward-node-hmac/bad-signature',
+      name: 'keyward-node/bad-signature',
       async: false,
       run: () => verifyToken(tokens.badSignature, nodeRing, VERIFY_OPTIONS),
       check: invalid,
     },
     {
-      name: 'keyward-node-hmac/cache-hit',
+      name: 'keyward-node/cache-hit',
       async: false,
       run: () => cache.verify(tokens.withKid, nodeRing),
       check: valid,
     },
+    ...(await asymmetricCases(fixture)),
   ];
   const timings = await timeCases(cases, timing);
   const ratios = ratiosOf(timings, [
-    ['keyward-node-hmac', 'node-lower-bound'],
-    ['keyward-node-hmac', 'fast-jwt'],
-    ['keyward-node-hmac', 'jose-cryptokey'],
-    ['keyward-node-hmac', 'jsonwebtoken'],
+    ['keyward-node', 'node-lower-bound'],
+    ['keyward-node', 'fast-jwt'],
+    ['keyward-node', 'jose-cryptokey'],
+    ['keyward-node', 'jsonwebtoken'],
     ['keyward-webcrypto', 'node-lower-bound'],
-    ['keyward-webcrypto', 'keyward-node-hmac'],
-    ['keyward-node-hmac/no-kid-4-keys', 'node-lower-bound/no-kid-4-keys'],
-    ['keyward-node-hmac/bad-signature', 'node-lower-bound/bad-signature'],
-    ['keyward-node-hmac/cache-hit', 'node-lower-bound'],
+    ['keyward-webcrypto', 'keyward-node'],
+    ['keyward-node/no-kid-4-keys', 'node-lower-bound/no-kid-4-keys'],
+    ['keyward-node/bad-signature', 'node-lower-bound/bad-signature'],
+    ['keyward-node/cache-hit', 'node-lower-bound'],
+    ...ASYMMETRIC_ALGS.flatMap((alg) => asymmetricRatioPairs(alg)),
   ]);
   return { timing, cases: timings, ratios };
+}
+
+const keyOf = (keyset: Keyset, alg: AsymmetricAlg) => keyset.keys.find((key) => key.alg === alg) as KeyEntry;
+
+/** The case-name suffix of an algorithm: `eddsa`, `es256`. */
+const algSuffix = (alg: AsymmetricAlg) => alg.toLowerCase();
+
+/** Keyward's ratios for one asymmetric algorithm, the pairs the targets read. */
+function asymmetricRatioPairs(alg: AsymmetricAlg): [string, string][] {
+  const s = algSuffix(alg);
+  return [
+    [`keyward-node/${s}`, `node-lower-bound/${s}`],
+    [`keyward-node/${s}`, `jose-cryptokey/${s}`],
+    [`keyward-webcrypto/${s}`, `node-lower-bound/${s}`],
+    [`keyward-node/${s}/bad-signature`, `node-lower-bound/${s}/bad-signature`],
+  ];
+}
+
+/**
+ * Per asymmetric algorithm: the lower bound (one crypto.verify on a KeyObject plus the parsing by hand),
+ * Keyward with nodeVerify (the Node entry's primitive) and with webCryptoVerify, jose with an imported key, and
+ * a bad signature through the lower bound and Keyward.
+ */
+async function asymmetricCases(fixture: BenchFixture): Promise<TimedCase[]> {
+  const { keyset, tokens, badSignature } = fixture.asymmetric;
+  const nodeRing = await prepareKeyRing(keyset, nodeVerify);
+  const webRing = await prepareKeyRing(keyset, webCryptoVerify);
+  const raw = createRawNodeVerifier(rawSpecsOf(keyset.keys));
+  const cases: TimedCase[] = [];
+  for (const alg of ASYMMETRIC_ALGS) {
+    const s = algSuffix(alg);
+    const token = tokens[alg];
+    const bad = badSignature[alg];
+    const joseKey = await importJWK(publicJwk(keyOf(keyset, alg)) as JWK, alg);
+    const joseOptions = { algorithms: [alg] };
+    cases.push(
+      { name: `node-lower-bound/${s}`, async: false, run: () => raw(token), check: valid },
+      {
+        name: `keyward-node/${s}`,
+        async: false,
+        run: () => verifyToken(token, nodeRing, VERIFY_OPTIONS),
+        check: valid,
+      },
+      {
+        name: `keyward-webcrypto/${s}`,
+        async: true,
+        run: () => verifyToken(token, webRing, VERIFY_OPTIONS),
+        check: valid,
+      },
+      {
+        name: `jose-cryptokey/${s}`,
+        async: true,
+        run: () => jwtVerify(token, joseKey, joseOptions),
+        check: joseOk,
+      },
+      { name: `node-lower-bound/${s}/bad-signature`, async: false, run: () => raw(bad), check: invalid },
+      {
+        name: `keyward-node/${s}/bad-signature`,
+        async: false,
+        run: () => verifyToken(bad, nodeRing, VERIFY_OPTIONS),
+        check: invalid,
+      },
+    );
+  }
+  return cases;
 }

@@ -1,6 +1,7 @@
 /**
  * Runs inside workerd (bundled by workerd-verify.ts): loops N verifies of one case per request, so the driver
- * can time Keyward's verify against a raw crypto.subtle.verify lower bound on the Workers runtime.
+ * can time Keyward's verify against a raw crypto.subtle.verify lower bound on the Workers runtime: HS256, and
+ * EdDSA and ES256 (cases `<name>/eddsa`, `<name>/es256`) with a public keyset.
  */
 import { jwtVerify } from 'jose';
 import { type KeyRing, prepareKeyRing } from '../../shared/key-ring.ts';
@@ -9,24 +10,48 @@ import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
 import { webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions, verifyToken } from '../../shared/verify-token.ts';
 
+type AsymmetricAlg = 'EdDSA' | 'ES256';
+
 export interface WorkerSetup {
   keyset: Keyset;
   /** Newest first. */
   secrets: { kid: string; secret: string }[];
   tokens: { withKid: string; noKidOldest: string; badSignature: string };
+  asymmetric: {
+    /** Public: an EdDSA and an ES256 key. */
+    keyset: Keyset;
+    tokens: Record<AsymmetricAlg, string>;
+    badSignature: Record<AsymmetricAlg, string>;
+  };
+}
+
+/** A key of the lower bound: imported once, verified with its own algorithm's parameters. */
+interface RawKey {
+  kid: string;
+  alg: string;
+  key: CryptoKey;
+  params: AlgorithmIdentifier | EcdsaParams;
 }
 
 interface State {
   ring: KeyRing;
-  raw: { kid: string; key: CryptoKey }[];
-  rawByKid: Map<string, CryptoKey>;
+  raw: RawKey[];
+  rawByKid: Map<string, RawKey>;
   joseKey: CryptoKey;
   tokens: WorkerSetup['tokens'];
   cache: VerifiedTokenCache;
+  asymmetric: {
+    ring: KeyRing;
+    raw: RawKey[];
+    rawByKid: Map<string, RawKey>;
+    joseKeys: Record<AsymmetricAlg, CryptoKey>;
+    tokens: Record<AsymmetricAlg, string>;
+    badSignature: Record<AsymmetricAlg, string>;
+  };
 }
 
 const OPTIONS: VerifyOptions = {
-  algorithms: ['HS256'],
+  algorithms: ['HS256', 'ES256', 'EdDSA'],
   clockToleranceMs: 30_000,
   maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
   now: Date.now,
@@ -46,7 +71,8 @@ function bytesOf(segment: string): Uint8Array {
   return out;
 }
 
-async function rawVerify(s: State, token: string): Promise<boolean> {
+/** By hand, as workerd-verify.ts describes; `s` holds the keys (the HS256 ones, or the asymmetric ones). */
+async function rawVerify(s: Pick<State, 'raw' | 'rawByKid'>, token: string): Promise<boolean> {
   const dot1 = token.indexOf('.');
   const dot2 = token.indexOf('.', dot1 + 1);
   if (dot1 < 0 || dot2 < 0) return false;
@@ -58,16 +84,21 @@ async function rawVerify(s: State, token: string): Promise<boolean> {
   } catch {
     return false;
   }
-  if (header.alg !== 'HS256') return false;
   const data = encoder.encode(token.slice(0, dot2));
-  const signature = bytesOf(token.slice(dot2 + 1));
+  const signature = bytesOf(token.slice(dot2 + 1)) as BufferSource;
+  const fixedLength = header.alg === 'HS256' || signature.byteLength === 64;
   let ok = false;
   if (typeof header.kid === 'string') {
-    const key = s.rawByKid.get(header.kid);
-    ok = key !== undefined && (await crypto.subtle.verify('HMAC', key, signature as BufferSource, data));
+    const raw = s.rawByKid.get(header.kid);
+    ok =
+      raw !== undefined &&
+      raw.alg === header.alg &&
+      fixedLength &&
+      (await crypto.subtle.verify(raw.params, raw.key, signature, data));
   } else {
-    for (const { key } of s.raw) {
-      if (await crypto.subtle.verify('HMAC', key, signature as BufferSource, data)) {
+    for (const raw of s.raw) {
+      if (raw.alg !== header.alg || !fixedLength) continue;
+      if (await crypto.subtle.verify(raw.params, raw.key, signature, data)) {
         ok = true;
         break;
       }
@@ -79,8 +110,22 @@ async function rawVerify(s: State, token: string): Promise<boolean> {
   return !(typeof claims.nbf === 'number' && now < claims.nbf * 1000 - 30_000);
 }
 
+async function importAsymmetric(entry: Keyset['keys'][number]): Promise<RawKey> {
+  if (entry.alg === 'ES256') {
+    const jwk = { kty: 'EC', crv: 'P-256', x: entry.x, y: entry.y };
+    const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
+      'verify',
+    ]);
+    return { kid: entry.kid, alg: 'ES256', key, params: { name: 'ECDSA', hash: 'SHA-256' } };
+  }
+  if (entry.alg !== 'EdDSA') throw new Error(`not an asymmetric key: ${entry.alg}`);
+  const jwk = { kty: 'OKP', crv: 'Ed25519', x: entry.x };
+  const key = await crypto.subtle.importKey('jwk', jwk, { name: 'Ed25519' }, false, ['verify']);
+  return { kid: entry.kid, alg: 'EdDSA', key, params: 'Ed25519' };
+}
+
 async function setup(body: WorkerSetup): Promise<State> {
-  const raw = [];
+  const raw: RawKey[] = [];
   for (const { kid, secret } of body.secrets) {
     const key = await crypto.subtle.importKey(
       'raw',
@@ -89,15 +134,30 @@ async function setup(body: WorkerSetup): Promise<State> {
       false,
       ['verify'],
     );
-    raw.push({ kid, key });
+    raw.push({ kid, alg: 'HS256', key, params: 'HMAC' });
   }
+  const asymmetricRaw = await Promise.all(body.asymmetric.keyset.keys.map(importAsymmetric));
+  // jose gets its own imports of the same public keys, as its users would hand it.
+  const joseKeys = Object.fromEntries(
+    await Promise.all(
+      body.asymmetric.keyset.keys.map(async (entry) => [entry.alg, (await importAsymmetric(entry)).key]),
+    ),
+  ) as Record<AsymmetricAlg, CryptoKey>;
   return {
     ring: await prepareKeyRing(body.keyset, webCryptoVerify),
     raw,
-    rawByKid: new Map(raw.map(({ kid, key }) => [kid, key])),
-    joseKey: (raw[0] as { key: CryptoKey }).key,
+    rawByKid: new Map(raw.map((r) => [r.kid, r])),
+    joseKey: (raw[0] as RawKey).key,
     tokens: body.tokens,
     cache: new VerifiedTokenCache(OPTIONS, { maxEntries: 10_000 }),
+    asymmetric: {
+      ring: await prepareKeyRing(body.asymmetric.keyset, webCryptoVerify),
+      raw: asymmetricRaw,
+      rawByKid: new Map(asymmetricRaw.map((r) => [r.kid, r])),
+      joseKeys,
+      tokens: body.asymmetric.tokens,
+      badSignature: body.asymmetric.badSignature,
+    },
   };
 }
 
@@ -124,7 +184,26 @@ const CASES: Record<string, Case> = {
   'lower-bound/bad-signature': async (s) => !(await rawVerify(s, s.tokens.badSignature)),
   'keyward/bad-signature': async (s) => !(await verifyToken(s.tokens.badSignature, s.ring, OPTIONS)).valid,
   'keyward/cache-hit': async (s) => (await s.cache.verify(s.tokens.withKid, s.ring)).valid,
+  ...asymmetricCases('EdDSA'),
+  ...asymmetricCases('ES256'),
 };
+
+/** The lower bound, Keyward, jose and a bad signature for one asymmetric algorithm. */
+function asymmetricCases(alg: AsymmetricAlg): Record<string, Case> {
+  const x = alg.toLowerCase();
+  return {
+    [`lower-bound/${x}`]: (s) => rawVerify(s.asymmetric, s.asymmetric.tokens[alg]),
+    [`keyward/${x}`]: async (s) =>
+      (await verifyToken(s.asymmetric.tokens[alg], s.asymmetric.ring, OPTIONS)).valid,
+    [`jose-cryptokey/${x}`]: async (s) =>
+      typeof (await jwtVerify(s.asymmetric.tokens[alg], s.asymmetric.joseKeys[alg], { algorithms: [alg] }))
+        .payload.sub === 'string',
+    [`lower-bound/${x}/bad-signature`]: async (s) =>
+      !(await rawVerify(s.asymmetric, s.asymmetric.badSignature[alg])),
+    [`keyward/${x}/bad-signature`]: async (s) =>
+      !(await verifyToken(s.asymmetric.badSignature[alg], s.asymmetric.ring, OPTIONS)).valid,
+  };
+}
 
 export default {
   async fetch(request: Request): Promise<Response> {

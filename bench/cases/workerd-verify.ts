@@ -1,5 +1,5 @@
 /**
- * One HS256 verify in-process on workerd: the bench worker (workerd-verify-worker.ts) bundled with esbuild and run under Miniflare (the workerd that
+ * One verify in-process on workerd (HS256, EdDSA, ES256): the bench worker (workerd-verify-worker.ts) bundled with esbuild and run under Miniflare (the workerd that
  * wrangler ships). Each request loops N verifies of one case. Timed by the worker's own clock when it advances
  * (local workerd: it does); otherwise from outside, as (request of N verifies - empty request) / N, since on
  * Cloudflare a Worker's clock stands still during pure CPU work.
@@ -38,6 +38,11 @@ export async function measureWorkerdVerify(
     keyset: fixture.keyset,
     secrets: [...fixture.secrets].reverse(),
     tokens: fixture.tokens,
+    asymmetric: {
+      keyset: fixture.asymmetric.keyset,
+      tokens: fixture.asymmetric.tokens,
+      badSignature: fixture.asymmetric.badSignature,
+    },
   };
   const compatibilityDate =
     /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(`${root}wrangler.toml`, 'utf8'))?.[1] ??
@@ -122,6 +127,11 @@ export async function measureWorkerdVerify(
         ['keyward/no-kid-4-keys', 'lower-bound/no-kid-4-keys'],
         ['keyward/bad-signature', 'lower-bound/bad-signature'],
         ['keyward/cache-hit', 'lower-bound'],
+        ...['eddsa', 'es256'].flatMap((x): [string, string][] => [
+          [`keyward/${x}`, `lower-bound/${x}`],
+          [`keyward/${x}`, `jose-cryptokey/${x}`],
+          [`keyward/${x}/bad-signature`, `lower-bound/${x}/bad-signature`],
+        ]),
       ]),
     };
   } finally {

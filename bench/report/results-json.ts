@@ -42,7 +42,7 @@ const latencyJson = (f: LatencyFigures) => ({
 
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, bundle } = f;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, bunPrimitives } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -71,6 +71,11 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         claimsBytes: bytes(f.fixture.payloadBytes),
         tokenBytes: bytes(f.fixture.tokens.withKid.length),
         keysInRing: f.fixture.keyset.keys.length,
+        asymmetricTokenBytes: {
+          EdDSA: bytes(f.fixture.asymmetric.tokens.EdDSA.length),
+          ES256: bytes(f.fixture.asymmetric.tokens.ES256.length),
+        },
+        asymmetricKeysInRing: f.fixture.asymmetric.keyset.keys.length,
       },
       method: `interleaved rounds: ${timing.rounds} rounds of ~${timing.batchMs} ms per case after ${timing.warmupMs} ms warm-up; ratios are per round`,
       node: { cases: caseJson(inProcess.cases), ratios: ratioJson(inProcess.ratios) },
@@ -105,6 +110,32 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         ]),
       ),
       ratios: ratioJson(http.ratios),
+    },
+    bunPrimitives: {
+      method: `Keyward's verifyToken under Bun with node:crypto and with WebCrypto, interleaved rounds (${bunPrimitives.timing.rounds} of ~${bunPrimitives.timing.batchMs} ms)`,
+      cases: caseJson(bunPrimitives.cases),
+      ratios: ratioJson(bunPrimitives.ratios),
+    },
+    keysetSize: {
+      limit: bytes(keysetSize.limitBytes),
+      series: Object.fromEntries(
+        keysetSize.series.map((s) => [
+          s.series,
+          {
+            sealedAs: s.points.at(-1)?.envelope,
+            perKey: {
+              keysetJson: { unit: 'bytes', value: round(s.perKey.keysetJsonBytes, 4) },
+              envelope: { unit: 'bytes', value: round(s.perKey.envelopeBytes, 4) },
+            },
+            keysUnderLimit: { unit: 'keys', value: s.keysUnderLimit },
+            points: s.points.map((p) => ({
+              keys: p.keys,
+              keysetJson: bytes(p.keysetJsonBytes),
+              envelope: bytes(p.envelopeBytes),
+            })),
+          },
+        ]),
+      ),
     },
     rotation: {
       gracePeriod: rotation.gracePeriod,

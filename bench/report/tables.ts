@@ -1,8 +1,14 @@
 /** The bench's tables: printed after a run, and in Markdown for bench/README.md. */
 import { fmt, mib, type Row, ratioText, spreadText, table } from '../../test/support/figure-format.ts';
+import type { Summary } from '../../test/support/stats.ts';
 import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
+import type { BunPrimitives } from '../cases/bun-primitives.ts';
+import type { HttpVerify } from '../cases/http-verify.ts';
+import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
+import type { RotationBench } from '../cases/rotation.ts';
+import type { BundleSize } from '../cases/worker-bundle-size.ts';
 import type { BenchFigures } from '../figures.ts';
-import { caseNamed, ratioOf } from '../support/interleaved-timing.ts';
+import { type CaseTiming, caseNamed, ratioOf } from '../support/interleaved-timing.ts';
 import type { Verdict } from '../targets.ts';
 
 export interface BenchTable {
@@ -12,23 +18,33 @@ export interface BenchTable {
   inReadme: boolean;
 }
 
-function verifyTable({ inProcess, workerd }: BenchFigures): BenchTable {
-  const nodeLower = caseNamed(inProcess.cases, 'node-lower-bound');
-  const workerdLower = caseNamed(workerd.cases, 'lower-bound');
-  const rows: Row[] = inProcess.cases.map((c) => [
-    `node  ${c.name}`,
-    spreadText(c.nsPerOp, 2, 1e-3),
-    fmt(1e9 / c.nsPerOp.median, 0),
-    c.name === 'node-lower-bound' ? '1.00x' : c.name.includes('/') ? '' : ratioText(ratioOf(c, nodeLower)),
-  ]);
-  for (const c of workerd.cases) {
-    rows.push([
-      `workerd  ${c.name}`,
+/**
+ * The lower bound a case is compared with in the verify table: `<bound>` for an HS256 case without suffix,
+ * `<bound>/eddsa` or `<bound>/es256` for the asymmetric ones; none for the other variants.
+ */
+function lowerBoundOf(name: string, bound: string): string | undefined {
+  if (!name.includes('/')) return bound;
+  const alg = /\/(eddsa|es256)$/.exec(name)?.[1];
+  return alg === undefined ? undefined : `${bound}/${alg}`;
+}
+
+function verifyRows(runtime: string, cases: readonly CaseTiming[], bound: string): Row[] {
+  return cases.map((c) => {
+    const lower = lowerBoundOf(c.name, bound);
+    return [
+      `${runtime}  ${c.name}`,
       spreadText(c.nsPerOp, 2, 1e-3),
       fmt(1e9 / c.nsPerOp.median, 0),
-      c.name.includes('/') ? '' : ratioText(ratioOf(c, workerdLower)),
-    ]);
-  }
+      lower === undefined ? '' : lower === c.name ? '1.00x' : ratioText(ratioOf(c, caseNamed(cases, lower))),
+    ];
+  });
+}
+
+function verifyTable({ inProcess, workerd }: Partial<BenchFigures>): BenchTable {
+  const rows: Row[] = [
+    ...(inProcess ? verifyRows('node', inProcess.cases, 'node-lower-bound') : []),
+    ...(workerd ? verifyRows('workerd', workerd.cases, 'lower-bound') : []),
+  ];
   const header = [
     'verify (one token, kid, ~300 B claims)',
     'us/op median (min-max)',
@@ -38,15 +54,15 @@ function verifyTable({ inProcess, workerd }: BenchFigures): BenchTable {
   return { header, rows, inReadme: true };
 }
 
-function verifyRatioTable({ inProcess, workerd }: BenchFigures): BenchTable {
+function verifyRatioTable({ inProcess, workerd }: Partial<BenchFigures>): BenchTable {
   const rows: Row[] = [
-    ...Object.entries(inProcess.ratios).map(([name, s]) => [`node  ${name}`, ratioText(s)]),
-    ...Object.entries(workerd.ratios).map(([name, s]) => [`workerd  ${name}`, ratioText(s)]),
+    ...Object.entries(inProcess?.ratios ?? {}).map(([name, s]) => [`node  ${name}`, ratioText(s)]),
+    ...Object.entries(workerd?.ratios ?? {}).map(([name, s]) => [`workerd  ${name}`, ratioText(s)]),
   ];
   return { header: ['ratio, per round (median (min-max))', 'value'], rows, inReadme: false };
 }
 
-function httpTable({ http }: BenchFigures): BenchTable {
+function httpTable(http: HttpVerify): BenchTable {
   const rows: Row[] = http.results.map((h) => [
     h.id,
     fmt(h.reqPerSec.median, 0),
@@ -59,12 +75,12 @@ function httpTable({ http }: BenchFigures): BenchTable {
   return { header, rows, inReadme: true };
 }
 
-function httpRatioTable({ http }: BenchFigures): BenchTable {
+function httpRatioTable(http: HttpVerify): BenchTable {
   const rows: Row[] = Object.entries(http.ratios).map(([name, s]) => [name, ratioText(s)]);
   return { header: ['HTTP ratio, per round', 'value'], rows, inReadme: false };
 }
 
-function rotationTable({ rotation }: BenchFigures): BenchTable {
+function rotationTable(rotation: RotationBench): BenchTable {
   const latency = (label: string, f: { p50Ms: number; p99Ms: number; maxMs: number }): Row => [
     label,
     fmt(f.p50Ms),
@@ -92,7 +108,7 @@ function rotationTable({ rotation }: BenchFigures): BenchTable {
   };
 }
 
-function memoryTable({ rotation, http, bundle }: BenchFigures): BenchTable {
+function memoryTable(rotation: RotationBench, http: HttpVerify, bundle: BundleSize): BenchTable {
   const cp = rotation.controlPlaneRssBytes;
   const edge = (name: string) => {
     const rss = http.rss[name];
@@ -120,15 +136,54 @@ function targetTable(verdicts: readonly Verdict[]): BenchTable {
   return { header: ['', 'target', 'measured'], rows, inReadme: true };
 }
 
-/** Every table of a run, in the order printed. */
-export function benchTables(figures: BenchFigures, verdicts: readonly Verdict[]): BenchTable[] {
+function bunPrimitivesTable(bun: BunPrimitives): BenchTable {
+  const rows: Row[] = bun.cases.map((c) => [
+    `bun  ${c.name}`,
+    spreadText(c.nsPerOp, 2, 1e-3),
+    fmt(1e9 / c.nsPerOp.median, 0),
+    c.name.startsWith('node:crypto/')
+      ? ratioText(bun.ratios[`${c.name} / ${c.name.replace('node:crypto/', 'webcrypto/')}`] as Summary)
+      : '',
+  ]);
+  const header = ['verify on Bun, by primitive', 'us/op median (min-max)', 'ops/s', 'vs webcrypto'];
+  return { header, rows, inReadme: true };
+}
+
+function keysetSizeTable(size: KeysetSize): BenchTable {
+  const rows: Row[] = size.series.map((s) => {
+    const first = s.points[0] as KeysetSizePoint;
+    const last = s.points.at(-1) as KeysetSizePoint;
+    return [
+      s.series,
+      `${fmt(first.keysetJsonBytes, 0)} / ${fmt(first.envelopeBytes, 0)}`,
+      `${fmt(last.keysetJsonBytes, 0)} / ${fmt(last.envelopeBytes, 0)}`,
+      `+${fmt(s.perKey.keysetJsonBytes, 0)} / +${fmt(s.perKey.envelopeBytes, 0)}`,
+      last.envelope === 'jwe' ? 'JWE' : 'JWS',
+      fmt(s.keysUnderLimit, 0),
+    ];
+  });
+  const last = size.series[0]?.points.at(-1)?.keys ?? 0;
+  const header = [
+    'keyset bytes: JSON / envelope',
+    '1 key',
+    `${last} keys`,
+    'per further key',
+    'sealed as',
+    `keys under ${fmt(size.limitBytes / 1024, 0)} KiB`,
+  ];
+  return { header, rows, inReadme: true };
+}
+
+/** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
+export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, bunPrimitives } = figures;
   return [
-    verifyTable(figures),
-    verifyRatioTable(figures),
-    httpTable(figures),
-    httpRatioTable(figures),
-    rotationTable(figures),
-    memoryTable(figures),
+    ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
+    ...(bunPrimitives ? [bunPrimitivesTable(bunPrimitives)] : []),
+    ...(http ? [httpTable(http), httpRatioTable(http)] : []),
+    ...(rotation ? [rotationTable(rotation)] : []),
+    ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
+    ...(rotation && http && bundle ? [memoryTable(rotation, http, bundle)] : []),
     targetTable(verdicts),
   ];
 }

@@ -1,12 +1,12 @@
 /**
  * The HTTP lower bound on Node: bare node:http, the raw node:crypto verify, the same /verify answers as the
- * edge. Env: PORT (0 for any), BENCH_SECRETS (JSON [{kid, secret}], newest first).
+ * edge. Env: PORT (0 for any), BENCH_KEYS (JSON RawKeySpec[]: HS256 secrets {kid, secret} or public JWKs
+ * {kid, alg, jwk}; newest first).
  */
 import { createServer } from 'node:http';
-import type { BenchSecret } from '../support/fixture.ts';
-import { createRawNodeVerifier, type RawResult } from '../support/raw-node-verify.ts';
+import { createRawNodeVerifier, type RawKeySpec, type RawResult } from '../support/raw-node-verify.ts';
 
-const verify = createRawNodeVerifier(JSON.parse(process.env.BENCH_SECRETS ?? '[]') as BenchSecret[]);
+const verify = createRawNodeVerifier(JSON.parse(process.env.BENCH_KEYS ?? '[]') as RawKeySpec[]);
 const BEARER = /^Bearer +(\S+) *$/i;
 
 function answer(response: import('node:http').ServerResponse, result: RawResult, headers = {}) {

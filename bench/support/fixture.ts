@@ -1,6 +1,10 @@
-/** The keyset and tokens every part of the bench verifies: one active key, three previous keys in grace. */
-import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
+/**
+ * The keysets and tokens every part of the bench verifies: HS256 with one active key and three previous keys in
+ * grace; and a public keyset of an EdDSA and an ES256 key (SPEC section 8), as an edge holds it.
+ */
+import { type Keyset, publicKeyset, rotateKeyset } from '../../shared/keyset.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { buildMixedKeyset, EDDSA_PAIR, ES256_PAIR, signWithPair } from '../../test/support/key-pairs.ts';
 import { newSecret, signToken } from '../../test/support/sign-token.ts';
 
 export interface BenchSecret {
@@ -23,6 +27,19 @@ export interface BenchFixture {
     /** The `withKid` token with one signature byte changed. */
     badSignature: string;
   };
+  asymmetric: AsymmetricFixture;
+}
+
+export type AsymmetricAlg = 'EdDSA' | 'ES256';
+export const ASYMMETRIC_ALGS: readonly AsymmetricAlg[] = ['EdDSA', 'ES256'];
+
+export interface AsymmetricFixture {
+  /** Public only (no `d`): the EdDSA key active, the ES256 key previous in grace. */
+  keyset: Keyset;
+  /** Per algorithm, the same claims signed with kid by that algorithm's key. */
+  tokens: Record<AsymmetricAlg, string>;
+  /** Per algorithm, that token with one signature byte changed. */
+  badSignature: Record<AsymmetricAlg, string>;
 }
 
 const GRACE_MS = 24 * 3_600_000;
@@ -63,7 +80,6 @@ export async function createFixture(nowMs = Date.now()): Promise<BenchFixture> {
   const oldest = secrets[0] as BenchSecret;
   const claims = benchClaims(nowMs);
   const withKid = signToken(active.secret, active.kid, claims);
-  const last = withKid.at(-2) === 'A' ? 'B' : 'A';
   return {
     keyset: keyset as Keyset,
     secrets,
@@ -73,7 +89,25 @@ export async function createFixture(nowMs = Date.now()): Promise<BenchFixture> {
     tokens: {
       withKid,
       noKidOldest: signToken(oldest.secret, undefined, claims),
-      badSignature: `${withKid.slice(0, -2)}${last}${withKid.at(-1)}`,
+      badSignature: withBadSignature(withKid),
     },
+    asymmetric: await asymmetricFixture(claims),
+  };
+}
+
+/** The token with one signature character changed (not the last one, whose low bits may not count). */
+function withBadSignature(token: string): string {
+  const last = token.at(-2) === 'A' ? 'B' : 'A';
+  return `${token.slice(0, -2)}${last}${token.at(-1)}`;
+}
+
+async function asymmetricFixture(claims: Record<string, unknown>): Promise<AsymmetricFixture> {
+  const keyset = publicKeyset(await buildMixedKeyset(2, [{ key: EDDSA_PAIR }, { key: ES256_PAIR }]));
+  const eddsa = await signWithPair(EDDSA_PAIR, claims);
+  const es256 = await signWithPair(ES256_PAIR, claims);
+  return {
+    keyset,
+    tokens: { EdDSA: eddsa, ES256: es256 },
+    badSignature: { EdDSA: withBadSignature(eddsa), ES256: withBadSignature(es256) },
   };
 }

@@ -1,32 +1,72 @@
 /**
- * The Node lower bound: what a hand-written HS256 check costs with nothing but node:crypto. Same work as
- * Keyward (header and claims parsed, alg and kid honoured, exp/nbf checked), no abstraction in the way.
+ * The Node lower bound: what a hand-written JWS check costs with nothing but node:crypto. Same work as Keyward
+ * (header and claims parsed, alg and kid honoured, exp/nbf checked), no abstraction in the way. One native call
+ * per signature on a key imported beforehand: createHmac + timingSafeEqual for HS256, crypto.verify with a
+ * public KeyObject for EdDSA (null digest) and ES256 ('sha256', raw r||s as `ieee-p1363`).
  */
-import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
+import {
+  createHmac,
+  createPublicKey,
+  createSecretKey,
+  type KeyObject,
+  type JsonWebKey as NodeJsonWebKey,
+  timingSafeEqual,
+  verify,
+} from 'node:crypto';
+import type { KeyEntry } from '../../shared/keyset.ts';
+import { publicJwk } from '../../shared/verify-primitive.ts';
 import type { BenchSecret } from './fixture.ts';
 
 export type RawResult =
   | { valid: true; kid: string; claims: Record<string, unknown> }
   | { valid: false; error: string };
 
+/** An HS256 secret, or the public JWK of an EdDSA or ES256 key. */
+export type RawKeySpec = BenchSecret | { kid: string; alg: 'EdDSA' | 'ES256'; jwk: JsonWebKey };
+
 interface RawKey {
   kid: string;
-  key: KeyObject;
+  alg: string;
+  matches: (signingInput: string, signature: Buffer) => boolean;
 }
 
 const TOLERANCE_MS = 30_000;
 
-/** `secrets` newest first: the order tried for a token without kid. */
-export function createRawNodeVerifier(secrets: readonly BenchSecret[]): (token: string) => RawResult {
-  const keys: RawKey[] = secrets.map(({ kid, secret }) => ({
-    kid,
-    key: createSecretKey(Buffer.from(secret, 'utf8')),
-  }));
-  const byKid = new Map(keys.map((key) => [key.kid, key]));
-  const matches = (key: KeyObject, signingInput: string, signature: Buffer) => {
-    const expected = createHmac('sha256', key).update(signingInput).digest();
-    return expected.length === signature.length && timingSafeEqual(expected, signature);
+function rawKey(spec: RawKeySpec): RawKey {
+  if ('secret' in spec) {
+    const key = createSecretKey(Buffer.from(spec.secret, 'utf8'));
+    return {
+      kid: spec.kid,
+      alg: 'HS256',
+      matches: (signingInput, signature) => {
+        const expected = createHmac('sha256', key).update(signingInput).digest();
+        return expected.length === signature.length && timingSafeEqual(expected, signature);
+      },
+    };
+  }
+  const key: KeyObject = createPublicKey({ key: spec.jwk as NodeJsonWebKey, format: 'jwk' });
+  if (spec.alg === 'ES256') {
+    const withEncoding = { key, dsaEncoding: 'ieee-p1363' as const };
+    return {
+      kid: spec.kid,
+      alg: 'ES256',
+      matches: (signingInput, signature) =>
+        signature.length === 64 &&
+        verify('sha256', Buffer.from(signingInput, 'latin1'), withEncoding, signature),
+    };
+  }
+  return {
+    kid: spec.kid,
+    alg: 'EdDSA',
+    matches: (signingInput, signature) =>
+      signature.length === 64 && verify(null, Buffer.from(signingInput, 'latin1'), key, signature),
   };
+}
+
+/** `keys` newest first: the order tried for a token without kid. */
+export function createRawNodeVerifier(keys: readonly RawKeySpec[]): (token: string) => RawResult {
+  const raw = keys.map(rawKey);
+  const byKid = new Map(raw.map((key) => [key.kid, key]));
   return (token) => {
     const dot1 = token.indexOf('.');
     const dot2 = token.indexOf('.', dot1 + 1);
@@ -39,16 +79,16 @@ export function createRawNodeVerifier(secrets: readonly BenchSecret[]): (token: 
     } catch {
       return { valid: false, error: 'token_malformed' };
     }
-    if (header.alg !== 'HS256') return { valid: false, error: 'algorithm_not_allowed' };
     const signingInput = token.slice(0, dot2);
     const signature = Buffer.from(token.slice(dot2 + 1), 'base64url');
     let used: RawKey | undefined;
     if (typeof header.kid === 'string') {
       used = byKid.get(header.kid);
       if (used === undefined) return { valid: false, error: 'key_unknown' };
-      if (!matches(used.key, signingInput, signature)) return { valid: false, error: 'signature_invalid' };
+      if (header.alg !== used.alg) return { valid: false, error: 'algorithm_not_allowed' };
+      if (!used.matches(signingInput, signature)) return { valid: false, error: 'signature_invalid' };
     } else {
-      used = keys.find((key) => matches(key.key, signingInput, signature));
+      used = raw.find((key) => key.alg === header.alg && key.matches(signingInput, signature));
       if (used === undefined) return { valid: false, error: 'signature_invalid' };
     }
     const now = Date.now();
@@ -60,4 +100,11 @@ export function createRawNodeVerifier(secrets: readonly BenchSecret[]): (token: 
     }
     return { valid: true, kid: used.kid, claims };
   };
+}
+
+/** The raw specs of a keyset's asymmetric keys (their public members only). */
+export function rawSpecsOf(keys: readonly KeyEntry[]): RawKeySpec[] {
+  return keys.flatMap((entry): RawKeySpec[] =>
+    entry.alg === 'HS256' ? [] : [{ kid: entry.kid, alg: entry.alg, jwk: publicJwk(entry) }],
+  );
 }
