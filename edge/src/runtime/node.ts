@@ -5,7 +5,7 @@ import { createEdge } from '../create-edge.ts';
 import { createNodeListener } from './node-listener.ts';
 
 const log = (message: string) => console.warn(message);
-// Synchronous node:crypto HMAC: Node's WebCrypto pays a thread-pool hop per verify.
+// Synchronous node:crypto: Node's WebCrypto pays a thread-pool hop per verify.
 const edge = createEdge({ env: process.env, primitive: nodeVerify, log });
 const server = createServer(createNodeListener(edge));
 server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1', () => {
