@@ -104,10 +104,13 @@ export async function startControlPlane(
       tlsCert: config.grpcTlsCert,
       tlsKey: config.grpcTlsKey,
     });
-    http = await startHttpServer(createHttpApp({ manager, pusher, metrics }), {
-      host: config.host,
-      port: config.httpPort,
-    });
+    http = await startHttpServer(
+      createHttpApp({ manager, pusher, metrics, cacheTtlMs: config.keysetCacheTtlMs, now }),
+      {
+        host: config.host,
+        port: config.httpPort,
+      },
+    );
   } catch (error) {
     // A failed start must not leave the Valkey connections, the subscriber or the timers running.
     scheduler?.stop();
