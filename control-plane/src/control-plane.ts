@@ -81,8 +81,9 @@ export async function startControlPlane(
             intervalMs: config.rotationIntervalMs,
             onRotated(stored) {
               metrics.rotations.inc({ kind: 'scheduled' });
+              const active = findActiveKey(stored.keyset);
               logger.info(
-                { version: stored.keyset.version, kid: findActiveKey(stored.keyset)?.kid, scheduled: true },
+                { version: stored.keyset.version, kid: active?.kid, alg: active?.alg, scheduled: true },
                 'Rotating JWT secret',
               );
             },
