@@ -26,24 +26,52 @@ import { createValkeyClient } from './storage/valkey-client.ts';
 /** SPEC section 8: the active key as a private JWK, for issuers. */
 const SIGNING_KEY = 'jwt_secrets:signing_key';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    emergency: { type: 'boolean', default: false },
-    'secret-stdin': { type: 'boolean', default: false },
-    address: { type: 'string', default: process.env.KEYWARD_ADDRESS ?? '127.0.0.1:50051' },
-    json: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-    'secret-file': { type: 'string' },
-    jwk: { type: 'string' },
-    'from-valkey': { type: 'boolean', default: false },
-    alg: { type: 'string' },
-    kid: { type: 'string' },
-    force: { type: 'boolean', default: false },
-    sub: { type: 'string', default: 'demo-user' },
-    ttl: { type: 'string', default: '3600' },
-  },
-});
+const OPTIONS = {
+  emergency: { type: 'boolean', default: false },
+  'secret-stdin': { type: 'boolean', default: false },
+  address: { type: 'string', default: process.env.KEYWARD_ADDRESS ?? '127.0.0.1:50051' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  'secret-file': { type: 'string' },
+  jwk: { type: 'string' },
+  'from-valkey': { type: 'boolean', default: false },
+  alg: { type: 'string' },
+  kid: { type: 'string' },
+  force: { type: 'boolean', default: false },
+  sub: { type: 'string', default: 'demo-user' },
+  ttl: { type: 'string', default: '3600' },
+} as const;
+
+/**
+ * `--kid -AbC…` as `--kid=-AbC…`: a kid is base64url and may start with a dash, which parseArgs would otherwise
+ * take for an option and refuse. Every string option takes the next argument as its value, whatever it looks like.
+ */
+function joinOptionValues(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const name = arg.startsWith('--') ? arg.slice(2) : '';
+    const option = (OPTIONS as Record<string, { type: string }>)[name];
+    if (option?.type === 'string' && i + 1 < args.length) joined.push(`${arg}=${args[++i]}`);
+    else joined.push(arg);
+  }
+  return joined;
+}
+
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      args: joinOptionValues(process.argv.slice(2)),
+      allowPositionals: true,
+      options: OPTIONS,
+    });
+  } catch (error) {
+    process.stderr.write(`keyward: ${(error as Error).message.split('\n')[0]}\n`);
+    process.exit(2);
+  }
+}
+
+const { values, positionals } = parseCommandLine();
 
 const USAGE = `usage: keyward rotate [--alg HS256|ES256|EdDSA] [--emergency] [--secret-stdin]  [--address host:port] [--json]
        keyward stage --alg HS256|ES256|EdDSA [--secret-file <file>]

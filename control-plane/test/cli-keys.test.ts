@@ -104,6 +104,10 @@ describe('keyward rotate, stage, promote and status (Valkey storage)', () => {
     expect(unknown.stderr.trim().split('\n')).toEqual([
       expect.stringContaining('Unknown key algorithm "RS256"'),
     ]);
+    // A kid is base64url and may start with a dash: it is still the value of --kid, not an option.
+    const dashed = await keyward(['promote', '--kid', '-AbCdEfGh'], env);
+    expect(dashed.code).toBe(1);
+    expect(dashed.stderr.trim()).toBe('keyward: No key with this kid in the keyset (gRPC code 5)');
     const noKid = await keyward(['promote'], env);
     expect(noKid.code).toBe(1);
     expect(noKid.stderr).toContain('promote needs --kid');
