@@ -81,8 +81,9 @@ export async function startControlPlane(
             intervalMs: config.rotationIntervalMs,
             onRotated(stored) {
               metrics.rotations.inc({ kind: 'scheduled' });
+              const active = findActiveKey(stored.keyset);
               logger.info(
-                { version: stored.keyset.version, kid: findActiveKey(stored.keyset)?.kid, scheduled: true },
+                { version: stored.keyset.version, kid: active?.kid, alg: active?.alg, scheduled: true },
                 'Rotating JWT secret',
               );
             },
@@ -104,10 +105,13 @@ export async function startControlPlane(
       tlsCert: config.grpcTlsCert,
       tlsKey: config.grpcTlsKey,
     });
-    http = await startHttpServer(createHttpApp({ manager, pusher, metrics }), {
-      host: config.host,
-      port: config.httpPort,
-    });
+    http = await startHttpServer(
+      createHttpApp({ manager, pusher, metrics, cacheTtlMs: config.keysetCacheTtlMs, now }),
+      {
+        host: config.host,
+        port: config.httpPort,
+      },
+    );
   } catch (error) {
     // A failed start must not leave the Valkey connections, the subscriber or the timers running.
     scheduler?.stop();

@@ -36,7 +36,7 @@ describe('hand-encoded requests (Valkey storage)', () => {
     const before = (await target.keysetNow()).version;
     const secret = target.newSecret();
     const unknown = [
-      varintField(5, 2n ** 63n),
+      varintField(9, 2n ** 63n),
       i64Field(6),
       lenField(7, [0xff, 0xfe, 0x00, 0x80]),
       i32Field(8),

@@ -191,6 +191,7 @@ describe('SecretService over gRPC (Valkey storage)', () => {
     expect(outcome.response?.keys.length).toBeGreaterThanOrEqual(2);
     for (const key of outcome.response?.keys ?? []) {
       expect(Object.keys(key).sort()).toEqual([
+        'alg',
         'created_at',
         'expires_at',
         'kid',

@@ -7,10 +7,17 @@ import { createHash } from 'node:crypto';
 
 /** What a keyset write records about the admin action behind it. */
 export interface AuditAction {
-  action: 'rotate' | 'rotate_emergency' | 'rotate_scheduled' | 'revoke';
+  action:
+    | 'rotate'
+    | 'rotate_emergency'
+    | 'rotate_scheduled'
+    | 'revoke'
+    | 'stage'
+    | 'promote'
+    | 'promote_emergency';
   /** The caller's peer address (gRPC), or `scheduler`. */
   actor: string;
-  /** The new active kid for a rotation, the revoked kid for a revocation. */
+  /** The new active kid for a rotation or promotion, the staged kid, or the revoked kid. */
   kid: string;
 }
 

@@ -18,6 +18,11 @@ export type {
 export type { GetKeysetResponse } from '../generated/cpc/orchestrator/GetKeysetResponse.ts';
 export type { KeyInfo } from '../generated/cpc/orchestrator/KeyInfo.ts';
 export type {
+  PromoteKeyRequest,
+  PromoteKeyRequest__Input,
+} from '../generated/cpc/orchestrator/PromoteKeyRequest.ts';
+export type { PromoteKeyResponse } from '../generated/cpc/orchestrator/PromoteKeyResponse.ts';
+export type {
   RevokeKeyRequest,
   RevokeKeyRequest__Input,
 } from '../generated/cpc/orchestrator/RevokeKeyRequest.ts';
@@ -31,6 +36,11 @@ export type {
   SecretServiceDefinition,
   SecretServiceHandlers,
 } from '../generated/cpc/orchestrator/SecretService.ts';
+export type {
+  StageKeyRequest,
+  StageKeyRequest__Input,
+} from '../generated/cpc/orchestrator/StageKeyRequest.ts';
+export type { StageKeyResponse } from '../generated/cpc/orchestrator/StageKeyResponse.ts';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../../proto/secret_service.proto', import.meta.url));
 

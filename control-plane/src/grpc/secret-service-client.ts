@@ -6,11 +6,15 @@ import { type ChannelCredentials, type ChannelOptions, type Client, Metadata } f
 import {
   type GetKeysetRequest__Input,
   type GetKeysetResponse,
+  type PromoteKeyRequest__Input,
+  type PromoteKeyResponse,
   type RevokeKeyRequest__Input,
   type RevokeKeyResponse,
   type RotateSecretRequest__Input,
   type RotateSecretResponse,
   SecretServiceClient,
+  type StageKeyRequest__Input,
+  type StageKeyResponse,
 } from './proto.ts';
 
 /** Milliseconds a call may take when the caller does not say. */
@@ -65,6 +69,8 @@ export interface SecretServiceConnection {
   ): Promise<RotateSecretResponse>;
   getKeyset(request: GetKeysetRequest__Input, options?: UnaryCallOptions): Promise<GetKeysetResponse>;
   revokeKey(request: RevokeKeyRequest__Input, options?: UnaryCallOptions): Promise<RevokeKeyResponse>;
+  stageKey(request: StageKeyRequest__Input, options?: UnaryCallOptions): Promise<StageKeyResponse>;
+  promoteKey(request: PromoteKeyRequest__Input, options?: UnaryCallOptions): Promise<PromoteKeyResponse>;
   close(): void;
 }
 
@@ -81,6 +87,8 @@ export function connectSecretService(
     rotateSecret: (request, options) => unaryCall(client, service.RotateSecret, request, options),
     getKeyset: (request, options) => unaryCall(client, service.GetKeyset, request, options),
     revokeKey: (request, options) => unaryCall(client, service.RevokeKey, request, options),
+    stageKey: (request, options) => unaryCall(client, service.StageKey, request, options),
+    promoteKey: (request, options) => unaryCall(client, service.PromoteKey, request, options),
     close: () => client.close(),
   };
 }

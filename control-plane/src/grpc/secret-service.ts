@@ -4,22 +4,30 @@
  */
 import type { Metadata, Server, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { bearerCredentials } from '../../../shared/bearer-token.ts';
-import { findActiveKey, type Keyset } from '../../../shared/keyset.ts';
+import { findActiveKey, type Keyset, promoteKey } from '../../../shared/keyset.ts';
 import type { AdminAuth } from '../admin-auth.ts';
 import { ControlPlaneError } from '../errors.ts';
 import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
-import { type EdgePusher, edgeTargetReport } from '../push/edge-pusher.ts';
+import { type EdgePusher, edgeTargetReport, type PushOutcome } from '../push/edge-pusher.ts';
+import { parseKeyAlg } from '../rotation/new-key.ts';
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
 import {
   type GetKeysetRequest,
   type GetKeysetResponse,
+  type PromoteKeyRequest,
+  type PromoteKeyRequest__Input,
+  type PromoteKeyResponse,
   type RevokeKeyRequest,
   type RevokeKeyResponse,
   type RotateSecretRequest,
+  type RotateSecretRequest__Input,
   type RotateSecretResponse,
   type SecretServiceHandlers,
+  type StageKeyRequest,
+  type StageKeyRequest__Input,
+  type StageKeyResponse,
   strictSecretServiceDefinition,
 } from './proto.ts';
 import { toGrpcError } from './status-mapping.ts';
@@ -66,21 +74,33 @@ export class SecretService {
       RevokeKey: this.#handler('RevokeKey', (ctx, req: RevokeKeyRequest, note) =>
         this.revokeKey(ctx, req, note),
       ),
+      StageKey: this.#handler('StageKey', (ctx, req: StageKeyRequest, note) => this.stageKey(ctx, req, note)),
+      PromoteKey: this.#handler('PromoteKey', (ctx, req: PromoteKeyRequest, note) =>
+        this.promoteKey(ctx, req, note),
+      ),
     };
     server.addService(strictSecretServiceDefinition, implementation);
   }
 
   async rotateSecret(
     ctx: CallContext,
-    request: RotateSecretRequest,
+    request: RotateSecretRequest__Input,
     note: AccessNote = {},
   ): Promise<RotateSecretResponse> {
     this.#authorize(ctx, request.admin_token);
+    const alg = parseKeyAlg(request.alg ?? '', 'HS256');
     const secret = request.new_secret ?? '';
+    if (alg !== 'HS256' && secret !== '') {
+      // Refused before anything else: an asymmetric private key never travels in a request.
+      throw new ControlPlaneError(
+        'invalid_argument',
+        `new_secret must be empty for ${alg}: the server generates ${alg} key pairs itself (set generate)`,
+      );
+    }
     if (secret !== '' && request.generate) {
       throw new ControlPlaneError('invalid_argument', 'Set new_secret or generate, not both');
     }
-    if (secret === '' && !request.generate) {
+    if (alg === 'HS256' && secret === '' && !request.generate) {
       throw new ControlPlaneError(
         'invalid_argument',
         'Secret too weak: new_secret is empty (or set generate)',
@@ -88,7 +108,8 @@ export class SecretService {
     }
     const stored = await this.#serialize(() =>
       this.#options.manager.rotate({
-        secret: request.generate ? undefined : secret,
+        alg,
+        secret: alg !== 'HS256' || request.generate ? undefined : secret,
         emergency: request.emergency,
         actor: ctx.peer,
       }),
@@ -97,10 +118,126 @@ export class SecretService {
     note.version = stored.keyset.version;
     note.kid = active?.kid;
     this.#options.logger.info(
-      { version: stored.keyset.version, kid: active?.kid, emergency: Boolean(request.emergency) },
+      {
+        version: stored.keyset.version,
+        kid: active?.kid,
+        alg: active?.alg,
+        emergency: Boolean(request.emergency),
+      },
       'Rotating JWT secret',
     );
     this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'emergency' : 'manual' });
+    const { edges, version, edgeNote } = await this.#pushRound(stored);
+    return {
+      success: true,
+      message: `${alg === 'HS256' ? 'Secret' : `${alg} key`} rotated to version ${version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
+      version,
+      kid: active?.kid ?? '',
+      edges,
+    };
+  }
+
+  async stageKey(
+    ctx: CallContext,
+    request: StageKeyRequest__Input,
+    note: AccessNote = {},
+  ): Promise<StageKeyResponse> {
+    this.#authorize(ctx, request.admin_token);
+    const alg = parseKeyAlg(request.alg ?? '');
+    const secret = request.new_secret ?? '';
+    const { stored, kid } = await this.#serialize(() =>
+      this.#options.manager.stage({ alg, secret: secret === '' ? undefined : secret, actor: ctx.peer }),
+    );
+    note.version = stored.keyset.version;
+    note.kid = kid;
+    this.#options.logger.info({ version: stored.keyset.version, kid, alg }, 'Staging standby key');
+    this.#options.metrics?.rotations.inc({ kind: 'stage' });
+    const { edges, version, edgeNote } = await this.#pushRound(stored);
+    return {
+      success: true,
+      message: `${alg} key ${kid} staged as standby in version ${version}${edgeNote}`,
+      version,
+      kid,
+      edges,
+    };
+  }
+
+  async promoteKey(
+    ctx: CallContext,
+    request: PromoteKeyRequest__Input,
+    note: AccessNote = {},
+  ): Promise<PromoteKeyResponse> {
+    this.#authorize(ctx, request.admin_token);
+    const kid = request.kid ?? '';
+    if (kid === '') throw new ControlPlaneError('invalid_argument', 'kid is required');
+    note.kid = kid;
+    const current = await this.#options.manager.keyset();
+    // The same checks the write makes (NOT_FOUND for a kid that is not standby), before any edge is asked.
+    promoteKey(current.keyset, kid, { now: new Date(), gracePeriodMs: 0 });
+    if (request.force) {
+      this.#options.logger.warn(
+        { kid, version: current.keyset.version },
+        'Promoting with force: edges that have not confirmed the standby key are not waited for',
+      );
+    } else {
+      await this.#assertEdgesHold(current, kid);
+    }
+    const stored = await this.#serialize(() =>
+      this.#options.manager.promote(kid, { emergency: request.emergency, actor: ctx.peer }),
+    );
+    note.version = stored.keyset.version;
+    this.#options.logger.info(
+      {
+        version: stored.keyset.version,
+        kid,
+        alg: findActiveKey(stored.keyset)?.alg,
+        emergency: Boolean(request.emergency),
+        force: Boolean(request.force),
+      },
+      'Promoting standby key',
+    );
+    this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'promote_emergency' : 'promote' });
+    const { edges, version, edgeNote } = await this.#pushRound(stored);
+    return {
+      success: true,
+      message: `Key ${kid} promoted to active in version ${version}${request.emergency ? ' (emergency: earlier keys expired)' : ''}${edgeNote}`,
+      version,
+      edges,
+    };
+  }
+
+  /**
+   * Pushes `current` (which holds the standby `kid`) to every edge and refuses the promotion while any has not
+   * confirmed a keyset holding it: one that answers with this version or a newer one still holding the kid.
+   */
+  async #assertEdgesHold(current: StoredKeyset, kid: string): Promise<void> {
+    const pusher = this.#options.pusher;
+    const total = pusher?.targets.length ?? 0;
+    if (pusher === undefined || total === 0) return;
+    const outcome = await pusher.pushAll(current);
+    const latest = (await this.#options.manager.keyset()).keyset;
+    const holdsKid = latest.keys.some((key) => key.kid === kid);
+    const confirmed = outcome.filter(
+      (edge) =>
+        edge.confirmed &&
+        edge.version >= current.keyset.version &&
+        (edge.version <= current.keyset.version || holdsKid),
+    );
+    const missing = pusher.targets
+      .map((target) => target.url)
+      .filter((url) => !confirmed.some((edge) => edge.url === url));
+    if (missing.length > 0) {
+      throw new ControlPlaneError(
+        'failed_precondition',
+        `Key ${kid} not promoted: ${missing.length} of ${total} edges have not confirmed a keyset holding it (${missing.join(', ')}); retry once they have, or promote with force`,
+      );
+    }
+  }
+
+  /** Pushes `stored` to every edge; the version to report and a note on the edges for the message. */
+  async #pushRound(
+    stored: StoredKeyset,
+  ): Promise<{ edges: PushOutcome[]; version: number; edgeNote: string }> {
     const edges = (await this.#options.pusher?.pushAll(stored)) ?? [];
     // Edges holding another keyset at this version make the pusher write it again above theirs.
     const version = Math.max(
@@ -113,13 +250,7 @@ export class SecretService {
       edges.length === 0
         ? ''
         : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
-    return {
-      success: true,
-      message: `Secret rotated to version ${version}${request.emergency ? ' (emergency: earlier secrets expired)' : ''}${edgeNote}`,
-      version,
-      kid: active?.kid ?? '',
-      edges,
-    };
+    return { edges, version, edgeNote };
   }
 
   async getKeyset(
@@ -240,6 +371,7 @@ export function describeKeyset(keyset: Keyset, pusher?: EdgePusher): GetKeysetRe
     issued_at: keyset.issued_at,
     keys: keyset.keys.map((key) => ({
       kid: key.kid,
+      alg: key.alg,
       secret_version: key.version,
       status: key.status,
       created_at: key.created_at,

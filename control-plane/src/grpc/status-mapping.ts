@@ -20,8 +20,12 @@ const STATUS: Record<ControlPlaneErrorCode, status> = {
 const KEYWARD_OUTCOME: Partial<Record<KeywardErrorCode, ControlPlaneErrorCode>> = {
   secret_too_weak: 'invalid_argument',
   secret_reused: 'invalid_argument',
+  algorithm_unknown: 'invalid_argument',
+  secret_not_allowed: 'invalid_argument',
   key_not_found: 'not_found',
+  key_not_standby: 'not_found',
   key_is_active: 'failed_precondition',
+  standby_exists: 'failed_precondition',
   keyset_too_large: 'failed_precondition',
 };
 

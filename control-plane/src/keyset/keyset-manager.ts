@@ -1,12 +1,12 @@
 /**
- * The keyset this control plane serves and changes: one active secret plus previous ones in grace, in whichever
- * storage. Reads go through the cache (keyset-cache.ts); every change is one updater applied by the storage's
+ * The keyset this control plane serves and changes: one active key, at most one standby key and previous ones in
+ * grace, in whichever storage. Reads go through the cache (keyset-cache.ts); every change is one updater applied by the storage's
  * compare-and-swap loop (storage/update-keyset.ts), numbered above every version held (version-floor.ts).
  */
 import { EventEmitter } from 'node:events';
 import {
-  assertSecretStrength,
   findActiveKey,
+  type KeyAlg,
   type Keyset,
   legacyActiveSecret,
   nextExpiry,
@@ -15,15 +15,15 @@ import {
 import { type SealingKeys, sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { keysetHash } from '../../../shared/keyset-hash.ts';
 import { importSigner } from '../../../shared/keyset-signing-key.ts';
-import { computeKid } from '../../../shared/kid.ts';
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import type { VerifyPrimitive } from '../../../shared/verify-primitive.ts';
 import type { AuditAction } from '../audit/audit-entry.ts';
 import { ControlPlaneError } from '../errors.ts';
-import { generateSecret } from '../rotation/generate-secret.ts';
+import { newKey } from '../rotation/new-key.ts';
 import { revoke } from '../rotation/revoke-key.ts';
 import { rotateTo } from '../rotation/rotate-secret.ts';
 import { rotateIfDue } from '../rotation/rotation-due.ts';
+import { promoteTo, stageTo } from '../rotation/stage-promote.ts';
 import type { KeysetStorage, StoredKeyset } from '../storage/keyset-storage.ts';
 import { type KeysetSwap, type KeysetUpdater, updateKeyset } from '../storage/update-keyset.ts';
 import { bootstrapKeyset } from './bootstrap-keyset.ts';
@@ -46,10 +46,24 @@ export interface KeysetManagerOptions {
 }
 
 export interface RotateRequest {
-  /** Omit to have the server generate 48 random bytes (base64). */
+  /** HS256 (the default), ES256 or EdDSA. */
+  alg?: KeyAlg;
+  /** HS256 only: omit to have the server generate 48 random bytes (base64). Key pairs are always generated. */
   secret?: string;
   emergency?: boolean;
   /** Who asked (the gRPC peer address), for the audit log. */
+  actor?: string;
+}
+
+export interface StageRequest {
+  alg: KeyAlg;
+  /** HS256 only: omit to have the server generate one. Key pairs are always generated. */
+  secret?: string;
+  actor?: string;
+}
+
+export interface PromoteRequest {
+  emergency?: boolean;
   actor?: string;
 }
 
@@ -129,17 +143,42 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     return this.#cache.current();
   }
 
-  /** Rotates to a new secret in one compare-and-swap, retrying when another replica wins the race. */
+  /** Rotates to a new key in one compare-and-swap, retrying when another replica wins the race. */
   async rotate(request: RotateRequest = {}): Promise<StoredKeyset> {
-    const secret = request.secret ?? generateSecret();
-    assertSecretStrength(secret);
-    const kid = await computeKid(secret);
+    const key = await newKey(request.alg ?? 'HS256', request.secret);
     return this.#update(
       rotateTo(
-        { secret, kid, emergency: request.emergency },
+        { key, emergency: request.emergency },
         { now: this.#now, gracePeriodMs: this.#options.gracePeriodMs },
       ),
-      { action: request.emergency ? 'rotate_emergency' : 'rotate', actor: request.actor ?? 'local', kid },
+      {
+        action: request.emergency ? 'rotate_emergency' : 'rotate',
+        actor: request.actor ?? 'local',
+        kid: key.kid,
+      },
+    );
+  }
+
+  /** Adds a standby key (`standby_exists` while there is one); returns the keyset and the new kid. */
+  async stage(request: StageRequest): Promise<{ stored: StoredKeyset; kid: string }> {
+    const key = await newKey(request.alg, request.secret);
+    const stored = await this.#update(stageTo(key, this.#now), {
+      action: 'stage',
+      actor: request.actor ?? 'local',
+      kid: key.kid,
+    });
+    return { stored, kid: key.kid };
+  }
+
+  /** Makes the standby key `kid` active; the old active key goes into grace (or, with emergency, away). */
+  promote(kid: string, request: PromoteRequest = {}): Promise<StoredKeyset> {
+    return this.#update(
+      promoteTo(kid, {
+        now: this.#now,
+        gracePeriodMs: this.#options.gracePeriodMs,
+        emergency: request.emergency,
+      }),
+      { action: request.emergency ? 'promote_emergency' : 'promote', actor: request.actor ?? 'local', kid },
     );
   }
 

@@ -3,9 +3,8 @@
  * reset the clock.
  */
 import { findActiveKey, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
-import { computeKid } from '../../../shared/kid.ts';
 import type { KeysetUpdater } from '../storage/update-keyset.ts';
-import { generateSecret } from './generate-secret.ts';
+import { newKey } from './new-key.ts';
 
 /** Milliseconds until `keyset` is due for rotation every `intervalMs` (zero or less: due; no active key: due). */
 export function msUntilRotationDue(keyset: Keyset, intervalMs: number, now: Date): number {
@@ -14,8 +13,9 @@ export function msUntilRotationDue(keyset: Keyset, intervalMs: number, now: Date
 }
 
 /**
- * The updater for a scheduled rotation: a generated secret when the keyset is due, else null (another replica
- * rotated first, which is not an error).
+ * The updater for a scheduled rotation: a generated key of the active key's algorithm (an EdDSA deployment
+ * rotates to a new EdDSA key) when the keyset is due, else null (another replica rotated first, which is not an
+ * error).
  */
 export function rotateIfDue(
   intervalMs: number,
@@ -23,11 +23,10 @@ export function rotateIfDue(
 ): KeysetUpdater {
   return async (stored) => {
     if (stored === null || msUntilRotationDue(stored.keyset, intervalMs, options.now()) > 0) return null;
-    const secret = generateSecret();
-    return rotateKeyset(
-      stored.keyset,
-      { secret, kid: await computeKid(secret) },
-      { now: options.now(), gracePeriodMs: options.gracePeriodMs },
-    );
+    const alg = findActiveKey(stored.keyset)?.alg ?? 'HS256';
+    return rotateKeyset(stored.keyset, await newKey(alg), {
+      now: options.now(),
+      gracePeriodMs: options.gracePeriodMs,
+    });
   };
 }

@@ -8,6 +8,7 @@ export interface KeyInfo__Input {
   'status'?: (string);
   'created_at'?: (string);
   'expires_at'?: (string);
+  'alg'?: (string);
 }
 
 export interface KeyInfo {
@@ -16,4 +17,5 @@ export interface KeyInfo {
   'status': (string);
   'created_at': (string);
   'expires_at': (string);
+  'alg': (string);
 }

@@ -12,6 +12,10 @@ export interface RotateSecretRequest__Input {
    * Expire the superseded secret immediately instead of after the grace period.
    */
   'emergency'?: (boolean);
+  /**
+   * "" or HS256: a secret as above. ES256 or EdDSA: the server generates the key pair (new_secret must be empty).
+   */
+  'alg'?: (string);
 }
 
 export interface RotateSecretRequest {
@@ -25,4 +29,8 @@ export interface RotateSecretRequest {
    * Expire the superseded secret immediately instead of after the grace period.
    */
   'emergency': (boolean);
+  /**
+   * "" or HS256: a secret as above. ES256 or EdDSA: the server generates the key pair (new_secret must be empty).
+   */
+  'alg': (string);
 }
