@@ -1,8 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { buildMixedKeyset, EDDSA_PAIR, ES256_PAIR, edgeView } from '../test/support/key-pairs.ts';
 import { codeOf } from '../test/support/keyward-error-code.ts';
 import { KeywardError } from './errors.ts';
+import { prepareKeyRing } from './key-ring.ts';
 import { type HmacKeyEntry, type Keyset, rotateKeyset } from './keyset.ts';
 import {
   MAX_ENVELOPE_BYTES,
@@ -13,8 +15,10 @@ import {
   sealKeyset,
 } from './keyset-envelope.ts';
 import { importSigner } from './keyset-signing-key.ts';
-import { computeKid } from './kid.ts';
+import { computeKid, publicThumbprint } from './kid.ts';
+import { nodeVerify } from './runtime/node-verify.ts';
 import { MANIFEST_TYPE, signManifest } from './signed-manifest.ts';
+import { webCryptoVerify } from './verify-primitive.ts';
 
 const KEY = new Uint8Array(randomBytes(32));
 const SIGNER = await importSigner(new Uint8Array(randomBytes(32)));
@@ -203,6 +207,253 @@ describe('parseKeysetKey', () => {
     const almost = Buffer.alloc(31, 9).toString('base64url');
     expect(() => parseKeysetKey(almost)).toThrow(
       keywardError('envelope_key_invalid', expect.not.stringContaining(almost)),
+    );
+  });
+});
+
+describe('keysets with ES256 and EdDSA keys, as an edge opens them', () => {
+  const SECRET = 'envelope-asym-secret-0123456789abcdefghij';
+  /** HS256 active, ES256 standby, EdDSA previous, with `d` (the control plane's own copy). */
+  const privateCopy = () =>
+    buildMixedKeyset(6, [
+      { key: SECRET },
+      { key: ES256_PAIR, status: 'standby' },
+      { key: EDDSA_PAIR, status: 'previous' },
+    ]);
+  /** EdDSA active, ES256 previous: no secret, so it travels as the bare signed manifest. */
+  const publicOnly = async () =>
+    edgeView(await buildMixedKeyset(4, [{ key: EDDSA_PAIR }, { key: ES256_PAIR, status: 'previous' }]));
+  const json = (value: unknown) =>
+    JSON.parse(JSON.stringify(value)) as Record<string, unknown> & { keys: Record<string, unknown>[] };
+  /** The envelope an edge receives for `value`: a JWE when it holds an HS256 key, the bare manifest otherwise. */
+  const envelopeOf = async (value: { keys: { alg?: unknown }[] }) =>
+    value.keys.some((key) => key.alg === 'HS256')
+      ? sealRaw(JSON.stringify(value))
+      : signManifest(JSON.stringify(value), SIGNER);
+  /** openKeyset's refusal: its code and message (which must name `where` and never carry key material). */
+  async function refusal(value: { keys: { alg?: unknown }[] }): Promise<string> {
+    try {
+      await openKeyset(await envelopeOf(value), OPEN);
+    } catch (error) {
+      expect(error).toBeInstanceOf(KeywardError);
+      const { code, message } = error as KeywardError;
+      expect(code).toBe('keyset_invalid');
+      for (const pair of [ES256_PAIR, EDDSA_PAIR]) expect(message).not.toContain(pair.d);
+      return message;
+    }
+    throw new Error('expected openKeyset to refuse');
+  }
+
+  it('opens a public keyset from the bare signed manifest and a mixed one from the JWE, unchanged', async () => {
+    const bare = await publicOnly();
+    const manifest = await sealKeyset(bare, SEAL);
+    expect(manifest.split('.')).toHaveLength(3);
+    expect(await openKeyset(manifest, OPEN)).toEqual(bare);
+    const mixed = await privateCopy();
+    const jwe = await sealKeyset(mixed, SEAL);
+    expect(jwe.split('.')).toHaveLength(5);
+    // sealKeyset strips d: what opens is the public view.
+    expect(await openKeyset(jwe, OPEN)).toEqual(edgeView(mixed));
+  });
+
+  it('refuses a keyset that carries a private key d, naming keys.N.d and never echoing it', async () => {
+    const mixed = json(await privateCopy());
+    expect(await refusal(mixed)).toContain('keys.1.d');
+    const onlyEd = json(await publicOnly());
+    (onlyEd.keys[0] as Record<string, unknown>).d = EDDSA_PAIR.d;
+    expect(await refusal(onlyEd)).toContain('keys.0.d');
+    const onlyEs = json(await publicOnly());
+    (onlyEs.keys[1] as Record<string, unknown>).d = (ES256_PAIR as { d: string }).d;
+    expect(await refusal(onlyEs)).toContain('keys.1.d');
+    // A d on an HS256 key too.
+    const hs = json(edgeView(await privateCopy()));
+    (hs.keys[0] as Record<string, unknown>).d = EDDSA_PAIR.d;
+    expect(await refusal(hs)).toContain('keys.0.d');
+  });
+
+  it('refuses k on an asymmetric key, and the wrong kty, crv or members for its alg', async () => {
+    const base = await publicOnly();
+    const k = Buffer.from(SECRET).toString('base64url');
+    const cases: [string, (ed: Record<string, unknown>, es: Record<string, unknown>) => void][] = [
+      [
+        'keys.0.k',
+        (ed) => {
+          ed.k = k;
+        },
+      ],
+      [
+        'keys.1.k',
+        (_ed, es) => {
+          es.k = k;
+        },
+      ],
+      [
+        'keys.0.kty',
+        (ed) => {
+          ed.kty = 'EC';
+        },
+      ],
+      [
+        'keys.0.crv',
+        (ed) => {
+          ed.crv = 'X25519';
+        },
+      ],
+      [
+        'keys.0.crv',
+        (ed) => {
+          ed.crv = 'Ed448';
+        },
+      ],
+      [
+        'keys.0.y',
+        (ed) => {
+          ed.y = ES256_PAIR.kty === 'EC' ? ES256_PAIR.y : '';
+        },
+      ],
+      [
+        'keys.1.kty',
+        (_ed, es) => {
+          es.kty = 'OKP';
+        },
+      ],
+      [
+        'keys.1.crv',
+        (_ed, es) => {
+          es.crv = 'P-384';
+        },
+      ],
+      [
+        'keys.1.crv',
+        (_ed, es) => {
+          es.crv = 'secp256k1';
+        },
+      ],
+      [
+        'keys.1.y',
+        (_ed, es) => {
+          delete es.y;
+        },
+      ],
+      [
+        'keys.0.alg',
+        (ed) => {
+          ed.alg = 'Ed25519';
+        },
+      ],
+      [
+        'keys.1.alg',
+        (_ed, es) => {
+          es.alg = 'ES256K';
+        },
+      ],
+      // An EC key presented as EdDSA and the reverse: the members give it away.
+      [
+        'keys.1.kty',
+        (_ed, es) => {
+          es.alg = 'EdDSA';
+        },
+      ],
+      [
+        'keys.0.kty',
+        (ed) => {
+          ed.alg = 'ES256';
+        },
+      ],
+    ];
+    for (const [where, change] of cases) {
+      const value = json(base);
+      change(value.keys[0] as Record<string, unknown>, value.keys[1] as Record<string, unknown>);
+      expect(await refusal(value), where).toContain(`${where}:`);
+    }
+  });
+
+  it('refuses x or y that are not base64url of exactly 32 bytes', async () => {
+    const base = await publicOnly();
+    const bytes = (n: number) => Buffer.alloc(n, 7).toString('base64url');
+    for (const bad of [bytes(31), bytes(33), bytes(64), '', 'not base64url!', `${bytes(32)}=`, 42, null]) {
+      for (const [index, member] of [
+        [0, 'x'],
+        [1, 'x'],
+        [1, 'y'],
+      ] as const) {
+        const value = json(base);
+        (value.keys[index] as Record<string, unknown>)[member] = bad;
+        expect(await refusal(value), `${member} ${String(bad)}`).toContain(`keys.${index}.${member}:`);
+      }
+    }
+  });
+
+  it('refuses a kid that is not the thumbprint of the public JWK (swapped, oct-style, or with d in it)', async () => {
+    const base = await publicOnly();
+    const kids = [
+      await computeKid(EDDSA_PAIR.x),
+      await publicThumbprint({ kty: 'OKP', crv: 'Ed25519', x: ES256_PAIR.x }),
+      // A thumbprint over the private JWK, d included (RFC 7638 takes the required public members only).
+      createHash('sha256')
+        .update(`{"crv":"Ed25519","d":"${EDDSA_PAIR.d}","kty":"OKP","x":"${EDDSA_PAIR.x}"}`)
+        .digest('base64url'),
+      'ed25519-key',
+    ];
+    for (const kid of kids) {
+      const value = json(base);
+      (value.keys[0] as Record<string, unknown>).kid = kid;
+      expect(await refusal(value), kid).toContain("is not its key's thumbprint");
+    }
+    // The two kids swapped: each names the other key, so a token's kid would select the wrong algorithm.
+    const swapped = json(base);
+    (swapped.keys[0] as Record<string, unknown>).kid = ES256_PAIR.kid;
+    (swapped.keys[1] as Record<string, unknown>).kid = EDDSA_PAIR.kid;
+    expect(await refusal(swapped)).toContain("is not its key's thumbprint");
+  });
+
+  it('refuses two standby keys, and a standby key with expires_at', async () => {
+    const two = json(await publicOnly());
+    (two.keys[1] as Record<string, unknown>).status = 'standby';
+    (two.keys[1] as Record<string, unknown>).expires_at = null;
+    const third = edgeView(await buildMixedKeyset(1, [{ key: SECRET }]));
+    two.keys.push({ ...(third.keys[0] as unknown as Record<string, unknown>), status: 'standby' });
+    expect(await refusal(two)).toContain('at most one standby key');
+    const expiring = json(await publicOnly());
+    (expiring.keys[1] as Record<string, unknown>).status = 'standby';
+    expect(await refusal(expiring)).toContain('expires_at');
+    const noActive = json(await publicOnly());
+    (noActive.keys[0] as Record<string, unknown>).status = 'standby';
+    expect(await refusal(noActive)).toContain('exactly one active key');
+  });
+
+  it('opens an ES256 key that is not a P-256 point, and the ring refuses to import it (keyset_invalid)', async () => {
+    // x and y of 32 bytes each, with the right thumbprint, but y^2 != x^3 - 3x + b: no signature can match it.
+    const x = Buffer.alloc(32, 1).toString('base64url');
+    const notAPoint = { kty: 'EC' as const, crv: 'P-256' as const, x, y: x };
+    const base = await publicOnly();
+    const value = json(base);
+    Object.assign(value.keys[1] as Record<string, unknown>, notAPoint, {
+      kid: await publicThumbprint(notAPoint),
+    });
+    const opened = await openKeyset(await envelopeOf(value), OPEN);
+    for (const primitive of [nodeVerify, webCryptoVerify] as const) {
+      await expect(prepareKeyRing(opened, primitive as never)).rejects.toThrow(
+        keywardError('keyset_invalid', expect.stringMatching(/key \S+ \(ES256\) does not import/)),
+      );
+    }
+  });
+
+  it('parseKeyset keeps d only with {private: true}, and publicKeyset of that is what travels', async () => {
+    const copy = json(await privateCopy());
+    expect(codeOfSync(() => parseKeyset(copy))).toBe('keyset_invalid');
+    const parsed = parseKeyset(copy, { private: true });
+    expect(parsed.keys.map((key) => (key.alg === 'HS256' ? undefined : key.d))).toEqual([
+      undefined,
+      (ES256_PAIR as { d: string }).d,
+      EDDSA_PAIR.d,
+    ]);
+    expect(parseKeyset(JSON.parse(JSON.stringify(edgeView(parsed))))).toEqual(edgeView(parsed));
+    // {private: true} relaxes nothing else: k on an asymmetric key is still refused.
+    const withK = json(copy);
+    (withK.keys[1] as Record<string, unknown>).k = 'AAAA';
+    expect(() => parseKeyset(withK, { private: true })).toThrow(
+      keywardError('keyset_invalid', expect.stringContaining('keys.1.k')),
     );
   });
 });

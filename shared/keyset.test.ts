@@ -1,17 +1,30 @@
 import { createHash } from 'node:crypto';
+import { importJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { EDDSA_PAIR, ES256_PAIR } from '../test/support/key-pairs.ts';
 import { KeywardError } from './errors.ts';
+import { generateKeyPair } from './generate-key-pair.ts';
+import { prepareKeyRing } from './key-ring.ts';
 import {
   activeKey,
+  findStandbyKey,
   type HmacKeyEntry,
   type Keyset,
+  legacyActiveSecret,
   MIN_SECRET_BYTES,
   nextExpiry,
+  promoteKey,
   pruneKeyset,
+  publicKeyset,
   revokeKey,
   rotateKeyset,
+  signingJwk,
+  stageKey,
 } from './keyset.ts';
 import { computeKid } from './kid.ts';
+import { nodeVerify } from './runtime/node-verify.ts';
+import { type VerifyPrimitive, webCryptoVerify } from './verify-primitive.ts';
+import { verifyToken } from './verify-token.ts';
 
 const HOUR = 3_600_000;
 const GRACE = 24 * HOUR;
@@ -246,5 +259,195 @@ describe('computeKid', () => {
       .update(`{"k":"${Buffer.from(secret, 'utf8').toString('base64url')}","kty":"oct"}`)
       .digest('base64url');
     expect(await computeKid(secret)).toBe(asText);
+  });
+});
+
+describe('the key lifecycle with ES256 and EdDSA keys', () => {
+  const es = ES256_PAIR;
+  const ed = EDDSA_PAIR;
+  const at = (hours: number) => new Date(T0 + hours * HOUR);
+  const statusOf = (keyset: Keyset) => keyset.keys.map((key) => [key.alg, key.status]);
+
+  /** The migration an operator runs: HS256 only, EdDSA staged, ES256 rotated in, EdDSA promoted. */
+  async function migration() {
+    const hs = rotateKeyset(null, await next(secretN(1)), { now: at(0), gracePeriodMs: GRACE });
+    const staged = stageKey(hs, ed, at(1));
+    const rotated = rotateKeyset(staged, es, { now: at(2), gracePeriodMs: GRACE });
+    const promoted = promoteKey(rotated, ed.kid, { now: at(3), gracePeriodMs: GRACE });
+    return { hs, staged, rotated, promoted };
+  }
+
+  it('stageKey adds a standby key after the active one; it keeps d in the control plane copy', async () => {
+    const { hs, staged } = await migration();
+    expect(staged.version).toBe(hs.version + 1);
+    expect(staged.issued_at).toBe(at(1).toISOString());
+    expect(statusOf(staged)).toEqual([
+      ['HS256', 'active'],
+      ['EdDSA', 'standby'],
+    ]);
+    expect(staged.keys[1]).toEqual({
+      kid: ed.kid,
+      alg: 'EdDSA',
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x: ed.x,
+      d: ed.d,
+      status: 'standby',
+      created_at: at(1).toISOString(),
+      expires_at: null,
+      version: 2,
+    });
+    expect(findStandbyKey(staged)?.kid).toBe(ed.kid);
+    expect(activeKey(staged).alg).toBe('HS256');
+  });
+
+  it('rotateKeyset installs a key pair as active, demotes the HS256 key with grace, and leaves the standby key standby', async () => {
+    const { rotated } = await migration();
+    expect(statusOf(rotated)).toEqual([
+      ['ES256', 'active'],
+      ['EdDSA', 'standby'],
+      ['HS256', 'previous'],
+    ]);
+    expect(rotated.keys[0]).toMatchObject({ kid: es.kid, x: es.x, expires_at: null, version: 3 });
+    expect(rotated.keys[2]?.expires_at).toBe(new Date(at(2).getTime() + GRACE).toISOString());
+    expect(rotated.keys[1]).toMatchObject({ status: 'standby', expires_at: null });
+  });
+
+  it('promoteKey makes the standby key active and demotes the active key with expires_at = now + grace', async () => {
+    const { rotated, promoted } = await migration();
+    expect(promoted.version).toBe(rotated.version + 1);
+    expect(statusOf(promoted)).toEqual([
+      ['EdDSA', 'active'],
+      ['ES256', 'previous'],
+      ['HS256', 'previous'],
+    ]);
+    expect(promoted.keys[0]).toMatchObject({ kid: ed.kid, expires_at: null, version: 2 });
+    expect(promoted.keys[1]?.expires_at).toBe(new Date(at(3).getTime() + GRACE).toISOString());
+    expect(findStandbyKey(promoted)).toBeUndefined();
+    // With a grace period of zero the demoted key is gone at once.
+    const now = promoteKey(rotated, ed.kid, { now: at(3), gracePeriodMs: 0 });
+    expect(statusOf(now)).toEqual([
+      ['EdDSA', 'active'],
+      ['HS256', 'previous'],
+    ]);
+  });
+
+  it('an emergency promotion or rotation drops every earlier key; a standby key outlives an emergency rotation', async () => {
+    const { rotated } = await migration();
+    const promoted = promoteKey(rotated, ed.kid, { now: at(3), gracePeriodMs: GRACE, emergency: true });
+    expect(statusOf(promoted)).toEqual([['EdDSA', 'active']]);
+    expect(legacyActiveSecret(promoted)).toBeNull();
+    const third = await generateKeyPair('ES256');
+    const rotatedAgain = rotateKeyset(rotated, third, { now: at(3), gracePeriodMs: GRACE, emergency: true });
+    expect(statusOf(rotatedAgain)).toEqual([
+      ['ES256', 'active'],
+      ['EdDSA', 'standby'],
+    ]);
+    expect(rotatedAgain.keys[0]?.kid).toBe(third.kid);
+  });
+
+  it('refuses a second standby key (standby_exists), a kid already held (secret_reused), and a weak HS256 secret', async () => {
+    const { staged, promoted } = await migration();
+    const before = JSON.stringify(staged);
+    expect(errorCode(() => stageKey(staged, es, at(2)))).toBe('standby_exists');
+    expect(errorCode(() => stageKey(staged, { secret: secretN(9), kid: 'k9' }, at(2)))).toBe(
+      'standby_exists',
+    );
+    expect(errorCode(() => stageKey(promoted, ed, at(4)))).toBe('secret_reused');
+    expect(errorCode(() => stageKey(promoted, es, at(4)))).toBe('secret_reused');
+    const weak = await next('short');
+    expect(errorCode(() => stageKey(promoted, weak, at(4)))).toBe('secret_too_weak');
+    expect(JSON.stringify(staged)).toBe(before);
+    // Once the standby key is promoted, the next one can be staged, of any algorithm.
+    const hsStandby = stageKey(promoted, await next(secretN(2)), at(4));
+    expect(statusOf(hsStandby)[1]).toEqual(['HS256', 'standby']);
+  });
+
+  it('promoteKey refuses the active key and previous keys (key_not_standby) and unknown kids (key_not_found)', async () => {
+    const { promoted } = await migration();
+    const options = { now: at(4), gracePeriodMs: GRACE };
+    expect(errorCode(() => promoteKey(promoted, ed.kid, options))).toBe('key_not_standby');
+    expect(errorCode(() => promoteKey(promoted, es.kid, options))).toBe('key_not_standby');
+    const hsKid = promoted.keys[2]?.kid as string;
+    expect(errorCode(() => promoteKey(promoted, hsKid, options))).toBe('key_not_standby');
+    expect(errorCode(() => promoteKey(promoted, 'no-such-kid', options))).toBe('key_not_found');
+    expect(errorCode(() => promoteKey(promoted, '', options))).toBe('key_not_found');
+  });
+
+  it('legacyActiveSecret at each step: the HS256 secret, kept while it is a previous key, null once it is gone', async () => {
+    const { hs, staged, rotated, promoted } = await migration();
+    for (const keyset of [hs, staged, rotated, promoted]) expect(legacyActiveSecret(keyset)).toBe(secretN(1));
+    // The HS256 key's grace ends 24 h after at(2); pruning then removes it and the legacy key with it.
+    expect(pruneKeyset(promoted, new Date(at(2).getTime() + GRACE - 1))).toBe(promoted);
+    const pruned = pruneKeyset(promoted, new Date(at(2).getTime() + GRACE));
+    expect(statusOf(pruned)).toEqual([
+      ['EdDSA', 'active'],
+      ['ES256', 'previous'],
+    ]);
+    expect(legacyActiveSecret(pruned)).toBeNull();
+    // Two HS256 previous keys: the newest one (by key version) is the legacy secret.
+    const two = rotateKeyset(hs, await next(secretN(2)), { now: at(1), gracePeriodMs: GRACE });
+    const asym = rotateKeyset(two, es, { now: at(2), gracePeriodMs: GRACE });
+    expect(legacyActiveSecret(asym)).toBe(secretN(2));
+    // An HS256 key back as active wins over previous ones.
+    const back = rotateKeyset(asym, await next(secretN(3)), { now: at(3), gracePeriodMs: GRACE });
+    expect(legacyActiveSecret(back)).toBe(secretN(3));
+    // A standby HS256 key is not the legacy secret: nothing signs with it yet.
+    const standbyOnly = stageKey(pruned, await next(secretN(4)), at(30));
+    expect(legacyActiveSecret(standbyOnly)).toBeNull();
+  });
+
+  it('signingJwk is the active key as a private JWK for each algorithm, and signs tokens the edge view verifies', async () => {
+    const { hs, rotated, promoted } = await migration();
+    expect(signingJwk(hs)).toEqual({
+      kty: 'oct',
+      k: Buffer.from(secretN(1), 'utf8').toString('base64url'),
+      kid: await computeKid(secretN(1)),
+      alg: 'HS256',
+    });
+    const { alg: _esAlg, ...esJwk } = es;
+    expect(signingJwk(rotated)).toEqual({ ...esJwk, alg: 'ES256' });
+    const { alg: _edAlg, ...edJwk } = ed;
+    expect(signingJwk(promoted)).toEqual({ ...edJwk, alg: 'EdDSA' });
+    for (const keyset of [hs, rotated, promoted]) {
+      const jwk = signingJwk(keyset);
+      const token = await new SignJWT({ sub: 'issuer' })
+        .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid })
+        .sign(await importJWK(jwk, jwk.alg));
+      for (const primitive of [nodeVerify, webCryptoVerify] as VerifyPrimitive[]) {
+        const ring = await prepareKeyRing(publicKeyset(keyset), primitive);
+        const options = {
+          algorithms: ['HS256', 'ES256', 'EdDSA'] as const,
+          clockToleranceMs: 0,
+          maxTokenBytes: 8192,
+        };
+        expect(await verifyToken(token, ring, { ...options, now: () => at(3).getTime() })).toMatchObject({
+          valid: true,
+          kid: jwk.kid,
+        });
+      }
+    }
+  });
+
+  it('signingJwk refuses an asymmetric active key without d (keyset_invalid), and a keyset without active key', async () => {
+    const { rotated, promoted } = await migration();
+    for (const keyset of [rotated, promoted]) {
+      expect(errorCode(() => signingJwk(publicKeyset(keyset)))).toBe('keyset_invalid');
+    }
+    expect(errorCode(() => signingJwk({ ...promoted, keys: promoted.keys.slice(1) }))).toBe('keyset_invalid');
+  });
+
+  it('publicKeyset strips every d without touching its input, and returns the same object when there is none', async () => {
+    const { hs, staged, promoted } = await migration();
+    expect(publicKeyset(hs)).toBe(hs);
+    for (const keyset of [staged, promoted]) {
+      const copy = JSON.stringify(keyset);
+      const open = publicKeyset(keyset);
+      expect(JSON.stringify(open)).not.toContain('"d"');
+      expect(JSON.stringify(open)).not.toContain(ed.d);
+      expect(JSON.stringify(keyset)).toBe(copy);
+      expect(open.keys.map((key) => key.kid)).toEqual(keyset.keys.map((key) => key.kid));
+      expect(publicKeyset(open)).toBe(open);
+    }
   });
 });

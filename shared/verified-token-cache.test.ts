@@ -1,10 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { highS, signAsym } from '../test/support/asymmetric-by-hand.ts';
+import { buildMixedKeyset, EDDSA_PAIR, ES256_PAIR, edgeView } from '../test/support/key-pairs.ts';
 import { type KeyRing, prepareKeyRing } from './key-ring.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import { computeKid } from './kid.ts';
+import { nodeVerify } from './runtime/node-verify.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
-import { webCryptoVerify } from './verify-primitive.ts';
+import { type VerifyPrimitive, webCryptoVerify } from './verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, type VerifyOptions } from './verify-token.ts';
 
 const T0 = Date.parse('2025-06-01T00:00:00.000Z');
@@ -226,6 +229,60 @@ describe('VerifiedTokenCache eviction', () => {
       const token = tokens[(round * 7) % tokens.length] as string;
       expect((await small.verify(token, ring)).valid).toBe(true);
       expect(small.size).toBeLessThanOrEqual(8);
+    }
+  });
+});
+
+describe('VerifiedTokenCache with ES256 and EdDSA keys', () => {
+  const NOW = Date.parse('2026-11-25T12:00:00Z');
+  const options = (clock: { now: number }): VerifyOptions => ({
+    algorithms: ['HS256', 'ES256', 'EdDSA'],
+    clockToleranceMs: 0,
+    maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+    now: () => clock.now,
+  });
+
+  it('caches each S form of an ES256 signature as its own token, and a cached verdict never outlives its key', async () => {
+    const expiresAt = new Date(NOW + 60_000);
+    const keyset = edgeView(
+      await buildMixedKeyset(3, [{ key: EDDSA_PAIR }, { key: ES256_PAIR, status: 'previous', expiresAt }]),
+    );
+    const clock = { now: NOW };
+    const { ring, calls } = counting(await prepareKeyRing(keyset, nodeVerify as VerifyPrimitive));
+    const cache = new VerifiedTokenCache(options(clock), { maxEntries: 10, maxAgeMs: 3_600_000 });
+    const token = signAsym(ES256_PAIR, { alg: 'ES256', kid: ES256_PAIR.kid }, { sub: 'a' });
+    const [input, signature] = [token.slice(0, token.lastIndexOf('.')), token.split('.')[2] as string];
+    const twin = `${input}.${highS(Buffer.from(signature, 'base64url')).toString('base64url')}`;
+    for (const t of [token, twin, token, twin]) {
+      expect(await cache.verify(t, ring)).toMatchObject({ valid: true, kid: ES256_PAIR.kid });
+    }
+    expect(calls()).toBe(2);
+    // The cached signature on another payload is no cache hit: the whole signing input must match.
+    const other = `${signAsym(ES256_PAIR, { alg: 'ES256', kid: ES256_PAIR.kid }, { sub: 'b' }).split('.').slice(0, 2).join('.')}.${signature}`;
+    expect(await cache.verify(other, ring)).toEqual({ valid: false, error: 'signature_invalid' });
+    // At the key's expires_at the cached verdict is dropped and the token refused.
+    clock.now = expiresAt.getTime();
+    expect(await cache.verify(token, ring)).toEqual({ valid: false, error: 'key_unknown' });
+    expect(await cache.verify(twin, ring)).toEqual({ valid: false, error: 'key_unknown' });
+  });
+
+  it('never serves a cached EdDSA verdict for the same token under a header naming another algorithm', async () => {
+    const keyset = edgeView(
+      await buildMixedKeyset(2, [{ key: EDDSA_PAIR }, { key: ES256_PAIR, status: 'standby' }]),
+    );
+    const ring = await prepareKeyRing(keyset, nodeVerify as VerifyPrimitive);
+    const cache = new VerifiedTokenCache(options({ now: NOW }), { maxEntries: 10 });
+    const token = signAsym(EDDSA_PAIR, { alg: 'EdDSA', kid: EDDSA_PAIR.kid }, { sub: 'a' });
+    expect(await cache.verify(token, ring)).toMatchObject({ valid: true });
+    const signature = token.split('.')[2] as string;
+    const claims = token.split('.')[1] as string;
+    for (const header of [
+      { alg: 'ES256', kid: EDDSA_PAIR.kid },
+      { alg: 'ES256', kid: ES256_PAIR.kid },
+      { alg: 'EdDSA', kid: ES256_PAIR.kid },
+    ]) {
+      const swapped = `${b64(header)}.${claims}.${signature}`;
+      expect((await cache.verify(swapped, ring)).valid, JSON.stringify(header)).toBe(false);
     }
   });
 });

@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { signAsym } from '../test/support/asymmetric-by-hand.ts';
+import { signHs } from '../test/support/jose-by-hand.ts';
+import { buildMixedKeyset, EDDSA_PAIR, ES256_PAIR, edgeView } from '../test/support/key-pairs.ts';
 import { prepareKeyRing } from './key-ring.ts';
 import { type Keyset, rotateKeyset } from './keyset.ts';
 import { computeKid } from './kid.ts';
@@ -496,5 +499,58 @@ describe('verifyToken: which keys it tries, in which order', () => {
       result: { valid: false, error: 'key_unknown' },
       tried: [],
     });
+  });
+
+  it('a token of one algorithm never reaches a key of another: no primitive call for a mismatched kid or alg', async () => {
+    const keyset = edgeView(
+      await buildMixedKeyset(6, [
+        { key: ACTIVE },
+        { key: EDDSA_PAIR, status: 'standby' },
+        { key: ES256_PAIR, status: 'previous' },
+        { key: OLD, status: 'previous' },
+      ]),
+    );
+    const tried: string[] = [];
+    const primitive: VerifyPrimitive<{ kid: string; key: unknown }> = {
+      name: 'recording node:crypto',
+      importKey: (entry) => ({ kid: entry.kid, key: nodeVerify.importKey(entry) }),
+      verify: ({ kid, key }, input, signature) => {
+        tried.push(kid);
+        return nodeVerify.verify(key as Parameters<typeof nodeVerify.verify>[0], input, signature);
+      },
+    };
+    const ring = await prepareKeyRing(keyset, primitive as VerifyPrimitive);
+    const [activeKid, oldKid] = [await computeKid(ACTIVE), await computeKid(OLD)];
+    const run = async (token: string) => {
+      tried.length = 0;
+      const result = await verifyToken(token, ring, {
+        algorithms: ['HS256', 'ES256', 'EdDSA'],
+        clockToleranceMs: 0,
+        maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+        now: () => NOW,
+      });
+      return { result: result.valid ? result.kid : result.error, tried: [...tried] };
+    };
+    const es = (header: Header) => signAsym(ES256_PAIR, header, { sub: 'u' });
+    const ed = (header: Header) => signAsym(EDDSA_PAIR, header, { sub: 'u' });
+    // Without kid: only the keys of the header's algorithm, active, standby, then previous.
+    expect(await run(es({ alg: 'ES256' }))).toEqual({ result: ES256_PAIR.kid, tried: [ES256_PAIR.kid] });
+    expect(await run(ed({ alg: 'EdDSA' }))).toEqual({ result: EDDSA_PAIR.kid, tried: [EDDSA_PAIR.kid] });
+    expect(await run(signHs(OLD, { alg: 'HS256' }, { sub: 'u' }))).toEqual({
+      result: oldKid,
+      tried: [activeKid, oldKid],
+    });
+    // A forged HS256 token (HMAC under the EdDSA public key) without kid tries the HS256 keys only.
+    const forged = signHs(EDDSA_PAIR.x, { alg: 'HS256' }, { sub: 'u' });
+    expect(await run(forged)).toEqual({ result: 'signature_invalid', tried: [activeKid, oldKid] });
+    // A kid naming a key of another algorithm: refused before any primitive call.
+    for (const token of [
+      signHs(EDDSA_PAIR.x, { alg: 'HS256', kid: EDDSA_PAIR.kid }, { sub: 'u' }),
+      es({ alg: 'ES256', kid: EDDSA_PAIR.kid }),
+      ed({ alg: 'EdDSA', kid: ES256_PAIR.kid }),
+      ed({ alg: 'EdDSA', kid: activeKid }),
+    ]) {
+      expect(await run(token)).toEqual({ result: 'algorithm_not_allowed', tried: [] });
+    }
   });
 });

@@ -1,21 +1,37 @@
 /**
- * An independent verifier for the fuzz oracle: SPEC section 6's rules for HMAC JWTs written again with
- * node:crypto and Buffer, sharing no code with shared/. Given a token, the keys and the options, it says what
- * Keyward must answer: valid with this kid, claims and header, or exactly which error code. Where a token breaks
- * several rules, the first broken rule in this order names the error: size, shape, header, algorithm, header
- * parameters, kid type, claims shape, signature encoding, key, signature, exp, nbf, iss, aud.
+ * An independent verifier for the fuzz oracle: SPEC sections 6 and 8 written again with node:crypto and Buffer,
+ * sharing no code with shared/ (public keys are imported from SubjectPublicKeyInfo DER built here by hand, ES256
+ * signatures are checked in DER form converted here from r||s). Given a token, the keys and the options, it says
+ * what Keyward must answer: valid with this kid, claims and header, or exactly which error code. Each key verifies
+ * only its own algorithm (RFC 8725 section 3.1). Where a token breaks several rules, the first broken rule in this
+ * order names the error: size, shape, header, algorithm, header parameters, kid type, claims shape, signature
+ * encoding (and length for ES256 and EdDSA), key, key algorithm, signature, exp, nbf, iss, aud.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createPublicKey,
+  type KeyObject,
+  timingSafeEqual,
+  verify as verifySignature,
+} from 'node:crypto';
 
-export interface ReferenceKey {
-  secret: string;
+export type ReferenceAlg = 'HS256' | 'ES256' | 'EdDSA';
+
+interface ReferenceKeyBase {
   kid: string;
-  /** Epoch ms from which the key no longer verifies; Infinity for the active key. */
+  /** Epoch ms from which the key no longer verifies; Infinity for the active and standby keys. */
   expiresAt: number;
 }
 
+/** An HS256 key (its secret text) or a public key (its JWK members, base64url). */
+export type ReferenceKey =
+  | (ReferenceKeyBase & { alg?: 'HS256'; secret: string })
+  | (ReferenceKeyBase & { alg: 'ES256'; x: string; y: string })
+  | (ReferenceKeyBase & { alg: 'EdDSA'; x: string });
+
 export interface ReferenceOptions {
-  /** Algorithms both allowed by configuration and imported: anything else is `algorithm_not_allowed`. */
+  /** Algorithms allowed by configuration (and imported); one the keys hold no key of is refused too. */
   algorithms: readonly string[];
   issuer?: string;
   audience?: string;
@@ -28,14 +44,49 @@ export type ReferenceResult =
   | { valid: true; kid: string; claims: Record<string, unknown>; header: Record<string, unknown> }
   | { valid: false; error: string };
 
-const HASH: Record<string, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
 const KEY_CHOOSING_HEADERS = ['crit', 'jwk', 'jku', 'x5u', 'x5c', 'b64'];
+/** JWS fixes these signature lengths: ES256 is r||s of 32 bytes each, Ed25519 is R||S of 32 bytes each. */
+const FIXED_SIGNATURE_BYTES: Record<string, number> = { ES256: 64, EdDSA: 64 };
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** SPKI DER prefixes (RFC 5480 for id-ecPublicKey + prime256v1 uncompressed, RFC 8410 for id-Ed25519). */
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** The RFC 7638 thumbprint of an HMAC secret (SPEC section 5), computed with node:crypto alone. */
 export function referenceKid(secret: string): string {
   const jwk = `{"k":"${Buffer.from(secret, 'utf8').toString('base64url')}","kty":"oct"}`;
   return createHash('sha256').update(jwk).digest('base64url');
+}
+
+/** The RFC 7638 thumbprint of a public key (SPEC section 8): members in lexicographic order, no whitespace. */
+export function referencePublicKid(key: { x: string; y?: string }): string {
+  const jwk =
+    key.y === undefined
+      ? `{"crv":"Ed25519","kty":"OKP","x":"${key.x}"}`
+      : `{"crv":"P-256","kty":"EC","x":"${key.x}","y":"${key.y}"}`;
+  return createHash('sha256').update(jwk).digest('base64url');
+}
+
+/** The SubjectPublicKeyInfo DER of a public key, built byte by byte. */
+export function referenceSpki(key: { x: string; y?: string }): Buffer {
+  const x = Buffer.from(key.x, 'base64url');
+  if (key.y === undefined) return Buffer.concat([ED25519_SPKI_PREFIX, x]);
+  return Buffer.concat([P256_SPKI_PREFIX, Buffer.from([4]), x, Buffer.from(key.y, 'base64url')]);
+}
+
+/** An ES256 signature r||s as the DER ECDSA-Sig-Value `SEQUENCE { INTEGER r, INTEGER s }` OpenSSL checks. */
+export function rawToDer(signature: Uint8Array): Buffer {
+  const integer = (bytes: Uint8Array) => {
+    let start = 0;
+    while (start < bytes.length - 1 && bytes[start] === 0) start++;
+    const body = Buffer.from(bytes.subarray(start));
+    const padded = (body[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), body]) : body;
+    return Buffer.concat([Buffer.from([2, padded.length]), padded]);
+  };
+  const half = signature.length / 2;
+  const content = Buffer.concat([integer(signature.subarray(0, half)), integer(signature.subarray(half))]);
+  return Buffer.concat([Buffer.from([0x30, content.length]), content]);
 }
 
 /** Canonical unpadded base64url only: what decodes and encodes back to itself, nothing else. */
@@ -57,12 +108,35 @@ function jsonObject(segment: string): Record<string, unknown> | undefined {
   }
 }
 
-function signs(key: ReferenceKey, hash: string, signingInput: string, signature: Buffer): boolean {
-  const expected = createHmac(hash, Buffer.from(key.secret, 'utf8')).update(signingInput).digest();
-  return expected.length === signature.length && timingSafeEqual(expected, signature);
+const publicKeys = new WeakMap<ReferenceKey, KeyObject>();
+
+function publicKeyOf(key: ReferenceKey & { x: string }): KeyObject {
+  let object = publicKeys.get(key);
+  if (object === undefined) {
+    object = createPublicKey({ key: referenceSpki(key), format: 'der', type: 'spki' });
+    publicKeys.set(key, object);
+  }
+  return object;
 }
 
-/** What Keyward must answer for `token` given `keys` (active first, then previous keys, newest first). */
+function algOf(key: ReferenceKey): ReferenceAlg {
+  return key.alg ?? 'HS256';
+}
+
+function signs(key: ReferenceKey, signingInput: string, signature: Buffer): boolean {
+  if ('secret' in key) {
+    const expected = createHmac('sha256', Buffer.from(key.secret, 'utf8')).update(signingInput).digest();
+    return expected.length === signature.length && timingSafeEqual(expected, signature);
+  }
+  const data = Buffer.from(signingInput, 'ascii');
+  if (key.alg === 'ES256') return verifySignature('sha256', data, publicKeyOf(key), rawToDer(signature));
+  return verifySignature(null, data, publicKeyOf(key), signature);
+}
+
+/**
+ * What Keyward must answer for `token` given `keys` (in the order a token without kid tries them: active,
+ * standby, then previous keys newest first; expired keys included, as the edge's ring holds them).
+ */
 export function referenceVerify(
   token: string,
   keys: readonly ReferenceKey[],
@@ -78,25 +152,28 @@ export function referenceVerify(
   const header = jsonObject(headerSegment);
   if (header === undefined || typeof header.alg !== 'string') return fail('token_malformed');
   const alg = header.alg;
-  if (alg === 'none' || !options.algorithms.includes(alg)) return fail('algorithm_not_allowed');
+  const held = keys.some((key) => algOf(key) === alg);
+  if (alg === 'none' || !options.algorithms.includes(alg) || !held) return fail('algorithm_not_allowed');
   if (KEY_CHOOSING_HEADERS.some((name) => name in header)) return fail('token_malformed');
   if (header.kid !== undefined && typeof header.kid !== 'string') return fail('token_malformed');
   const claims = jsonObject(claimsSegment);
   if (claims === undefined) return fail('token_malformed');
   const signature = strictBase64url(signatureSegment);
   if (signature === undefined) return fail('token_malformed');
+  const fixed = FIXED_SIGNATURE_BYTES[alg];
+  if (fixed !== undefined && signature.length !== fixed) return fail('token_malformed');
 
-  const hash = HASH[alg] as string;
   const signingInput = `${headerSegment}.${claimsSegment}`;
   const inGrace = (key: ReferenceKey) => options.now < key.expiresAt;
   let signer: ReferenceKey | undefined;
   if (typeof header.kid === 'string') {
     const named = keys.find((key) => key.kid === header.kid);
     if (named === undefined || !inGrace(named)) return fail('key_unknown');
-    if (!signs(named, hash, signingInput, signature)) return fail('signature_invalid');
+    if (algOf(named) !== alg) return fail('algorithm_not_allowed');
+    if (!signs(named, signingInput, signature)) return fail('signature_invalid');
     signer = named;
   } else {
-    signer = keys.find((key) => inGrace(key) && signs(key, hash, signingInput, signature));
+    signer = keys.find((key) => algOf(key) === alg && inGrace(key) && signs(key, signingInput, signature));
     if (signer === undefined) return fail('signature_invalid');
   }
 
