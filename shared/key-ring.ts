@@ -18,6 +18,7 @@ export interface KeyRing {
   readonly version: number;
   readonly issuedAt: string;
   readonly keyset: Keyset;
+  /** Every key of the keyset; those of algorithms left out are there unimported (`key` undefined). */
   readonly byKid: ReadonlyMap<string, RingKey>;
   /**
    * Per algorithm, the order in which a token without kid tries keys: the active key, the standby key, then
@@ -35,15 +36,19 @@ const RANK: Record<KeyStatus, number> = { active: 0, standby: 1, previous: 2 };
 
 /**
  * Imports every key of `keyset` with `primitive`, only those of `algorithms` when given (the others could
- * never verify a token the edge accepts). A key that does not import fails with `keyset_invalid`.
+ * never verify a token the edge accepts). A key left out is still known by kid, unimported, so that a token
+ * naming it under another algorithm is `algorithm_not_allowed` (SPEC section 8), never tried. A key that does
+ * not import fails with `keyset_invalid`.
  */
 export async function prepareKeyRing(
   keyset: Keyset,
   primitive: VerifyPrimitive,
   algorithms?: readonly string[],
 ): Promise<KeyRing> {
+  const allowed = (entry: Keyset['keys'][number]) =>
+    algorithms === undefined || algorithms.includes(entry.alg);
   const sorted = keyset.keys
-    .filter((entry) => algorithms === undefined || algorithms.includes(entry.alg))
+    .filter(allowed)
     .sort((a, b) =>
       a.status === b.status
         ? Date.parse(b.created_at) - Date.parse(a.created_at)
@@ -81,10 +86,21 @@ export async function prepareKeyRing(
     version: keyset.version,
     issuedAt: keyset.issued_at,
     keyset,
-    byKid: new Map(ordered.map((key) => [key.kid, key])),
+    byKid: new Map([
+      ...keyset.keys
+        .filter((entry) => !allowed(entry))
+        .map((entry) => [entry.kid, unimported(entry)] as const),
+      ...ordered.map((key) => [key.kid, key] as const),
+    ]),
     byAlg,
     ordered,
     algorithms: new Set(byAlg.keys()),
     primitive,
   };
+}
+
+/** A key of an algorithm the ring was not prepared for: known by kid and alg, never verified with. */
+function unimported(entry: Keyset['keys'][number]): RingKey {
+  const expiresAt = entry.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(entry.expires_at);
+  return { kid: entry.kid, alg: entry.alg, status: entry.status, expiresAt, key: undefined };
 }

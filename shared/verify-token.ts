@@ -73,8 +73,9 @@ export function verifyToken(
   }
   const key = ring.byKid.get(parsed.kid);
   if (key === undefined || now >= key.expiresAt) return fail('key_unknown');
-  // The key decides the algorithm, never the token: an ES256 public key is no HMAC secret, and so on.
-  if (key.alg !== parsed.alg) return fail('algorithm_not_allowed');
+  // The key decides the algorithm, never the token: an ES256 public key is no HMAC secret, and so on. A key of
+  // an algorithm the ring was not prepared for is never verified with.
+  if (key.alg !== parsed.alg || key.key === undefined) return fail('algorithm_not_allowed');
   const matched = ring.primitive.verify(key.key, parsed.signingInput, parsed.signature);
   return typeof matched === 'boolean'
     ? finish(matched ? key : undefined, parsed, now, options)

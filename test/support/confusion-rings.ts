@@ -51,7 +51,7 @@ export function referenceKeysOf(keyset: Keyset): ReferenceKey[] {
     });
 }
 
-/** Prepares `keyset` (as an edge holds it: no `d`) with both primitives, importing `algorithms` only. */
+/** Prepares `keyset` (as an edge holds it: no `d`) with both primitives, importing keys of `algorithms` only. */
 export async function confusionRings(
   keyset: Keyset,
   algorithms: readonly string[] = ALL_ALGORITHMS,
@@ -60,7 +60,8 @@ export async function confusionRings(
   for (const primitive of PRIMITIVES) {
     rings.set(primitive.name, await prepareKeyRing(keyset, primitive, algorithms));
   }
-  const reference = referenceKeysOf(keyset).filter((key) => algorithms.includes(key.alg ?? 'HS256'));
+  // The edge knows every key by kid, imported or not; the reference verifier sees them all too.
+  const reference = referenceKeysOf(keyset);
   return { keyset, rings, reference };
 }
 
