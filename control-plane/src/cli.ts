@@ -5,7 +5,8 @@
  *                                           comes on stdin); A is HS256 (default), ES256 or EdDSA
  *   stage --alg A [--secret-file F]         add a standby key (HS256 may take a secret; key pairs are generated)
  *   promote --kid K [--force] [--emergency] make the standby key active (force: without every edge confirmed)
- *   status                                  keyset versions, kids, algorithms, status, expiry and edge push state
+ *   status                                  keyset versions, kids, algorithms, status, expiry; per edge the
+ *                                           version and kids it holds, when it last confirmed, its clock offset
  *   revoke <kid>                            drop a previous or standby key at once
  *   sign (--jwk F | --from-valkey | --secret-file F) [--sub S] [--ttl 3600]   a test token, printed to stdout
  *   audit                                   checks the keyset chain and the audit log in Valkey (VALKEY_URL)
@@ -20,6 +21,7 @@ import { encodeBase64url } from '../../shared/base64url.ts';
 import { generateSigningPair } from '../../shared/keyset-signing-key.ts';
 import { auditValkey, describeAudit } from './audit/audit-command.ts';
 import { connectSecretService, type UnaryCallOptions } from './grpc/secret-service-client.ts';
+import { edgeStatusLine } from './push/edge-status-line.ts';
 import { parsePrivateJwk, SigningKeyError, signWithJwk } from './sign-token.ts';
 import { createValkeyClient } from './storage/valkey-client.ts';
 
@@ -203,11 +205,7 @@ try {
         `  ${key.status.padEnd(8)} ${key.alg.padEnd(5)} v${key.secret_version} ${key.kid} created ${key.created_at}${key.expires_at ? ` expires ${key.expires_at}` : ''}`,
       );
     }
-    for (const edge of keyset.edges) {
-      lines.push(
-        `  edge ${edge.url} confirmed v${edge.confirmed_version}${edge.last_error ? ` (${edge.last_error})` : ''}`,
-      );
-    }
+    for (const edge of keyset.edges) lines.push(`  ${edgeStatusLine(edge, keyset.keys, Date.now())}`);
     print(keyset, lines.join('\n'));
   } else if (command === 'revoke') {
     if (!rest[0]) fail('revoke needs a kid');

@@ -57,6 +57,7 @@ export async function startControlPlane(
     },
   });
   manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
+  metrics.observeEdges(() => pusher.targets);
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
 
   let scheduler: RotationScheduler | null = null;

@@ -1,6 +1,7 @@
 /** Prometheus metrics (prom-client). Labels never carry a token or secret: only RPC names, outcomes, edge URLs. */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { findActiveKey, type Keyset } from '../../shared/keyset.ts';
+import type { EdgeTargetState } from './push/edge-pusher.ts';
 
 export interface ControlPlaneMetrics {
   registry: Registry;
@@ -10,6 +11,8 @@ export interface ControlPlaneMetrics {
   pushFailures: Counter<'target'>;
   edgeConfirmedVersion: Gauge<'target'>;
   observeKeyset(keyset: Keyset): void;
+  /** Reports each edge's clock offset and last confirmation from `targets` (the pusher's state) at each scrape. */
+  observeEdges(targets: () => readonly EdgeTargetState[]): void;
 }
 
 export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics {
@@ -27,6 +30,32 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
     registers: [registry],
     collect() {
       if (!Number.isNaN(activeCreatedAt)) this.set((now() - activeCreatedAt) / 1000);
+    },
+  });
+  let edgeTargets: () => readonly EdgeTargetState[] = () => [];
+  // An edge whose value is unknown has no series: absent, not 0.
+  new Gauge({
+    name: 'keyward_edge_clock_offset_seconds',
+    help: "Each edge's clock minus the control plane's, measured on its last answer to a push",
+    labelNames: ['edge'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const edge of edgeTargets()) {
+        if (edge.clockOffsetMs !== null) this.set({ edge: edge.url }, edge.clockOffsetMs / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'keyward_edge_last_confirmed_timestamp_seconds',
+    help: 'When each edge last confirmed holding the pushed keyset, Unix time',
+    labelNames: ['edge'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const edge of edgeTargets()) {
+        if (edge.lastSuccessAt !== null) this.set({ edge: edge.url }, edge.lastSuccessAt.getTime() / 1000);
+      }
     },
   });
   return {
@@ -65,6 +94,9 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
       keysetVersion.set(keyset.version);
       const active = findActiveKey(keyset);
       if (active) activeCreatedAt = Date.parse(active.created_at);
+    },
+    observeEdges(targets) {
+      edgeTargets = targets;
     },
   };
 }

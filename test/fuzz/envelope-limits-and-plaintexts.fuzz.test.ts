@@ -53,7 +53,8 @@ describe('PUT /keyset under fuzzing: the held keyset never changes', () => {
           if (bytes > MAX_ENVELOPE_BYTES)
             expect(answer).toEqual({ status: 413, body: { error: 'envelope_too_large' } });
           // The v2 envelope padded with whitespace is still the held version: 200, nothing changes.
-          else if (how === 'padded-envelope') expect(answer).toEqual({ status: 200, body: { version: 2 } });
+          else if (how === 'padded-envelope')
+            expect(answer).toMatchObject({ status: 200, body: { version: 2 } });
           else expect(answer.status).toBe(400);
           await expectHeldUnchanged();
         },

@@ -381,6 +381,10 @@ export function describeKeyset(keyset: Keyset, pusher?: EdgePusher): GetKeysetRe
       ...edge,
       last_error: edge.last_error ?? '',
       last_success_at: edge.last_success_at ?? '',
+      kids: edge.kids ?? [],
+      kids_known: edge.kids !== null,
+      clock_offset_ms: edge.clock_offset_ms ?? undefined,
+      rtt_ms: edge.rtt_ms ?? undefined,
     })),
   };
 }

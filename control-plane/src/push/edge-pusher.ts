@@ -7,6 +7,11 @@
  * An edge that reports a version at or above the pushed one that storage never held (a keyset written before a
  * restore from a backup, or sealed by someone else) is not behind and not confirmed either: with `moveAbove`,
  * the pusher has the keyset written again above every version an edge reported and pushes that (SPEC section 9).
+ *
+ * Each answer also feeds the inventory of what the edge holds: the kids of the confirmed keyset and the edge's
+ * clock. The clock offset is the edge's `time` minus the midpoint of the request on this process's clock; the
+ * edge read its clock somewhere between sending and receiving, so the true offset lies within half the round
+ * trip of it (plus a millisecond of clock resolution).
  */
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
 
@@ -14,15 +19,25 @@ export interface EdgeTargetState {
   url: string;
   confirmedVersion: number;
   lastError: string;
+  /** When the edge last confirmed holding the pushed keyset or a newer one. */
   lastSuccessAt: Date | null;
+  /** The kids of the keyset at `confirmedVersion` as the edge named them; null when it did not (an older edge). */
+  kids: string[] | null;
+  /** The edge's clock minus this process's, in ms, from its last answer carrying its clock; null: unknown. */
+  clockOffsetMs: number | null;
+  /** The round trip of that answer in ms: the true offset is within half of it (plus 1 ms) of `clockOffsetMs`. */
+  rttMs: number | null;
 }
 
-/** What /healthz and GetKeyset report of one edge (null: nothing to report yet). */
+/** What /healthz and GetKeyset report of one edge (null: nothing to report yet, or unknown). */
 export interface EdgeTargetReport {
   url: string;
   confirmed_version: number;
   last_error: string | null;
   last_success_at: string | null;
+  kids: string[] | null;
+  clock_offset_ms: number | null;
+  rtt_ms: number | null;
 }
 
 /** One edge's state as the control plane reports it. */
@@ -32,6 +47,9 @@ export function edgeTargetReport(state: EdgeTargetState): EdgeTargetReport {
     confirmed_version: state.confirmedVersion,
     last_error: state.lastError || null,
     last_success_at: state.lastSuccessAt?.toISOString() ?? null,
+    kids: state.kids === null ? null : [...state.kids],
+    clock_offset_ms: state.clockOffsetMs,
+    rtt_ms: state.rttMs,
   };
 }
 
@@ -63,6 +81,8 @@ export interface EdgePusherOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   fetch?: typeof fetch;
+  /** This process's wall clock, epoch ms: what edge clocks are compared with. */
+  now?: () => number;
   onAttempt?: (url: string, ok: boolean) => void;
   /**
    * Called when an edge reports holding `reported` >= the pushed version with other content: returns the keyset
@@ -84,7 +104,18 @@ export class EdgePusher {
 
   constructor(options: EdgePusherOptions) {
     this.#targets = new Map(
-      options.urls.map((url) => [url, { url, confirmedVersion: 0, lastError: '', lastSuccessAt: null }]),
+      options.urls.map((url) => [
+        url,
+        {
+          url,
+          confirmedVersion: 0,
+          lastError: '',
+          lastSuccessAt: null,
+          kids: null,
+          clockOffsetMs: null,
+          rttMs: null,
+        },
+      ]),
     );
     this.#options = {
       timeoutMs: options.timeoutMs ?? 2_000,
@@ -93,13 +124,17 @@ export class EdgePusher {
       baseDelayMs: options.baseDelayMs ?? 50,
       maxDelayMs: options.maxDelayMs ?? 30_000,
       fetch: options.fetch ?? fetch,
+      now: options.now ?? Date.now,
       onAttempt: options.onAttempt,
       moveAbove: options.moveAbove,
     };
   }
 
   get targets(): EdgeTargetState[] {
-    return [...this.#targets.values()].map((state) => ({ ...state }));
+    return [...this.#targets.values()].map((state) => ({
+      ...state,
+      kids: state.kids === null ? null : [...state.kids],
+    }));
   }
 
   /** Ends background retries: a stopped control plane must not go on pushing what it held. */
@@ -183,6 +218,8 @@ export class EdgePusher {
     const pushedVersion = stored.keyset.version;
     let error = '';
     let reported = 0;
+    const sentAt = this.#options.now();
+    const started = performance.now();
     try {
       const response = await this.#options.fetch(keysetUrl(url), {
         method: 'PUT',
@@ -201,8 +238,14 @@ export class EdgePusher {
         const body = (await response.json().catch((cause: Error) => {
           if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
           return {};
-        })) as { version?: number };
+        })) as { version?: unknown; kids?: unknown; time?: unknown };
+        const rtt = performance.now() - started;
         const named = Number(body.version);
+        const edgeTime = reportedTime(body.time);
+        if (edgeTime !== null) {
+          state.clockOffsetMs = Math.round(edgeTime - (sentAt + rtt / 2));
+          state.rttMs = Math.ceil(rtt);
+        }
         // A version no keyset can carry (a compromised edge's 1e300) must not become the control plane's floor.
         const held = Number.isSafeInteger(named) && named > 0 && named < MAX_REPORTED_VERSION ? named : 0;
         // 409 naming the pushed version: the edge holds that version with other content (SPEC section 9).
@@ -218,8 +261,13 @@ export class EdgePusher {
           reported = held;
           error = `keyset_conflict: edge holds version ${held}`;
         } else if (answered) {
-          state.confirmedVersion = Math.max(state.confirmedVersion, held || pushedVersion);
-          state.lastSuccessAt = new Date();
+          const confirmed = held || pushedVersion;
+          // The kids describe the version this answer confirmed; an answer about an older one leaves them be.
+          if (confirmed >= state.confirmedVersion) {
+            state.kids = response.status === 200 ? reportedKids(body.kids) : null;
+          }
+          state.confirmedVersion = Math.max(state.confirmedVersion, confirmed);
+          state.lastSuccessAt = new Date(this.#options.now());
         } else {
           error = `HTTP ${response.status}`;
         }
@@ -237,6 +285,25 @@ export class EdgePusher {
     const cap = Math.min(this.#options.maxDelayMs, this.#options.baseDelayMs * 2 ** attempt);
     return new Promise((resolve) => setTimeout(resolve, Math.random() * cap).unref());
   }
+}
+
+/** At most this many kids, each of base64url characters and at most this long (what a keyset may hold). */
+const MAX_REPORTED_KIDS = 1000;
+const KID_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** The `kids` an edge answered, or null when it named none or anything but a list of plausible kids. */
+function reportedKids(value: unknown): string[] | null {
+  if (!Array.isArray(value) || value.length > MAX_REPORTED_KIDS) return null;
+  return value.every((kid) => typeof kid === 'string' && KID_PATTERN.test(kid)) ? [...value] : null;
+}
+
+/** Latest epoch ms an edge's `time` may name (the year 9999); beyond it, or not a number, the time is unknown. */
+const MAX_EDGE_TIME = 253_402_300_799_999;
+
+function reportedTime(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= MAX_EDGE_TIME
+    ? value
+    : null;
 }
 
 /** A 3xx but 304, or the opaque answer a browser-style fetch gives for one under `redirect: 'manual'`. */

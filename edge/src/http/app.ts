@@ -64,7 +64,7 @@ export function createApp(parts: AppParts): Hono {
         parts.log(`keyset: took version ${version} (push)`);
         background(c, sync.publish(envelope, version));
       }
-      return c.json({ version });
+      return c.json(pushAnswer(store, version, parts.now()));
     } catch (error) {
       const failure = keysetFailure(error, store.version);
       if (failure === undefined) throw error;
@@ -97,6 +97,21 @@ export function createApp(parts: AppParts): Hono {
     return answer(c, INTERNAL_ERROR);
   });
   return app;
+}
+
+/**
+ * PUT /keyset's 200 answer: the version (SPEC section 6), the kids of the keyset now held and the edge's clock
+ * (epoch ms), from which the control plane keeps its inventory of what each edge holds and how far its clock
+ * is off. `kids` is left out when another push replaced the keyset meanwhile: they would belong to another version.
+ */
+function pushAnswer(
+  store: KeysetStore,
+  version: number,
+  time: number,
+): { version: number; kids?: string[]; time: number } {
+  const ring = store.ring;
+  if (ring === undefined || ring.version !== version) return { version, time };
+  return { version, kids: ring.keyset.keys.map((key) => key.kid), time };
 }
 
 const noStore = { 'cache-control': 'no-store' };

@@ -244,7 +244,12 @@ describe("a previous key's expires_at is judged on the edge's clock, without CLO
     expect(pruned.version).toBe(keyset.version + 1);
     expect(pruned.keys.map((key) => key.status)).toEqual(['active']);
     const response = await putKeyset(edge, await sealKeyset(pruned, await sealingKeys()));
-    expect(await response.json()).toEqual({ version: pruned.version });
+    // The answer's time is the edge's clock, 30 s behind the control plane's.
+    expect(await response.json()).toEqual({
+      version: pruned.version,
+      kids: pruned.keys.map((key) => key.kid),
+      time: cpNow - 30_000,
+    });
     expect(await verifyError(edge, withKid)).toBe('key_unknown');
     expect(await verifyError(edge, withoutKid)).toBe('signature_invalid');
   });

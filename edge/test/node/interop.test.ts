@@ -32,7 +32,7 @@ afterEach(async () => {
 async function publicEdge(): Promise<NodeEdgeServer> {
   server = await startNodeEdgeServer(undefined);
   const keyset: Keyset = edgeView(await buildMixedKeyset(2, [{ key: ES256_PAIR }, { key: EDDSA_PAIR }]));
-  expect(await putKeyset(server.url, await signManifestOf(keyset))).toEqual({
+  expect(await putKeyset(server.url, await signManifestOf(keyset))).toMatchObject({
     status: 200,
     body: { version: 2 },
   });

@@ -78,7 +78,11 @@ describe.each(Object.keys(RUNTIMES))('the %s entry', (runtime) => {
       body: await seal(await buildKeyset(1, ACTIVE)),
     });
     expect(put.status).toBe(200);
-    expect(await put.json()).toEqual({ version: 1 });
+    expect(await put.json()).toEqual({
+      version: 1,
+      kids: [await computeKid(ACTIVE)],
+      time: expect.any(Number),
+    });
     const healthz = await fetch(`${base}/healthz`);
     expect(await healthz.json()).toMatchObject({ status: 'ok', keyset_version: 1 });
 

@@ -82,7 +82,7 @@ describe('an edge without KEYSET_KEY', () => {
     const edge = edgeWith(PUBLIC_ONLY);
     const envelope = await signManifestOf(await publicKeyset(2));
     expect(envelope.split('.')).toHaveLength(3);
-    expect(await put(edge, envelope)).toEqual({ status: 200, body: { version: 2 } });
+    expect(await put(edge, envelope)).toMatchObject({ status: 200, body: { version: 2 } });
     for (const pair of [ES256_PAIR, EDDSA_PAIR]) {
       const response = await postVerify(edge, await signWithPair(pair, claims()));
       expect(response.status).toBe(200);

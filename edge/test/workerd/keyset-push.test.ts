@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBase64url } from '../../../shared/base64url.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
+import { computeKid } from '../../../shared/kid.ts';
 import { health, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
@@ -41,12 +42,12 @@ async function expectPut(edge: Edge, body: BodyInit, status: number, error?: str
 }
 
 describe('PUT /keyset', () => {
-  it('takes a newer version, answers 200 with the version, and reports it on /healthz', async () => {
+  it('takes a newer version, answers 200 with the version, its kids and the edge clock, and reports it on /healthz', async () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
     const edge = freshEdge(() => now);
     const response = await putKeyset(edge, await seal(await buildKeyset(1, V1)));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ version: 1 });
+    expect(await response.json()).toEqual({ version: 1, kids: [await computeKid(V1)], time: now });
     now += 42_500;
     expect(await health(edge)).toEqual({
       status: 200,
@@ -59,7 +60,11 @@ describe('PUT /keyset', () => {
       },
     });
     const next = await putKeyset(edge, await seal(await buildKeyset(2, V2, [{ secret: V1 }])));
-    expect(await next.json()).toEqual({ version: 2 });
+    expect(await next.json()).toEqual({
+      version: 2,
+      kids: [await computeKid(V2), await computeKid(V1)],
+      time: now,
+    });
     expect((await health(edge)).body).toEqual({
       status: 'ok',
       keyset_version: 2,
@@ -80,7 +85,11 @@ describe('PUT /keyset', () => {
     const { edge, unchanged } = await edgeHoldingV2();
     const again = await putKeyset(edge, await seal(await buildKeyset(2, V2, [{ secret: V1 }])));
     expect(again.status).toBe(200);
-    expect(await again.json()).toEqual({ version: 2 });
+    expect(await again.json()).toEqual({
+      version: 2,
+      kids: [await computeKid(V2), await computeKid(V1)],
+      time: Date.parse('2026-06-01T00:00:00Z'),
+    });
     await unchanged();
   });
 

@@ -8,6 +8,7 @@ import {
 import type { KVNamespace } from '@cloudflare/workers-types/index.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openKeyset } from '../../../shared/keyset-envelope.ts';
+import { computeKid } from '../../../shared/kid.ts';
 import {
   getVerify,
   health,
@@ -82,7 +83,11 @@ describe('the Worker entry under workerd', () => {
   it('takes a pushed keyset, verifies with it, and copies it to KV', async () => {
     const self = { fetch: (request: Request) => SELF.fetch(request) as unknown as Promise<Response> };
     const put = await putKeyset(self, await seal(await buildKeyset(1, FIRST)));
-    expect(await put.json()).toEqual({ version: 1 });
+    expect(await put.json()).toEqual({
+      version: 1,
+      kids: [await computeKid(FIRST)],
+      time: expect.any(Number),
+    });
     expect(await verifyError(self, await signByHand(FIRST, { sub: 'a' }))).toBeUndefined();
     const forward = await getVerify(self, `Bearer ${await signByHand(FIRST, { sub: 'alice' })}`);
     expect(forward.status).toBe(200);
