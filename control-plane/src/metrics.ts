@@ -37,24 +37,24 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
   new Gauge({
     name: 'keyward_edge_clock_offset_seconds',
     help: "Each edge's clock minus the control plane's, measured on its last answer to a push",
-    labelNames: ['edge'],
+    labelNames: ['target'],
     registers: [registry],
     collect() {
       this.reset();
       for (const edge of edgeTargets()) {
-        if (edge.clockOffsetMs !== null) this.set({ edge: edge.url }, edge.clockOffsetMs / 1000);
+        if (edge.clockOffsetMs !== null) this.set({ target: edge.url }, edge.clockOffsetMs / 1000);
       }
     },
   });
   new Gauge({
     name: 'keyward_edge_last_confirmed_timestamp_seconds',
     help: 'When each edge last confirmed holding the pushed keyset, Unix time',
-    labelNames: ['edge'],
+    labelNames: ['target'],
     registers: [registry],
     collect() {
       this.reset();
       for (const edge of edgeTargets()) {
-        if (edge.lastSuccessAt !== null) this.set({ edge: edge.url }, edge.lastSuccessAt.getTime() / 1000);
+        if (edge.lastSuccessAt !== null) this.set({ target: edge.url }, edge.lastSuccessAt.getTime() / 1000);
       }
     },
   });

@@ -165,7 +165,7 @@ describe('the per-edge inventory in GetKeyset, /healthz, /metrics and keyward st
   it('/metrics: the clock offset and last confirmation per edge, no series for what is unknown', async () => {
     const text = await (await fetch(`${harness.httpUrl}/metrics`)).text();
     const value = (name: string, url: string): number | undefined => {
-      const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{edge="${url}"} `));
+      const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{target="${url}"} `));
       return line === undefined ? undefined : Number(line.split(' ').at(-1));
     };
     const offset = 'keyward_edge_clock_offset_seconds';
