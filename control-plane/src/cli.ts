@@ -5,7 +5,8 @@
  *                                           comes on stdin); A is HS256 (default), ES256 or EdDSA
  *   stage --alg A [--secret-file F]         add a standby key (HS256 may take a secret; key pairs are generated)
  *   promote --kid K [--force] [--emergency] make the standby key active (force: without every edge confirmed)
- *   status                                  keyset versions, kids, algorithms, status, expiry and edge push state
+ *   status                                  keyset versions, kids, algorithms, status, expiry, edge push state
+ *                                           and the scheduled rotation (staged, due, blocked by which edges)
  *   revoke <kid>                            drop a previous or standby key at once
  *   sign (--jwk F | --from-valkey | --secret-file F) [--sub S] [--ttl 3600]   a test token, printed to stdout
  *   audit                                   checks the keyset chain and the audit log in Valkey (VALKEY_URL)
@@ -20,6 +21,7 @@ import { encodeBase64url } from '../../shared/base64url.ts';
 import { generateSigningPair } from '../../shared/keyset-signing-key.ts';
 import { auditValkey, describeAudit } from './audit/audit-command.ts';
 import { connectSecretService, type UnaryCallOptions } from './grpc/secret-service-client.ts';
+import { scheduleLine } from './rotation/rotation-status.ts';
 import { parsePrivateJwk, SigningKeyError, signWithJwk } from './sign-token.ts';
 import { createValkeyClient } from './storage/valkey-client.ts';
 
@@ -208,6 +210,8 @@ try {
         `  edge ${edge.url} confirmed v${edge.confirmed_version}${edge.last_error ? ` (${edge.last_error})` : ''}`,
       );
     }
+    const schedule = scheduleLine(keyset.schedule);
+    if (schedule !== null) lines.push(schedule);
     print(keyset, lines.join('\n'));
   } else if (command === 'revoke') {
     if (!rest[0]) fail('revoke needs a kid');
