@@ -243,7 +243,7 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
     expect(staged).toMatchObject({ step: 'staged' });
     const promoteAt = new Date(late.getTime() + HOUR);
     expect(await cp.scheduler.status()).toMatchObject({ phase: 'staged', due_at: promoteAt.toISOString() });
-    expect(await cp.scheduler.msUntilNextStep()).toBe(HOUR);
+    expect(await cp.scheduler.msUntilNextLook(staged)).toBe(HOUR);
     clock.set(new Date(promoteAt.getTime() - 1));
     expect(await cp.scheduler.tick()).toEqual({ step: 'none' });
     clock.set(promoteAt);
@@ -285,7 +285,8 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
     clock.set(STAGE_AT);
     const { kid } = (await cp.scheduler.tick()) as { kid: string };
     clock.set(DUE);
-    expect(await cp.scheduler.tick()).toEqual({ step: 'blocked', kid, total: 2, missing: [deadUrl] });
+    const blocked = await cp.scheduler.tick();
+    expect(blocked).toEqual({ step: 'blocked', kid, total: 2, missing: [deadUrl] });
     // The active key keeps signing.
     const blockedKeyset = await held(cp);
     expect(findActiveKey(blockedKeyset)?.kid).toBe(findActiveKey(before)?.kid);
@@ -345,10 +346,15 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
     });
 
     // Retried every 30 s; the same edge missing is not warned about again at each retry.
-    expect(await cp.scheduler.msUntilNextStep()).toBe(RETRY_MS);
+    expect(await cp.scheduler.msUntilNextLook(blocked)).toBe(RETRY_MS);
     clock.advance(RETRY_MS);
     expect(await cp.scheduler.tick()).toMatchObject({ step: 'blocked', missing: [deadUrl] });
     expect(warnings()).toHaveLength(1);
+
+    // A blocking that lasts is warned about again every 10 minutes.
+    clock.advance(10 * 60_000);
+    expect(await cp.scheduler.tick()).toMatchObject({ step: 'blocked' });
+    expect(warnings()).toHaveLength(2);
 
     const revived = await startEdge(port);
     clock.advance(RETRY_MS);
@@ -368,6 +374,30 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
       unconfirmed_edges: 0,
     });
     expect(metricValue(await cp.httpText('/metrics'), 'keyward_rotation_promotion_blocked')).toBe(0);
+  });
+});
+
+describe('the schedule on the real clock', () => {
+  it('makes its steps on its own: stages, promotes once the edge holds the key, and stages the next', async () => {
+    const edge = await startEdge();
+    const cp = await startScheduledControlPlane({
+      clock: { now: () => new Date() },
+      edgeUrls: [edge.url],
+      interval: '4s',
+      lead: '2s',
+    });
+    running.push(cp);
+    await waitUntil('the schedule to stage, promote and stage again by itself', () => audit(cp).length >= 3);
+    const [staged, promoted, next] = audit(cp);
+    expect([staged, promoted, next]).toMatchObject([
+      { action: 'stage', actor: 'scheduler' },
+      { action: 'promote', actor: 'scheduler', kid: staged?.kid },
+      { action: 'stage', actor: 'scheduler' },
+    ]);
+    // The edge took the staged keyset, which the promotion waits for.
+    expect(edge.puts.some((put) => put.status === 200 && put.version >= (staged?.version ?? Infinity))).toBe(
+      true,
+    );
   });
 });
 

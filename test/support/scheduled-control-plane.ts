@@ -32,7 +32,8 @@ export interface ScheduledControlPlane {
 }
 
 export interface ScheduledOptions {
-  clock: FakeClock;
+  /** A FakeClock, or the real one (`{ now: () => new Date() }`) to let the schedule's own loop make the steps. */
+  clock: Pick<FakeClock, 'now'>;
   /** Valkey storage at this URL; env storage (in memory) without it. */
   valkeyUrl?: string;
   edgeUrls: string[];

@@ -12,7 +12,7 @@
  * whose clocks straddle a window boundary may both pass it: storage's compare-and-swap then lets one write and
  * the other finds the step made, which is not an error.
  */
-import { findActiveKey } from '../../../shared/keyset.ts';
+import { findActiveKey, type KeyAlg } from '../../../shared/keyset.ts';
 import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
@@ -59,6 +59,7 @@ export const PROMOTION_RETRY_MS = 30_000;
 /** While the same edges block a promotion, the warning is repeated this often (not at every retry). */
 const BLOCKED_WARNING_EVERY_MS = 10 * 60_000;
 const ROTATION_LOCK_TTL_MS = 60_000;
+const MIN_SLEEP_MS = 1_000;
 const NONE: TickResult = { step: 'none' };
 
 interface Blocked {
@@ -105,21 +106,26 @@ export class RotationScheduler {
     // One lock per key and retry window: a failed or blocked step is the next window's to try again.
     const window = Math.floor(now.getTime() / this.#retryMs);
     if (next.step === 'stage') {
-      const activeKid = findActiveKey(keyset)?.kid ?? 'none';
-      if (!(await this.#options.storage.tryLock(`scheduled-stage:${activeKid}:${window}`, this.#retryMs)))
-        return NONE;
-      return this.#stage(findActiveKey(keyset)?.alg ?? 'HS256');
+      const active = findActiveKey(keyset);
+      const lock = `scheduled-stage:${active?.kid ?? 'none'}:${window}`;
+      if (!(await this.#options.storage.tryLock(lock, this.#retryMs))) return NONE;
+      return this.#stage(active?.alg ?? 'HS256');
     }
     if (!(await this.#options.storage.tryLock(`scheduled-promote:${next.kid}:${window}`, this.#retryMs)))
       return NONE;
     return this.#promote(next);
   }
 
-  /** Milliseconds until the next step falls due; a step already due (a blocked promotion) is retried after retryMs. */
-  async msUntilNextStep(): Promise<number> {
+  /**
+   * How long the loop sleeps after a look that gave `last`: until the next step falls due; when it is due
+   * already, a second if `last` made a step (the next one may be due at once), else, blocked or left to the
+   * replica holding its lock, `retryMs`.
+   */
+  async msUntilNextLook(last: TickResult): Promise<number> {
     const next = nextRotationStep((await this.#options.manager.keyset()).keyset, this.#timing);
     const ms = next.at.getTime() - this.#now().getTime();
-    return ms > 0 ? ms : this.#retryMs;
+    if (ms > 0) return Math.max(ms, MIN_SLEEP_MS);
+    return last.step === 'none' || last.step === 'blocked' ? this.#retryMs : MIN_SLEEP_MS;
   }
 
   /** The schedule as this replica sees it, for /healthz, /metrics and GetKeyset. */
@@ -170,7 +176,7 @@ export class RotationScheduler {
     return { step: 'rotated', stored };
   }
 
-  async #stage(alg: Parameters<typeof newKey>[0]): Promise<TickResult> {
+  async #stage(alg: KeyAlg): Promise<TickResult> {
     const { manager, logger, metrics } = this.#options;
     const key = await newKey(alg);
     const stored = await manager.stageScheduled(key, this.#timing);
@@ -219,8 +225,10 @@ export class RotationScheduler {
   #noteBlocked(next: Extract<RotationStep, { step: 'promote' }>, confirmation: EdgeConfirmation): void {
     const now = this.#now();
     const before = this.#blocked?.kid === next.kid ? this.#blocked : null;
-    const changed = before?.confirmation.missing.join(' ') !== confirmation.missing.join(' ');
-    const warn = changed || now.getTime() - (before?.warnedAt.getTime() ?? 0) >= BLOCKED_WARNING_EVERY_MS;
+    const warn =
+      before === null ||
+      before.confirmation.missing.join(' ') !== confirmation.missing.join(' ') ||
+      now.getTime() - before.warnedAt.getTime() >= BLOCKED_WARNING_EVERY_MS;
     this.#blocked = {
       kid: next.kid,
       since: before?.since ?? now,
@@ -245,8 +253,7 @@ export class RotationScheduler {
     if (this.#stopped) return;
     let sleep = this.#options.maxSleepMs ?? 60 * 60_000;
     try {
-      await this.tick();
-      sleep = Math.min(sleep, Math.max(await this.msUntilNextStep(), 1_000));
+      sleep = Math.min(sleep, await this.msUntilNextLook(await this.tick()));
     } catch (error) {
       this.#options.logger?.warn({ cause: (error as Error).message }, 'scheduled rotation check failed');
       sleep = Math.min(sleep, this.#retryMs);
