@@ -6,7 +6,8 @@
  *   stage --alg A [--secret-file F]         add a standby key (HS256 may take a secret; key pairs are generated)
  *   promote --kid K [--force] [--emergency] make the standby key active (force: without every edge confirmed)
  *   status                                  keyset versions, kids, algorithms, status, expiry; per edge the
- *                                           version and kids it holds, when it last confirmed, its clock offset
+ *                                           version and kids it holds, when it last confirmed, its clock offset;
+ *                                           the scheduled rotation (staged, due, blocked by which edges)
  *   revoke <kid>                            drop a previous or standby key at once
  *   sign (--jwk F | --from-valkey | --secret-file F) [--sub S] [--ttl 3600]   a test token, printed to stdout
  *   audit                                   checks the keyset chain and the audit log in Valkey (VALKEY_URL)
@@ -22,6 +23,7 @@ import { generateSigningPair } from '../../shared/keyset-signing-key.ts';
 import { auditValkey, describeAudit } from './audit/audit-command.ts';
 import { connectSecretService, type UnaryCallOptions } from './grpc/secret-service-client.ts';
 import { edgeStatusLine } from './push/edge-status-line.ts';
+import { scheduleLine } from './rotation/rotation-status.ts';
 import { parsePrivateJwk, SigningKeyError, signWithJwk } from './sign-token.ts';
 import { createValkeyClient } from './storage/valkey-client.ts';
 
@@ -206,6 +208,8 @@ try {
       );
     }
     for (const edge of keyset.edges) lines.push(`  ${edgeStatusLine(edge, keyset.keys, Date.now())}`);
+    const schedule = scheduleLine(keyset.schedule);
+    if (schedule !== null) lines.push(schedule);
     print(keyset, lines.join('\n'));
   } else if (command === 'revoke') {
     if (!rest[0]) fail('revoke needs a kid');

@@ -27,6 +27,8 @@ export interface ControlPlaneConfig {
   keysetCacheTtlMs: number;
   /** null when ROTATION_INTERVAL=off. */
   rotationIntervalMs: number | null;
+  /** ROTATION_LEAD: how long before it is due the next key is staged; 0 (`off`): one-step rotation. */
+  rotationLeadMs: number;
   edgeUrls: string[];
   keysetKey?: Uint8Array;
   /** KEYSET_SIGNING_KEY: the Ed25519 seed every envelope is signed with. */
@@ -206,6 +208,18 @@ const schema = z.object({
       }
       return z.NEVER;
     }),
+  ROTATION_LEAD: z
+    .string()
+    .default('1h')
+    .transform((text, ctx) => {
+      if (text.trim() === 'off') return 0;
+      try {
+        return parseDuration(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `${(error as Error).message}, or "off"` });
+        return z.NEVER;
+      }
+    }),
   EDGE_URLS: list.pipe(
     z.array(z.url({ protocol: /^https?$/, error: 'expected http(s) URLs, comma-separated' })),
   ),
@@ -295,6 +309,12 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     if (!certificate.checkPrivateKey(key))
       throw new ConfigError('GRPC_TLS_KEY', `does not match the first certificate in GRPC_TLS_CERT`);
   }
+  // The next key is staged ROTATION_LEAD before it is due, so that lead must fit inside the interval.
+  if (c.ROTATION_INTERVAL !== null && c.ROTATION_LEAD >= c.ROTATION_INTERVAL)
+    throw new ConfigError(
+      'ROTATION_LEAD',
+      'must be shorter than ROTATION_INTERVAL (the next key is staged ROTATION_LEAD before it is due), or "off"',
+    );
   if (c.VALKEY_MIN_REPLICAS > 0 && storage !== 'valkey')
     throw new ConfigError('VALKEY_MIN_REPLICAS', 'only used with Valkey storage');
   // A CA with a plain redis:// URL would suggest encryption where there is none.
@@ -317,6 +337,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     gracePeriodMs: c.GRACE_PERIOD,
     keysetCacheTtlMs: c.KEYSET_CACHE_TTL,
     rotationIntervalMs: c.ROTATION_INTERVAL,
+    rotationLeadMs: c.ROTATION_LEAD,
     edgeUrls: c.EDGE_URLS,
     keysetKey: c.KEYSET_KEY,
     keysetSigningKey: c.KEYSET_SIGNING_KEY,

@@ -11,7 +11,9 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
+import { registerRotationMetrics } from './rotation/rotation-metrics.ts';
 import { RotationScheduler } from './rotation/rotation-scheduler.ts';
+import { ROTATION_OFF } from './rotation/rotation-status.ts';
 import type { KeysetStorage } from './storage/keyset-storage.ts';
 import { openStorage } from './storage/open-storage.ts';
 
@@ -21,16 +23,24 @@ export interface ControlPlane {
   manager: KeysetManager;
   pusher: EdgePusher;
   storage: KeysetStorage;
+  /** Null with ROTATION_INTERVAL=off. */
+  scheduler: RotationScheduler | null;
   /** Drains gRPC calls, stops timers and closes storage. */
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** The one clock keys are dated and the schedule is kept by (tests drive a scheduled rotation with their own). */
+  now?: () => Date;
 }
 
 export async function startControlPlane(
   config: ControlPlaneConfig,
   logger: Logger = createLogger(config.logLevel),
+  options: StartOptions = {},
 ) {
   const storage = await openStorage(config);
-  const now = () => new Date();
+  const now = options.now ?? (() => new Date());
 
   const metrics = createMetrics();
   const manager = new KeysetManager({
@@ -61,6 +71,8 @@ export async function startControlPlane(
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
 
   let scheduler: RotationScheduler | null = null;
+  const rotationStatus = () => scheduler?.status() ?? Promise.resolve(ROTATION_OFF);
+  registerRotationMetrics(metrics.registry, rotationStatus, now);
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   try {
@@ -80,16 +92,10 @@ export async function startControlPlane(
             storage,
             now,
             intervalMs: config.rotationIntervalMs,
-            onRotated(stored) {
-              metrics.rotations.inc({ kind: 'scheduled' });
-              const active = findActiveKey(stored.keyset);
-              logger.info(
-                { version: stored.keyset.version, kid: active?.kid, alg: active?.alg, scheduled: true },
-                'Rotating JWT secret',
-              );
-            },
-            onError: (error) =>
-              logger.warn({ cause: (error as Error).message }, 'scheduled rotation check failed'),
+            leadMs: config.rotationLeadMs,
+            pusher,
+            logger,
+            metrics,
           });
     scheduler?.start();
 
@@ -99,6 +105,7 @@ export async function startControlPlane(
       logger,
       metrics,
       pusher,
+      rotationStatus,
     });
     grpc = await startGrpcServer(service, {
       host: config.host,
@@ -107,7 +114,14 @@ export async function startControlPlane(
       tlsKey: config.grpcTlsKey,
     });
     http = await startHttpServer(
-      createHttpApp({ manager, pusher, metrics, cacheTtlMs: config.keysetCacheTtlMs, now }),
+      createHttpApp({
+        manager,
+        pusher,
+        metrics,
+        cacheTtlMs: config.keysetCacheTtlMs,
+        now,
+        rotation: rotationStatus,
+      }),
       {
         host: config.host,
         port: config.httpPort,
@@ -134,6 +148,7 @@ export async function startControlPlane(
     manager,
     pusher,
     storage,
+    scheduler,
     async stop() {
       scheduler?.stop();
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.

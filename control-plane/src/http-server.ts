@@ -12,6 +12,7 @@ import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import { type EdgePusher, edgeTargetReport } from './push/edge-pusher.ts';
+import type { RotationStatus } from './rotation/rotation-status.ts';
 
 /** The longest a JWKS client may cache the JWK Set: a standby key is published this long before it signs. */
 export const JWKS_MAX_AGE_S = 300;
@@ -23,6 +24,8 @@ export function createHttpApp(deps: {
   /** KEYSET_CACHE_TTL: the JWK Set is cached no longer than this (nor than JWKS_MAX_AGE_S). */
   cacheTtlMs?: number;
   now?: () => Date;
+  /** The scheduled rotation as this replica sees it: /healthz's `rotation`. */
+  rotation?: () => Promise<RotationStatus>;
 }): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => new Date());
@@ -64,6 +67,7 @@ export function createHttpApp(deps: {
         active_kid: active?.kid,
         active_age_s: active ? Math.round((Date.now() - Date.parse(active.created_at)) / 1000) : null,
         edges: (deps.pusher?.targets ?? []).map(edgeTargetReport),
+        rotation: (await deps.rotation?.()) ?? null,
       });
     } catch {
       return c.json({ status: 'unavailable' }, 503);

@@ -68,7 +68,7 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
     }),
     rotations: new Counter({
       name: 'keyward_rotations_total',
-      help: 'Successful keyset changes by kind (manual, emergency, scheduled rotations; stage, promote, revoke)',
+      help: 'Successful keyset changes by kind (manual, emergency, scheduled rotations; stage, promote, revoke; scheduled_stage, scheduled_promote)',
       labelNames: ['kind'],
       registers: [registry],
     }),

@@ -180,6 +180,32 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '24h' }).rotationIntervalMs).toBe(86_400_000);
   });
 
+  it('takes ROTATION_LEAD (1h by default; off or 0: one-step rotation) only shorter than ROTATION_INTERVAL', () => {
+    expect(loadConfig(BASE)).toMatchObject({
+      rotationIntervalMs: 90 * 86_400_000,
+      rotationLeadMs: 3_600_000,
+    });
+    expect(loadConfig({ ...BASE, ROTATION_LEAD: 'off' }).rotationLeadMs).toBe(0);
+    expect(loadConfig({ ...BASE, ROTATION_LEAD: '0' }).rotationLeadMs).toBe(0);
+    expect(loadConfig({ ...BASE, ROTATION_LEAD: '15m' }).rotationLeadMs).toBe(900_000);
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '2h', ROTATION_LEAD: '7199s' }).rotationLeadMs).toBe(
+      7_199_000,
+    );
+    // Without a schedule the lead is unused: any valid duration passes.
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: 'off', ROTATION_LEAD: '365d' }).rotationLeadMs).toBe(
+      365 * 86_400_000,
+    );
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '30m', ROTATION_LEAD: 'off' })).toMatchObject({
+      rotationIntervalMs: 1_800_000,
+      rotationLeadMs: 0,
+    });
+    const equal = configError({ ...BASE, ROTATION_INTERVAL: '2h', ROTATION_LEAD: '120m' });
+    expect(equal.variable).toBe('ROTATION_LEAD');
+    expect(equal.message).toBe(
+      'ROTATION_LEAD: must be shorter than ROTATION_INTERVAL (the next key is staged ROTATION_LEAD before it is due), or "off"',
+    );
+  });
+
   it('refuses a missing ADMIN_TOKEN or one of 63 characters, without echoing it', () => {
     expect(configError({}).variable).toBe('ADMIN_TOKEN');
     expect(configError({}).message).toContain('ADMIN_TOKEN');
@@ -258,6 +284,13 @@ describe('loadConfig', () => {
     ['ROTATION_INTERVAL', { ROTATION_INTERVAL: 'never' }],
     ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '90 days' }],
     ['ROTATION_INTERVAL', { ROTATION_INTERVAL: '99999999999999999d' }],
+    ['ROTATION_LEAD', { ROTATION_LEAD: 'soon' }],
+    ['ROTATION_LEAD', { ROTATION_LEAD: '-1h' }],
+    ['ROTATION_LEAD', { ROTATION_LEAD: '' }],
+    ['ROTATION_LEAD', { ROTATION_LEAD: '36501d', ROTATION_INTERVAL: 'off' }],
+    ['ROTATION_LEAD', { ROTATION_INTERVAL: '1h' }],
+    ['ROTATION_LEAD', { ROTATION_INTERVAL: '30m' }],
+    ['ROTATION_LEAD', { ROTATION_INTERVAL: '24h', ROTATION_LEAD: '25h' }],
     ['EDGE_URLS', { EDGE_URLS: 'ftp://edge.example', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['EDGE_URLS', { EDGE_URLS: 'https://edge.example,not a url', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['KEYSET_KEY', { KEYSET_KEY: 'too-short' }],
@@ -399,6 +432,19 @@ describe('control-plane/src/main.ts', () => {
     expect(output).toContain('GRACE_PERIOD');
     expect(output).not.toContain('listening');
     expect(output).not.toContain(ADMIN_TOKEN);
+  });
+
+  it('exits non-zero with ROTATION_LEAD not shorter than ROTATION_INTERVAL, naming ROTATION_LEAD, before it listens', async () => {
+    const { code, output } = await runMainUntilExit({
+      ADMIN_TOKEN,
+      ROTATION_INTERVAL: '1h',
+      GRPC_PORT: '0',
+      HTTP_PORT: '0',
+    });
+    expect(code).not.toBeNull();
+    expect(code).not.toBe(0);
+    expect(output).toContain('ROTATION_LEAD: must be shorter than ROTATION_INTERVAL');
+    expect(output).not.toContain('listening');
   });
 
   it('exits non-zero with a too-short ADMIN_TOKEN, naming ADMIN_TOKEN on stderr and not echoing it', async () => {

@@ -12,6 +12,7 @@ import type { RevokeKeyRequest__Input as _cpc_orchestrator_RevokeKeyRequest__Inp
 import type { RevokeKeyResponse__Input as _cpc_orchestrator_RevokeKeyResponse__Input, RevokeKeyResponse as _cpc_orchestrator_RevokeKeyResponse } from './cpc/orchestrator/RevokeKeyResponse.ts';
 import type { RotateSecretRequest__Input as _cpc_orchestrator_RotateSecretRequest__Input, RotateSecretRequest as _cpc_orchestrator_RotateSecretRequest } from './cpc/orchestrator/RotateSecretRequest.ts';
 import type { RotateSecretResponse__Input as _cpc_orchestrator_RotateSecretResponse__Input, RotateSecretResponse as _cpc_orchestrator_RotateSecretResponse } from './cpc/orchestrator/RotateSecretResponse.ts';
+import type { RotationSchedule__Input as _cpc_orchestrator_RotationSchedule__Input, RotationSchedule as _cpc_orchestrator_RotationSchedule } from './cpc/orchestrator/RotationSchedule.ts';
 import type { SecretServiceClient as _cpc_orchestrator_SecretServiceClient, SecretServiceDefinition as _cpc_orchestrator_SecretServiceDefinition } from './cpc/orchestrator/SecretService.ts';
 import type { StageKeyRequest__Input as _cpc_orchestrator_StageKeyRequest__Input, StageKeyRequest as _cpc_orchestrator_StageKeyRequest } from './cpc/orchestrator/StageKeyRequest.ts';
 import type { StageKeyResponse__Input as _cpc_orchestrator_StageKeyResponse__Input, StageKeyResponse as _cpc_orchestrator_StageKeyResponse } from './cpc/orchestrator/StageKeyResponse.ts';
@@ -34,6 +35,7 @@ export interface ProtoGrpcType {
       RevokeKeyResponse: MessageTypeDefinition<_cpc_orchestrator_RevokeKeyResponse__Input, _cpc_orchestrator_RevokeKeyResponse>
       RotateSecretRequest: MessageTypeDefinition<_cpc_orchestrator_RotateSecretRequest__Input, _cpc_orchestrator_RotateSecretRequest>
       RotateSecretResponse: MessageTypeDefinition<_cpc_orchestrator_RotateSecretResponse__Input, _cpc_orchestrator_RotateSecretResponse>
+      RotationSchedule: MessageTypeDefinition<_cpc_orchestrator_RotationSchedule__Input, _cpc_orchestrator_RotationSchedule>
       SecretService: SubtypeConstructor<typeof grpc.Client, _cpc_orchestrator_SecretServiceClient> & { service: _cpc_orchestrator_SecretServiceDefinition }
       StageKeyRequest: MessageTypeDefinition<_cpc_orchestrator_StageKeyRequest__Input, _cpc_orchestrator_StageKeyRequest>
       StageKeyResponse: MessageTypeDefinition<_cpc_orchestrator_StageKeyResponse__Input, _cpc_orchestrator_StageKeyResponse>

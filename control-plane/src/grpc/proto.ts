@@ -32,6 +32,7 @@ export type {
   RotateSecretRequest__Input,
 } from '../generated/cpc/orchestrator/RotateSecretRequest.ts';
 export type { RotateSecretResponse } from '../generated/cpc/orchestrator/RotateSecretResponse.ts';
+export type { RotationSchedule } from '../generated/cpc/orchestrator/RotationSchedule.ts';
 export type {
   SecretServiceDefinition,
   SecretServiceHandlers,

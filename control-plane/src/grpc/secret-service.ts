@@ -11,7 +11,9 @@ import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
 import { type EdgePusher, edgeTargetReport, type PushOutcome } from '../push/edge-pusher.ts';
+import { confirmEdgesHold, describeUnconfirmed } from '../rotation/edge-confirmation.ts';
 import { parseKeyAlg } from '../rotation/new-key.ts';
+import { type RotationStatus, rotationSchedule } from '../rotation/rotation-status.ts';
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
 import {
   type GetKeysetRequest,
@@ -24,6 +26,7 @@ import {
   type RotateSecretRequest,
   type RotateSecretRequest__Input,
   type RotateSecretResponse,
+  type RotationSchedule,
   type SecretServiceHandlers,
   type StageKeyRequest,
   type StageKeyRequest__Input,
@@ -39,6 +42,8 @@ export interface SecretServiceOptions {
   logger: Logger;
   metrics?: ControlPlaneMetrics;
   pusher?: EdgePusher;
+  /** The scheduled rotation as this replica sees it, for GetKeyset (absent: not reported). */
+  rotationStatus?: () => Promise<RotationStatus>;
 }
 
 export interface CallContext {
@@ -206,30 +211,13 @@ export class SecretService {
     };
   }
 
-  /**
-   * Pushes `current` (which holds the standby `kid`) to every edge and refuses the promotion while any has not
-   * confirmed a keyset holding it: one that answers with this version or a newer one still holding the kid.
-   */
+  /** Refuses the promotion while any edge has not confirmed a keyset holding the standby `kid`. */
   async #assertEdgesHold(current: StoredKeyset, kid: string): Promise<void> {
-    const pusher = this.#options.pusher;
-    const total = pusher?.targets.length ?? 0;
-    if (pusher === undefined || total === 0) return;
-    const outcome = await pusher.pushAll(current);
-    const latest = (await this.#options.manager.keyset()).keyset;
-    const holdsKid = latest.keys.some((key) => key.kid === kid);
-    const confirmed = outcome.filter(
-      (edge) =>
-        edge.confirmed &&
-        edge.version >= current.keyset.version &&
-        (edge.version <= current.keyset.version || holdsKid),
-    );
-    const missing = pusher.targets
-      .map((target) => target.url)
-      .filter((url) => !confirmed.some((edge) => edge.url === url));
-    if (missing.length > 0) {
+    const confirmation = await confirmEdgesHold(this.#options, current, kid);
+    if (confirmation.missing.length > 0) {
       throw new ControlPlaneError(
         'failed_precondition',
-        `Key ${kid} not promoted: ${missing.length} of ${total} edges have not confirmed a keyset holding it (${missing.join(', ')}); retry once they have, or promote with force`,
+        `Key ${kid} not promoted: ${describeUnconfirmed(confirmation)}; retry once they have, or promote with force`,
       );
     }
   }
@@ -261,7 +249,8 @@ export class SecretService {
     this.#authorize(ctx, request.admin_token);
     const { keyset } = await this.#options.manager.keyset();
     note.version = keyset.version;
-    return describeKeyset(keyset, this.#options.pusher);
+    const status = await this.#options.rotationStatus?.();
+    return describeKeyset(keyset, this.#options.pusher, status ? rotationSchedule(status) : null);
   }
 
   async revokeKey(
@@ -365,7 +354,11 @@ export class SecretService {
   }
 }
 
-export function describeKeyset(keyset: Keyset, pusher?: EdgePusher): GetKeysetResponse {
+export function describeKeyset(
+  keyset: Keyset,
+  pusher?: EdgePusher,
+  schedule: RotationSchedule | null = null,
+): GetKeysetResponse {
   return {
     version: keyset.version,
     issued_at: keyset.issued_at,
@@ -386,6 +379,7 @@ export function describeKeyset(keyset: Keyset, pusher?: EdgePusher): GetKeysetRe
       clock_offset_ms: edge.clock_offset_ms ?? undefined,
       rtt_ms: edge.rtt_ms ?? undefined,
     })),
+    schedule,
   };
 }
 

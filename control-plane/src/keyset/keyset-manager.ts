@@ -9,6 +9,7 @@ import {
   type KeyAlg,
   type Keyset,
   legacyActiveSecret,
+  type NewKey,
   nextExpiry,
   pruneKeyset,
 } from '../../../shared/keyset.ts';
@@ -22,7 +23,8 @@ import { ControlPlaneError } from '../errors.ts';
 import { newKey } from '../rotation/new-key.ts';
 import { revoke } from '../rotation/revoke-key.ts';
 import { rotateTo } from '../rotation/rotate-secret.ts';
-import { rotateIfDue } from '../rotation/rotation-due.ts';
+import { type RotationTiming, rotateIfDue } from '../rotation/rotation-due.ts';
+import { promoteWhenDue, stageWhenDue } from '../rotation/scheduled-steps.ts';
 import { promoteTo, stageTo } from '../rotation/stage-promote.ts';
 import type { KeysetStorage, StoredKeyset } from '../storage/keyset-storage.ts';
 import { type KeysetSwap, type KeysetUpdater, updateKeyset } from '../storage/update-keyset.ts';
@@ -196,6 +198,38 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
           actor: 'scheduler',
           kid: findActiveKey(next)?.kid ?? '',
         }),
+    };
+    return (await updateKeyset(audited, updater)) ? this.keyset() : null;
+  }
+
+  /**
+   * Scheduled staging (ROTATION_LEAD): adds `key` as the standby key when the schedule calls for it. Returns null
+   * when it does not (not yet due, or another replica or an operator staged first).
+   */
+  stageScheduled(key: NewKey, timing: RotationTiming): Promise<StoredKeyset | null> {
+    return this.#applyScheduled(stageWhenDue(key, timing, this.#now), { action: 'stage', kid: key.kid });
+  }
+
+  /**
+   * Scheduled promotion of the standby key `kid` once due (the caller has had every edge confirm it). Returns
+   * null when it is no longer the standby key (another replica promoted it, or it was revoked) or not yet due.
+   */
+  promoteScheduled(kid: string, timing: RotationTiming): Promise<StoredKeyset | null> {
+    const updater = promoteWhenDue(kid, timing, {
+      now: this.#now,
+      gracePeriodMs: this.#options.gracePeriodMs,
+    });
+    return this.#applyScheduled(updater, { action: 'promote', kid });
+  }
+
+  async #applyScheduled(
+    updater: KeysetUpdater,
+    action: Omit<AuditAction, 'actor'>,
+  ): Promise<StoredKeyset | null> {
+    const audited: KeysetSwap = {
+      read: this.#fromStorage.read,
+      swap: (current, next) =>
+        this.#swap(current, next, current?.version ?? 0, { ...action, actor: 'scheduler' }),
     };
     return (await updateKeyset(audited, updater)) ? this.keyset() : null;
   }
