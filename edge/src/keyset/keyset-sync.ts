@@ -205,7 +205,8 @@ export class KeysetSync {
   /**
    * A revalidation from the location's copy, if it is fresh: taken like a KV copy (it never confirms: isolates
    * wrote it), and the origin's ETag with it when the envelope is the held one, so this isolate's next own
-   * request to the origin can be answered 304. undefined when there is no fresh copy (the origins are asked).
+   * request to the origin can be answered 304. undefined when there is no fresh copy that opens (the origins are
+   * asked).
    */
   async #readCopy(copy: LocationCopy): Promise<PullReport | undefined> {
     let copied: ValidatedEnvelope | undefined;
@@ -220,6 +221,9 @@ export class KeysetSync {
     const { report, opened } = await this.#take('revalidate', [
       { source: copy, result: { status: 'fulfilled', value: envelope } },
     ]);
+    // A copy that does not open (anyone who can write the zone's cache can write one) says nothing: ask the
+    // origins, whose answer then replaces it.
+    if (report.failures.length > 0) return undefined;
     const keyset = opened.get(copy);
     if (keyset !== undefined && (await this.#o.store.holds(keyset))) {
       for (const origin of this.#o.origins) await origin.adopt?.(copied);
