@@ -119,10 +119,11 @@ export class KeysetSync {
     }
     if (this.#inflight !== undefined) return;
     const now = this.#o.now();
-    if (now - store.confirmedAt >= this.#o.keysetTtlMs) {
-      if (this.#mayRetry()) background(this.refresh('stale'));
-    } else if (this.#revalidationDue(now)) {
-      background(this.refresh('revalidate'));
+    // Revalidation first: an isolate that keeps taking the location's copy never confirms, and with KV bound its
+    // TTL pulls ask KV only, so TTL staleness must not shut the origins out.
+    if (this.#revalidationDue(now)) background(this.refresh('revalidate'));
+    else if (now - store.confirmedAt >= this.#o.keysetTtlMs && this.#mayRetry()) {
+      background(this.refresh('stale'));
     }
   }
 

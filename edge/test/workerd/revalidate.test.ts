@@ -5,7 +5,8 @@
  * plane); edge/test/node/revalidate.test.ts and test/e2e/isolate-convergence.e2e.test.ts pull from the real one.
  * Requests go through an ExecutionContext, so a background revalidation runs in ctx.waitUntil as on Workers.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import type { KVNamespace } from '@cloudflare/workers-types/index.ts';
 import { describe, expect, it } from 'vitest';
 import { KeysetOrigin, sha256Etag } from '../../../test/support/keyset-origin.ts';
 import {
@@ -241,6 +242,32 @@ describe('KEYSET_REVALIDATE through the location cache (caches.default)', () => 
     clock.now += R;
     await verifies(a, S2);
     expect(origin.requests.at(-1)).toMatchObject({ ifNoneMatch: await sha256Etag(v1), status: 200 });
+  });
+
+  it('with the KV mirror bound, an isolate past KEYSET_TTL still revalidates with the origin, not with KV only', async () => {
+    // vitest.config.ts binds KEYSETS for the tests (emptied per test file).
+    const kv = (env as Env & { KEYSETS: KVNamespace }).KEYSETS;
+    const origin = new KeysetOrigin(await seal(await buildKeyset(1, S1)));
+    const clock = { now: Date.now() };
+    const withKv = createEdge({
+      env: {
+        ...EDGE_KEYS,
+        KEYSET_URL: 'https://origin.test/kv/keyset',
+        KEYSET_TTL: '60s',
+        KEYSETS: kv as never,
+      },
+      now: () => clock.now,
+      fetch: origin.fetch,
+      log: () => {},
+    });
+    await verifies(withKv, S1);
+    // KV holds version 1 (the cold pull copied it there); the origin moves on.
+    origin.envelope = await seal(await buildKeyset(2, S3));
+    clock.now += 60_000;
+    // Past KEYSET_TTL and KEYSET_REVALIDATE at once: a TTL pull alone would ask KV, which has version 1.
+    await verifies(withKv, S1);
+    expect(withKv.store.version).toBe(2);
+    expect(await verifies(withKv, S1)).toBe(false);
   });
 
   it('KEYSET_REVALIDATE=off leaves only KEYSET_TTL; zero or a non-duration stops start-up naming it', async () => {
