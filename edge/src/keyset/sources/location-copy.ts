@@ -3,7 +3,8 @@
  * revalidates with the origin stores what the origin serves, and the other isolates of the location read it
  * instead of asking the origin again, so the origin sees about one request per location per KEYSET_REVALIDATE.
  * The Cache API never leaves the data center it was written in; on workers.dev it does nothing (every isolate
- * then asks the origin itself).
+ * then asks the origin itself). The key names KEYSET_URL's host, not the Worker's: Cloudflare's documentation
+ * warns that a foreign hostname in a cache request may cost a DNS lookup, paid here in the background only.
  */
 import { MAX_ENVELOPE_BYTES } from '../../../../shared/keyset-envelope.ts';
 import { readBodyText } from '../../http/read-body.ts';
