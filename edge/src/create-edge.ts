@@ -11,7 +11,8 @@ import { KeysetStore } from './keyset/keyset-store.ts';
 import { KeysetSync, type PullReason, type PullReport } from './keyset/keyset-sync.ts';
 import type { KeysetSource } from './keyset/sources/keyset-source.ts';
 import { KvKeysetMirror } from './keyset/sources/kv-keyset-mirror.ts';
-import { UpstashKeysetSource } from './keyset/sources/upstash-keyset-source.ts';
+import { type LocationCache, LocationCopy } from './keyset/sources/location-copy.ts';
+import { KEYSET_REDIS_KEY, UpstashKeysetSource } from './keyset/sources/upstash-keyset-source.ts';
 import { UrlKeysetSource } from './keyset/sources/url-keyset-source.ts';
 import { TokenVerifier } from './token-verifier.ts';
 
@@ -22,6 +23,11 @@ export interface EdgeDeps {
   /** The verify primitive; WebCrypto unless the runtime entry has a faster one. */
   primitive?: VerifyPrimitive;
   log?: (message: string) => void;
+  /**
+   * The cache the isolates of one location share the origin's answer through: on Workers `caches.default`,
+   * taken when this is left out; null for none (Node, Deno and Bun have none, so every edge asks the origin).
+   */
+  locationCache?: LocationCache | null;
 }
 
 /** The part of a Workers ExecutionContext the edge uses. */
@@ -59,13 +65,24 @@ export function createEdge(deps: EdgeDeps): Edge {
     origins.push(new UpstashKeysetSource(config.upstash.url, config.upstash.token, fetchImpl));
   }
   const keys = openingKeys(config.keysetKeys, config.verifyKeys);
+  const originUrl =
+    config.keysetUrl ??
+    (config.upstash === undefined
+      ? undefined
+      : `${config.upstash.url.replace(/\/$/, '')}/get/${KEYSET_REDIS_KEY}`);
+  const locationCache = deps.locationCache === undefined ? workersCache() : deps.locationCache;
   const sync = new KeysetSync({
     store,
     keys,
     keysetTtlMs: config.keysetTtlMs,
+    revalidateMs: config.keysetRevalidateMs,
     now,
     origins,
     mirror: config.kv === undefined ? undefined : new KvKeysetMirror(config.kv, keys),
+    locationCopy:
+      locationCache === null || originUrl === undefined || !Number.isFinite(config.keysetRevalidateMs)
+        ? undefined
+        : new LocationCopy(locationCache, originUrl, config.keysetRevalidateMs, now),
     log,
   });
   const verifier = new TokenVerifier(
@@ -98,4 +115,10 @@ export function createEdge(deps: EdgeDeps): Edge {
     verify: (request) => verify.answer(request),
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
+}
+
+/** `caches.default` where the runtime has it (Workers); Deno's `caches` has named caches only, Node and Bun none. */
+function workersCache(): LocationCache | null {
+  const storage = (globalThis as { caches?: { default?: LocationCache } }).caches;
+  return storage?.default ?? null;
 }

@@ -1,18 +1,20 @@
 /**
  * Gets envelopes into the KeysetStore: pushes (PUT /keyset) and pulls from the configured sources, at cold
- * start, when no origin has confirmed the held keyset for KEYSET_TTL, on the cron trigger, and on unknown kids
- * (at most once per cooldown, like jose's remote JWKS). Concurrent pulls share one promise, and no source can
- * hold it longer than SOURCE_DEADLINE_MS.
+ * start, when no origin has confirmed the held keyset for KEYSET_TTL, every KEYSET_REVALIDATE (through the
+ * location's copy of the origin's answer, where the Workers Cache API exists), on the cron trigger, and on unknown
+ * kids (at most once per cooldown, like jose's remote JWKS). Concurrent pulls share one promise, and no source
+ * can hold it longer than SOURCE_DEADLINE_MS.
  */
 
 import type { Keyset } from '../../../shared/keyset.ts';
 import { type OpeningKeys, openKeyset } from '../../../shared/keyset-envelope.ts';
 import { EdgeError } from '../errors.ts';
 import type { AcceptOutcome, KeysetStore } from './keyset-store.ts';
-import { type KeysetSource, PULL_TIMEOUT_MS } from './sources/keyset-source.ts';
+import { type KeysetSource, PULL_TIMEOUT_MS, type ValidatedEnvelope } from './sources/keyset-source.ts';
 import type { KvKeysetMirror } from './sources/kv-keyset-mirror.ts';
+import type { LocationCopy } from './sources/location-copy.ts';
 
-export type PullReason = 'cold' | 'stale' | 'scheduled' | 'unknown_kid';
+export type PullReason = 'cold' | 'stale' | 'revalidate' | 'scheduled' | 'unknown_kid';
 
 /** At most one pull per this long for tokens with a kid the ring does not know. */
 export const UNKNOWN_KID_COOLDOWN_MS = 30_000;
@@ -28,10 +30,14 @@ export interface KeysetSyncOptions {
   /** KEYSET_KEY(s) and KEYSET_VERIFY_KEY(s): a keyset is taken only signed by one of the latter. */
   keys: OpeningKeys;
   keysetTtlMs: number;
+  /** KEYSET_REVALIDATE; Infinity when off. */
+  revalidateMs?: number;
   now: () => number;
   /** KEYSET_URL and Upstash, in that order. */
   origins: readonly KeysetSource[];
   mirror?: KvKeysetMirror;
+  /** The location's copy of the origin's answer (Workers Cache API); absent where there is no such cache. */
+  locationCopy?: LocationCopy;
   log: (message: string) => void;
 }
 
@@ -42,7 +48,12 @@ export interface PullReport {
   taken: boolean;
   /** Names of the sources that failed, with the reason (never secret material). */
   failures: string[];
+  /** Where a revalidation's answer came from: the location's copy, or the origins themselves. */
+  via?: 'location' | 'origin';
 }
+
+/** Whoever gave an answer to a pull: a source, or the location's copy. */
+type Answerer = Pick<KeysetSource, 'name' | 'forget'>;
 
 export interface PushResult {
   outcome: AcceptOutcome;
@@ -54,6 +65,7 @@ export class KeysetSync {
   #inflight: Promise<PullReport> | undefined;
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #lastUnknownKidPullAt = Number.NEGATIVE_INFINITY;
+  #lastRevalidationAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: KeysetSyncOptions) {
     this.#o = options;
@@ -80,9 +92,15 @@ export class KeysetSync {
     }
   }
 
+  /** Epoch ms at which the last pull that asked the origins (or read the location's copy of their answer) began. */
+  get lastRevalidationAt(): number {
+    return this.#lastRevalidationAt;
+  }
+
   /**
    * Called before serving a request: without a keyset, waits for a pull; when no origin has confirmed the held
-   * one for KEYSET_TTL, hands a pull to `background` and serves with the held keyset meanwhile.
+   * one for KEYSET_TTL, or KEYSET_REVALIDATE has passed since the origins were last asked, hands a pull to
+   * `background` and serves with the held keyset meanwhile.
    */
   async beforeRequest(background: (task: Promise<unknown>) => void): Promise<void> {
     if (!this.hasSources) return;
@@ -99,8 +117,14 @@ export class KeysetSync {
       else if (this.#mayRetry()) await this.refresh('cold');
       return;
     }
-    const stale = this.#o.now() - store.confirmedAt >= this.#o.keysetTtlMs;
-    if (stale && this.#inflight === undefined && this.#mayRetry()) background(this.refresh('stale'));
+    if (this.#inflight !== undefined) return;
+    const now = this.#o.now();
+    // Revalidation first: an isolate that keeps taking the location's copy never confirms, and with KV bound its
+    // TTL pulls ask KV only, so TTL staleness must not shut the origins out.
+    if (this.#revalidationDue(now)) background(this.refresh('revalidate'));
+    else if (now - store.confirmedAt >= this.#o.keysetTtlMs && this.#mayRetry()) {
+      background(this.refresh('stale'));
+    }
   }
 
   /** A pull for a token whose kid is not in the ring; false when none ran (no sources, or cooling down). */
@@ -121,11 +145,19 @@ export class KeysetSync {
   refresh(reason: PullReason): Promise<PullReport> {
     if (this.#inflight !== undefined) return this.#inflight;
     this.#lastAttemptAt = this.#o.now();
+    if (this.#sourcesFor(reason).some((source) => this.#o.origins.includes(source))) {
+      this.#lastRevalidationAt = this.#lastAttemptAt;
+    }
     const run = this.#pull(reason).finally(() => {
       this.#inflight = undefined;
     });
     this.#inflight = run;
     return run;
+  }
+
+  #revalidationDue(now: number): boolean {
+    const interval = this.#o.revalidateMs ?? Number.POSITIVE_INFINITY;
+    return this.#o.origins.length > 0 && now - this.#lastRevalidationAt >= interval;
   }
 
   #mayRetry(): boolean {
@@ -139,6 +171,8 @@ export class KeysetSync {
       case 'stale':
         // With KV bound, isolates refresh from KV and the cron trigger refreshes KV from the origin.
         return mirror === undefined ? [...origins] : [mirror];
+      case 'revalidate':
+        return [...origins];
       case 'scheduled':
         return origins.length > 0 ? [...origins] : withMirror;
       default:
@@ -147,24 +181,101 @@ export class KeysetSync {
   }
 
   async #pull(reason: PullReason): Promise<PullReport> {
-    const { store, log } = this.#o;
-    const failures: string[] = [];
-    // Only an origin that answered "nothing newer than what you hold" confirms the keyset: a 304, or an
-    // envelope that opens to the held version or newer. KV is a copy kept by the edges themselves, and an
-    // answer that does not open is no answer, so neither can keep an edge looking fresh.
-    let confirmed = false;
-    let best: { source: KeysetSource; envelope: string; keyset: Keyset } | undefined;
+    const copy = reason === 'revalidate' ? this.#o.locationCopy : undefined;
+    if (copy !== undefined) {
+      const copied = await this.#readCopy(copy);
+      if (copied !== undefined) return copied;
+    }
+    const startedAt = this.#o.now();
     const sources = this.#sourcesFor(reason);
     const pulled = await Promise.allSettled(sources.map((source) => withDeadline(source.pull())));
-    for (const [index, result] of pulled.entries()) {
-      const source = sources[index] as KeysetSource;
+    const outcome = await this.#take(
+      reason,
+      sources.map((source, index) => ({
+        source,
+        result: pulled[index] as PromiseSettledResult<string | undefined>,
+      })),
+    );
+    if (copy !== undefined) {
+      await this.#writeCopy(copy, outcome.served, startedAt);
+      return { ...outcome.report, via: 'origin' };
+    }
+    return outcome.report;
+  }
+
+  /**
+   * A revalidation from the location's copy, if it is fresh: taken like a KV copy (it never confirms: isolates
+   * wrote it), and the origin's ETag with it when the envelope is the held one, so this isolate's next own
+   * request to the origin can be answered 304. undefined when there is no fresh copy that opens (the origins are
+   * asked).
+   */
+  async #readCopy(copy: LocationCopy): Promise<PullReport | undefined> {
+    let copied: ValidatedEnvelope | undefined;
+    try {
+      copied = await withDeadline(copy.read());
+    } catch (error) {
+      this.#o.log(`keyset: reading the ${copy.name} failed: ${describe(error)}`);
+      return undefined;
+    }
+    if (copied === undefined) return undefined;
+    const { envelope } = copied;
+    const { report, opened } = await this.#take('revalidate', [
+      { source: copy, result: { status: 'fulfilled', value: envelope } },
+    ]);
+    // A copy that does not open (anyone who can write the zone's cache can write one) says nothing: ask the
+    // origins, whose answer then replaces it.
+    if (report.failures.length > 0) return undefined;
+    const keyset = opened.get(copy);
+    if (keyset !== undefined && (await this.#o.store.holds(keyset))) {
+      for (const origin of this.#o.origins) await origin.adopt?.(copied);
+    }
+    return { ...report, via: 'location' };
+  }
+
+  /** Stores what the first origin that answered usefully serves, for the other isolates of the location. */
+  async #writeCopy(
+    copy: LocationCopy,
+    served: ValidatedEnvelope | undefined,
+    checkedAt: number,
+  ): Promise<void> {
+    if (served === undefined) return;
+    try {
+      await copy.write(served, checkedAt);
+    } catch (error) {
+      this.#o.log(`keyset: writing the ${copy.name} failed: ${describe(error)}`);
+    }
+  }
+
+  /** Opens the answers, takes the newest, confirms if an origin vouched for the held keyset, logs the failures. */
+  async #take(
+    reason: PullReason,
+    answers: { source: Answerer; result: PromiseSettledResult<string | undefined> }[],
+  ): Promise<{
+    report: PullReport;
+    /** What the first origin that answered with a 304 or an envelope that opens serves now. */
+    served: ValidatedEnvelope | undefined;
+    opened: Map<Answerer, Keyset>;
+  }> {
+    const { store, log } = this.#o;
+    const failures: string[] = [];
+    const opened = new Map<Answerer, Keyset>();
+    let served: ValidatedEnvelope | undefined;
+    // Only an origin that answered "nothing newer than what you hold" confirms the keyset: a 304, or an
+    // envelope that opens to the held version or newer. KV and the location's copy are kept by the edges
+    // themselves, and an answer that does not open is no answer, so none of them can keep an edge looking fresh.
+    let confirmed = false;
+    let best: { source: Answerer; envelope: string; keyset: Keyset } | undefined;
+    for (const { source, result } of answers) {
       if (result.status === 'rejected') {
         failures.push(`${source.name}: ${describe(result.reason)}`);
         continue;
       }
-      const isOrigin = source !== this.#o.mirror;
+      const origin = this.#origin(source);
       if (result.value === undefined) {
-        if (isOrigin) confirmed = true;
+        if (origin !== undefined) {
+          confirmed = true;
+          served ??= origin.validated;
+        }
         continue;
       }
       try {
@@ -178,8 +289,12 @@ export class KeysetSync {
           );
           continue;
         }
+        opened.set(source, keyset);
+        if (origin !== undefined) {
+          served ??= { envelope: result.value, etag: etagOf(origin, result.value) };
+        }
         // A later 304 would vouch for this envelope: only let it if this one could confirm.
-        if (keyset.version >= store.version) confirmed ||= isOrigin;
+        if (keyset.version >= store.version) confirmed ||= origin !== undefined;
         else source.forget?.();
         if (best === undefined || keyset.version > best.keyset.version) {
           best = { source, envelope: result.value, keyset };
@@ -199,12 +314,24 @@ export class KeysetSync {
           failures.push(`${best.source.name}: ${describe(error)}`);
         }
       }
-      if (taken && best.source !== this.#o.mirror) await this.publish(best.envelope, best.keyset.version);
+      // Only what an origin served goes to KV: the other copies came from KV or from this location's isolates.
+      const origin = this.#origin(best.source);
+      if (taken && origin !== undefined) await this.publish(best.envelope, best.keyset.version);
     }
     if (confirmed) store.confirm();
     for (const failure of failures) log(`keyset: pull (${reason}) failed: ${failure}`);
-    return { reason, version: store.version, taken, failures };
+    return { report: { reason, version: store.version, taken, failures }, served, opened };
   }
+
+  #origin(source: Answerer): KeysetSource | undefined {
+    return this.#o.origins.find((origin) => origin === source);
+  }
+}
+
+/** The ETag `origin` gave `envelope`, if its last answer carried exactly that envelope. */
+function etagOf(origin: KeysetSource, envelope: string): string | undefined {
+  const validated = origin.validated;
+  return validated !== undefined && validated.envelope === envelope ? validated.etag : undefined;
 }
 
 function withDeadline<T>(task: Promise<T>): Promise<T> {

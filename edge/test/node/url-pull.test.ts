@@ -86,7 +86,8 @@ function watchedFetch() {
 function edgeOnControlPlane(clock: { now: number }, logs: string[] = [], ttl = '300s') {
   const { seen, fetch } = watchedFetch();
   const edge = createEdge({
-    env: { ...EDGE_KEYS, KEYSET_URL: controlPlane.keysetUrl, KEYSET_TTL: ttl },
+    // These tests count the requests KEYSET_TTL makes; edge/test/node/revalidate.test.ts has KEYSET_REVALIDATE's.
+    env: { ...EDGE_KEYS, KEYSET_URL: controlPlane.keysetUrl, KEYSET_TTL: ttl, KEYSET_REVALIDATE: 'off' },
     now: () => clock.now,
     fetch,
     log: (line) => logs.push(line),

@@ -10,6 +10,19 @@ export interface KeysetSource {
   pull(): Promise<string | undefined>;
   /** Drops revalidation state (an ETag), so that the next pull fetches the envelope whole. */
   forget?(): void;
+  /** The envelope the last answer carried, or stood for when it was a 304, with its ETag; undefined before any. */
+  readonly validated?: ValidatedEnvelope | undefined;
+  /**
+   * Takes an envelope and ETag learned from elsewhere (the location's copy of another isolate's answer), so that
+   * the next pull asks If-None-Match; ignored unless the ETag is the one this origin gives that envelope.
+   */
+  adopt?(validated: ValidatedEnvelope): Promise<void>;
+}
+
+/** An envelope as an origin served it, with the ETag it came with (none from Upstash). */
+export interface ValidatedEnvelope {
+  envelope: string;
+  etag?: string;
 }
 
 /** How long one pull may take before it counts as failed. */
