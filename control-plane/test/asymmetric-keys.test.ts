@@ -330,7 +330,7 @@ describe('GET /.well-known/jwks.json', () => {
         () => null,
         (error: { code: number; stderr: string }) => error,
       );
-      expect(failure?.code).toBe(1);
+      expect(failure?.code).toBe(2);
       expect(failure?.stderr.trim().split('\n')).toEqual([
         expect.stringContaining('a public JWK cannot sign'),
       ]);

@@ -75,9 +75,11 @@ describe('keyward rotate, stage, promote and status (Valkey storage)', () => {
     expect(status.stdout).toMatch(/active +HS256 /);
 
     const again = await keyward(['stage', '--alg', 'HS256'], env);
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(3);
     expect(again.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(/^keyward: Key .* is already standby.*\(gRPC code 9\)$/),
+      expect.stringMatching(
+        /^keyward: failed precondition: Key .* is already standby.*\(usage: keyward stage /,
+      ),
     ]);
 
     const promoted = await keyward(['promote', '--kid', kid], env);
@@ -100,16 +102,18 @@ describe('keyward rotate, stage, promote and status (Valkey storage)', () => {
   it('refuses an unknown --alg and a promote without --kid in one line, changing nothing', async () => {
     const before = (await harness.getKeyset()).version;
     const unknown = await keyward(['rotate', '--alg', 'RS256'], env);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(3);
     expect(unknown.stderr.trim().split('\n')).toEqual([
       expect.stringContaining('Unknown key algorithm "RS256"'),
     ]);
     // A kid is base64url and may start with a dash: it is still the value of --kid, not an option.
     const dashed = await keyward(['promote', '--kid', '-AbCdEfGh'], env);
-    expect(dashed.code).toBe(1);
-    expect(dashed.stderr.trim()).toBe('keyward: No key with this kid in the keyset (gRPC code 5)');
+    expect(dashed.code).toBe(3);
+    expect(dashed.stderr.trim()).toMatch(
+      /^keyward: not found: No key with this kid in the keyset \(usage: keyward promote [^\n]*\)$/,
+    );
     const noKid = await keyward(['promote'], env);
-    expect(noKid.code).toBe(1);
+    expect(noKid.code).toBe(2);
     expect(noKid.stderr).toContain('promote needs --kid');
     expect((await harness.getKeyset()).version).toBe(before);
   });
@@ -164,8 +168,10 @@ describe('keyward sign', () => {
       }
       await client.del('jwt_secrets:signing_key');
       const missing = await keyward(['sign', '--from-valkey'], { VALKEY_URL: valkey.url });
-      expect(missing.code).toBe(1);
-      expect(missing.stderr.trim()).toBe('keyward: jwt_secrets:signing_key is not set in Valkey');
+      expect(missing.code).toBe(3);
+      expect(missing.stderr.trim()).toMatch(
+        /^keyward: jwt_secrets:signing_key is not set in Valkey \(usage: /,
+      );
     } finally {
       client.disconnect();
       await valkey.stop();
@@ -176,15 +182,17 @@ describe('keyward sign', () => {
     const file = join(dir, 'bad.jwk');
     await writeFile(file, JSON.stringify({ ...privateJwk(ES256_PAIR), alg: 'RS256' }));
     const wrongAlg = await keyward(['sign', '--jwk', file]);
-    expect(wrongAlg.code).toBe(1);
+    expect(wrongAlg.code).toBe(2);
     expect(wrongAlg.stderr.trim().split('\n')).toEqual([
       expect.stringContaining('"alg" must be HS256, ES256 or EdDSA'),
     ]);
     expect(wrongAlg.stderr).not.toContain(ES256_PAIR.d);
     await writeFile(file, 'not json');
-    expect((await keyward(['sign', '--jwk', file])).stderr.trim()).toBe(`keyward: ${file} is not a JSON JWK`);
+    expect((await keyward(['sign', '--jwk', file])).stderr.trim()).toMatch(
+      new RegExp(`^keyward: ${file} is not a JSON JWK \\(usage: keyward sign `),
+    );
     const both = await keyward(['sign', '--jwk', file, '--secret-file', file]);
-    expect(both.code).toBe(1);
+    expect(both.code).toBe(2);
     expect(both.stderr).toContain('exactly one of');
   });
 });
