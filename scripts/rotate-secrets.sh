@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
 # Scheduled rotation for cron (deployment guide): `0 0 1 */3 * /usr/bin/rotate-secrets.sh`
-# Uses grpcurl when present, otherwise the project's CLI (`npx keyward rotate`), over the same gRPC API.
+# Runs the project's CLI (`npx keyward rotate`) where Node is installed, otherwise grpcurl, over the same gRPC API.
+# Its exit status is the rotation's outcome, so that cron (or the job runner) pages someone on anything but 0:
+# the CLI's exit code as is (README, CLI: 3 refused, 4 unavailable, 5 stored but not every edge confirmed it);
+# on the grpcurl path grpcurl's own non-zero code for a failed call, and 5 when any edge did not confirm.
 #   ADMIN_TOKEN       required
 #   KEYWARD_ADDRESS   host:port of the control plane (default orchestrator:50051)
 #   KEYWARD_PLAINTEXT 1 (default) for plaintext gRPC, 0 for TLS
 #   EMERGENCY=1       expire the superseded secret at once (emergency rotation)
-#   KEYWARD_DIR       checkout of Keyward for the CLI fallback (default: this script's repository)
+#   KEYWARD_DIR       checkout of Keyward for the CLI (default: this script's repository)
 set -euo pipefail
 : "${ADMIN_TOKEN:?ADMIN_TOKEN must be set}"
 address="${KEYWARD_ADDRESS:-orchestrator:50051}"
 emergency="${EMERGENCY:-0}"
-[ "$emergency" = 1 ] && emergency_json=true || emergency_json=false
+dir="${KEYWARD_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
 
-if command -v grpcurl >/dev/null 2>&1; then
-  NEW_SECRET=$(openssl rand -base64 48)
-  plaintext=()
-  [ "${KEYWARD_PLAINTEXT:-1}" = 1 ] && plaintext=(-plaintext)
-  # The token and secret go in on stdin, not the command line, so `ps` does not show them.
-  printf '{"admin_token": "%s", "new_secret": "%s", "emergency": %s}' "$ADMIN_TOKEN" "$NEW_SECRET" "$emergency_json" |
-    grpcurl "${plaintext[@]}" -d @ "$address" cpc.orchestrator.SecretService/RotateSecret
-else
-  dir="${KEYWARD_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
+if command -v node >/dev/null 2>&1 && [ -f "$dir/control-plane/src/cli.ts" ]; then
   flags=()
   [ "$emergency" = 1 ] && flags=(--emergency)
   [ "${KEYWARD_PLAINTEXT:-1}" = 1 ] || export KEYWARD_TLS=1
-  cd "$dir" && KEYWARD_ADDRESS="$address" npx --no-install keyward rotate "${flags[@]}"
+  cd "$dir"
+  # exec: the CLI's exit code is this script's.
+  KEYWARD_ADDRESS="$address" exec npx --no-install keyward rotate "${flags[@]}"
+fi
+
+[ "$emergency" = 1 ] && emergency_json=true || emergency_json=false
+NEW_SECRET=$(openssl rand -base64 48)
+plaintext=()
+[ "${KEYWARD_PLAINTEXT:-1}" = 1 ] && plaintext=(-plaintext)
+# The token and secret go in on stdin, not the command line, so `ps` does not show them. set -e ends the script
+# with grpcurl's code when the call fails; -emit-defaults writes `"confirmed": false` for an edge that missed it.
+response=$(printf '{"admin_token": "%s", "new_secret": "%s", "emergency": %s}' "$ADMIN_TOKEN" "$NEW_SECRET" "$emergency_json" |
+  grpcurl "${plaintext[@]}" -emit-defaults -d @ "$address" cpc.orchestrator.SecretService/RotateSecret)
+printf '%s\n' "$response"
+if printf '%s' "$response" | grep -q '"confirmed": *false'; then
+  echo "rotate-secrets: the rotation is stored but not every edge confirmed it" >&2
+  exit 5
 fi
