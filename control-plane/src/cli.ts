@@ -127,6 +127,17 @@ function readText(file: string): string {
   }
 }
 
+/** Standard input to its end, by descriptor (a pipe or a socket, which /dev/stdin cannot always be opened as). */
+function readStdin(): string {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (error) {
+    throw usageError(
+      `cannot read stdin: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+}
+
 /** The HS256 key is the UTF-8 bytes of the secret text as written (SPEC section 5), without the newline. */
 function readSecretFile(file: string): Uint8Array {
   return new TextEncoder().encode(readText(file).trim());
@@ -241,7 +252,7 @@ async function callControlPlane(command: string): Promise<number> {
   try {
     if (command === 'rotate') {
       let secret = '';
-      if (flag('secret-stdin')) secret = readText('/dev/stdin').trim();
+      if (flag('secret-stdin')) secret = readStdin().trim();
       const response = await call(
         client.rotateSecret(
           {

@@ -5,12 +5,15 @@
  * scripts/rotate-secrets.sh passing the CLI's exit on to cron.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../control-plane/src/cli/commands.ts';
 import { EXIT_CODE_TABLE } from '../../control-plane/src/cli/outcome.ts';
+import { computeKid } from '../../shared/kid.ts';
 import { type Harness, newAdminToken, startHarness } from '../../test/support/control-plane-harness.ts';
 import { ROOT } from '../../test/support/edge-processes.ts';
 import { unreachableUrl } from '../../test/support/inventory-edges.ts';
@@ -95,6 +98,19 @@ describe('keyward exit codes against a control plane with live and dead edges', 
     const rotated = await keyward(['rotate'], healthyEnv);
     expect(rotated).toMatchObject({ code: 0, stderr: '' });
     expect(rotated.stdout).toContain('2/2 edges confirmed');
+
+    // An HS256 secret on stdin: its kid comes back as JSON, the secret is never printed.
+    const secret = randomBytes(48).toString('base64');
+    const run = promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'control-plane/src/cli.ts'), 'rotate', '--secret-stdin', '--json'],
+      { cwd: ROOT, timeout: 60_000, env: { ...baseEnv(), ...healthyEnv } },
+    );
+    run.child.stdin?.end(`${secret}\n`);
+    const fromStdin = await settle(run);
+    expect(fromStdin).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ success: true, kid: await computeKid(secret) });
+    expect(fromStdin.stdout).not.toContain(secret);
 
     const staged = await keyward(['stage', '--alg', 'ES256', '--json'], healthyEnv);
     expect(staged).toMatchObject({ code: 0, stderr: '' });
@@ -241,9 +257,19 @@ describe('keyward usage errors and --help', () => {
   });
 });
 
-it('keygen --json prints the three keys as one JSON object', async () => {
+it('keygen --json and sign --json print one JSON object', async () => {
   const result = await keyward(['keygen', '--json']);
   expect(result).toMatchObject({ code: 0, stderr: '' });
+  const signed = await keyward(['sign', '--jwk', join(ROOT, 'package.json'), '--json']);
+  expect(signed.code).toBe(2);
+  expect(JSON.parse(signed.stdout)).toMatchObject({ error: { code: 'signing_key_invalid', exit: 2 } });
+  // Any text file is an HS256 secret: its trimmed bytes are the key.
+  const file = join(ROOT, 'package.json');
+  const token = await keyward(['sign', '--secret-file', file, '--sub', 'json', '--json']);
+  expect(token).toMatchObject({ code: 0, stderr: '' });
+  const secret = new TextEncoder().encode((await readFile(file, 'utf8')).trim());
+  const { payload } = await jwtVerify((JSON.parse(token.stdout) as { token: string }).token, secret);
+  expect(payload.sub).toBe('json');
   expect(Object.keys(JSON.parse(result.stdout))).toEqual([
     'KEYSET_SIGNING_KEY',
     'KEYSET_VERIFY_KEY',
