@@ -118,7 +118,13 @@ export async function startControlPlane(
       serving: ready,
     });
     const health = grpc.health;
-    readiness.on('change', (now) => setServing(health, now.ready));
+    // Only on a flip: Watch streams get one message per setStatus, even when the status stays the same.
+    let serving = ready;
+    readiness.on('change', (now) => {
+      if (now.ready === serving) return;
+      serving = now.ready;
+      setServing(health, serving);
+    });
     await readiness.start();
     http = await startHttpServer(
       createHttpApp({

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { healthStatus } from '../../test/support/grpc-health.ts';
 import { type HealthWatch, watchHealth } from '../../test/support/grpc-health-watch.ts';
 import { KEYSET_SIGNING_KEY } from '../../test/support/keysets.ts';
+import { startTcpProxy, type TcpProxy } from '../../test/support/tcp-proxy.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { waitFor } from '../../test/support/wait-for.ts';
 import { loadConfig } from '../src/config.ts';
@@ -19,16 +20,19 @@ const CACHE_TTL_MS = 1_000;
 const SERVICES = ['', 'cpc.orchestrator.SecretService'];
 
 let valkey: ValkeyServer;
+let proxy: TcpProxy;
 let controlPlane: ControlPlane;
 let base: string;
 let grpcAddress: string;
 
 beforeAll(async () => {
   valkey = await startValkey({ args: ['--save', '3600 1'] });
+  proxy = await startTcpProxy({ port: valkey.port });
   const config = loadConfig({
     ADMIN_TOKEN: randomBytes(48).toString('base64url'),
     SECRET_STORAGE: 'valkey',
-    VALKEY_URL: valkey.url,
+    // Through a proxy, which the second test cuts; the first stops Valkey itself.
+    VALKEY_URL: proxy.url,
     KEYSET_KEY: randomBytes(32).toString('base64url'),
     KEYSET_SIGNING_KEY,
     KEYSET_CACHE_TTL: `${CACHE_TTL_MS}ms`,
@@ -44,6 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await controlPlane?.stop();
+  await proxy?.close();
   await valkey?.stop();
 });
 
@@ -123,5 +128,39 @@ describe('probes while Valkey goes away and comes back', () => {
     } finally {
       for (const watch of watches) watch.close();
     }
+  });
+
+  it('a blackholed Valkey (reads hang until the command timeout): not ready, still live; ready again once healed', async () => {
+    await waitFor(async () => ((await get('/readyz')).status === 200 ? true : undefined), {
+      what: 'GET /readyz to answer 200 at the start',
+      timeoutMs: 15_000,
+      intervalMs: 50,
+    });
+    proxy.cut('blackhole');
+    // The HTTP answer waits for the read under way, which fails at the Valkey command timeout.
+    const notReady = await waitFor(
+      async () => {
+        const answer = await get('/readyz');
+        return answer.status === 503 ? answer : undefined;
+      },
+      { what: 'GET /readyz to answer 503 while Valkey is blackholed', timeoutMs: 30_000, intervalMs: 50 },
+    );
+    expect(notReady.body).toEqual({ status: 'not_ready', reasons: ['storage_unreachable'] });
+    expect(await get('/livez')).toEqual(LIVE);
+    await waitFor(
+      async () => ((await grpcStatuses()).every((status) => status === 'NOT_SERVING') ? true : undefined),
+      { what: 'gRPC health to report NOT_SERVING', timeoutMs: 30_000, intervalMs: 50 },
+    );
+
+    proxy.heal({ held: 'reset' });
+    await waitFor(async () => ((await get('/readyz')).status === 200 ? true : undefined), {
+      what: 'GET /readyz to answer 200 once healed',
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
+    await waitFor(
+      async () => ((await grpcStatuses()).every((status) => status === 'SERVING') ? true : undefined),
+      { what: 'gRPC health to report SERVING again', timeoutMs: 30_000, intervalMs: 50 },
+    );
   });
 });
