@@ -3,7 +3,7 @@
 import { findActiveKey } from '../../shared/keyset.ts';
 import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
-import { startGrpcServer } from './grpc/grpc-server.ts';
+import { setServing, startGrpcServer } from './grpc/grpc-server.ts';
 import { SecretService } from './grpc/secret-service.ts';
 import { createHttpApp, startHttpServer } from './http-server.ts';
 import { KeysetManager } from './keyset/keyset-manager.ts';
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
+import { ReadinessMonitor } from './readiness.ts';
 import { registerRotationMetrics } from './rotation/rotation-metrics.ts';
 import { RotationScheduler } from './rotation/rotation-scheduler.ts';
 import { ROTATION_OFF } from './rotation/rotation-status.ts';
@@ -73,6 +74,7 @@ export async function startControlPlane(
   let scheduler: RotationScheduler | null = null;
   const rotationStatus = () => scheduler?.status() ?? Promise.resolve(ROTATION_OFF);
   registerRotationMetrics(metrics.registry, rotationStatus, now);
+  const readiness = new ReadinessMonitor({ manager });
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   try {
@@ -107,12 +109,23 @@ export async function startControlPlane(
       pusher,
       rotationStatus,
     });
+    const ready = (await readiness.check()).ready;
     grpc = await startGrpcServer(service, {
       host: config.host,
       port: config.grpcPort,
       tlsCert: config.grpcTlsCert,
       tlsKey: config.grpcTlsKey,
+      serving: ready,
     });
+    const health = grpc.health;
+    // Only on a flip: Watch streams get one message per setStatus, even when the status stays the same.
+    let serving = ready;
+    readiness.on('change', (now) => {
+      if (now.ready === serving) return;
+      serving = now.ready;
+      setServing(health, serving);
+    });
+    await readiness.start();
     http = await startHttpServer(
       createHttpApp({
         manager,
@@ -121,6 +134,7 @@ export async function startControlPlane(
         cacheTtlMs: config.keysetCacheTtlMs,
         now,
         rotation: rotationStatus,
+        readiness: () => readiness.check(),
       }),
       {
         host: config.host,
@@ -129,6 +143,7 @@ export async function startControlPlane(
     );
   } catch (error) {
     // A failed start must not leave the Valkey connections, the subscriber or the timers running.
+    readiness.stop();
     scheduler?.stop();
     pusher.stop();
     await grpc?.shutdown(0);
@@ -150,6 +165,8 @@ export async function startControlPlane(
     storage,
     scheduler,
     async stop() {
+      // Before the drain, which reports NOT_SERVING: a later check must not report SERVING again.
+      readiness.stop();
       scheduler?.stop();
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
       await servers.grpc.shutdown();

@@ -1,7 +1,7 @@
 /**
  * The control plane's HTTP side on HTTP_PORT: `GET /keyset` (the envelope, with ETag, for edges that pull),
  * `GET /.well-known/jwks.json` (the public keys, for JWKS clients), `GET /healthz` (keyset and per-edge push
- * state) and `GET /metrics` (Prometheus).
+ * state), `GET /livez` and `GET /readyz` (probes) and `GET /metrics` (Prometheus).
  */
 import { createHash } from 'node:crypto';
 import { serve } from '@hono/node-server';
@@ -12,6 +12,7 @@ import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import { type EdgePusher, edgeTargetReport } from './push/edge-pusher.ts';
+import { type Readiness, readinessOf } from './readiness.ts';
 import type { RotationStatus } from './rotation/rotation-status.ts';
 
 /** The longest a JWKS client may cache the JWK Set: a standby key is published this long before it signs. */
@@ -26,6 +27,8 @@ export function createHttpApp(deps: {
   now?: () => Date;
   /** The scheduled rotation as this replica sees it: /healthz's `rotation`. */
   rotation?: () => Promise<RotationStatus>;
+  /** Readiness now (readiness.ts): GET /readyz. Without it, /readyz judges from the manager alone. */
+  readiness?: () => Promise<Readiness>;
 }): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => new Date());
@@ -72,6 +75,15 @@ export function createHttpApp(deps: {
     } catch {
       return c.json({ status: 'unavailable' }, 503);
     }
+  });
+  // Liveness: the process serves requests (this answer runs on its event loop). No dependency is checked: a
+  // restart does not bring Valkey back, so storage trouble belongs to readiness.
+  app.get('/livez', (c) => c.json({ status: 'ok' }, 200, { 'cache-control': 'no-store' }));
+  app.get('/readyz', async (c) => {
+    const readiness = await (deps.readiness ?? (() => readinessOf(deps.manager)))();
+    c.header('Cache-Control', 'no-store');
+    if (readiness.ready) return c.json({ status: 'ready' }, 200);
+    return c.json({ status: 'not_ready', reasons: readiness.reasons }, 503);
   });
   app.get('/metrics', async (c) => {
     if (!deps.metrics) return c.notFound();

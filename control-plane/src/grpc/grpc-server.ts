@@ -1,4 +1,8 @@
-/** The gRPC server: SecretService, server reflection (v1 and v1alpha) and grpc.health.v1. */
+/**
+ * The gRPC server: SecretService, server reflection (v1 and v1alpha) and grpc.health.v1. Health follows the
+ * control plane's readiness (readiness.ts): NOT_SERVING while storage is out of reach past KEYSET_CACHE_TTL or
+ * no keyset is held, for the server as a whole ("") and for SecretService alike.
+ */
 import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
@@ -21,15 +25,32 @@ export interface GrpcServerHandle {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+const SECRET_SERVICE = 'cpc.orchestrator.SecretService';
+
+/** Reports SERVING or NOT_SERVING for the server ("") and SecretService; Watch streams see each change. */
+export function setServing(health: HealthImplementation, serving: boolean): void {
+  const status = serving ? 'SERVING' : 'NOT_SERVING';
+  health.setStatus('', status);
+  health.setStatus(SECRET_SERVICE, status);
+}
+
 /** Binds on `host:port`; rejects with an error naming GRPC_PORT and the address when it cannot. */
 export async function startGrpcServer(
   service: SecretService,
-  options: { host: string; port: number; tlsCert?: string; tlsKey?: string },
+  options: {
+    host: string;
+    port: number;
+    tlsCert?: string;
+    tlsKey?: string;
+    /** The health status at start: false reports NOT_SERVING until setServing says otherwise. */
+    serving?: boolean;
+  },
 ): Promise<GrpcServerHandle> {
   const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   service.addToServer(server);
   new ReflectionService(packageDefinition).addToServer(server);
-  const health = new HealthImplementation({ '': 'SERVING', 'cpc.orchestrator.SecretService': 'SERVING' });
+  const initial = options.serving === false ? 'NOT_SERVING' : 'SERVING';
+  const health = new HealthImplementation({ '': initial, [SECRET_SERVICE]: initial });
   health.addToServer(server);
   const credentials =
     options.tlsCert && options.tlsKey
@@ -50,8 +71,7 @@ export async function startGrpcServer(
     port,
     health,
     shutdown(graceMs = 10_000) {
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus('cpc.orchestrator.SecretService', 'NOT_SERVING');
+      setServing(health, false);
       return new Promise((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {

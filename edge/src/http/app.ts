@@ -36,7 +36,7 @@ export function createApp(parts: AppParts): Hono {
   });
 
   // /verify runs the same check inside VerifyProtocol.
-  for (const path of ['/healthz', JWKS_PATH]) {
+  for (const path of ['/healthz', '/readyz', JWKS_PATH]) {
     app.use(path, async (c, next) => {
       await sync.beforeRequest((task) => background(c, task));
       await next();
@@ -91,6 +91,17 @@ export function createApp(parts: AppParts): Hono {
     return c.json({ status: 'ok', ...body }, 200, noStore);
   });
 
+  // Liveness: the process answers requests. Nothing else is checked: an edge without a keyset or with a stale
+  // one is not helped by a restart (the origin is what is missing), so it must not fail liveness.
+  app.get('/livez', (c) => c.json({ status: 'ok' }, 200, noStore));
+
+  // Readiness: the edge verifies tokens, as /healthz judges it (a keyset held, not past KEYSET_MAX_STALENESS).
+  app.get('/readyz', (c) => {
+    const reason = notReadyReason(store);
+    if (reason !== undefined) return c.json({ status: 'not_ready', reasons: [reason] }, 503, noStore);
+    return c.json({ status: 'ready' }, 200, noStore);
+  });
+
   app.notFound((c) => c.json({ error: 'not_found' }, 404));
   app.onError((error, c) => {
     parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
@@ -112,6 +123,13 @@ function pushAnswer(
   const ring = store.ring;
   if (ring === undefined || ring.version !== version) return { version, time };
   return { version, kids: ring.keyset.keys.map((key) => key.kid), time };
+}
+
+/** Why the edge cannot verify now, with /healthz's status codes; undefined when it can. */
+function notReadyReason(store: KeysetStore): 'no_keyset' | 'stale' | undefined {
+  if (store.ring === undefined) return 'no_keyset';
+  if (store.isTooStale()) return 'stale';
+  return undefined;
 }
 
 const noStore = { 'cache-control': 'no-store' };
