@@ -3,7 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startProcess } from '../../test/support/managed-process.ts';
+import { runMainUntilExit } from '../../test/support/run-main.ts';
+import { waitForOutput } from '../../test/support/wait-for-output.ts';
 import { AdminAuth } from '../src/admin-auth.ts';
 import { loadAdminTokens, loadConfig, SECRET_FILE_VARIABLES } from '../src/config.ts';
 import { ConfigError, ControlPlaneError } from '../src/errors.ts';
@@ -150,5 +154,46 @@ describe('storage chosen by default', () => {
       loadConfig({ ADMIN_TOKEN, VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY, KEYSET_SIGNING_KEY })
         .storageDefaulted,
     ).toBe(false);
+  });
+});
+
+describe('the control plane process', () => {
+  it('stops at start-up when ADMIN_TOKEN and ADMIN_TOKEN_FILE are both set, printing neither token', async () => {
+    const path = await secretFile(`${NEXT_TOKEN}\n`);
+    const { code, output } = await runMainUntilExit({ ADMIN_TOKEN, ADMIN_TOKEN_FILE: path });
+    expect(code).toBe(2);
+    expect(output).toContain('ADMIN_TOKEN: set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both');
+    expect(output.includes(ADMIN_TOKEN) || output.includes(NEXT_TOKEN)).toBe(false);
+  });
+
+  it('stops at start-up naming ADMIN_TOKEN_FILE and its path when the file is missing', async () => {
+    const missing = join(dir, 'absent-token');
+    const { code, stderr } = await runMainUntilExit({ ADMIN_TOKEN_FILE: missing });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`ADMIN_TOKEN_FILE: cannot read ${missing} (ENOENT)`);
+  });
+
+  it.each([
+    ['warns loudly when env storage is chosen by default', {}, true],
+    ['says nothing when SECRET_STORAGE=env is explicit', { SECRET_STORAGE: 'env' }, false],
+  ])('%s', async (_, extra, warned) => {
+    const child = startProcess('control plane', process.execPath, ['control-plane/src/main.ts'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: {
+        PATH: process.env.PATH,
+        ADMIN_TOKEN,
+        GRPC_PORT: '0',
+        HTTP_PORT: '0',
+        HOST: '127.0.0.1',
+        ROTATION_INTERVAL: 'off',
+        ...extra,
+      },
+    });
+    try {
+      await waitForOutput(child, /control plane listening/);
+      expect(child.output().includes('SECRET_STORAGE not set')).toBe(warned);
+    } finally {
+      await child.stop();
+    }
   });
 });
