@@ -102,6 +102,11 @@ export function resolveSecretFiles(
   return resolved;
 }
 
+/** A problem with a value read from `NAME_FILE` says so, since the operator set that variable, not NAME. */
+function fromFile(env: Record<string, string | undefined>, variable: string, problem: string): string {
+  return env[`${variable}_FILE`] ? `${problem} (read from ${variable}_FILE)` : problem;
+}
+
 /**
  * GRPC_TLS_CERT and GRPC_TLS_KEY read and checked as at start-up (PEM, the key matching the first
  * certificate): what a reload (SIGHUP) applies. Throws ConfigError naming the variable and path, never content.
@@ -135,7 +140,11 @@ export function readTlsIdentity(
 export function loadAdminTokens(env: Record<string, string | undefined>): string[] {
   const resolved = resolveSecretFiles(env, ['ADMIN_TOKEN']);
   const result = adminTokenSchema.safeParse(resolved.ADMIN_TOKEN);
-  if (!result.success) throw new ConfigError('ADMIN_TOKEN', result.error.issues[0]?.message ?? 'invalid');
+  if (!result.success)
+    throw new ConfigError(
+      'ADMIN_TOKEN',
+      fromFile(env, 'ADMIN_TOKEN', result.error.issues[0]?.message ?? 'invalid'),
+    );
   return adminTokens(result.data);
 }
 
@@ -373,7 +382,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? 'configuration');
-    throw new ConfigError(variable, issue?.message ?? 'invalid');
+    throw new ConfigError(variable, fromFile(env, variable, issue?.message ?? 'invalid'));
   }
   const c = result.data;
   const sentinel = c.VALKEY_SENTINELS.length > 0;

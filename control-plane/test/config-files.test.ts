@@ -87,6 +87,7 @@ describe('NAME_FILE for secret variables', () => {
     const short = 'too-short-token';
     const error = configError(() => loadConfig({ ADMIN_TOKEN_FILE: secretFileSync(short) }));
     expect(error.variable).toBe('ADMIN_TOKEN');
+    expect(error.message).toContain('(read from ADMIN_TOKEN_FILE)');
     expect(error.message).not.toContain(short);
   });
 
