@@ -1,6 +1,7 @@
 /** ADMIN_TOKEN checks: constant-time comparison and a per-peer brake on repeated failures. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv6 } from 'node:net';
+import { adminTokens } from './config.ts';
 import { ControlPlaneError } from './errors.ts';
 
 export interface AdminAuthOptions {
@@ -31,7 +32,7 @@ export const MAX_PEERS = 10_000;
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
 export class AdminAuth {
-  readonly #expected: Buffer;
+  #expected: Buffer[];
   readonly #peers = new Map<string, PeerRecord>();
   readonly #maxFailures: number;
   readonly #windowMs: number;
@@ -39,13 +40,33 @@ export class AdminAuth {
   readonly #maxLockoutMs: number;
   readonly #now: () => number;
 
-  constructor(adminToken: string, options: AdminAuthOptions = {}) {
-    this.#expected = digest(adminToken);
+  /**
+   * `adminToken`: the accepted tokens, or an ADMIN_TOKEN value (one token, or two separated by a comma while
+   * a new one replaces the old).
+   */
+  constructor(adminToken: string | readonly string[], options: AdminAuthOptions = {}) {
+    this.#expected = AdminAuth.#digests(adminToken);
     this.#maxFailures = options.maxFailures ?? 5;
     this.#windowMs = options.windowMs ?? 60_000;
     this.#lockoutMs = options.lockoutMs ?? 1_000;
     this.#maxLockoutMs = options.maxLockoutMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Replaces the accepted tokens (a reload); the brake's records are kept. */
+  setTokens(adminToken: string | readonly string[]): void {
+    this.#expected = AdminAuth.#digests(adminToken);
+  }
+
+  /** How many tokens are accepted now. */
+  get tokenCount(): number {
+    return this.#expected.length;
+  }
+
+  static #digests(adminToken: string | readonly string[]): Buffer[] {
+    const tokens = typeof adminToken === 'string' ? adminTokens(adminToken) : [...adminToken];
+    if (tokens.length === 0) throw new Error('AdminAuth needs at least one token');
+    return tokens.map(digest);
   }
 
   /**
@@ -69,8 +90,9 @@ export class AdminAuth {
         `Too many failed admin token attempts; retry in ${seconds}s`,
       );
     }
-    // Hashing first makes the comparison independent of the token's length and of how much of it matched.
-    if (token !== undefined && token.length > 0 && timingSafeEqual(digest(token), this.#expected)) {
+    // Hashing first makes the comparison independent of the token's length and of how much of it matched;
+    // every accepted token is compared, so the time taken does not tell which one matched.
+    if (token !== undefined && token.length > 0 && matchesAny(digest(token), this.#expected)) {
       this.#peers.delete(peer);
       return;
     }
@@ -102,6 +124,12 @@ export class AdminAuth {
     }
     return false;
   }
+}
+
+function matchesAny(given: Buffer, expected: readonly Buffer[]): boolean {
+  let matched = false;
+  for (const candidate of expected) matched = timingSafeEqual(given, candidate) || matched;
+  return matched;
 }
 
 /**

@@ -11,8 +11,11 @@ import { parseSigningSeed } from '../../shared/keyset-signing-key.ts';
 import { ConfigError } from './errors.ts';
 
 export interface ControlPlaneConfig {
+  /** ADMIN_TOKEN: one token, or two separated by a comma while a new one replaces the old (adminTokens()). */
   adminToken: string;
   storage: 'env' | 'valkey';
+  /** True when SECRET_STORAGE was not set and no Valkey variable was: in-memory storage chosen by default. */
+  storageDefaulted?: boolean;
   valkeyUrl?: string;
   /** Sentinel addresses (VALKEY_SENTINELS); empty when Valkey is reached directly or as a Cluster. */
   valkeySentinels: HostPort[];
@@ -51,6 +54,99 @@ export interface HostPort {
 }
 
 export const MIN_ADMIN_TOKEN_LENGTH = 64;
+
+/** Tokens ADMIN_TOKEN may hold at once: the current one and its replacement. */
+export const MAX_ADMIN_TOKENS = 2;
+
+/** The tokens an ADMIN_TOKEN value holds (comma-separated, surrounding spaces ignored). */
+export function adminTokens(value: string): string[] {
+  return value
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token.length > 0);
+}
+
+/**
+ * Variables holding secrets: each may instead be read from a file named by `NAME_FILE` (the container
+ * convention for mounted secrets). VALKEY_URL is one, since it may carry a password.
+ */
+export const SECRET_FILE_VARIABLES = [
+  'ADMIN_TOKEN',
+  'KEYSET_KEY',
+  'KEYSET_SIGNING_KEY',
+  'VALKEY_URL',
+  'JWT_SECRET',
+  'JWT_PREVIOUS_SECRETS',
+] as const;
+
+/**
+ * The environment with every `NAME_FILE` replaced by NAME holding the file's content (trailing line breaks
+ * dropped). Throws ConfigError naming both when both are set, or naming NAME_FILE and the path (never the
+ * content) when the file cannot be read.
+ */
+export function resolveSecretFiles(
+  env: Record<string, string | undefined>,
+  names: readonly string[] = SECRET_FILE_VARIABLES,
+): Record<string, string | undefined> {
+  const resolved = { ...env };
+  for (const name of names) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined || path === '') continue;
+    if (env[name] !== undefined && env[name] !== '')
+      throw new ConfigError(name, `set ${name} or ${name}_FILE, not both`);
+    const { text, problem } = readConfigFile(path);
+    if (text === undefined) throw new ConfigError(`${name}_FILE`, problem ?? `cannot read ${path}`);
+    resolved[name] = text.replace(/[\r\n]+$/, '');
+    delete resolved[`${name}_FILE`];
+  }
+  return resolved;
+}
+
+/** A problem with a value read from `NAME_FILE` says so, since the operator set that variable, not NAME. */
+function fromFile(env: Record<string, string | undefined>, variable: string, problem: string): string {
+  return env[`${variable}_FILE`] ? `${problem} (read from ${variable}_FILE)` : problem;
+}
+
+/**
+ * GRPC_TLS_CERT and GRPC_TLS_KEY read and checked as at start-up (PEM, the key matching the first
+ * certificate): what a reload (SIGHUP) applies. Throws ConfigError naming the variable and path, never content.
+ */
+export function readTlsIdentity(
+  certPath: string,
+  keyPath: string,
+): { certificate: Buffer; privateKey: Buffer } {
+  const { certificates, text, problem } = certificatesIn(certPath);
+  if (certificates === undefined) throw new ConfigError('GRPC_TLS_CERT', problem ?? 'unreadable');
+  const keyFile = readConfigFile(keyPath);
+  if (keyFile.text === undefined) throw new ConfigError('GRPC_TLS_KEY', keyFile.problem ?? 'unreadable');
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyFile.text);
+  } catch {
+    throw new ConfigError(
+      'GRPC_TLS_KEY',
+      `${keyPath} holds no usable private key (expected an unencrypted PEM key)`,
+    );
+  }
+  if (!(certificates[0] as X509Certificate).checkPrivateKey(key))
+    throw new ConfigError('GRPC_TLS_KEY', 'does not match the first certificate in GRPC_TLS_CERT');
+  return { certificate: Buffer.from(text as string), privateKey: Buffer.from(keyFile.text) };
+}
+
+/**
+ * ADMIN_TOKEN (or ADMIN_TOKEN_FILE) read and checked alone: what a reload (SIGHUP) applies. Throws ConfigError
+ * as loadConfig does.
+ */
+export function loadAdminTokens(env: Record<string, string | undefined>): string[] {
+  const resolved = resolveSecretFiles(env, ['ADMIN_TOKEN']);
+  const result = adminTokenSchema.safeParse(resolved.ADMIN_TOKEN);
+  if (!result.success)
+    throw new ConfigError(
+      'ADMIN_TOKEN',
+      fromFile(env, 'ADMIN_TOKEN', result.error.issues[0]?.message ?? 'invalid'),
+    );
+  return adminTokens(result.data);
+}
 
 const duration = (fallback: string) =>
   z
@@ -93,14 +189,18 @@ function readConfigFile(path: string): { text?: string; problem?: string } {
 }
 
 /** The certificates a PEM file holds; a problem when it holds none or one does not parse. */
-function certificatesIn(path: string): { certificates?: X509Certificate[]; problem?: string } {
+function certificatesIn(path: string): {
+  certificates?: X509Certificate[];
+  text?: string;
+  problem?: string;
+} {
   const { text, problem } = readConfigFile(path);
   if (text === undefined) return { problem };
   const blocks = text.match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0)
     return { problem: `${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` };
   try {
-    return { certificates: blocks.map((block) => new X509Certificate(block)) };
+    return { certificates: blocks.map((block) => new X509Certificate(block)), text };
   } catch {
     return { problem: `${path} holds a PEM certificate that does not parse` };
   }
@@ -167,10 +267,27 @@ const hostPorts = list.transform((items, ctx) => {
   return parsed as HostPort[];
 });
 
+const adminTokenSchema = z
+  .string({ error: `required, at least ${MIN_ADMIN_TOKEN_LENGTH} characters` })
+  .superRefine((text, ctx) => {
+    const tokens = adminTokens(text);
+    if (tokens.length > MAX_ADMIN_TOKENS)
+      ctx.addIssue({
+        code: 'custom',
+        message: `holds ${tokens.length} tokens; at most ${MAX_ADMIN_TOKENS} (the current one and its replacement), comma-separated`,
+      });
+    else if (tokens.length === 0 || tokens.some((token) => token.length < MIN_ADMIN_TOKEN_LENGTH))
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          tokens.length > 1
+            ? `each comma-separated token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`
+            : `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`,
+      });
+  });
+
 const schema = z.object({
-  ADMIN_TOKEN: z
-    .string({ error: `required, at least ${MIN_ADMIN_TOKEN_LENGTH} characters` })
-    .min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`),
+  ADMIN_TOKEN: adminTokenSchema,
   SECRET_STORAGE: z.enum(['env', 'valkey']).optional(),
   VALKEY_URL: z
     .string()
@@ -261,15 +378,16 @@ const schema = z.object({
 
 /** Reads the configuration; throws ConfigError naming the first bad variable (never echoing its value). */
 export function loadConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
-  const result = schema.safeParse(env);
+  const result = schema.safeParse(resolveSecretFiles(env));
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? 'configuration');
-    throw new ConfigError(variable, issue?.message ?? 'invalid');
+    throw new ConfigError(variable, fromFile(env, variable, issue?.message ?? 'invalid'));
   }
   const c = result.data;
   const sentinel = c.VALKEY_SENTINELS.length > 0;
   const cluster = c.VALKEY_CLUSTER_NODES.length > 0;
+  const storageDefaulted = c.SECRET_STORAGE === undefined && !c.VALKEY_URL && !sentinel && !cluster;
   const storage = c.SECRET_STORAGE ?? (c.VALKEY_URL || sentinel || cluster ? 'valkey' : 'env');
   if (storage === 'valkey' && !c.VALKEY_URL && !sentinel && !cluster) {
     throw new ConfigError(
@@ -327,6 +445,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
   return {
     adminToken: c.ADMIN_TOKEN,
     storage,
+    storageDefaulted,
     valkeyUrl: c.VALKEY_URL,
     valkeySentinels: c.VALKEY_SENTINELS,
     valkeySentinelMaster: c.VALKEY_SENTINEL_MASTER,

@@ -5,6 +5,7 @@ import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
 import { setServing, startGrpcServer } from './grpc/grpc-server.ts';
 import { SecretService } from './grpc/secret-service.ts';
+import type { TlsIdentity } from './grpc/tls-identity.ts';
 import { createHttpApp, startHttpServer } from './http-server.ts';
 import { KeysetManager } from './keyset/keyset-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -26,6 +27,10 @@ export interface ControlPlane {
   storage: KeysetStorage;
   /** Null with ROTATION_INTERVAL=off. */
   scheduler: RotationScheduler | null;
+  /** The admin token check; a reload (SIGHUP) replaces its tokens. */
+  adminAuth: AdminAuth;
+  /** The gRPC server's TLS identity, replaceable while listening (SIGHUP); null without TLS. */
+  grpcTls: TlsIdentity | null;
   /** Drains gRPC calls, stops timers and closes storage. */
   stop(): Promise<void>;
 }
@@ -44,6 +49,7 @@ export async function startControlPlane(
   const now = options.now ?? (() => new Date());
 
   const metrics = createMetrics();
+  const adminAuth = new AdminAuth(config.adminToken);
   const manager = new KeysetManager({
     storage,
     now,
@@ -103,7 +109,7 @@ export async function startControlPlane(
 
     const service = new SecretService({
       manager,
-      auth: new AdminAuth(config.adminToken),
+      auth: adminAuth,
       logger,
       metrics,
       pusher,
@@ -164,6 +170,8 @@ export async function startControlPlane(
     pusher,
     storage,
     scheduler,
+    adminAuth,
+    grpcTls: grpc.tls,
     async stop() {
       // Before the drain, which reports NOT_SERVING: a later check must not report SERVING again.
       readiness.stop();

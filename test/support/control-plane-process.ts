@@ -21,6 +21,8 @@ export interface ControlPlaneProcess {
   keysetUrl: string;
   /** RotateSecret with this process's admin token. */
   rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
+  /** RotateSecret with the admin token given (for a process started with `adminTokenFile`). */
+  rotateAs(adminToken: string, request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
   stop(): Promise<void>;
 }
 
@@ -33,14 +35,20 @@ export async function startControlPlaneProcess(options: {
   signingKey?: string;
   edgeUrls: string[];
   gracePeriod: string;
+  /** ADMIN_TOKEN_FILE instead of a generated ADMIN_TOKEN: the caller writes the file (and SIGHUPs). */
+  adminTokenFile?: string;
 }): Promise<ControlPlaneProcess> {
   const adminToken = randomBytes(48).toString('base64url');
+  const tokenVariable =
+    options.adminTokenFile === undefined
+      ? { ADMIN_TOKEN: adminToken }
+      : { ADMIN_TOKEN_FILE: options.adminTokenFile };
   const child = startProcess('control plane', process.execPath, [join(ROOT, 'control-plane/src/main.ts')], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      ADMIN_TOKEN: adminToken,
+      ...tokenVariable,
       VALKEY_URL: options.valkeyUrl,
       SECRET_STORAGE: 'valkey',
       KEYSET_KEY: options.keysetKey,
@@ -66,15 +74,17 @@ export async function startControlPlaneProcess(options: {
     request: Partial<RotateSecretRequest>,
     callback: (error: Error | null, response: RotateSecretResponse) => void,
   ) => void;
+  const rotateAs = (token: string, request: Partial<RotateSecretRequest>) =>
+    new Promise<RotateSecretResponse>((resolve, reject) =>
+      call({ admin_token: token, ...request }, (error, response) =>
+        error ? reject(error) : resolve(response),
+      ),
+    );
   return {
     process: child,
     keysetUrl: `http://127.0.0.1:${httpPort}/keyset`,
-    rotate: (request) =>
-      new Promise((resolve, reject) =>
-        call({ admin_token: adminToken, ...request }, (error, response) =>
-          error ? reject(error) : resolve(response),
-        ),
-      ),
+    rotate: (request) => rotateAs(adminToken, request),
+    rotateAs,
     async stop() {
       client.close();
       await child.stop();

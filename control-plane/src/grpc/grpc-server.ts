@@ -10,6 +10,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { listenError } from '../listen-error.ts';
 import { packageDefinition } from './proto.ts';
 import type { SecretService } from './secret-service.ts';
+import { TlsIdentity } from './tls-identity.ts';
 
 /**
  * The largest request message taken, after decompression. A request holds a token, a secret or a kid: a
@@ -21,6 +22,8 @@ export interface GrpcServerHandle {
   server: Server;
   port: number;
   health: HealthImplementation;
+  /** The certificate and key served, replaceable while listening; null without TLS. */
+  tls: TlsIdentity | null;
   /** Stops taking calls, lets running ones finish (up to `graceMs`), then closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -52,12 +55,11 @@ export async function startGrpcServer(
   const initial = options.serving === false ? 'NOT_SERVING' : 'SERVING';
   const health = new HealthImplementation({ '': initial, [SECRET_SERVICE]: initial });
   health.addToServer(server);
-  const credentials =
+  const tls =
     options.tlsCert && options.tlsKey
-      ? ServerCredentials.createSsl(null, [
-          { cert_chain: readFileSync(options.tlsCert), private_key: readFileSync(options.tlsKey) },
-        ])
-      : ServerCredentials.createInsecure();
+      ? new TlsIdentity(readFileSync(options.tlsCert), readFileSync(options.tlsKey))
+      : null;
+  const credentials = tls ? tls.credentials() : ServerCredentials.createInsecure();
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${options.port}`, credentials, (error, bound) => {
@@ -70,6 +72,7 @@ export async function startGrpcServer(
     server,
     port,
     health,
+    tls,
     shutdown(graceMs = 10_000) {
       setServing(health, false);
       return new Promise((resolve) => {

@@ -2,6 +2,7 @@
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { inflatingFetch } from './bun-fetch.ts';
+import { withSecretFiles } from './secret-files.ts';
 
 declare const Bun: {
   env: Record<string, string | undefined>;
@@ -12,7 +13,7 @@ declare const Bun: {
 
 // Bun implements node:crypto natively: its synchronous verify costs about a quarter of Bun's WebCrypto for HMAC
 // and three quarters for Ed25519 and ECDSA (`npm run bench`, case bunPrimitives), with the same verdicts.
-const edge = createEdge({ env: Bun.env, fetch: inflatingFetch, primitive: nodeVerify });
+const edge = createEdge({ env: withSecretFiles(Bun.env), fetch: inflatingFetch, primitive: nodeVerify });
 const server = Bun.serve({
   port: Number(Bun.env.PORT ?? 8787),
   hostname: Bun.env.HOST ?? '127.0.0.1',

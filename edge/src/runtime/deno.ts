@@ -1,5 +1,6 @@
 /** Deno entry: `deno run --node-modules-dir=manual --allow-net --allow-env --allow-read edge/src/runtime/deno.ts`. */
 import { createEdge } from '../create-edge.ts';
+import { withSecretFiles } from './secret-files.ts';
 
 declare const Deno: {
   env: { toObject(): Record<string, string>; get(name: string): string | undefined };
@@ -9,7 +10,7 @@ declare const Deno: {
   ): unknown;
 };
 
-const edge = createEdge({ env: Deno.env.toObject() });
+const edge = createEdge({ env: withSecretFiles(Deno.env.toObject()) });
 Deno.serve(
   { port: Number(Deno.env.get('PORT') ?? 8787), hostname: Deno.env.get('HOST') ?? '127.0.0.1' },
   (request) => edge.fetch(request),

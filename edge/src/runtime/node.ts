@@ -3,10 +3,11 @@ import { createServer } from 'node:http';
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { createNodeListener } from './node-listener.ts';
+import { withSecretFiles } from './secret-files.ts';
 
 const log = (message: string) => console.warn(message);
 // Synchronous node:crypto: Node's WebCrypto pays a thread-pool hop per verify.
-const edge = createEdge({ env: process.env, primitive: nodeVerify, log });
+const edge = createEdge({ env: withSecretFiles(process.env), primitive: nodeVerify, log });
 const server = createServer(createNodeListener(edge));
 server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1', () => {
   const address = server.address();
