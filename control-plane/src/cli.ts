@@ -3,7 +3,7 @@
  * `npx keyward <command>`: the operator's CLI over the same gRPC API as grpcurl. The commands, their options and
  * the exit codes are in cli/commands.ts and cli/outcome.ts (`keyward --help` prints them). Every failure ends in
  * one line on stderr (or `{"error": ...}` on stdout with --json) and a documented exit code, never a stack trace.
- * ADMIN_TOKEN comes from the environment; KEYWARD_ADDRESS (default 127.0.0.1:50051) says where to call;
+ * ADMIN_TOKEN (or ADMIN_TOKEN_FILE) comes from the environment; KEYWARD_ADDRESS (default 127.0.0.1:50051) says where to call;
  * KEYWARD_TLS=1 (or GRPC_TLS_CA=<file>) uses TLS.
  */
 import { readFileSync } from 'node:fs';
@@ -236,9 +236,21 @@ function edgeOutcome(version: number, edges: EdgePushResult[]): number {
   return EXIT.partial;
 }
 
+/**
+ * The token the CLI calls with: ADMIN_TOKEN, or the file ADMIN_TOKEN_FILE names (as the control plane reads
+ * them). During a switch the control plane holds "old,new"; a CLI given both calls with the last, the new one.
+ */
+function cliAdminToken(): string {
+  const { ADMIN_TOKEN: inline, ADMIN_TOKEN_FILE: file } = process.env;
+  if (inline && file) throw usageError('set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both');
+  const value = (file ? readText(file) : (inline ?? '')).replace(/[\r\n]+$/, '');
+  const token = value.split(',').at(-1)?.trim() ?? '';
+  if (!token) throw usageError(file ? `ADMIN_TOKEN_FILE ${file} holds no token` : 'ADMIN_TOKEN is not set');
+  return token;
+}
+
 async function callControlPlane(command: string): Promise<number> {
-  const adminToken = process.env.ADMIN_TOKEN;
-  if (!adminToken) throw usageError('ADMIN_TOKEN is not set');
+  const adminToken = cliAdminToken();
   const tls = process.env.KEYWARD_TLS === '1' || Boolean(process.env.GRPC_TLS_CA);
   const channel = tls
     ? credentials.createSsl(process.env.GRPC_TLS_CA ? Buffer.from(readText(process.env.GRPC_TLS_CA)) : null)

@@ -6,7 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { jwtVerify } from 'jose';
@@ -190,6 +191,27 @@ describe('keyward exit codes against a control plane with live and dead edges', 
       error: { code: 'permission_denied', message: expect.stringMatching(/^permission denied: /), exit: 3 },
     });
     expect((await healthy.getKeyset()).version).toBe(before);
+  });
+
+  it('takes the token from ADMIN_TOKEN_FILE, and from "<old>,<new>" calls with the new one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keyward-cli-token-'));
+    try {
+      const file = join(dir, 'admin-token');
+      await writeFile(file, `${healthy.adminToken}\n`);
+      const { ADMIN_TOKEN: _inline, ...withoutInline } = healthyEnv;
+      expect(await keyward(['status'], { ...withoutInline, ADMIN_TOKEN_FILE: file })).toMatchObject({
+        code: 0,
+      });
+      const switching = `${newAdminToken()},${healthy.adminToken}`;
+      expect(await keyward(['status'], { ...healthyEnv, ADMIN_TOKEN: switching })).toMatchObject({ code: 0 });
+      const both = await keyward(['status'], { ...healthyEnv, ADMIN_TOKEN_FILE: file });
+      expect(both.code).toBe(2);
+      expect(expectOneLine(both, [healthy.adminToken])).toMatch(
+        /^keyward: set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 4 when the control plane cannot be reached, and when Valkey cannot be', async () => {

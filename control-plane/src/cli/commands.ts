@@ -108,7 +108,7 @@ export function generalHelp(): string {
     'commands:',
     ...commands,
     '',
-    'environment: ADMIN_TOKEN (required for rotate, stage, promote, status, revoke), KEYWARD_ADDRESS',
+    'environment: ADMIN_TOKEN or ADMIN_TOKEN_FILE (required for rotate, stage, promote, status, revoke), KEYWARD_ADDRESS',
     '  (default 127.0.0.1:50051), KEYWARD_TLS=1 or GRPC_TLS_CA=<pem file> for TLS, VALKEY_URL (sign --from-valkey, audit)',
     '--json on any command: machine-readable output on stdout, errors as {"error": {"code": ..., "message": ...}}',
     '',
