@@ -89,6 +89,13 @@ function asymmetricTargets(alg: 'EdDSA' | 'ES256'): Target[] {
 const HTTP_LAYER =
   "the Node entry's HTTP layer (routing, Bearer or JSON parsing, the answer's headers) over the plainest " +
   'node:http server doing the same verify';
+const FLOOR =
+  'the floor is what any /verify must spend on this runtime: its fastest bare server answering the same JSON ' +
+  'without verifying, plus one hand-written verify with the faster of its node:crypto and WebCrypto; what ' +
+  'Keyward adds on top (the key ring, error codes, the protocol shared with the Worker) may cost 20% of it';
+const floorRatio = (id: string) => (f: BenchFigures) =>
+  f.http.ratios[`${id} / floor server CPU per request`] as Summary;
+
 const PROPAGATION =
   'issuers may sign with the new key as soon as RotateSecret returns, and an edge that does not hold its kid ' +
   'yet refuses those tokens; the window must stay short with 20 edges too';
@@ -154,6 +161,18 @@ export const TARGETS: Target[] = [
       bound: { atMost: 1.5 },
     },
   ]),
+  ...['node', 'bun', 'deno'].flatMap((runtime) =>
+    ['GET', 'POST'].map(
+      (method): Target => ({
+        target: `${method} /verify on the ${runtime} entry within 1.2x of its floor, server CPU per request`,
+        reason: FLOOR,
+        case: 'http',
+        figure: floorRatio(`${runtime}/keyward/${method}`),
+        unit: 'x',
+        bound: { atMost: 1.2 },
+      }),
+    ),
+  ),
   ...asymmetricTargets('EdDSA'),
   ...asymmetricTargets('ES256'),
   ...['GET', 'POST'].map(

@@ -42,7 +42,7 @@ const latencyJson = (f: LatencyFigures) => ({
 
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, bunPrimitives } = f;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -109,12 +109,34 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
           },
         ]),
       ),
+      rawVerify: Object.fromEntries(
+        Object.entries(http.rawVerify).map(([id, raw]) => [
+          id,
+          { fastest: raw.kind, perVerify: { unit: 'µs', value: round(raw.us) }, cases: caseJson(raw.cases) },
+        ]),
+      ),
+      floors: Object.fromEntries(
+        Object.entries(http.floors).map(([id, floor]) => [
+          id,
+          {
+            bare: floor.bare,
+            bareServerCpuPerRequest: { unit: 'µs', value: round(floor.bareCpuUs) },
+            rawVerify: `${floor.rawVerify} (${floor.rawVerifyKind})`,
+            rawVerifyPerRequest: { unit: 'µs', value: round(floor.rawVerifyUs) },
+            floorPerRequest: { unit: 'µs', value: round(floor.floorUs) },
+          },
+        ]),
+      ),
       ratios: ratioJson(http.ratios),
     },
-    bunPrimitives: {
-      method: `Keyward's verifyToken under Bun with node:crypto and with WebCrypto, interleaved rounds (${bunPrimitives.timing.rounds} of ~${bunPrimitives.timing.batchMs} ms)`,
-      cases: caseJson(bunPrimitives.cases),
-      ratios: ratioJson(bunPrimitives.ratios),
+    runtimeVerify: {
+      method: `inside each runtime: the lower bound (raw) and Keyward's verifyToken, each with node:crypto and with WebCrypto, interleaved rounds (${runtimeVerify.timing.rounds} of ~${runtimeVerify.timing.batchMs} ms)`,
+      cases: Object.fromEntries(
+        Object.entries(runtimeVerify.cases).map(([runtime, cases]) => [runtime, caseJson(cases)]),
+      ),
+      ratios: Object.fromEntries(
+        Object.entries(runtimeVerify.ratios).map(([runtime, ratios]) => [runtime, ratioJson(ratios)]),
+      ),
     },
     keysetSize: {
       limit: bytes(keysetSize.limitBytes),
@@ -159,6 +181,8 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       },
       nodeEdgeRss: edgeRss('node keyward'),
       bunEdgeRss: edgeRss('bun keyward'),
+      denoEdgeRss: edgeRss('deno keyward'),
+      bareNodeHttpRss: edgeRss('node bare'),
       rotationEdgesIdleRss: { unit: 'bytes', values: rotation.edgeIdleRssBytes },
       otherServersRss: Object.fromEntries(
         Object.entries(http.rss).map(([name, rss]) => [
