@@ -2,6 +2,7 @@
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { inflatingFetch } from './bun-fetch.ts';
+import { createVerifyFetch } from './verify-fetch.ts';
 
 declare const Bun: {
   env: Record<string, string | undefined>;
@@ -16,6 +17,6 @@ const edge = createEdge({ env: Bun.env, fetch: inflatingFetch, primitive: nodeVe
 const server = Bun.serve({
   port: Number(Bun.env.PORT ?? 8787),
   hostname: Bun.env.HOST ?? '127.0.0.1',
-  fetch: (request) => edge.fetch(request),
+  fetch: createVerifyFetch(edge),
 });
 console.log(`keyward edge (bun) listening on port ${server.port}`);

@@ -1,5 +1,6 @@
 /** Deno entry: `deno run --node-modules-dir=manual --allow-net --allow-env --allow-read edge/src/runtime/deno.ts`. */
 import { createEdge } from '../create-edge.ts';
+import { createVerifyFetch } from './verify-fetch.ts';
 
 declare const Deno: {
   env: { toObject(): Record<string, string>; get(name: string): string | undefined };
@@ -12,5 +13,5 @@ declare const Deno: {
 const edge = createEdge({ env: Deno.env.toObject() });
 Deno.serve(
   { port: Number(Deno.env.get('PORT') ?? 8787), hostname: Deno.env.get('HOST') ?? '127.0.0.1' },
-  (request) => edge.fetch(request),
+  createVerifyFetch(edge),
 );
