@@ -1,5 +1,6 @@
 /** Deno entry: `deno run --node-modules-dir=manual --allow-net --allow-env --allow-read edge/src/runtime/deno.ts`. */
 import { createEdge } from '../create-edge.ts';
+import { denoVerify } from './deno-verify.ts';
 import { createVerifyFetch } from './verify-fetch.ts';
 
 declare const Deno: {
@@ -10,7 +11,7 @@ declare const Deno: {
   ): unknown;
 };
 
-const edge = createEdge({ env: Deno.env.toObject() });
+const edge = createEdge({ env: Deno.env.toObject(), primitive: denoVerify });
 Deno.serve(
   { port: Number(Deno.env.get('PORT') ?? 8787), hostname: Deno.env.get('HOST') ?? '127.0.0.1' },
   createVerifyFetch(edge),
