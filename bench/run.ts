@@ -120,7 +120,8 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
       figures.rotation = await measureRotation({
         edgeCounts: [1, 5, 20],
         latencyCalls: quick ? 30 : 100,
-        rotationsPerCount: quick ? 5 : 15,
+        rotationsPerCount: quick ? 5 : 30,
+        breakdownCalls: quick ? 30 : 100,
         log,
       });
     },

@@ -97,8 +97,9 @@ const floorRatio = (id: string) => (f: BenchFigures) =>
   f.http.ratios[`${id} / floor server CPU per request`] as Summary;
 
 const PROPAGATION =
-  'issuers may sign with the new key as soon as RotateSecret returns, and an edge that does not hold its kid ' +
-  'yet refuses those tokens; the window must stay short with 20 edges too';
+  'an operator (or the scheduler) waits from the call until every edge holds the new kid, and issuers may sign ' +
+  'with it as soon as the call returns; the call waits for the pushes, so this is the time a rotation takes, ' +
+  'and it must stay short with 20 edges too';
 
 export const TARGETS: Target[] = [
   {
@@ -196,20 +197,30 @@ export const TARGETS: Target[] = [
     bound: { atLeast: 1.1 },
   },
   {
-    target: 'rotation visible at 20 edges: median <= 50 ms after RotateSecret returns',
+    target: 'rotation at 20 edges: every edge verifying the new kid, median <= 20 ms from the call',
     reason: PROPAGATION,
     case: 'rotation',
-    figure: (f) => at20Edges(f)?.visibleAfterReturn.p50Ms ?? Number.NaN,
+    figure: (f) => at20Edges(f)?.visibleAfterCall.p50Ms ?? Number.NaN,
     unit: 'ms',
-    bound: { atMost: 50 },
+    bound: { atMost: 20 },
   },
   {
-    target: 'rotation visible at 20 edges: worst <= 250 ms after RotateSecret returns',
+    target: 'rotation at 20 edges: every edge verifying the new kid, p99 <= 60 ms from the call',
     reason: PROPAGATION,
     case: 'rotation',
-    figure: (f) => at20Edges(f)?.visibleAfterReturn.maxMs ?? Number.NaN,
+    figure: (f) => at20Edges(f)?.visibleAfterCall.p99Ms ?? Number.NaN,
     unit: 'ms',
-    bound: { atMost: 250 },
+    bound: { atMost: 60 },
+  },
+  {
+    target: "one edge adds <= 1.5 ms to RotateSecret's latency without edges (medians)",
+    reason:
+      'a push is one small PUT on a kept-alive connection and one open of the envelope at the edge; RotateSecret ' +
+      'waits for it, so whatever it costs beyond that every operator and scheduler call pays, per edge',
+    case: 'rotation',
+    figure: (f) => f.rotation.oneEdgeAddsMs,
+    unit: 'ms',
+    bound: { atMost: 1.5 },
   },
   {
     target: 'rotation visible at 20 edges: none missing after 2 s',

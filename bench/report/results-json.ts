@@ -162,6 +162,18 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
     rotation: {
       gracePeriod: rotation.gracePeriod,
       rotateSecretNoEdges: latencyJson(rotation.rotateSecretNoEdges),
+      oneEdgeAdds: { unit: 'ms', value: round(rotation.oneEdgeAddsMs) },
+      pushBreakdown: {
+        keys: rotation.pushBreakdown.keys,
+        envelope: bytes(rotation.pushBreakdown.envelopeBytes),
+        calls: rotation.pushBreakdown.calls,
+        parts: Object.fromEntries(
+          rotation.pushBreakdown.parts.map((p) => [
+            p.part,
+            { unit: 'ms', p50: round(p.p50Ms), p90: round(p.p90Ms) },
+          ]),
+        ),
+      },
       propagation: rotation.propagation.map((p) => ({
         edges: p.edges,
         rotations: p.rotations,
@@ -170,6 +182,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         visibleAfterCall: latencyJson(p.visibleAfterCall),
         probeRoundTripNoChange: latencyJson(p.probeRoundTripNoChange),
         notVisibleWithin2s: { unit: 'rotations', value: p.notVisibleWithin2s },
+        notVisibleAtReturn: { unit: 'rotations', value: p.notVisibleAtReturn },
       })),
     },
     memory: {
