@@ -128,9 +128,9 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
   },
   {
     name: 'bundle',
-    label: 'worker bundle size',
+    label: 'worker bundle size and cold start',
     measure: async () => {
-      figures.bundle = await measureWorkerBundleSize();
+      figures.bundle = await measureWorkerBundleSize(fixture, { coldStartRounds: quick ? 2 : 6 });
     },
   },
   {

@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import { round, roundSummary, type Summary } from '../../test/support/stats.ts';
 import type { LatencyFigures } from '../cases/rotation.ts';
+import type { ColdStartFigures } from '../cases/worker-cold-start.ts';
 import type { BenchFigures } from '../figures.ts';
 import type { CaseTiming } from '../support/interleaved-timing.ts';
 import type { Verdict } from '../targets.ts';
@@ -38,6 +39,12 @@ const latencyJson = (f: LatencyFigures) => ({
   min: round(f.minMs),
   max: round(f.maxMs),
   samples: f.calls,
+});
+
+const coldStartJson = (f: ColdStartFigures) => ({
+  ready: withUnit(f.readyMs, 'ms'),
+  firstRequest: withUnit(f.firstRequestMs, 'ms'),
+  firstAnswer: withUnit(f.firstAnswerMs, 'ms'),
 });
 
 /** The object written to bench/results.json. */
@@ -211,6 +218,12 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       limit: bytes(bundle.limitBytes),
       fractionOfLimit: { unit: 'fraction', value: round(bundle.fractionOfLimit, 3) },
       inputBytesByPackage: { unit: 'bytes', ...bundle.inputBytesByPackage },
+      coldStart: {
+        method: `fresh workerd (Miniflare) per sample, ${bundle.coldStart.rounds} rounds, Keyward and a trivial Worker interleaved; Keyward's first request pulls the keyset from a loopback KEYSET_URL`,
+        keyward: coldStartJson(bundle.coldStart.keyward),
+        trivial: coldStartJson(bundle.coldStart.trivial),
+        ratioFirstAnswer: withUnit(bundle.coldStart.ratio, 'ratio', 3),
+      },
     },
     adminToken: f.adminToken,
     targets: verdicts,

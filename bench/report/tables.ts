@@ -147,6 +147,30 @@ function memoryTable(rotation: RotationBench, http: HttpVerify, bundle: BundleSi
   return { header: ['memory and size', 'value'], rows, inReadme: true };
 }
 
+function coldStartTable(bundle: BundleSize): BenchTable {
+  const c = bundle.coldStart;
+  const row = (name: string, f: typeof c.keyward): Row => [
+    name,
+    fmt(f.readyMs.median, 1),
+    fmt(f.firstRequestMs.median, 1),
+    spreadText(f.firstAnswerMs, 1),
+  ];
+  return {
+    header: [
+      `worker cold start under workerd (${c.rounds} fresh processes each)`,
+      'ready ms',
+      'first request ms',
+      'first answer ms median (min-max)',
+    ],
+    rows: [
+      row('keyward (bundle as deployed; GET /verify, pull from KEYSET_URL)', c.keyward),
+      row('trivial Worker (a constant answer)', c.trivial),
+      ['keyward / trivial, first answer, per round', '', '', ratioText(c.ratio)],
+    ],
+    inReadme: true,
+  };
+}
+
 function targetTable(verdicts: readonly Verdict[]): BenchTable {
   const rows = verdicts.map((v) => [v.met ? 'met' : 'MISSED', v.target, v.measured]);
   return { header: ['', 'target', 'measured'], rows, inReadme: true };
@@ -231,6 +255,7 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
+    ...(bundle ? [coldStartTable(bundle)] : []),
     ...(rotation && http && bundle ? [memoryTable(rotation, http, bundle)] : []),
     targetTable(verdicts),
   ];
