@@ -1,20 +1,24 @@
 /**
- * What the bare no-verify servers answer: the /verify JSON Keyward sends for a valid token (`valid`, `kid`,
- * `claims`, serialized per request as the edge does), for any token read the way the edge reads it, without
- * checking it. Portable (Web APIs only), so that the Node, Bun and Deno servers run the same code. Env of the
- * servers: BENCH_ANSWER, JSON `{ kid, claims }`: what every answer says.
+ * What the bare servers answer, the same on Node, Bun and Deno: the /verify JSON Keyward sends (`valid`, `kid`,
+ * `claims`, serialized per request as the edge does), the token read the way the edge reads it. Without
+ * BENCH_KEYS the token is not checked and every answer says BENCH_ANSWER's kid and claims (the HTTP floor);
+ * with BENCH_KEYS the raw node:crypto verify (bench/support/raw-node-verify.ts) decides, which every runtime
+ * offers (the floor and the lower bound served as one).
+ * Env: BENCH_ANSWER (JSON {kid, claims}) or BENCH_KEYS (JSON RawKeySpec[], newest first).
  */
 import { bearerToken } from '../../shared/bearer-token.ts';
-
-export interface BareAnswerSpec {
-  kid: string;
-  claims: Record<string, unknown>;
-}
+import { createRawNodeVerifier, type RawKeySpec } from '../support/raw-node-verify.ts';
 
 export interface BareAnswer {
   status: 200 | 401;
   body: string;
+  /** For a valid token: its kid and subject, the forward-auth headers of GET. */
+  kid?: string;
+  sub?: string;
 }
+
+/** The answer to a request carrying `token` (undefined when it carries none). */
+export type Answerer = (token: string | undefined) => BareAnswer;
 
 /** The token of an `Authorization: Bearer` value, read as the edge reads it. */
 export const bearerOf = bearerToken;
@@ -29,19 +33,27 @@ export function tokenOfBody(text: string): string | undefined {
   }
 }
 
-/** The answer to a request carrying `token` (undefined when it carries none). */
-export function bareAnswer(spec: BareAnswerSpec, token: string | undefined): BareAnswer {
-  if (token === undefined || token === '')
-    return { status: 401, body: '{"valid":false,"error":"token_missing"}' };
-  return { status: 200, body: JSON.stringify({ valid: true, kid: spec.kid, claims: spec.claims }) };
-}
-
-/** GET's forward-auth headers: the kid and the subject, as the edge sends them. */
-export function forwardAuthHeaders(spec: BareAnswerSpec): Record<string, string> {
-  const sub = spec.claims.sub;
-  return typeof sub === 'string'
-    ? { 'x-auth-kid': spec.kid, 'x-auth-subject': sub }
-    : { 'x-auth-kid': spec.kid };
+/** The answerer the env asks for (see the file's comment). */
+export function answererOf(env: (name: string) => string | undefined): Answerer {
+  const keys = env('BENCH_KEYS');
+  if (keys !== undefined) {
+    const verify = createRawNodeVerifier(JSON.parse(keys) as RawKeySpec[]);
+    return (token) => {
+      const result = verify(token ?? '');
+      if (!result.valid) return { status: 401, body: JSON.stringify({ error: result.error }) };
+      const body = JSON.stringify({ valid: true, kid: result.kid, claims: result.claims });
+      return { status: 200, body, kid: result.kid, sub: String(result.claims.sub) };
+    };
+  }
+  const { kid, claims } = JSON.parse(env('BENCH_ANSWER') ?? '{}') as {
+    kid: string;
+    claims: Record<string, unknown>;
+  };
+  const sub = typeof claims.sub === 'string' ? claims.sub : undefined;
+  return (token) =>
+    token === undefined || token === ''
+      ? { status: 401, body: '{"valid":false,"error":"token_missing"}' }
+      : { status: 200, body: JSON.stringify({ valid: true, kid, claims }), kid, sub };
 }
 
 const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no-store' };
@@ -50,24 +62,24 @@ const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no
  * The fetch handler of the Bun and Deno servers: GET answered synchronously, a POST once its body is read (only
  * when no Bearer header carries the token); 404 for anything but GET and POST /verify.
  */
-export function bareFetchHandler(spec: BareAnswerSpec): (request: Request) => Response | Promise<Response> {
-  const forwardAuth = { ...JSON_NO_STORE, ...forwardAuthHeaders(spec) };
-  const respond = (answer: BareAnswer, headers: Record<string, string>) =>
-    new Response(answer.body, {
-      status: answer.status,
-      headers: answer.status === 200 ? headers : JSON_NO_STORE,
-    });
+export function bareFetchHandler(answer: Answerer): (request: Request) => Response | Promise<Response> {
+  const respond = (result: BareAnswer, forwardAuth: boolean) => {
+    let headers: Record<string, string> = JSON_NO_STORE;
+    if (forwardAuth && result.kid !== undefined) {
+      headers = { ...JSON_NO_STORE, 'x-auth-kid': result.kid };
+      if (result.sub !== undefined) headers['x-auth-subject'] = result.sub;
+    }
+    return new Response(result.body, { status: result.status, headers });
+  };
   return (request) => {
     const { url, method } = request;
-    if (
-      url.slice(url.indexOf('/', url.indexOf('//') + 2)) !== '/verify' ||
-      (method !== 'GET' && method !== 'POST')
-    ) {
+    const path = url.slice(url.indexOf('/', url.indexOf('//') + 2));
+    if (path !== '/verify' || (method !== 'GET' && method !== 'POST')) {
       return new Response(null, { status: 404 });
     }
     const bearer = bearerOf(request.headers.get('authorization'));
-    if (method === 'GET') return respond(bareAnswer(spec, bearer), forwardAuth);
-    if (bearer !== undefined) return respond(bareAnswer(spec, bearer), JSON_NO_STORE);
-    return request.text().then((text) => respond(bareAnswer(spec, tokenOfBody(text)), JSON_NO_STORE));
+    if (method === 'GET') return respond(answer(bearer), true);
+    if (bearer !== undefined) return respond(answer(bearer), false);
+    return request.text().then((text) => respond(answer(tokenOfBody(text)), false));
   };
 }

@@ -1,8 +1,8 @@
 /**
- * The fastest /verify Deno serves without verifying: Deno.serve with a plain handler and no framework (the HTTP
- * floor on Deno). Env: PORT (0 for any), BENCH_ANSWER (JSON {kid, claims}).
+ * The fastest /verify Deno serves: Deno.serve with a plain handler and no framework; without verifying (the HTTP
+ * floor on Deno) or with the raw verify (bare-answer.ts). Env: PORT (0 for any), BENCH_ANSWER or BENCH_KEYS.
  */
-import { type BareAnswerSpec, bareFetchHandler } from './bare-answer.ts';
+import { answererOf, bareFetchHandler } from './bare-answer.ts';
 
 declare const Deno: {
   env: { get(name: string): string | undefined };
@@ -12,7 +12,7 @@ declare const Deno: {
   ): unknown;
 };
 
-const handler = bareFetchHandler(JSON.parse(Deno.env.get('BENCH_ANSWER') ?? '{}') as BareAnswerSpec);
+const handler = bareFetchHandler(answererOf((name) => Deno.env.get(name)));
 Deno.serve(
   {
     port: Number(Deno.env.get('PORT') ?? 0),

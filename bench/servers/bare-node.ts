@@ -1,39 +1,15 @@
 /**
  * The fastest /verify a plain node:http server gives: no framework, Authorization found in rawHeaders (Node's
  * `headers` object is built on first read), headers as a flat array (no object to walk), Content-Length set (no
- * chunked encoding), the body read with 'data' and 'end' only. Without BENCH_KEYS it does
- * not verify (bare-answer.ts: the HTTP floor on Node); with them it runs the raw node:crypto verify
- * (bench/support/raw-node-verify.ts), the sum of that floor and the in-process lower bound served as one.
- * Env: PORT (0 for any); BENCH_ANSWER (JSON {kid, claims}) or BENCH_KEYS (JSON RawKeySpec[], newest first).
+ * chunked encoding), the body read with 'data' and 'end' only; without verifying (the HTTP floor on Node) or
+ * with the raw verify (bare-answer.ts). Env: PORT (0 for any), BENCH_ANSWER or BENCH_KEYS.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createRawNodeVerifier, type RawKeySpec, type RawResult } from '../support/raw-node-verify.ts';
-import { type BareAnswerSpec, bareAnswer, bearerOf, tokenOfBody } from './bare-answer.ts';
+import { answererOf, type BareAnswer, bearerOf, tokenOfBody } from './bare-answer.ts';
 
-const keys = process.env.BENCH_KEYS;
-const spec = JSON.parse(process.env.BENCH_ANSWER ?? '{}') as BareAnswerSpec;
-const verify = keys === undefined ? undefined : createRawNodeVerifier(JSON.parse(keys) as RawKeySpec[]);
+const answerOf = answererOf((name) => process.env[name]);
 
-interface Answer {
-  status: number;
-  body: string;
-  kid?: string;
-  sub?: string;
-}
-
-function answerOf(token: string | undefined): Answer {
-  if (verify === undefined) {
-    const answer = bareAnswer(spec, token);
-    const sub = spec.claims.sub;
-    return answer.status === 200 ? { ...answer, kid: spec.kid, sub: sub as string } : answer;
-  }
-  const result: RawResult = verify(token ?? '');
-  if (!result.valid) return { status: 401, body: JSON.stringify({ error: result.error }) };
-  const body = JSON.stringify({ valid: true, kid: result.kid, claims: result.claims });
-  return { status: 200, body, kid: result.kid, sub: String(result.claims.sub) };
-}
-
-function send(response: ServerResponse, answer: Answer, forwardAuth: boolean): void {
+function send(response: ServerResponse, answer: BareAnswer, forwardAuth: boolean): void {
   const headers = [
     'content-type',
     'application/json',
