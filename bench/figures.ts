@@ -1,10 +1,10 @@
 /** Everything one bench run measured, case by case: what the targets judge and the report prints. */
 import type { AdminTokenTiming } from './cases/admin-token-timing.ts';
-import type { BunPrimitives } from './cases/bun-primitives.ts';
 import type { HttpVerify } from './cases/http-verify.ts';
 import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
 import type { RotationBench } from './cases/rotation.ts';
+import type { RuntimeVerify } from './cases/runtime-verify.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
 import type { WorkerdVerify } from './cases/workerd-verify.ts';
 import type { BenchFixture } from './support/fixture.ts';
@@ -18,7 +18,7 @@ export interface BenchFigures {
   bundle: BundleSize;
   adminToken: AdminTokenTiming;
   keysetSize: KeysetSize;
-  bunPrimitives: BunPrimitives;
+  runtimeVerify: RuntimeVerify;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -31,5 +31,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'bundle',
   'adminToken',
   'keysetSize',
-  'bunPrimitives',
+  'runtimeVerify',
 ];

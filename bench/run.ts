@@ -15,11 +15,11 @@ import { cpus, loadavg } from 'node:os';
 import { fmt, markdownTable, table } from '../test/support/figure-format.ts';
 import { bunVersion } from '../test/support/tool-versions.ts';
 import { measureAdminTokenTiming } from './cases/admin-token-timing.ts';
-import { measureBunPrimitives } from './cases/bun-primitives.ts';
 import { measureHttpVerify } from './cases/http-verify.ts';
 import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
 import { measureRotation } from './cases/rotation.ts';
+import { measureRuntimeVerify } from './cases/runtime-verify.ts';
 import { measureWorkerBundleSize } from './cases/worker-bundle-size.ts';
 import { measureWorkerdVerify } from './cases/workerd-verify.ts';
 import { type BenchFigures, CASE_NAMES, type CaseName } from './figures.ts';
@@ -73,10 +73,10 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     },
   },
   {
-    name: 'bunPrimitives',
-    label: 'verify on Bun: node:crypto against WebCrypto',
+    name: 'runtimeVerify',
+    label: 'verify on Node, Bun and Deno: node:crypto against WebCrypto',
     measure: async () => {
-      figures.bunPrimitives = await measureBunPrimitives(
+      figures.runtimeVerify = await measureRuntimeVerify(
         fixture,
         quick ? { rounds: 4, batchMs: 80, warmupMs: 200 } : { rounds: 8, batchMs: 150, warmupMs: 400 },
       );
@@ -96,8 +96,20 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
       figures.http = await measureHttpVerify(
         fixture,
         quick
-          ? { connections: 50, warmupSeconds: 1, roundSeconds: 1, rounds: 2 }
-          : { connections: 50, warmupSeconds: 1, roundSeconds: 2.5, rounds: 3 },
+          ? {
+              connections: 50,
+              warmupSeconds: 1,
+              roundSeconds: 1,
+              rounds: 2,
+              rawVerifyTiming: { rounds: 3, batchMs: 50, warmupMs: 100 },
+            }
+          : {
+              connections: 50,
+              warmupSeconds: 1,
+              roundSeconds: 2.5,
+              rounds: 3,
+              rawVerifyTiming: { rounds: 6, batchMs: 100, warmupMs: 300 },
+            },
       );
     },
   },
@@ -108,16 +120,17 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
       figures.rotation = await measureRotation({
         edgeCounts: [1, 5, 20],
         latencyCalls: quick ? 30 : 100,
-        rotationsPerCount: quick ? 5 : 15,
+        rotationsPerCount: quick ? 5 : 30,
+        breakdownCalls: quick ? 30 : 100,
         log,
       });
     },
   },
   {
     name: 'bundle',
-    label: 'worker bundle size',
+    label: 'worker bundle size and cold start',
     measure: async () => {
-      figures.bundle = await measureWorkerBundleSize();
+      figures.bundle = await measureWorkerBundleSize(fixture, { coldStartRounds: quick ? 2 : 6 });
     },
   },
   {

@@ -89,9 +89,21 @@ function asymmetricTargets(alg: 'EdDSA' | 'ES256'): Target[] {
 const HTTP_LAYER =
   "the Node entry's HTTP layer (routing, Bearer or JSON parsing, the answer's headers) over the plainest " +
   'node:http server doing the same verify';
+const FLOOR =
+  'the floor is what any /verify must spend on this runtime: its fastest bare server answering the same JSON ' +
+  'without verifying, plus one hand-written verify with the faster of its node:crypto and WebCrypto; what ' +
+  'Keyward adds on top (the key ring, error codes, the protocol shared with the Worker) may cost 20% of it';
+const floorRatio = (id: string) => (f: BenchFigures) =>
+  f.http.ratios[`${id} / floor server CPU per request`] as Summary;
+const SERVED_AS_ONE =
+  "the floor's two parts do not add up inside one process (the verify runs with cold caches between socket " +
+  'reads, and a slower server batches fewer requests per event-loop turn), so the hand-written bare server with ' +
+  'the raw verify in it is the floor any /verify reaches on this runtime; Keyward may add 20% to it';
+
 const PROPAGATION =
-  'issuers may sign with the new key as soon as RotateSecret returns, and an edge that does not hold its kid ' +
-  'yet refuses those tokens; the window must stay short with 20 edges too';
+  'an operator (or the scheduler) waits from the call until every edge holds the new kid, and issuers may sign ' +
+  'with it as soon as the call returns; the call waits for the pushes, so this is the time a rotation takes, ' +
+  'and it must stay short with 20 edges too';
 
 export const TARGETS: Target[] = [
   {
@@ -154,6 +166,33 @@ export const TARGETS: Target[] = [
       bound: { atMost: 1.5 },
     },
   ]),
+  ...['node', 'bun', 'deno'].flatMap((runtime) =>
+    ['GET', 'POST'].map(
+      (method): Target => ({
+        target: `${method} /verify on the ${runtime} entry within 1.2x of its floor, server CPU per request`,
+        reason: FLOOR,
+        case: 'http',
+        figure: floorRatio(`${runtime}/keyward/${method}`),
+        unit: 'x',
+        bound: { atMost: 1.2 },
+      }),
+    ),
+  ),
+  ...['node', 'bun', 'deno'].flatMap((runtime) =>
+    ['GET', 'POST'].map(
+      (method): Target => ({
+        target: `${method} /verify on the ${runtime} entry within 1.2x of the bare server with the raw verify, server CPU per request`,
+        reason: SERVED_AS_ONE,
+        case: 'http',
+        figure: (f) =>
+          f.http.ratios[
+            `${runtime}/keyward/${method} / ${runtime}/bare-http+raw-verify/${method} server CPU per request`
+          ] as Summary,
+        unit: 'x',
+        bound: { atMost: 1.2 },
+      }),
+    ),
+  ),
   ...asymmetricTargets('EdDSA'),
   ...asymmetricTargets('ES256'),
   ...['GET', 'POST'].map(
@@ -177,20 +216,30 @@ export const TARGETS: Target[] = [
     bound: { atLeast: 1.1 },
   },
   {
-    target: 'rotation visible at 20 edges: median <= 50 ms after RotateSecret returns',
+    target: 'rotation at 20 edges: every edge verifying the new kid, median <= 20 ms from the call',
     reason: PROPAGATION,
     case: 'rotation',
-    figure: (f) => at20Edges(f)?.visibleAfterReturn.p50Ms ?? Number.NaN,
+    figure: (f) => at20Edges(f)?.visibleAfterCall.p50Ms ?? Number.NaN,
     unit: 'ms',
-    bound: { atMost: 50 },
+    bound: { atMost: 20 },
   },
   {
-    target: 'rotation visible at 20 edges: worst <= 250 ms after RotateSecret returns',
+    target: 'rotation at 20 edges: every edge verifying the new kid, p99 <= 60 ms from the call',
     reason: PROPAGATION,
     case: 'rotation',
-    figure: (f) => at20Edges(f)?.visibleAfterReturn.maxMs ?? Number.NaN,
+    figure: (f) => at20Edges(f)?.visibleAfterCall.p99Ms ?? Number.NaN,
     unit: 'ms',
-    bound: { atMost: 250 },
+    bound: { atMost: 60 },
+  },
+  {
+    target: "one edge adds <= 1.5 ms to RotateSecret's latency without edges (medians)",
+    reason:
+      'a push is one small PUT on a kept-alive connection and one open of the envelope at the edge; RotateSecret ' +
+      'waits for it, so whatever it costs beyond that every operator and scheduler call pays, per edge',
+    case: 'rotation',
+    figure: (f) => f.rotation.oneEdgeAddsMs,
+    unit: 'ms',
+    bound: { atMost: 1.5 },
   },
   {
     target: 'rotation visible at 20 edges: none missing after 2 s',
@@ -207,6 +256,17 @@ export const TARGETS: Target[] = [
     figure: (f) => f.bundle.gzipBytes / 1024,
     unit: 'KiB',
     bound: { below: WORKER_LIMIT_BYTES / 1024 },
+  },
+  {
+    target: 'worker bundle (gzip) <= 60 KiB with every feature in',
+    reason:
+      "a Worker's cold start grows with the script workerd must parse and compile, and the edge needs little: " +
+      'Hono, the verify path, the envelope (jose) and the pull; a dependency that is most of the bundle (zod ' +
+      'was) is paid at every cold start',
+    case: 'bundle',
+    figure: (f) => f.bundle.gzipBytes / 1024,
+    unit: 'KiB',
+    bound: { atMost: 60 },
   },
   {
     target: "100 EdDSA or ES256 keys seal under the edges' 64 KiB envelope limit",

@@ -1,17 +1,25 @@
 /**
- * /verify over HTTP with autocannon (in-process, 50 connections, loopback): Keyward's Node and Bun entries
- * against bare baselines on the same runtime, every configuration once per round, interleaved. HS256 tokens
- * throughout; on Node also EdDSA tokens, with the verified-token cache off and on. The servers run
- * on their own cores and the load generator on another where taskset exists; each round also reads the
- * server's CPU time and peak RSS from /proc.
+ * /verify over HTTP with autocannon (in-process, 50 connections, loopback): Keyward's Node, Bun and Deno entries
+ * against the fastest bare server on the same runtime, every configuration once per round, interleaved. HS256
+ * tokens throughout; on Node also EdDSA tokens, with the verified-token cache off and on. The servers run on
+ * their own cores and the load generator on another where taskset exists; each round also reads the server's CPU
+ * time and peak RSS from /proc. Each entry's floor is the bare server's CPU per request plus one in-process
+ * verify by the lower bound on that runtime, timed here too.
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { type CpuSplit, cpuSplit, pinProcess } from '../../test/support/cpu-affinity.ts';
+import { EDGE_ENTRY_COMMANDS } from '../../test/support/edge-entry-commands.ts';
 import { putKeyset } from '../../test/support/edge-http-client.ts';
-import { type EdgeOptions, ROOT, startBunEdge, startNodeEdge } from '../../test/support/edge-processes.ts';
+import {
+  type EdgeOptions,
+  ROOT,
+  startBunEdge,
+  startDenoEdge,
+  startNodeEdge,
+} from '../../test/support/edge-processes.ts';
 import { sealingKeys } from '../../test/support/keysets.ts';
 import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
 import { cpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts';
@@ -20,7 +28,9 @@ import { BUN } from '../../test/support/tool-versions.ts';
 import { sleep } from '../../test/support/wait-for.ts';
 import { waitForOutput } from '../../test/support/wait-for-output.ts';
 import type { BenchFixture } from '../support/fixture.ts';
+import type { CaseTiming, TimingOptions } from '../support/interleaved-timing.ts';
 import { rawSpecsOf } from '../support/raw-node-verify.ts';
+import { RUNTIMES, runnerAlgs, timeOnRuntime } from './runtime-verify.ts';
 
 export interface Server {
   name: string;
@@ -43,6 +53,8 @@ export interface HttpOptions {
   warmupSeconds: number;
   roundSeconds: number;
   rounds: number;
+  /** The in-process lower bound of one verify on each runtime, timed before the loads. */
+  rawVerifyTiming: TimingOptions;
 }
 
 export interface HttpResult {
@@ -68,12 +80,42 @@ export interface ServerRss {
   peakUnderLoad: number;
 }
 
+/** The lower bound of one verify on a runtime: the faster of its node:crypto and WebCrypto forms. */
+export interface RawVerify {
+  kind: 'node:crypto' | 'webcrypto';
+  /** Median µs per verify. */
+  us: number;
+  cases: CaseTiming[];
+}
+
+/**
+ * A Keyward configuration's floor: the server CPU per request of the fastest bare server on its runtime that
+ * answers the same JSON without verifying, plus one in-process verify by the lower bound on that runtime.
+ */
+export interface Floor {
+  /** The bare configuration, e.g. `node/bare/GET`. */
+  bare: string;
+  bareCpuUs: number;
+  /** `<runtime>/<alg>`, a key of `HttpVerify.rawVerify`. */
+  rawVerify: string;
+  rawVerifyUs: number;
+  rawVerifyKind: RawVerify['kind'];
+  floorUs: number;
+}
+
 export interface HttpVerify {
   options: HttpOptions;
+  /** By `<runtime>/<alg>`: hs256 on each runtime, eddsa on node. */
+  rawVerify: Record<string, RawVerify>;
+  /** By Keyward configuration, e.g. `deno/keyward/POST`. */
+  floors: Record<string, Floor>;
   /** Cores of the servers and of the load generator; undefined when they were not pinned apart. */
   pinning: CpuSplit | undefined;
   results: HttpResult[];
-  /** Per-round ratios of req/s, p99 and server CPU per request, keyed `subject / baseline field`. */
+  /**
+   * Per-round ratios of req/s, p99 and server CPU per request, keyed `subject / baseline field`; and of server CPU
+   * per request over the floor, keyed `subject / floor server CPU per request`.
+   */
   ratios: Record<string, Summary>;
   /** By server name. */
   rss: Record<string, ServerRss>;
@@ -81,8 +123,14 @@ export interface HttpVerify {
 
 const PORT_LINE = /listening on (?:http:\/\/[^\s]*:|port )(\d+)/;
 
-async function startBareServer(name: string, command: string, script: string, env: Record<string, string>) {
-  const child = startProcess(name, command, [join(ROOT, script)], {
+async function startBareServer(
+  name: string,
+  command: string,
+  script: string,
+  env: Record<string, string>,
+  flags: string[] = [],
+) {
+  const child = startProcess(name, command, [...flags, join(ROOT, script)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', ...env },
   });
@@ -95,10 +143,12 @@ function serverOf(name: string, url: string, child: ManagedProcess): Server {
 }
 
 /**
- * Keyward's Node and Bun entries holding the fixture's keyset, and the bare baselines. The load sends one
+ * Keyward's Node, Bun and Deno entries holding the fixture's keyset, and the bare baselines. The load sends one
  * token over and over, so the edges' verified-token cache is off: every request pays a full verify, as the
- * baselines do. For EdDSA, two more Node entries hold the public keyset (a bare signed JWS, no secret in it):
- * one with the cache off, one with the cache at its default size, where every request after the first is a hit.
+ * baselines do. Per runtime, the fastest bare server that answers the same JSON without verifying
+ * (bench/servers/bare-*.ts). On Node also the bare server with the raw verify in it, and, for EdDSA, two more
+ * entries holding the public keyset (a bare signed JWS, no secret in it): one with the cache off, one with the
+ * cache at its default size, where every request after the first is a hit.
  */
 async function startServers(fixture: BenchFixture, servers: Server[]) {
   const keysetKey = new Uint8Array(32);
@@ -111,42 +161,52 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
     servers.push(await server);
     return servers.at(-1) as Server;
   };
-  const edge = async (name: string, start: typeof startNodeEdge, options = edgeOptions) => {
+  const edge = async (
+    name: string,
+    start: (options: EdgeOptions) => Promise<{ url: string; process: ManagedProcess }>,
+    options = edgeOptions,
+  ) => {
     const edgeProcess = await start(options);
     return serverOf(name, edgeProcess.url, edgeProcess.process);
   };
-  const secretsNewestFirst = [...fixture.secrets].reverse();
+  const answer = { BENCH_ANSWER: JSON.stringify({ kid: fixture.active.kid, claims: fixture.claims }) };
+  const bare = (runtime: string, command: string, script: string, env: Record<string, string>) =>
+    startBareServer(`${runtime} bare`, command, `bench/servers/${script}`, env);
+  const [deno, ...denoFlags] = EDGE_ENTRY_COMMANDS.deno as [string, ...string[]];
   const nodeEdge = await started(edge('node keyward', startNodeEdge));
+  const nodeBare = await started(bare('node', process.execPath, 'bare-node.ts', answer));
   const bareVerify = await started(
-    startBareServer(
-      'node bare node:http + raw verify',
-      process.execPath,
-      'bench/servers/bare-node-verify.ts',
-      {
-        BENCH_KEYS: JSON.stringify(secretsNewestFirst),
-      },
-    ),
+    startBareServer('node bare + raw verify', process.execPath, 'bench/servers/bare-node.ts', {
+      BENCH_KEYS: JSON.stringify([...fixture.secrets].reverse()),
+    }),
   );
   const nodeEdgeEddsa = await started(edge('node keyward eddsa', startNodeEdge));
   const nodeEdgeEddsaCached = await started(
     edge('node keyward eddsa cached', startNodeEdge, { ...edgeOptions, env: {} }),
   );
   const bareVerifyEddsa = await started(
-    startBareServer(
-      'node bare node:http + raw verify eddsa',
-      process.execPath,
-      'bench/servers/bare-node-verify.ts',
-      {
-        BENCH_KEYS: JSON.stringify(rawSpecsOf(fixture.asymmetric.keyset.keys)),
-      },
-    ),
+    startBareServer('node bare + raw verify eddsa', process.execPath, 'bench/servers/bare-node.ts', {
+      BENCH_KEYS: JSON.stringify(rawSpecsOf(fixture.asymmetric.keyset.keys)),
+    }),
   );
-  const bareHonoNode = await started(
-    startBareServer('node bare Hono (no verify)', process.execPath, 'bench/servers/bare-hono-node.ts', {}),
-  );
+  const hs256Keys = { BENCH_KEYS: JSON.stringify([...fixture.secrets].reverse()) };
   const bunEdge = await started(edge('bun keyward', startBunEdge));
-  const bareHonoBun = await started(
-    startBareServer('bun bare Hono (no verify)', BUN, 'bench/servers/bare-hono-bun.ts', {}),
+  const bunBare = await started(bare('bun', BUN, 'bare-bun.ts', answer));
+  const bunBareVerify = await started(
+    startBareServer('bun bare + raw verify', BUN, 'bench/servers/bare-bun.ts', hs256Keys),
+  );
+  const denoEdge = await started(edge('deno keyward', startDenoEdge));
+  const denoBare = await started(
+    startBareServer('deno bare', deno, 'bench/servers/bare-deno.ts', answer, denoFlags.slice(0, -1)),
+  );
+  const denoBareVerify = await started(
+    startBareServer(
+      'deno bare + raw verify',
+      deno,
+      'bench/servers/bare-deno.ts',
+      hs256Keys,
+      denoFlags.slice(0, -1),
+    ),
   );
   const keys = await sealingKeys(keysetKey);
   const hs256 = await sealKeyset(fixture.keyset, keys);
@@ -155,6 +215,7 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
   for (const [keyward, envelope] of [
     [nodeEdge, hs256],
     [bunEdge, hs256],
+    [denoEdge, hs256],
     [nodeEdgeEddsa, asymmetric],
     [nodeEdgeEddsaCached, asymmetric],
   ] as const) {
@@ -163,14 +224,42 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
   }
   return {
     nodeEdge,
+    nodeBare,
     bareVerify,
-    bareHonoNode,
     bunEdge,
-    bareHonoBun,
+    bunBare,
+    bunBareVerify,
+    denoEdge,
+    denoBare,
+    denoBareVerify,
     nodeEdgeEddsa,
     nodeEdgeEddsaCached,
     bareVerifyEddsa,
   };
+}
+
+/**
+ * The in-process lower bound of one verify on each runtime, timed inside it on the servers' core before they
+ * start: the faster of the node:crypto and the WebCrypto hand-written verify (runtime-verify-runner.ts).
+ */
+async function rawVerifyOn(fixture: BenchFixture, timing: TimingOptions): Promise<Record<string, RawVerify>> {
+  const raw: Record<string, RawVerify> = {};
+  for (const runtime of RUNTIMES) {
+    const algs = runnerAlgs(fixture, runtime === 'node' ? ['HS256', 'EdDSA'] : ['HS256']);
+    const cases = await timeOnRuntime(runtime, { timing, kinds: ['raw-node', 'raw-web'], algs });
+    for (const { alg } of algs) {
+      const x = alg.toLowerCase();
+      const [fastest] = cases
+        .filter((c) => c.name.endsWith(`/${x}`))
+        .sort((a, b) => a.nsPerOp.median - b.nsPerOp.median) as [CaseTiming];
+      raw[`${runtime}/${x}`] = {
+        kind: fastest.name.startsWith('raw-node/') ? 'node:crypto' : 'webcrypto',
+        us: fastest.nsPerOp.median / 1000,
+        cases: cases.filter((c) => c.name.endsWith(`/${x}`)),
+      };
+    }
+  }
+  return raw;
 }
 
 /** Loads every server with GET and POST /verify in interleaved rounds; see the file's comment. */
@@ -180,6 +269,7 @@ export async function measureHttpVerify(fixture: BenchFixture, options: HttpOpti
   const pinnedApart = split !== undefined && pinProcess(process.pid, split.servers);
   const servers: Server[] = [];
   try {
+    const rawVerify = await rawVerifyOn(fixture, options.rawVerifyTiming);
     const s = await startServers(fixture, servers);
     if (pinnedApart && split) pinProcess(process.pid, split.loader);
     await sleep(1_000);
@@ -193,19 +283,26 @@ export async function measureHttpVerify(fixture: BenchFixture, options: HttpOpti
     };
     const eddsa = fixture.asymmetric.tokens.EdDSA;
     add('node/keyward', s.nodeEdge);
+    add('node/bare', s.nodeBare);
     add('node/bare-http+raw-verify', s.bareVerify);
-    add('node/bare-hono-no-verify', s.bareHonoNode);
     add('bun/keyward', s.bunEdge);
-    add('bun/bare-hono-no-verify', s.bareHonoBun);
+    add('bun/bare', s.bunBare);
+    add('bun/bare-http+raw-verify', s.bunBareVerify);
+    add('deno/keyward', s.denoEdge);
+    add('deno/bare', s.denoBare);
+    add('deno/bare-http+raw-verify', s.denoBareVerify);
     add('node/keyward-eddsa', s.nodeEdgeEddsa, eddsa);
     add('node/keyward-eddsa-cached', s.nodeEdgeEddsaCached, eddsa);
     add('node/bare-http+raw-verify-eddsa', s.bareVerifyEddsa, eddsa);
     const { results, peakRssBytes } = await loadAll(configs, options);
+    const floors = floorsOf(results, rawVerify);
     return {
       options,
       pinning: pinnedApart ? split : undefined,
       results,
-      ratios: ratiosOf(results),
+      rawVerify,
+      floors,
+      ratios: { ...ratiosOf(results), ...floorRatiosOf(results, floors) },
       rss: Object.fromEntries(
         servers.map((server) => [
           server.name,
@@ -220,14 +317,76 @@ export async function measureHttpVerify(fixture: BenchFixture, options: HttpOpti
   }
 }
 
+/**
+ * Keyward's entry on each runtime, and the bare server and lower bound its floor adds up; and, as a control, the
+ * bare server with the raw verify in it against the same floor: how far the sum is from what a hand-written
+ * server doing both spends.
+ */
+const FLOORED: { subject: string; bare: string; raw: string }[] = [
+  { subject: 'node/keyward', bare: 'node/bare', raw: 'node/hs256' },
+  { subject: 'bun/keyward', bare: 'bun/bare', raw: 'bun/hs256' },
+  { subject: 'deno/keyward', bare: 'deno/bare', raw: 'deno/hs256' },
+  { subject: 'node/keyward-eddsa', bare: 'node/bare', raw: 'node/eddsa' },
+  { subject: 'node/bare-http+raw-verify', bare: 'node/bare', raw: 'node/hs256' },
+  { subject: 'bun/bare-http+raw-verify', bare: 'bun/bare', raw: 'bun/hs256' },
+  { subject: 'deno/bare-http+raw-verify', bare: 'deno/bare', raw: 'deno/hs256' },
+  { subject: 'node/bare-http+raw-verify-eddsa', bare: 'node/bare', raw: 'node/eddsa' },
+];
+
+function floorsOf(results: readonly HttpResult[], raw: Record<string, RawVerify>): Record<string, Floor> {
+  const byId = (id: string) => results.find((r) => r.id === id) as HttpResult;
+  const floors: Record<string, Floor> = {};
+  for (const { subject, bare, raw: rawId } of FLOORED) {
+    for (const method of ['GET', 'POST']) {
+      const bareCpu = byId(`${bare}/${method}`).serverCpuUsPerRequest;
+      const rawVerify = raw[rawId] as RawVerify;
+      floors[`${subject}/${method}`] = {
+        bare: `${bare}/${method}`,
+        bareCpuUs: bareCpu.median,
+        rawVerify: rawId,
+        rawVerifyUs: rawVerify.us,
+        rawVerifyKind: rawVerify.kind,
+        floorUs: bareCpu.median + rawVerify.us,
+      };
+    }
+  }
+  return floors;
+}
+
+/**
+ * Per round, Keyward's server CPU per request over its floor: that round's bare server CPU per request plus the
+ * lower bound of one verify (a median: it is timed once, apart from the rounds).
+ */
+function floorRatiosOf(
+  results: readonly HttpResult[],
+  floors: Record<string, Floor>,
+): Record<string, Summary> {
+  const byId = (id: string) => results.find((r) => r.id === id) as HttpResult;
+  return Object.fromEntries(
+    Object.entries(floors).map(([id, floor]) => {
+      const subject = byId(id);
+      const bare = byId(floor.bare);
+      const perRound = subject.perRound.map(
+        (r, i) =>
+          r.serverCpuUsPerRequest / ((bare.perRound[i]?.serverCpuUsPerRequest as number) + floor.rawVerifyUs),
+      );
+      return [`${id} / floor server CPU per request`, summarize(perRound)];
+    }),
+  );
+}
+
 function ratiosOf(results: readonly HttpResult[]): Record<string, Summary> {
   const byId = (id: string) => results.find((r) => r.id === id) as HttpResult;
   const ratios: Record<string, Summary> = {};
   for (const method of ['GET', 'POST']) {
     const pairs: [string, string][] = [
       [`node/keyward/${method}`, `node/bare-http+raw-verify/${method}`],
-      [`node/keyward/${method}`, `node/bare-hono-no-verify/${method}`],
-      [`bun/keyward/${method}`, `bun/bare-hono-no-verify/${method}`],
+      [`node/keyward/${method}`, `node/bare/${method}`],
+      [`node/bare-http+raw-verify/${method}`, `node/bare/${method}`],
+      [`bun/keyward/${method}`, `bun/bare/${method}`],
+      [`bun/keyward/${method}`, `bun/bare-http+raw-verify/${method}`],
+      [`deno/keyward/${method}`, `deno/bare/${method}`],
+      [`deno/keyward/${method}`, `deno/bare-http+raw-verify/${method}`],
       [`node/keyward-eddsa/${method}`, `node/bare-http+raw-verify-eddsa/${method}`],
       [`node/keyward-eddsa/${method}`, `node/keyward/${method}`],
       [`node/keyward-eddsa-cached/${method}`, `node/keyward-eddsa/${method}`],

@@ -1,7 +1,7 @@
 /**
- * RotateSecret latency against a real valkey-server, and the time until every one of N Node edges verifies a
- * token of the new kid. The control plane runs as its own process (`control-plane/src/main.ts`), so its RSS
- * is measured too.
+ * RotateSecret latency against a real valkey-server, and the time from the call until every one of N Node edges
+ * verifies a token of the new kid; then where one push's time goes (push-breakdown.ts). The control plane runs as
+ * its own process (`control-plane/src/main.ts`), so its RSS is measured too.
  */
 import { randomBytes } from 'node:crypto';
 import { computeKid } from '../../shared/kid.ts';
@@ -17,6 +17,7 @@ import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
 import { benchClaims } from '../support/fixture.ts';
+import { measurePushBreakdown, type PushBreakdown } from '../support/push-breakdown.ts';
 
 export interface LatencyFigures {
   calls: number;
@@ -33,8 +34,15 @@ export interface PropagationFigures {
   rotateSecret: LatencyFigures;
   /** From RotateSecret returning until the last of the N edges answered 200 to a token of the new kid. */
   visibleAfterReturn: LatencyFigures;
-  /** From the RotateSecret call until the last edge answered 200. */
+  /**
+   * From the RotateSecret call until every edge verifies the new kid. RotateSecret returns once every edge has
+   * confirmed the push, and an edge confirms only after it took the keyset: when every edge confirmed and the
+   * first probe of each right after the return verified, the figure is RotateSecret's own duration (an upper
+   * bound; the probe's round trip is no propagation); otherwise it runs until the last edge's first 200.
+   */
   visibleAfterCall: LatencyFigures;
+  /** Rotations in which some edge had not confirmed, or did not verify at the first probe after the return. */
+  notVisibleAtReturn: number;
   /**
    * The same probe of all N edges just before each rotation, with the current (already known) kid: how much of
    * `visibleAfterReturn` is the probe's own round trip rather than propagation.
@@ -48,6 +56,9 @@ export interface RotationBench {
   gracePeriod: string;
   rotateSecretNoEdges: LatencyFigures;
   propagation: PropagationFigures[];
+  /** RotateSecret's median with one edge minus its median with none: the cost of one push, in ms. */
+  oneEdgeAddsMs: number;
+  pushBreakdown: PushBreakdown;
   controlPlaneRssBytes: {
     idle: number;
     peakUnderRotations: number;
@@ -67,15 +78,22 @@ function figures(samples: number[]): LatencyFigures {
   };
 }
 
-/** Resolves with the time (performance.now) at which `url` first verified `token`, or Infinity. */
-async function visibleAt(url: string, token: string, deadline: number): Promise<number> {
-  while (performance.now() < deadline) {
+/**
+ * The time (performance.now) at which `url` first verified `token` (Infinity if never before `deadline`), and
+ * whether the first probe did.
+ */
+async function visibleAt(
+  url: string,
+  token: string,
+  deadline: number,
+): Promise<{ at: number; first: boolean }> {
+  for (let probe = 0; performance.now() < deadline; probe++) {
     const response = await fetch(`${url}/verify`, { headers: { authorization: `Bearer ${token}` } });
     await response.arrayBuffer();
-    if (response.status === 200) return performance.now();
+    if (response.status === 200) return { at: performance.now(), first: probe === 0 };
     await sleep(1);
   }
-  return Number.POSITIVE_INFINITY;
+  return { at: Number.POSITIVE_INFINITY, first: false };
 }
 
 async function newSecretAndToken(): Promise<{ secret: string; token: string }> {
@@ -88,6 +106,8 @@ export async function measureRotation(options: {
   edgeCounts: number[];
   latencyCalls: number;
   rotationsPerCount: number;
+  /** Calls per part of the push breakdown. */
+  breakdownCalls: number;
   log: (line: string) => void;
 }): Promise<RotationBench> {
   // A zero grace period keeps the keyset at one key over hundreds of rotations; with a long grace every
@@ -149,6 +169,7 @@ export async function measureRotation(options: {
       const afterCall: number[] = [];
       const probeOnly: number[] = [];
       let missed = 0;
+      let notAtReturn = 0;
       let current: string | undefined;
       // Two unrecorded rotations first: connections opened, code paths warm.
       for (let i = -2; i < options.rotationsPerCount; i++) {
@@ -158,19 +179,22 @@ export async function measureRotation(options: {
           const probed = await Promise.all(
             targets.map((edge) => visibleAt(edge.url, current as string, before + 2_000)),
           );
-          probeOnly.push(Math.max(...probed) - before);
+          probeOnly.push(Math.max(...probed.map((p) => p.at)) - before);
         }
         current = token;
         const start = performance.now();
         const answer = await controlPlane.rotate({ new_secret: secret });
         const returned = performance.now();
         const seen = await Promise.all(targets.map((edge) => visibleAt(edge.url, token, returned + 2_000)));
-        const last = Math.max(...seen);
+        const last = Math.max(...seen.map((s) => s.at));
         if (i < 0) continue;
-        if (answer.edges.some((edge) => !edge.confirmed) || !Number.isFinite(last)) missed++;
+        const allConfirmed = answer.edges.length === count && answer.edges.every((edge) => edge.confirmed);
+        const atReturn = allConfirmed && seen.every((s) => s.first);
+        if (!atReturn) notAtReturn++;
+        if (!allConfirmed || !Number.isFinite(last)) missed++;
         rotate.push(returned - start);
         afterReturn.push(last - returned);
-        afterCall.push(last - start);
+        afterCall.push(atReturn ? returned - start : last - start);
         await sleep(20);
       }
       const peak = cpSampler.stop();
@@ -184,18 +208,27 @@ export async function measureRotation(options: {
         rotateSecret: figures(rotate),
         visibleAfterReturn: figures(finite(afterReturn)),
         visibleAfterCall: figures(finite(afterCall)),
+        notVisibleAtReturn: notAtReturn,
         probeRoundTripNoChange: figures(finite(probeOnly)),
         notVisibleWithin2s: missed,
       });
       options.log(
-        `  ${count} edge(s): visible after RotateSecret returned, median ${quantile(afterReturn, 0.5).toFixed(2)} ms`,
+        `  ${count} edge(s): every edge verifying, from the call: median ${quantile(finite(afterCall), 0.5).toFixed(2)} ms`,
       );
     }
+    const pushBreakdown = await measurePushBreakdown({
+      valkeyUrl: valkey.url,
+      calls: options.breakdownCalls,
+      keys: 4,
+    });
+    const oneEdge = propagation.find((p) => p.edges === 1);
     return {
       valkeyVersion: valkeyVersion(),
       gracePeriod,
       rotateSecretNoEdges: figures(latencies),
       propagation,
+      oneEdgeAddsMs: (oneEdge?.rotateSecret.p50Ms ?? Number.NaN) - quantile(latencies, 0.5),
+      pushBreakdown,
       controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },
       edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.process.child.pid)),
     };

@@ -1,6 +1,7 @@
 /**
  * The worker bundle as wrangler would upload it (`wrangler deploy --dry-run --outdir`), gzipped,
- * against the Workers size limit; plus which packages the bytes come from (an esbuild metafile of the same entry).
+ * against the Workers size limit; which packages the bytes come from (an esbuild metafile of the same entry); and
+ * that bundle's cold start under workerd (worker-cold-start.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { ROOT } from '../../test/support/edge-processes.ts';
+import type { BenchFixture } from '../support/fixture.ts';
+import { measureWorkerColdStart, type WorkerColdStart } from './worker-cold-start.ts';
 
 /** The Workers Free plan limit on a compressed Worker (paid plans allow 10 MB). */
 export const WORKER_LIMIT_BYTES = 3 * 1024 * 1024;
@@ -21,10 +24,14 @@ export interface BundleSize {
   fractionOfLimit: number;
   /** Input bytes per package (or `keyward` for the project's own files), largest first. */
   inputBytesByPackage: Record<string, number>;
+  coldStart: WorkerColdStart;
 }
 
 /** Builds the worker as wrangler deploys it and measures it; see the file's comment. */
-export async function measureWorkerBundleSize(): Promise<BundleSize> {
+export async function measureWorkerBundleSize(
+  fixture: BenchFixture,
+  options: { coldStartRounds: number },
+): Promise<BundleSize> {
   const outdir = mkdtempSync(join(tmpdir(), 'keyward-bundle-'));
   try {
     const run = spawnSync(
@@ -39,8 +46,16 @@ export async function measureWorkerBundleSize(): Promise<BundleSize> {
     );
     if (run.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${run.stdout}\n${run.stderr}`);
     const files = readdirSync(outdir).filter((name) => name.endsWith('.js') || name.endsWith('.mjs'));
+    if (files.length !== 1)
+      throw new Error(`wrangler deploy --dry-run wrote ${files.join(', ')}; expected one module`);
     const bytes = Buffer.concat(files.map((name) => readFileSync(join(outdir, name))));
     const gzipBytes = gzipSync(bytes).length;
+    const wrangler = readFileSync(`${ROOT}wrangler.toml`, 'utf8');
+    const coldStart = await measureWorkerColdStart(fixture, bytes.toString('utf8'), {
+      rounds: options.coldStartRounds,
+      compatibilityDate: /compatibility_date\s*=\s*"([^"]+)"/.exec(wrangler)?.[1] ?? '2026-11-01',
+      compatibilityFlags: JSON.parse(/compatibility_flags\s*=\s*(\[[^\]]*\])/.exec(wrangler)?.[1] ?? '[]'),
+    });
     return {
       tool: 'wrangler deploy --dry-run',
       rawBytes: bytes.length,
@@ -48,6 +63,7 @@ export async function measureWorkerBundleSize(): Promise<BundleSize> {
       limitBytes: WORKER_LIMIT_BYTES,
       fractionOfLimit: gzipBytes / WORKER_LIMIT_BYTES,
       inputBytesByPackage: await inputsByPackage(),
+      coldStart,
     };
   } finally {
     rmSync(outdir, { recursive: true, force: true });

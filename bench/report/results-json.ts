@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import { round, roundSummary, type Summary } from '../../test/support/stats.ts';
 import type { LatencyFigures } from '../cases/rotation.ts';
+import type { ColdStartFigures } from '../cases/worker-cold-start.ts';
 import type { BenchFigures } from '../figures.ts';
 import type { CaseTiming } from '../support/interleaved-timing.ts';
 import type { Verdict } from '../targets.ts';
@@ -40,9 +41,15 @@ const latencyJson = (f: LatencyFigures) => ({
   samples: f.calls,
 });
 
+const coldStartJson = (f: ColdStartFigures) => ({
+  ready: withUnit(f.readyMs, 'ms'),
+  firstRequest: withUnit(f.firstRequestMs, 'ms'),
+  firstAnswer: withUnit(f.firstAnswerMs, 'ms'),
+});
+
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, bunPrimitives } = f;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -109,12 +116,34 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
           },
         ]),
       ),
+      rawVerify: Object.fromEntries(
+        Object.entries(http.rawVerify).map(([id, raw]) => [
+          id,
+          { fastest: raw.kind, perVerify: { unit: 'µs', value: round(raw.us) }, cases: caseJson(raw.cases) },
+        ]),
+      ),
+      floors: Object.fromEntries(
+        Object.entries(http.floors).map(([id, floor]) => [
+          id,
+          {
+            bare: floor.bare,
+            bareServerCpuPerRequest: { unit: 'µs', value: round(floor.bareCpuUs) },
+            rawVerify: `${floor.rawVerify} (${floor.rawVerifyKind})`,
+            rawVerifyPerRequest: { unit: 'µs', value: round(floor.rawVerifyUs) },
+            floorPerRequest: { unit: 'µs', value: round(floor.floorUs) },
+          },
+        ]),
+      ),
       ratios: ratioJson(http.ratios),
     },
-    bunPrimitives: {
-      method: `Keyward's verifyToken under Bun with node:crypto and with WebCrypto, interleaved rounds (${bunPrimitives.timing.rounds} of ~${bunPrimitives.timing.batchMs} ms)`,
-      cases: caseJson(bunPrimitives.cases),
-      ratios: ratioJson(bunPrimitives.ratios),
+    runtimeVerify: {
+      method: `inside each runtime: the lower bound (raw) and Keyward's verifyToken, each with node:crypto and with WebCrypto, interleaved rounds (${runtimeVerify.timing.rounds} of ~${runtimeVerify.timing.batchMs} ms)`,
+      cases: Object.fromEntries(
+        Object.entries(runtimeVerify.cases).map(([runtime, cases]) => [runtime, caseJson(cases)]),
+      ),
+      ratios: Object.fromEntries(
+        Object.entries(runtimeVerify.ratios).map(([runtime, ratios]) => [runtime, ratioJson(ratios)]),
+      ),
     },
     keysetSize: {
       limit: bytes(keysetSize.limitBytes),
@@ -140,6 +169,18 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
     rotation: {
       gracePeriod: rotation.gracePeriod,
       rotateSecretNoEdges: latencyJson(rotation.rotateSecretNoEdges),
+      oneEdgeAdds: { unit: 'ms', value: round(rotation.oneEdgeAddsMs) },
+      pushBreakdown: {
+        keys: rotation.pushBreakdown.keys,
+        envelope: bytes(rotation.pushBreakdown.envelopeBytes),
+        calls: rotation.pushBreakdown.calls,
+        parts: Object.fromEntries(
+          rotation.pushBreakdown.parts.map((p) => [
+            p.part,
+            { unit: 'ms', p50: round(p.p50Ms), p90: round(p.p90Ms) },
+          ]),
+        ),
+      },
       propagation: rotation.propagation.map((p) => ({
         edges: p.edges,
         rotations: p.rotations,
@@ -148,6 +189,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         visibleAfterCall: latencyJson(p.visibleAfterCall),
         probeRoundTripNoChange: latencyJson(p.probeRoundTripNoChange),
         notVisibleWithin2s: { unit: 'rotations', value: p.notVisibleWithin2s },
+        notVisibleAtReturn: { unit: 'rotations', value: p.notVisibleAtReturn },
       })),
     },
     memory: {
@@ -159,6 +201,8 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       },
       nodeEdgeRss: edgeRss('node keyward'),
       bunEdgeRss: edgeRss('bun keyward'),
+      denoEdgeRss: edgeRss('deno keyward'),
+      bareNodeHttpRss: edgeRss('node bare'),
       rotationEdgesIdleRss: { unit: 'bytes', values: rotation.edgeIdleRssBytes },
       otherServersRss: Object.fromEntries(
         Object.entries(http.rss).map(([name, rss]) => [
@@ -174,6 +218,12 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       limit: bytes(bundle.limitBytes),
       fractionOfLimit: { unit: 'fraction', value: round(bundle.fractionOfLimit, 3) },
       inputBytesByPackage: { unit: 'bytes', ...bundle.inputBytesByPackage },
+      coldStart: {
+        method: `fresh workerd (Miniflare) per sample, ${bundle.coldStart.rounds} rounds, Keyward and a trivial Worker interleaved; Keyward's first request pulls the keyset from a loopback KEYSET_URL`,
+        keyward: coldStartJson(bundle.coldStart.keyward),
+        trivial: coldStartJson(bundle.coldStart.trivial),
+        ratioFirstAnswer: withUnit(bundle.coldStart.ratio, 'ratio', 3),
+      },
     },
     adminToken: f.adminToken,
     targets: verdicts,

@@ -2,10 +2,10 @@
 import { fmt, mib, type Row, ratioText, spreadText, table } from '../../test/support/figure-format.ts';
 import type { Summary } from '../../test/support/stats.ts';
 import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
-import type { BunPrimitives } from '../cases/bun-primitives.ts';
 import type { HttpVerify } from '../cases/http-verify.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
 import type { RotationBench } from '../cases/rotation.ts';
+import type { RuntimeVerify } from '../cases/runtime-verify.ts';
 import type { BundleSize } from '../cases/worker-bundle-size.ts';
 import type { BenchFigures } from '../figures.ts';
 import { type CaseTiming, caseNamed, ratioOf } from '../support/interleaved-timing.ts';
@@ -96,13 +96,27 @@ function rotationTable(rotation: RotationBench): BenchTable {
   for (const p of rotation.propagation) {
     rows.push(
       latency(`RotateSecret, ${p.edges} edge(s) (waits for pushes)`, p.rotateSecret),
-      latency(`  visible on all ${p.edges} after return`, p.visibleAfterReturn),
-      latency(`  visible on all ${p.edges} after call`, p.visibleAfterCall),
+      latency(`  every edge verifying, from the call`, p.visibleAfterCall),
       latency(`  probe round trip, nothing new`, p.probeRoundTripNoChange),
     );
   }
+  rows.push(['one edge adds to RotateSecret (medians)', fmt(rotation.oneEdgeAddsMs), '', '']);
   return {
     header: ['rotation (valkey, control plane process)', 'p50 ms', 'p99 ms', 'max ms'],
+    rows,
+    inReadme: true,
+  };
+}
+
+function pushBreakdownTable(rotation: RotationBench): BenchTable {
+  const b = rotation.pushBreakdown;
+  const rows: Row[] = b.parts.map((p) => [p.part, fmt(p.p50Ms, 3), fmt(p.p90Ms, 3)]);
+  return {
+    header: [
+      `one push, part by part (${b.keys} keys, ${b.envelopeBytes} B envelope, ${b.calls} calls)`,
+      'p50 ms',
+      'p90 ms',
+    ],
     rows,
     inReadme: true,
   };
@@ -122,7 +136,9 @@ function memoryTable(rotation: RotationBench, http: HttpVerify, bundle: BundleSi
       `${mib(cp.idleWith20Edges)} / ${mib(cp.peakWith20Edges)}`,
     ],
     ['node edge RSS, idle with keyset / peak under load', edge('node keyward')],
+    ['bare node:http RSS, idle / peak under load', edge('node bare')],
     ['bun edge RSS, idle with keyset / peak under load', edge('bun keyward')],
+    ['deno edge RSS, idle with keyset / peak under load', edge('deno keyward')],
     [
       'worker bundle, raw / gzip (limit 3 MiB)',
       `${fmt(bundle.rawBytes / 1024, 1)} KiB / ${fmt(bundle.gzipBytes / 1024, 1)} KiB (${fmt(bundle.fractionOfLimit * 100, 1)}%)`,
@@ -131,21 +147,77 @@ function memoryTable(rotation: RotationBench, http: HttpVerify, bundle: BundleSi
   return { header: ['memory and size', 'value'], rows, inReadme: true };
 }
 
+function coldStartTable(bundle: BundleSize): BenchTable {
+  const c = bundle.coldStart;
+  const row = (name: string, f: typeof c.keyward): Row => [
+    name,
+    fmt(f.readyMs.median, 1),
+    fmt(f.firstRequestMs.median, 1),
+    spreadText(f.firstAnswerMs, 1),
+  ];
+  return {
+    header: [
+      `worker cold start under workerd (${c.rounds} fresh processes each)`,
+      'ready ms',
+      'first request ms',
+      'first answer ms median (min-max)',
+    ],
+    rows: [
+      row('keyward (bundle as deployed; GET /verify, pull from KEYSET_URL)', c.keyward),
+      row('trivial Worker (a constant answer)', c.trivial),
+      ['keyward / trivial, first answer, per round', '', '', ratioText(c.ratio)],
+    ],
+    inReadme: true,
+  };
+}
+
 function targetTable(verdicts: readonly Verdict[]): BenchTable {
   const rows = verdicts.map((v) => [v.met ? 'met' : 'MISSED', v.target, v.measured]);
   return { header: ['', 'target', 'measured'], rows, inReadme: true };
 }
 
-function bunPrimitivesTable(bun: BunPrimitives): BenchTable {
-  const rows: Row[] = bun.cases.map((c) => [
-    `bun  ${c.name}`,
-    spreadText(c.nsPerOp, 2, 1e-3),
-    fmt(1e9 / c.nsPerOp.median, 0),
-    c.name.startsWith('node:crypto/')
-      ? ratioText(bun.ratios[`${c.name} / ${c.name.replace('node:crypto/', 'webcrypto/')}`] as Summary)
-      : '',
-  ]);
-  const header = ['verify on Bun, by primitive', 'us/op median (min-max)', 'ops/s', 'vs webcrypto'];
+function runtimeVerifyTable(runtimeVerify: RuntimeVerify): BenchTable {
+  const rows: Row[] = Object.entries(runtimeVerify.cases).flatMap(([runtime, cases]) =>
+    cases.map((c) => {
+      const web = c.name.replace('raw-node/', 'raw-web/').replace('keyward-node/', 'keyward-web/');
+      const ratio = web === c.name ? undefined : runtimeVerify.ratios[runtime]?.[`${c.name} / ${web}`];
+      return [
+        `${runtime}  ${c.name}`,
+        spreadText(c.nsPerOp, 2, 1e-3),
+        fmt(1e9 / c.nsPerOp.median, 0),
+        ratio === undefined ? '' : ratioText(ratio),
+      ];
+    }),
+  );
+  const header = [
+    'verify by runtime and primitive (raw: lower bound)',
+    'us/op median (min-max)',
+    'ops/s',
+    'node:crypto vs webcrypto',
+  ];
+  return { header, rows, inReadme: true };
+}
+
+function httpFloorTable(http: HttpVerify): BenchTable {
+  const rows: Row[] = Object.entries(http.floors).map(([id, floor]) => {
+    const subject = http.results.find((r) => r.id === id);
+    return [
+      id,
+      fmt(subject?.serverCpuUsPerRequest.median ?? Number.NaN, 1),
+      `${floor.bare} ${fmt(floor.bareCpuUs, 1)}`,
+      `${fmt(floor.rawVerifyUs, 2)} (${floor.rawVerifyKind})`,
+      fmt(floor.floorUs, 1),
+      ratioText(http.ratios[`${id} / floor server CPU per request`] as Summary),
+    ];
+  });
+  const header = [
+    'HTTP /verify against its floor',
+    'server CPU µs/req',
+    'bare server µs/req',
+    'lower bound µs/verify',
+    'floor µs/req',
+    'vs floor, per round',
+  ];
   return { header, rows, inReadme: true };
 }
 
@@ -176,13 +248,14 @@ function keysetSizeTable(size: KeysetSize): BenchTable {
 
 /** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
 export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, bunPrimitives } = figures;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
-    ...(bunPrimitives ? [bunPrimitivesTable(bunPrimitives)] : []),
-    ...(http ? [httpTable(http), httpRatioTable(http)] : []),
-    ...(rotation ? [rotationTable(rotation)] : []),
+    ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
+    ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
+    ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
+    ...(bundle ? [coldStartTable(bundle)] : []),
     ...(rotation && http && bundle ? [memoryTable(rotation, http, bundle)] : []),
     targetTable(verdicts),
   ];

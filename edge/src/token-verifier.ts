@@ -28,15 +28,30 @@ export class TokenVerifier {
     return this.#cache === undefined ? undefined : { ...this.#cache.stats, size: this.#cache.size };
   }
 
-  /** undefined when no keyset is usable (none held, or unconfirmed past KEYSET_MAX_STALENESS). */
-  async verify(token: string): Promise<VerifyResult | undefined> {
+  /**
+   * undefined when no keyset is usable (none held, or unconfirmed past KEYSET_MAX_STALENESS). Synchronous unless
+   * the primitive is asynchronous (WebCrypto) or a kid the ring never had waits for a pull: on Node and Bun the
+   * verdict of a known kid costs no microtask.
+   */
+  verify(token: string): VerifyResult | undefined | Promise<VerifyResult | undefined> {
     const ring = this.#store.usableRing();
     if (ring === undefined) return undefined;
-    const result = await this.#check(token, ring);
+    const result = this.#check(token, ring);
+    return result instanceof Promise
+      ? result.then((settled) => this.#orPull(token, ring, settled))
+      : this.#orPull(token, ring, result);
+  }
+
+  /** `result`, unless it is `key_unknown` for a kid the ring never had: then a pull and a second check. */
+  #orPull(token: string, ring: KeyRing, result: VerifyResult): VerifyResult | Promise<VerifyResult> {
     if (result.valid || result.error !== 'key_unknown') return result;
     // A kid the ring has but that expired is a verdict; a kid it never had may be a rotation not seen yet.
     const kid = tokenKid(token);
     if (kid === undefined || ring.byKid.has(kid)) return result;
+    return this.#afterPull(token, ring, result);
+  }
+
+  async #afterPull(token: string, ring: KeyRing, result: VerifyResult): Promise<VerifyResult> {
     if (!(await this.#sync.refreshForUnknownKid())) return result;
     const next = this.#store.usableRing();
     return next === undefined || next === ring ? result : this.#check(token, next);

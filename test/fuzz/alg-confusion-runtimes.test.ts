@@ -1,7 +1,8 @@
 /**
  * The algorithm-confusion catalogue under every runtime the edge runs on with WebCrypto: the same keysets and
  * forged tokens verified by node (node:crypto and WebCrypto), and by the real `deno` and `bun` binaries running
- * the shared verifier with their own WebCrypto (their signature checks are their own implementations). Every
+ * the shared verifier with their own WebCrypto and with the primitive their edge entries inject (their signature
+ * checks are their own implementations). Every
  * runtime must reach the same verdict on every token: the header-alg x key-kind matrix, HS256 keyed with every
  * byte form of a public key, DER and wrong-length signatures, the high-S ECDSA twin, an unreduced Ed25519 S,
  * a P-256 key off the curve and an Ed25519 key that is no curve point.
@@ -143,10 +144,15 @@ function cases(): RuntimeCase[] {
   return list;
 }
 
-function run(runtime: 'deno' | 'bun'): string[] {
+/** The verdicts under `runtime`: with its WebCrypto, or with the primitive its edge entry injects. */
+function run(runtime: 'deno' | 'bun', primitive: 'webcrypto' | 'entry' = 'webcrypto'): string[] {
   const [command, ...prefix] = EDGE_ENTRY_COMMANDS[runtime] as string[];
+  const entry =
+    primitive === 'entry'
+      ? 'test/support/entry-primitive-verdicts-entry.ts'
+      : 'test/support/verdicts-entry.ts';
   // The same flags the edge's entry runs with, the entry file replaced by the verdicts entry.
-  const args = [...prefix.slice(0, -1), 'test/support/verdicts-entry.ts', join(dir, 'cases.json')];
+  const args = [...prefix.slice(0, -1), entry, join(dir, 'cases.json')];
   const result = spawnSync(command as string, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
   expect(result.status, result.stderr).toBe(0);
   return JSON.parse(result.stdout.trim().split('\n').at(-1) as string) as string[];
@@ -194,9 +200,18 @@ describe('algorithm confusion under node, deno and bun', () => {
     expect(nodeVerdicts.filter((v) => v === EDDSA_PAIR.kid).length).toBeGreaterThan(2);
   });
 
-  for (const runtime of ['deno', 'bun'] as const) {
-    it(`${runtime} answers every token exactly as node does`, () => {
-      const verdicts = run(runtime);
+  for (const [runtime, primitive] of [
+    ['deno', 'webcrypto'],
+    ['bun', 'webcrypto'],
+    ['deno', 'entry'],
+    ['bun', 'entry'],
+  ] as const) {
+    const title =
+      primitive === 'webcrypto'
+        ? `${runtime} answers every token exactly as node does`
+        : `${runtime} with its edge entry's primitive (${runtime === 'deno' ? 'node:crypto for HS256' : 'node:crypto'}) answers every token exactly as node does`;
+    it(title, () => {
+      const verdicts = run(runtime, primitive);
       expect(verdicts).toHaveLength(nodeVerdicts.length);
       const differences = input.cases.flatMap((item, index) =>
         verdicts[index] === nodeVerdicts[index]

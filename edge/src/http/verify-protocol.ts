@@ -62,9 +62,12 @@ export class VerifyProtocol {
   async answer(request: VerifyRequest): Promise<VerifyAnswer> {
     try {
       await this.#parts.sync.beforeRequest(request.background);
-      return request.method === 'GET'
-        ? await this.#get(request.authorization)
-        : await this.#post(request.authorization, request.readBody);
+      const answer =
+        request.method === 'GET'
+          ? this.#get(request.authorization)
+          : this.#post(request.authorization, request.readBody);
+      // Awaited only when it is a promise: a verdict reached synchronously (node:crypto) costs no microtask.
+      return answer instanceof Promise ? await answer : answer;
     } catch (error) {
       this.#parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
       return failure(INTERNAL_ERROR);
@@ -72,27 +75,20 @@ export class VerifyProtocol {
   }
 
   /** POST /verify: the Bearer header if present, else the JSON body's `token`. */
-  async #post(authorization: string | null | undefined, readBody: BodyReader): Promise<VerifyAnswer> {
-    const token = bearerToken(authorization) ?? (await this.#tokenFromBody(readBody));
-    const result = typeof token === 'string' ? await this.#parts.verifier.verify(token) : token;
-    if (result === undefined) return failure(KEYSET_UNAVAILABLE);
-    if (!result.valid) return failure(verifyFailure(result.error));
-    return verified(result.kid, result.claims, JSON_NO_STORE);
+  #post(
+    authorization: string | null | undefined,
+    readBody: BodyReader,
+  ): VerifyAnswer | Promise<VerifyAnswer> {
+    const bearer = bearerToken(authorization);
+    if (bearer !== undefined) return then(this.#parts.verifier.verify(bearer), postAnswer);
+    return this.#tokenFromBody(readBody).then((token) =>
+      typeof token === 'string' ? then(this.#parts.verifier.verify(token), postAnswer) : postAnswer(token),
+    );
   }
 
   /** GET /verify, forward auth: 200 with X-Auth-Subject and X-Auth-Kid, or 401 with a Bearer challenge. */
-  async #get(authorization: string | null | undefined): Promise<VerifyAnswer> {
-    const result = await this.#parts.verifier.verify(bearerToken(authorization) ?? '');
-    if (result === undefined) return failure(KEYSET_UNAVAILABLE);
-    if (!result.valid) return failure(forwardAuthFailure(result.error));
-    const sub = result.claims.sub;
-    if (sub !== undefined && (typeof sub !== 'string' || !HEADER_SAFE.test(sub))) {
-      // Fail closed: an upstream must never see "authenticated, subject unknown" for a token that has one.
-      return failure(forwardAuthFailure('claim_invalid'));
-    }
-    const headers: Record<string, string> = { ...JSON_NO_STORE, 'x-auth-kid': result.kid };
-    if (sub !== undefined) headers['x-auth-subject'] = sub;
-    return verified(result.kid, result.claims, headers);
+  #get(authorization: string | null | undefined): VerifyAnswer | Promise<VerifyAnswer> {
+    return then(this.#parts.verifier.verify(bearerToken(authorization) ?? ''), forwardAuthAnswer);
   }
 
   async #tokenFromBody(readBody: BodyReader): Promise<string | VerifyResult> {
@@ -120,6 +116,30 @@ export class VerifyProtocol {
     if (token === undefined || token === null) return '';
     return typeof token === 'string' ? token : { valid: false, error: 'token_malformed' };
   }
+}
+
+/** `next` of `value`, at once when `value` is no promise. */
+function then<T, U>(value: T | Promise<T>, next: (settled: T) => U): U | Promise<U> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
+
+function postAnswer(result: VerifyResult | undefined): VerifyAnswer {
+  if (result === undefined) return failure(KEYSET_UNAVAILABLE);
+  if (!result.valid) return failure(verifyFailure(result.error));
+  return verified(result.kid, result.claims, JSON_NO_STORE);
+}
+
+function forwardAuthAnswer(result: VerifyResult | undefined): VerifyAnswer {
+  if (result === undefined) return failure(KEYSET_UNAVAILABLE);
+  if (!result.valid) return failure(forwardAuthFailure(result.error));
+  const sub = result.claims.sub;
+  if (sub !== undefined && (typeof sub !== 'string' || !HEADER_SAFE.test(sub))) {
+    // Fail closed: an upstream must never see "authenticated, subject unknown" for a token that has one.
+    return failure(forwardAuthFailure('claim_invalid'));
+  }
+  const headers: Record<string, string> = { ...JSON_NO_STORE, 'x-auth-kid': result.kid };
+  if (sub !== undefined) headers['x-auth-subject'] = sub;
+  return verified(result.kid, result.claims, headers);
 }
 
 function verified(

@@ -3,6 +3,7 @@ import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { inflatingFetch } from './bun-fetch.ts';
 import { withSecretFiles } from './secret-files.ts';
+import { createVerifyFetch } from './verify-fetch.ts';
 
 declare const Bun: {
   env: Record<string, string | undefined>;
@@ -12,11 +13,11 @@ declare const Bun: {
 };
 
 // Bun implements node:crypto natively: its synchronous verify costs about a quarter of Bun's WebCrypto for HMAC
-// and three quarters for Ed25519 and ECDSA (`npm run bench`, case bunPrimitives), with the same verdicts.
+// and three quarters for Ed25519 and ECDSA (`npm run bench`, case runtimeVerify), with the same verdicts.
 const edge = createEdge({ env: withSecretFiles(Bun.env), fetch: inflatingFetch, primitive: nodeVerify });
 const server = Bun.serve({
   port: Number(Bun.env.PORT ?? 8787),
   hostname: Bun.env.HOST ?? '127.0.0.1',
-  fetch: (request) => edge.fetch(request),
+  fetch: createVerifyFetch(edge),
 });
 console.log(`keyward edge (bun) listening on port ${server.port}`);

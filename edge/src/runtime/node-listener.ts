@@ -18,10 +18,11 @@ export function createNodeListener(edge: Edge): NodeListener {
   const viaHono = getRequestListener((request) => edge.fetch(request));
 
   const answerVerify = async (request: IncomingMessage, response: ServerResponse) => {
+    const { authorization, contentLength } = headersOf(request);
     const answer = await edge.verify({
       method: request.method === 'GET' ? 'GET' : 'POST',
-      authorization: authorizationOf(request),
-      readBody: (max) => readIncomingText(request, max),
+      authorization,
+      readBody: (max) => readIncomingText(request, max, contentLength),
       background: runOn,
     });
     // A client that went away mid-body gets no answer.
@@ -46,29 +47,39 @@ export function createNodeListener(edge: Edge): NodeListener {
 
 /**
  * Every Authorization header, joined as the web Headers does (Node's `headers` keeps only the first), so a second
- * one appended on the way makes the request ambiguous here too instead of silently ignored. A scan of rawHeaders
- * costs less than `headersDistinct`, which builds an object of arrays for every header.
+ * one appended on the way makes the request ambiguous here too instead of silently ignored; and the first
+ * Content-Length, as `headers` has it (llhttp refuses a request whose lengths differ). One scan of rawHeaders
+ * costs less than `headers` or `headersDistinct`, which build an object of every header on first read.
  */
-function authorizationOf(request: IncomingMessage): string | undefined {
+function headersOf(request: IncomingMessage): {
+  authorization: string | undefined;
+  contentLength: string | undefined;
+} {
   const raw = request.rawHeaders;
-  let value: string | undefined;
+  let authorization: string | undefined;
+  let contentLength: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === 13 && name.toLowerCase() === 'authorization') {
       const one = raw[i + 1] as string;
-      value = value === undefined ? one : `${value}, ${one}`;
+      authorization = authorization === undefined ? one : `${authorization}, ${one}`;
+    } else if (name.length === 14 && contentLength === undefined && name.toLowerCase() === 'content-length') {
+      contentLength = raw[i + 1] as string;
     }
   }
-  return value;
+  return { authorization, contentLength };
 }
 
 /**
  * The body as UTF-8 text (undefined if it is not UTF-8), refusing more than `maxBytes` without buffering the
  * excess: a declared length over the limit is refused before reading, a stream that outgrows it is stopped.
  */
-export function readIncomingText(request: IncomingMessage, maxBytes: number): Promise<string | undefined> {
+export function readIncomingText(
+  request: IncomingMessage,
+  maxBytes: number,
+  declared: string | undefined = request.headers['content-length'],
+): Promise<string | undefined> {
   const tooLarge = () => new EdgeError('body_too_large', `body larger than ${maxBytes} bytes`);
-  const declared = request.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
     request.resume();
     return Promise.reject(tooLarge());

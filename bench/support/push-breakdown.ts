@@ -1,0 +1,145 @@
+/**
+ * Where one push's time goes, part by part, in this process: the control plane's seal, a Valkey round trip, the
+ * edge's open (AES-GCM decrypt, Ed25519 manifest check, keyset parse with its thumbprints) and key import, the
+ * edge's whole PUT /keyset through its Hono app, and the same PUT over loopback to an idle Node edge process.
+ * Each part is timed alone, one call at a time, so the parts add up to what one edge adds to RotateSecret.
+ */
+import { Agent, request as httpRequest } from 'node:http';
+import { Valkey } from 'iovalkey';
+import { createEdge } from '../../edge/src/create-edge.ts';
+import { prepareKeyRing } from '../../shared/key-ring.ts';
+import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
+import { openingKeys, openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
+import { computeKid } from '../../shared/kid.ts';
+import { nodeVerify } from '../../shared/runtime/node-verify.ts';
+import { startNodeEdge } from '../../test/support/edge-processes.ts';
+import { KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
+import { newSecret } from '../../test/support/sign-token.ts';
+import { quantile } from '../../test/support/stats.ts';
+
+export interface PushPart {
+  part: string;
+  p50Ms: number;
+  p90Ms: number;
+}
+
+export interface PushBreakdown {
+  /** Keys in the keyset pushed: an active key and previous keys in grace. */
+  keys: number;
+  envelopeBytes: number;
+  calls: number;
+  parts: PushPart[];
+}
+
+/** `keys` HS256 keys, as an edge holds them after `keys - 1` rotations inside the grace period. */
+async function keysetOf(keys: number, version: number): Promise<Keyset> {
+  let keyset: Keyset | null = null;
+  const now = Date.now();
+  for (let i = 0; i < keys; i++) {
+    const secret = newSecret();
+    keyset = rotateKeyset(
+      keyset,
+      { secret, kid: await computeKid(secret) },
+      { now: new Date(now - (keys - i) * 60_000), gracePeriodMs: 24 * 3_600_000 },
+    );
+  }
+  return { ...(keyset as Keyset), version };
+}
+
+async function timed(calls: number, run: (i: number) => Promise<unknown>): Promise<number[]> {
+  // Warm: the JIT, connections, imported verify keys.
+  for (let i = 0; i < 20; i++) await run(i);
+  const samples: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const start = performance.now();
+    await run(i + 20);
+    samples.push(performance.now() - start);
+  }
+  return samples;
+}
+
+/** Times each part `calls` times; `valkeyUrl` is a running valkey-server. */
+export async function measurePushBreakdown(options: {
+  valkeyUrl: string;
+  calls: number;
+  keys: number;
+}): Promise<PushBreakdown> {
+  const { calls, keys } = options;
+  const keysetKey = crypto.getRandomValues(new Uint8Array(32));
+  const sealing = await sealingKeys(keysetKey);
+  const keysetKeyText = Buffer.from(keysetKey).toString('base64url');
+  // One envelope per call and version, each newer than the last, as rotations push them.
+  const total = 2 * (calls + 20) + 1;
+  const keyset = await keysetOf(keys, 1);
+  const envelopes: string[] = [];
+  for (let version = 1; version <= total; version++) {
+    envelopes.push(await sealKeyset({ ...keyset, version }, sealing));
+  }
+  const opening = openingKeys([keysetKey], [Buffer.from(KEYSET_VERIFY_KEY, 'base64url')]);
+  const inProcessEdge = createEdge({
+    env: { KEYSET_KEY: keysetKeyText, KEYSET_VERIFY_KEY },
+    primitive: nodeVerify,
+    log: () => {},
+  });
+  const valkey = new Valkey(options.valkeyUrl);
+  const edge = await startNodeEdge({ keysetKey: keysetKeyText });
+  const agent = new Agent({ keepAlive: true });
+  const put = (envelope: string) =>
+    new Promise<void>((resolve, reject) => {
+      const request = httpRequest(
+        `${edge.url}/keyset`,
+        {
+          method: 'PUT',
+          agent,
+          headers: { 'content-type': 'application/jose', 'content-length': Buffer.byteLength(envelope) },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () =>
+            response.statusCode === 200 ? resolve() : reject(new Error(`PUT: HTTP ${response.statusCode}`)),
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end(envelope);
+    });
+  try {
+    const parts: [string, number[]][] = [];
+    const add = async (part: string, run: (i: number) => Promise<unknown>) => {
+      parts.push([part, await timed(calls, run)]);
+    };
+    await add('control plane: sealKeyset (manifest signed, JWE encrypted)', () =>
+      sealKeyset(keyset, sealing),
+    );
+    await add('control plane: one Valkey round trip (PING)', () => valkey.ping());
+    await add('edge: openKeyset (decrypt, manifest check, parse)', (i) =>
+      openKeyset(envelopes[i % envelopes.length] as string, opening),
+    );
+    await add('edge: prepareKeyRing (keys imported, node:crypto)', () => prepareKeyRing(keyset, nodeVerify));
+    let version = 0;
+    await add('edge: PUT /keyset in-process (Hono, open, take)', async () => {
+      const body = envelopes[version++] as string;
+      const answer = await inProcessEdge.fetch(new Request('http://edge/keyset', { method: 'PUT', body }));
+      if (answer.status !== 200) throw new Error(`PUT in-process: HTTP ${answer.status}`);
+      await answer.text();
+    });
+    let wire = 0;
+    await add('edge: PUT /keyset over loopback (node:http, keep-alive)', () =>
+      put(envelopes[wire++] as string),
+    );
+    return {
+      keys,
+      envelopeBytes: (envelopes[0] as string).length,
+      calls,
+      parts: parts.map(([part, samples]) => ({
+        part,
+        p50Ms: quantile(samples, 0.5),
+        p90Ms: quantile(samples, 0.9),
+      })),
+    };
+  } finally {
+    agent.destroy();
+    valkey.disconnect();
+    await edge.stop();
+  }
+}

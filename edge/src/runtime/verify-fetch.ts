@@ -1,0 +1,34 @@
+/**
+ * The Bun and Deno entries' fetch handler: GET and POST /verify go straight from the runtime's Request to the
+ * edge's VerifyProtocol (the one the Hono route calls too), skipping Hono's routing and Context; every other
+ * request, and any /verify path Hono would read differently (percent-encoded), goes to the Hono app.
+ */
+import type { Edge } from '../create-edge.ts';
+import { readBodyText } from '../http/read-body.ts';
+
+// The process outlives the response; a pull never rejects (KeysetSync reports failures itself).
+const runOn = (task: Promise<unknown>) => void task;
+
+export function createVerifyFetch(edge: Edge): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const { method } = request;
+    if ((method !== 'GET' && method !== 'POST') || !isVerifyPath(request.url)) return edge.fetch(request);
+    const answer = await edge.verify({
+      method,
+      authorization: request.headers.get('authorization'),
+      readBody: (max) => readBodyText(request, max),
+      background: runOn,
+    });
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  };
+}
+
+/** True for `/verify`, with or without a query, in an absolute URL as a Request holds it. */
+function isVerifyPath(url: string): boolean {
+  const path = url.indexOf('/', url.indexOf('//') + 2);
+  return (
+    path >= 0 &&
+    url.startsWith('/verify', path) &&
+    (url.length === path + 7 || url.charCodeAt(path + 7) === 63) /* ? */
+  );
+}
