@@ -51,11 +51,24 @@ export interface PropagationFigures {
   notVisibleWithin2s: number;
 }
 
+export interface StageFigures {
+  edges: number;
+  /**
+   * StageKey with an EdDSA key, from the call until every edge confirmed a keyset holding it (StageKey answers
+   * after the push round, with each edge's confirmation).
+   */
+  stageToConfirmed: LatencyFigures;
+  /** Stagings after which some edge had not confirmed. */
+  notConfirmed: number;
+}
+
 export interface RotationBench {
   valkeyVersion: string;
   gracePeriod: string;
   rotateSecretNoEdges: LatencyFigures;
   propagation: PropagationFigures[];
+  /** StageKey to every edge confirmed, with the most edges. */
+  staging: StageFigures;
   /** RotateSecret's median with one edge minus its median with none: the cost of one push, in ms. */
   oneEdgeAddsMs: number;
   pushBreakdown: PushBreakdown;
@@ -76,6 +89,30 @@ function figures(samples: number[]): LatencyFigures {
     maxMs: Math.max(...samples),
     minMs: Math.min(...samples),
   };
+}
+
+/**
+ * StageKey (EdDSA, generated) `calls` times, each then promoted (not timed) so that the next may stage: the time
+ * from the call until it answered with every edge confirmed.
+ */
+async function measureStaging(
+  controlPlane: ControlPlaneProcess,
+  edges: number,
+  calls: number,
+): Promise<StageFigures> {
+  const samples: number[] = [];
+  let notConfirmed = 0;
+  for (let i = -2; i < calls; i++) {
+    const start = performance.now();
+    const staged = await controlPlane.stage({ alg: 'EdDSA' });
+    const elapsed = performance.now() - start;
+    const confirmed = staged.edges.length === edges && staged.edges.every((edge) => edge.confirmed);
+    await controlPlane.promote({ kid: staged.kid, force: !confirmed });
+    if (i < 0) continue;
+    samples.push(elapsed);
+    if (!confirmed) notConfirmed++;
+  }
+  return { edges, stageToConfirmed: figures(samples), notConfirmed };
 }
 
 /**
@@ -151,6 +188,7 @@ export async function measureRotation(options: {
     options.log(`  RotateSecret x${options.latencyCalls}: p50 ${quantile(latencies, 0.5).toFixed(2)} ms`);
 
     const propagation: PropagationFigures[] = [];
+    let staging: StageFigures = { edges: 0, stageToConfirmed: figures([Number.NaN]), notConfirmed: 0 };
     let idleWith20Edges = Number.NaN;
     let peakWith20Edges = Number.NaN;
     for (const count of options.edgeCounts) {
@@ -197,6 +235,7 @@ export async function measureRotation(options: {
         afterCall.push(atReturn ? returned - start : last - start);
         await sleep(20);
       }
+      if (count === maxEdges) staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
       const peak = cpSampler.stop();
       if (count === maxEdges) peakWith20Edges = peak;
       await controlPlane.stop();
@@ -227,6 +266,7 @@ export async function measureRotation(options: {
       gracePeriod,
       rotateSecretNoEdges: figures(latencies),
       propagation,
+      staging,
       oneEdgeAddsMs: (oneEdge?.rotateSecret.p50Ms ?? Number.NaN) - quantile(latencies, 0.5),
       pushBreakdown,
       controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },

@@ -191,6 +191,11 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         notVisibleWithin2s: { unit: 'rotations', value: p.notVisibleWithin2s },
         notVisibleAtReturn: { unit: 'rotations', value: p.notVisibleAtReturn },
       })),
+      staging: {
+        edges: rotation.staging.edges,
+        stageToConfirmed: latencyJson(rotation.staging.stageToConfirmed),
+        notConfirmed: { unit: 'stagings', value: rotation.staging.notConfirmed },
+      },
     },
     memory: {
       controlPlaneRss: {

@@ -101,6 +101,12 @@ function rotationTable(rotation: RotationBench): BenchTable {
     );
   }
   rows.push(['one edge adds to RotateSecret (medians)', fmt(rotation.oneEdgeAddsMs), '', '']);
+  rows.push(
+    latency(
+      `StageKey (EdDSA), ${rotation.staging.edges} edges: the call until every edge confirmed`,
+      rotation.staging.stageToConfirmed,
+    ),
+  );
   return {
     header: ['rotation (valkey, control plane process)', 'p50 ms', 'p99 ms', 'max ms'],
     rows,

@@ -7,7 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
-import type { RotateSecretRequest, RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
+import type {
+  PromoteKeyRequest,
+  PromoteKeyResponse,
+  RotateSecretRequest,
+  RotateSecretResponse,
+  StageKeyRequest,
+  StageKeyResponse,
+} from '../../control-plane/src/grpc/proto.ts';
 import { SecretServiceClient } from '../../control-plane/src/grpc/proto.ts';
 import { KEYSET_SIGNING_KEY } from './keysets.ts';
 import { type ManagedProcess, startProcess } from './managed-process.ts';
@@ -23,6 +30,10 @@ export interface ControlPlaneProcess {
   rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
   /** RotateSecret with the admin token given (for a process started with `adminTokenFile`). */
   rotateAs(adminToken: string, request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
+  /** StageKey with this process's admin token. */
+  stage(request: Partial<StageKeyRequest>): Promise<StageKeyResponse>;
+  /** PromoteKey with this process's admin token. */
+  promote(request: Partial<PromoteKeyRequest>): Promise<PromoteKeyResponse>;
   stop(): Promise<void>;
 }
 
@@ -80,11 +91,26 @@ export async function startControlPlaneProcess(options: {
         error ? reject(error) : resolve(response),
       ),
     );
+  const unary =
+    <Request, Response>(method: 'StageKey' | 'PromoteKey') =>
+    (request: Partial<Request>) =>
+      new Promise<Response>((resolve, reject) =>
+        (
+          client[method].bind(client) as unknown as (
+            request: Partial<Request> & { admin_token: string },
+            callback: (error: Error | null, response: Response) => void,
+          ) => void
+        )({ admin_token: adminToken, ...request }, (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      );
   return {
     process: child,
     keysetUrl: `http://127.0.0.1:${httpPort}/keyset`,
     rotate: (request) => rotateAs(adminToken, request),
     rotateAs,
+    stage: unary<StageKeyRequest, StageKeyResponse>('StageKey'),
+    promote: unary<PromoteKeyRequest, PromoteKeyResponse>('PromoteKey'),
     async stop() {
       client.close();
       await child.stop();
