@@ -61,6 +61,18 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
       }
     },
   });
+  new Gauge({
+    name: 'keyward_edge_reported_version',
+    help: 'The keyset version each edge named in its last answer to a push, even one above the keyset held',
+    labelNames: ['target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const edge of edgeTargets()) {
+        if (edge.reportedVersion > 0) this.set({ target: edge.url }, edge.reportedVersion);
+      }
+    },
+  });
   let lastReadiness: () => Readiness | null = () => null;
   // Absent until the first readiness check: unknown, not down.
   new Gauge({
