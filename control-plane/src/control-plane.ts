@@ -81,6 +81,7 @@ export async function startControlPlane(
   const rotationStatus = () => scheduler?.status() ?? Promise.resolve(ROTATION_OFF);
   registerRotationMetrics(metrics.registry, rotationStatus, now);
   const readiness = new ReadinessMonitor({ manager });
+  metrics.observeStorage(() => readiness.last);
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   try {

@@ -2,6 +2,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { findActiveKey, type Keyset } from '../../shared/keyset.ts';
 import type { EdgeTargetState } from './push/edge-pusher.ts';
+import type { Readiness } from './readiness.ts';
 
 export interface ControlPlaneMetrics {
   registry: Registry;
@@ -13,6 +14,8 @@ export interface ControlPlaneMetrics {
   observeKeyset(keyset: Keyset): void;
   /** Reports each edge's clock offset and last confirmation from `targets` (the pusher's state) at each scrape. */
   observeEdges(targets: () => readonly EdgeTargetState[]): void;
+  /** Reports whether storage answers from `last` (the readiness /readyz last found) at each scrape. */
+  observeStorage(last: () => Readiness | null): void;
 }
 
 export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics {
@@ -58,6 +61,30 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
       }
     },
   });
+  new Gauge({
+    name: 'keyward_edge_reported_version',
+    help: 'The keyset version each edge named in its last answer to a push, even one above the keyset held',
+    labelNames: ['target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const edge of edgeTargets()) {
+        if (edge.reportedVersion > 0) this.set({ target: edge.url }, edge.reportedVersion);
+      }
+    },
+  });
+  let lastReadiness: () => Readiness | null = () => null;
+  // Absent until the first readiness check: unknown, not down.
+  new Gauge({
+    name: 'keyward_storage_up',
+    help: 'Whether storage answered within KEYSET_CACHE_TTL at the last readiness check (1) or not (0)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const readiness = lastReadiness();
+      if (readiness !== null) this.set(readiness.reasons.includes('storage_unreachable') ? 0 : 1);
+    },
+  });
   return {
     registry,
     adminCalls: new Counter({
@@ -97,6 +124,9 @@ export function createMetrics(now: () => number = Date.now): ControlPlaneMetrics
     },
     observeEdges(targets) {
       edgeTargets = targets;
+    },
+    observeStorage(last) {
+      lastReadiness = last;
     },
   };
 }

@@ -27,6 +27,11 @@ export interface EdgeTargetState {
   clockOffsetMs: number | null;
   /** The round trip of that answer in ms: the true offset is within half of it (plus 1 ms) of `clockOffsetMs`. */
   rttMs: number | null;
+  /**
+   * The version the edge named in its last answer naming one (200 or 409), even one above what this process
+   * holds, which `confirmedVersion` never takes; 0 until then.
+   */
+  reportedVersion: number;
 }
 
 /** What /healthz and GetKeyset report of one edge (null: nothing to report yet, or unknown). */
@@ -114,6 +119,7 @@ export class EdgePusher {
           kids: null,
           clockOffsetMs: null,
           rttMs: null,
+          reportedVersion: 0,
         },
       ]),
     );
@@ -252,6 +258,7 @@ export class EdgePusher {
         // 409 naming a newer one: another replica's push, or, when `moveAbove` finds storage never held it, a
         // keyset from before a restore; `moveAbove` decides, without it the edge counts as not behind.
         const answered = response.status === 200 || response.status === 409;
+        if (answered && held > 0) state.reportedVersion = held;
         const conflict =
           (response.status === 409 && held === pushedVersion) ||
           (answered && held > pushedVersion && this.#options.moveAbove !== undefined);
