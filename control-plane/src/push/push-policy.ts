@@ -33,7 +33,14 @@ export function pushNewerVersions(deps: {
   const pushIfNewer = (stored: StoredKeyset) => {
     if (stored.keyset.version <= pushedVersion) return;
     pushedVersion = stored.keyset.version;
-    void push(stored);
+    // A background push has no caller to answer: a failure (e.g. storage down while moving above an edge that
+    // reports a newer version) is logged, never left as an unhandled rejection that would stop the process.
+    push(stored).catch((error: unknown) =>
+      logger.warn(
+        { version: stored.keyset.version, error: error instanceof Error ? error.message : String(error) },
+        'background push failed',
+      ),
+    );
   };
   manager.on('installed', (stored) => {
     // Not during start: a keyset about to be re-sealed (KEYSET_KEY or KEYSET_SIGNING_KEY changed) would only be refused.
