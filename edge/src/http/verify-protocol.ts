@@ -49,8 +49,6 @@ export interface VerifyProtocolParts {
   metrics: EdgeMetrics;
   /** ACCESS_LOG: one line per request through `log`. */
   accessLog: boolean;
-  /** A monotonic clock in ms, for the access log's durations. */
-  clock?: () => number;
 }
 
 // Room for `{"token": ...}` around the largest token we accept.
@@ -67,7 +65,7 @@ export class VerifyProtocol {
 
   constructor(parts: VerifyProtocolParts) {
     this.#parts = parts;
-    this.#clock = parts.clock ?? (() => performance.now());
+    this.#clock = () => performance.now();
   }
 
   /** Answers one /verify request; an unexpected error is logged (by name only) and answered 500. */
