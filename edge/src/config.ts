@@ -27,6 +27,10 @@ export interface EdgeConfig {
   verifyCacheSize: number;
   /** Longest time the held keyset is used without a source confirming it; Infinity when off. */
   maxStalenessMs: number;
+  /** EDGE_METRICS: GET /metrics served or not; undefined leaves it to the runtime (off on Workers only). */
+  metrics: boolean | undefined;
+  /** ACCESS_LOG: one JSON line per request. */
+  accessLog: boolean;
 }
 
 /**
@@ -110,7 +114,17 @@ export function parseEdgeConfig(env: EdgeEnv): EdgeConfig {
     maxTokenBytes: positiveInteger(env, 'MAX_TOKEN_BYTES', DEFAULT_MAX_TOKEN_BYTES),
     verifyCacheSize: count(env, 'VERIFY_CACHE_SIZE', DEFAULT_VERIFY_CACHE_SIZE),
     maxStalenessMs,
+    metrics: onOff(env, 'EDGE_METRICS'),
+    accessLog: onOff(env, 'ACCESS_LOG') ?? false,
   };
+}
+
+/** "on" or "off" (any case); undefined when unset. */
+function onOff(env: EdgeEnv, name: EdgeVariable): boolean | undefined {
+  const value = text(env, name)?.toLowerCase();
+  if (value === undefined) return undefined;
+  if (value !== 'on' && value !== 'off') invalid(name, `expected "on" or "off", got "${value}"`);
+  return value === 'on';
 }
 
 function algorithms(list: string): JwsAlg[] {

@@ -6,6 +6,7 @@ import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
 import { jwksMaxAgeS } from './http/jwks-answer.ts';
+import { EdgeMetrics } from './http/metrics-answer.ts';
 import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
 import { KeysetStore } from './keyset/keyset-store.ts';
 import { KeysetSync, type PullReason, type PullReport } from './keyset/keyset-sync.ts';
@@ -71,6 +72,7 @@ export function createEdge(deps: EdgeDeps): Edge {
       ? undefined
       : `${config.upstash.url.replace(/\/$/, '')}/get/${KEYSET_REDIS_KEY}`);
   const locationCache = deps.locationCache === undefined ? workersCache() : deps.locationCache;
+  const metrics = new EdgeMetrics();
   const sync = new KeysetSync({
     store,
     keys,
@@ -84,6 +86,7 @@ export function createEdge(deps: EdgeDeps): Edge {
         ? undefined
         : new LocationCopy(locationCache, originUrl, config.keysetRevalidateMs, now),
     log,
+    onPull: (source, outcome) => metrics.pulled(source, outcome),
   });
   const verifier = new TokenVerifier(
     store,
@@ -98,7 +101,14 @@ export function createEdge(deps: EdgeDeps): Edge {
     },
     config.verifyCacheSize,
   );
-  const verify = new VerifyProtocol({ verifier, sync, maxTokenBytes: config.maxTokenBytes, log });
+  const verify = new VerifyProtocol({
+    verifier,
+    sync,
+    maxTokenBytes: config.maxTokenBytes,
+    log,
+    metrics,
+    accessLog: config.accessLog,
+  });
   const app = createApp({
     store,
     sync,
@@ -107,6 +117,10 @@ export function createEdge(deps: EdgeDeps): Edge {
     now,
     log,
     jwksMaxAgeS: jwksMaxAgeS(config.keysetTtlMs),
+    metrics,
+    // Off by default on Workers only: there /metrics would answer anyone on the internet (README).
+    serveMetrics: config.metrics ?? !onWorkers(),
+    accessLog: config.accessLog,
   });
   return {
     store,
@@ -115,6 +129,11 @@ export function createEdge(deps: EdgeDeps): Edge {
     verify: (request) => verify.answer(request),
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
+}
+
+/** workerd says so in navigator.userAgent; Node, Bun and Deno name themselves there. */
+function onWorkers(): boolean {
+  return (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent === 'Cloudflare-Workers';
 }
 
 /** `caches.default` where the runtime has it (Workers); Deno's `caches` has named caches only, Node and Bun none. */

@@ -15,7 +15,9 @@ export type EdgeVariable =
   | 'VERIFY_CACHE_SIZE'
   | 'JWT_ISSUER'
   | 'JWT_AUDIENCE'
-  | 'MAX_TOKEN_BYTES';
+  | 'MAX_TOKEN_BYTES'
+  | 'EDGE_METRICS'
+  | 'ACCESS_LOG';
 
 export type EdgeEnv = { readonly [name in EdgeVariable]?: string } & {
   /** The optional Workers KV binding; a process environment can only hold a string here, which is refused. */

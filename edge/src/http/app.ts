@@ -5,6 +5,7 @@ import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
 import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './error-answers.ts';
 import { JwksCache, matchesIfNoneMatch } from './jwks-answer.ts';
+import { accessLine, type EdgeMetrics, METRICS_CONTENT_TYPE } from './metrics-answer.ts';
 import { readBodyText } from './read-body.ts';
 import type { VerifyProtocol } from './verify-protocol.ts';
 
@@ -18,11 +19,33 @@ export interface AppParts {
   log: (message: string) => void;
   /** Cache-Control max-age of the JWK Set, in seconds. */
   jwksMaxAgeS: number;
+  metrics: EdgeMetrics;
+  /** GET /metrics is served (EDGE_METRICS). */
+  serveMetrics: boolean;
+  /** ACCESS_LOG: one line per request through `log` (/verify's own come from VerifyProtocol). */
+  accessLog: boolean;
 }
 
-export function createApp(parts: AppParts): Hono {
-  const { store, sync, verify } = parts;
-  const app = new Hono();
+/** What a handler tells the access log and the counters: the error code it answered, or its own outcome. */
+type AppEnv = { Variables: { outcome: string } };
+
+export function createApp(parts: AppParts): Hono<AppEnv> {
+  const { store, sync, verify, metrics } = parts;
+  const app = new Hono<AppEnv>();
+
+  if (parts.accessLog) {
+    app.use('*', async (c, next) => {
+      const method = c.req.method;
+      // VerifyProtocol logs /verify itself, on the Node entry's direct path too.
+      if (c.req.path === '/verify' && (method === 'GET' || method === 'POST' || method === 'HEAD')) {
+        return next();
+      }
+      const startedAt = performance.now();
+      await next();
+      const durationMs = performance.now() - startedAt;
+      parts.log(accessLine(method, c.req.path, c.res.status, c.get('outcome'), durationMs));
+    });
+  }
 
   app.on(['GET', 'POST'], '/verify', async (c) => {
     const answer = await verify.answer({
@@ -58,8 +81,14 @@ export function createApp(parts: AppParts): Hono {
   app.put('/keyset', async (c) => {
     try {
       const envelope = await readBodyText(c.req.raw, MAX_ENVELOPE_BYTES);
-      if (envelope === undefined) return c.json({ error: 'envelope_malformed' }, 400);
+      if (envelope === undefined) {
+        metrics.pushed('envelope_malformed');
+        c.set('outcome', 'envelope_malformed');
+        return c.json({ error: 'envelope_malformed' }, 400);
+      }
       const { outcome, version } = await sync.push(envelope);
+      metrics.pushed(outcome);
+      c.set('outcome', outcome);
       if (outcome === 'taken') {
         parts.log(`keyset: took version ${version} (push)`);
         background(c, sync.publish(envelope, version));
@@ -68,6 +97,8 @@ export function createApp(parts: AppParts): Hono {
     } catch (error) {
       const failure = keysetFailure(error, store.version);
       if (failure === undefined) throw error;
+      metrics.pushed(failure.body.error);
+      c.set('outcome', failure.body.error);
       return answer(c, failure);
     }
   });
@@ -102,8 +133,21 @@ export function createApp(parts: AppParts): Hono {
     return c.json({ status: 'ready' }, 200, noStore);
   });
 
-  app.notFound((c) => c.json({ error: 'not_found' }, 404));
+  if (parts.serveMetrics) {
+    app.get('/metrics', (c) =>
+      c.body(metrics.exposition(store, parts.now()), 200, {
+        'content-type': METRICS_CONTENT_TYPE,
+        ...noStore,
+      }),
+    );
+  }
+
+  app.notFound((c) => {
+    c.set('outcome', 'not_found');
+    return c.json({ error: 'not_found' }, 404);
+  });
   app.onError((error, c) => {
+    c.set('outcome', 'internal_error');
     parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
     return answer(c, INTERNAL_ERROR);
   });

@@ -15,6 +15,7 @@ import {
   KEYSET_UNAVAILABLE,
   verifyFailure,
 } from './error-answers.ts';
+import { accessLine, type EdgeMetrics } from './metrics-answer.ts';
 
 /** Reads the request body as UTF-8 (undefined when it is not); throws EdgeError `body_too_large`. */
 export type BodyReader = (maxBytes: number) => Promise<string | undefined>;
@@ -35,6 +36,8 @@ export interface VerifyAnswer {
   headers: Record<string, string>;
   /** The JSON text of the answer. */
   body: string;
+  /** "valid", or the error code the answer carries (for the counters and the access log). */
+  outcome: string;
 }
 
 export interface VerifyProtocolParts {
@@ -42,6 +45,10 @@ export interface VerifyProtocolParts {
   sync: KeysetSync;
   maxTokenBytes: number;
   log: (message: string) => void;
+  /** Counts every answer's outcome. */
+  metrics: EdgeMetrics;
+  /** ACCESS_LOG: one line per request through `log`. */
+  accessLog: boolean;
 }
 
 // Room for `{"token": ...}` around the largest token we accept.
@@ -53,13 +60,28 @@ const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no
 
 export class VerifyProtocol {
   readonly #parts: VerifyProtocolParts;
+  // performance.now stands still during a Worker's request (timing side channels): durations there read 0.
+  readonly #clock: () => number;
 
   constructor(parts: VerifyProtocolParts) {
     this.#parts = parts;
+    this.#clock = () => performance.now();
   }
 
   /** Answers one /verify request; an unexpected error is logged (by name only) and answered 500. */
   async answer(request: VerifyRequest): Promise<VerifyAnswer> {
+    const { accessLog } = this.#parts;
+    const startedAt = accessLog ? this.#clock() : 0;
+    const answer = await this.#answer(request);
+    this.#parts.metrics.verified(answer.outcome);
+    if (accessLog) {
+      const durationMs = this.#clock() - startedAt;
+      this.#parts.log(accessLine(request.method, '/verify', answer.status, answer.outcome, durationMs));
+    }
+    return answer;
+  }
+
+  async #answer(request: VerifyRequest): Promise<VerifyAnswer> {
     try {
       await this.#parts.sync.beforeRequest(request.background);
       const answer =
@@ -147,7 +169,7 @@ function verified(
   claims: Record<string, unknown>,
   headers: Record<string, string>,
 ): VerifyAnswer {
-  return { status: 200, headers, body: JSON.stringify({ valid: true, kid, claims }) };
+  return { status: 200, headers, body: JSON.stringify({ valid: true, kid, claims }), outcome: 'valid' };
 }
 
 function failure(answer: ErrorAnswer<unknown>): VerifyAnswer {
@@ -155,5 +177,6 @@ function failure(answer: ErrorAnswer<unknown>): VerifyAnswer {
     status: answer.status,
     headers: { ...JSON_NO_STORE, ...answer.headers },
     body: JSON.stringify(answer.body),
+    outcome: (answer.body as { error?: unknown }).error as string,
   };
 }

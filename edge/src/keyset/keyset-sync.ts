@@ -16,6 +16,9 @@ import type { LocationCopy } from './sources/location-copy.ts';
 
 export type PullReason = 'cold' | 'stale' | 'revalidate' | 'scheduled' | 'unknown_kid';
 
+/** How one source's answer to a pull went: a newer keyset taken from it, nothing newer, or no usable answer. */
+export type PullOutcome = 'taken' | 'unchanged' | 'failed';
+
 /** At most one pull per this long for tokens with a kid the ring does not know. */
 export const UNKNOWN_KID_COOLDOWN_MS = 30_000;
 /** Cold and TTL pulls are not retried sooner than this (or KEYSET_TTL, if shorter) after an attempt, so a dead
@@ -39,6 +42,8 @@ export interface KeysetSyncOptions {
   /** The location's copy of the origin's answer (Workers Cache API); absent where there is no such cache. */
   locationCopy?: LocationCopy;
   log: (message: string) => void;
+  /** Told of each source's answer to each pull (the edge's counters). */
+  onPull?: (source: string, outcome: PullOutcome) => void;
 }
 
 export interface PullReport {
@@ -319,8 +324,19 @@ export class KeysetSync {
       if (taken && origin !== undefined) await this.publish(best.envelope, best.keyset.version);
     }
     if (confirmed) store.confirm();
+    this.#count(answers, failures, taken ? best?.source : undefined);
     for (const failure of failures) log(`keyset: pull (${reason}) failed: ${failure}`);
     return { report: { reason, version: store.version, taken, failures }, served, opened };
+  }
+
+  /** Tells onPull how each answer went: the ones named in `failures` failed, `taker` gave the keyset taken. */
+  #count(answers: { source: Answerer }[], failures: string[], taker: Answerer | undefined): void {
+    const onPull = this.#o.onPull;
+    if (onPull === undefined) return;
+    for (const { source } of answers) {
+      const failed = failures.some((failure) => failure.startsWith(`${source.name}: `));
+      onPull(source.name, failed ? 'failed' : source === taker ? 'taken' : 'unchanged');
+    }
   }
 
   #origin(source: Answerer): KeysetSource | undefined {

@@ -9,6 +9,8 @@ declare const Bun: {
   env: Record<string, string | undefined>;
   serve(options: { port: number; hostname: string; fetch(request: Request): Promise<Response> }): {
     port: number;
+    /** Stops accepting; false lets the requests in flight finish, resolving once they have. */
+    stop(closeActiveConnections?: boolean): Promise<void>;
   };
 };
 
@@ -21,3 +23,12 @@ const server = Bun.serve({
   fetch: createVerifyFetch(edge),
 });
 console.log(`keyward edge (bun) listening on port ${server.port}`);
+
+// A stop (SIGTERM from an orchestrator, Ctrl-C) lets the requests in flight finish, as the Node entry does;
+// anything still open after 5 s is cut.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void server.stop(false).then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5_000).unref();
+  });
+}

@@ -9,11 +9,28 @@ declare const Deno: {
   serve(
     options: { port: number; hostname: string },
     handler: (request: Request) => Promise<Response>,
-  ): unknown;
+  ): {
+    /** Stops accepting and resolves once the requests in flight are answered. */
+    shutdown(): Promise<void>;
+  };
+  addSignalListener(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void;
+  exit(code: number): never;
 };
 
 const edge = createEdge({ env: withSecretFiles(Deno.env.toObject()), primitive: denoVerify });
-Deno.serve(
+const server = Deno.serve(
   { port: Number(Deno.env.get('PORT') ?? 8787), hostname: Deno.env.get('HOST') ?? '127.0.0.1' },
   createVerifyFetch(edge),
 );
+
+// A stop (SIGTERM from an orchestrator, Ctrl-C) lets the requests in flight finish, as the Node entry does;
+// anything still open after 5 s is cut.
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  Deno.addSignalListener(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    void server.shutdown().then(() => Deno.exit(0));
+    setTimeout(() => Deno.exit(0), 5_000);
+  });
+}

@@ -16,11 +16,12 @@ server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1',
 });
 
 // A stop (SIGTERM from an orchestrator, Ctrl-C) lets the requests in flight finish; idle keep-alive
-// connections close at once, and anything still open after 5 s is cut.
+// connections close (server.close closes those idle now), and anything still open after 5 s is cut.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     server.close(() => process.exit(0));
-    server.closeIdleConnections();
+    // A keep-alive connection whose request was in flight turns idle once answered: close it then too.
+    setInterval(() => server.closeIdleConnections(), 50).unref();
     setTimeout(() => process.exit(0), 5_000).unref();
   });
 }
