@@ -16,7 +16,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAt } from '../support/edge-http-client.ts';
 import { freePort } from '../support/free-port.ts';
 import { type ManagedProcess, startProcess } from '../support/managed-process.ts';
-import { duKilobytes, type PackedInstall, packAndInstall, ROOT } from '../support/packed-install.ts';
+import {
+  CONTROL_PLANE_ENTRY,
+  duKilobytes,
+  NODE_EDGE_ENTRY,
+  type PackedInstall,
+  packAndInstall,
+  ROOT,
+} from '../support/packed-install.ts';
 import { startValkey, type ValkeyServer } from '../support/valkey-server.ts';
 import { waitForOutput } from '../support/wait-for-output.ts';
 
@@ -95,43 +102,33 @@ describe('the packed package installed with --omit=dev', () => {
     };
 
     const edgePort = await freePort();
-    const edge = startProcess(
-      'installed node edge',
-      process.execPath,
-      ['node_modules/keyward/dist/edge/src/runtime/node.js'],
-      {
-        cwd: installed.dir,
-        env: {
-          PATH: process.env.PATH,
-          PORT: String(edgePort),
-          HOST: '127.0.0.1',
-          KEYSET_VERIFY_KEY: keys.KEYSET_VERIFY_KEY,
-          KEYSET_KEY_FILE: secretEnv.KEYSET_KEY_FILE,
-        },
+    const edge = startProcess('installed node edge', process.execPath, [NODE_EDGE_ENTRY], {
+      cwd: installed.dir,
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(edgePort),
+        HOST: '127.0.0.1',
+        KEYSET_VERIFY_KEY: keys.KEYSET_VERIFY_KEY,
+        KEYSET_KEY_FILE: secretEnv.KEYSET_KEY_FILE,
       },
-    );
+    });
     processes.push(edge);
     await waitForOutput(edge, /keyward edge \(node\) listening/);
     const edgeUrl = `http://127.0.0.1:${edgePort}`;
 
-    const controlPlane = startProcess(
-      'installed control plane',
-      process.execPath,
-      ['node_modules/keyward/dist/control-plane/src/main.js'],
-      {
-        cwd: installed.dir,
-        env: {
-          PATH: process.env.PATH,
-          ...secretEnv,
-          SECRET_STORAGE: 'valkey',
-          EDGE_URLS: edgeUrl,
-          ROTATION_INTERVAL: 'off',
-          GRPC_PORT: '0',
-          HTTP_PORT: '0',
-          HOST: '127.0.0.1',
-        },
+    const controlPlane = startProcess('installed control plane', process.execPath, [CONTROL_PLANE_ENTRY], {
+      cwd: installed.dir,
+      env: {
+        PATH: process.env.PATH,
+        ...secretEnv,
+        SECRET_STORAGE: 'valkey',
+        EDGE_URLS: edgeUrl,
+        ROTATION_INTERVAL: 'off',
+        GRPC_PORT: '0',
+        HTTP_PORT: '0',
+        HOST: '127.0.0.1',
       },
-    );
+    });
     processes.push(controlPlane);
     const listening = (await waitForOutput(controlPlane, /^.*control plane listening.*$/m))[0];
     const grpcPort = /"grpc_port":(\d+)/.exec(listening)?.[1];

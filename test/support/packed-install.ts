@@ -15,6 +15,10 @@ const run = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DOCKERFILE = join(ROOT, 'deploy/Dockerfile');
 
+/** The entries of the installed package, relative to the install directory (dist/ is what `npm run build` emits). */
+export const CONTROL_PLANE_ENTRY = 'node_modules/keyward/dist/control-plane/src/main.js';
+export const NODE_EDGE_ENTRY = 'node_modules/keyward/dist/edge/src/runtime/node.js';
+
 const INSTALL_LINE = /^RUN (npm install [^&\n]*?)\s*(?:&&.*)?$/m;
 
 /** The install command of deploy/Dockerfile's `RUN npm install ... && ...` line (up to the first `&&`). */
