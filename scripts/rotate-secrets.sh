@@ -8,20 +8,20 @@
 #   KEYWARD_ADDRESS   host:port of the control plane (default orchestrator:50051)
 #   KEYWARD_PLAINTEXT 1 (default) for plaintext gRPC, 0 for TLS
 #   EMERGENCY=1       expire the superseded secret at once (emergency rotation)
-#   KEYWARD_DIR       checkout of Keyward for the CLI (default: this script's repository)
+#   KEYWARD_DIR       Keyward's checkout or installed package, for the CLI (default: the one holding this script)
 set -euo pipefail
 : "${ADMIN_TOKEN:?ADMIN_TOKEN must be set}"
 address="${KEYWARD_ADDRESS:-orchestrator:50051}"
 emergency="${EMERGENCY:-0}"
 dir="${KEYWARD_DIR:-$(cd "$(dirname "$0")/.." && pwd)}"
 
-if command -v node >/dev/null 2>&1 && [ -f "$dir/control-plane/src/cli.ts" ]; then
+# bin/keyward.js runs the CLI in a checkout and in a packed install (node_modules/keyward) alike.
+if command -v node >/dev/null 2>&1 && [ -f "$dir/bin/keyward.js" ]; then
   flags=()
   [ "$emergency" = 1 ] && flags=(--emergency)
   [ "${KEYWARD_PLAINTEXT:-1}" = 1 ] || export KEYWARD_TLS=1
-  cd "$dir"
   # exec: the CLI's exit code is this script's.
-  KEYWARD_ADDRESS="$address" exec npx --no-install keyward rotate "${flags[@]}"
+  KEYWARD_ADDRESS="$address" exec node "$dir/bin/keyward.js" rotate "${flags[@]}"
 fi
 
 [ "$emergency" = 1 ] && emergency_json=true || emergency_json=false
