@@ -2,6 +2,7 @@
 import type { AdminTokenTiming } from './cases/admin-token-timing.ts';
 import type { HttpVerify } from './cases/http-verify.ts';
 import type { InProcessVerify } from './cases/in-process-verify.ts';
+import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
@@ -19,6 +20,7 @@ export interface BenchFigures {
   adminToken: AdminTokenTiming;
   keysetSize: KeysetSize;
   runtimeVerify: RuntimeVerify;
+  isolates: IsolateConvergenceBench;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -32,4 +34,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'adminToken',
   'keysetSize',
   'runtimeVerify',
+  'isolates',
 ];

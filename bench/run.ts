@@ -17,6 +17,7 @@ import { bunVersion } from '../test/support/tool-versions.ts';
 import { measureAdminTokenTiming } from './cases/admin-token-timing.ts';
 import { measureHttpVerify } from './cases/http-verify.ts';
 import { measureInProcessVerify } from './cases/in-process-verify.ts';
+import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
@@ -139,6 +140,15 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     measure: async () => {
       figures.adminToken = await measureAdminTokenTiming(
         quick ? { rounds: 60, batchMs: 5, warmupMs: 200 } : { rounds: 200, batchMs: 5, warmupMs: 300 },
+      );
+    },
+  },
+  {
+    name: 'isolates',
+    label: 'Worker isolates converging through KEYSET_REVALIDATE (workerd, two locations of two isolates)',
+    measure: async () => {
+      figures.isolates = await measureIsolateConvergence(
+        quick ? { rounds: 3, steadyMs: 4_000 } : { rounds: 8, steadyMs: 10_000 },
       );
     },
   },

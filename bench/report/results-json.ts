@@ -49,7 +49,7 @@ const coldStartJson = (f: ColdStartFigures) => ({
 
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify } = f;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -144,6 +144,30 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       ratios: Object.fromEntries(
         Object.entries(runtimeVerify.ratios).map(([runtime, ratios]) => [runtime, ratioJson(ratios)]),
       ),
+    },
+    isolates: {
+      shape: { locations: isolates.locations, isolatesPerLocation: isolates.isolatesPerLocation },
+      revalidate: { unit: 'ms', value: isolates.revalidateMs },
+      documentedBound: { unit: 'ms', value: isolates.documentedBoundMs },
+      rounds: isolates.rounds,
+      revokedRefusedSlowestIsolate: {
+        unit: 'ms',
+        p50: round(isolates.revokedRefused.p50Ms),
+        max: round(isolates.revokedRefused.maxMs),
+        overBound: isolates.revokedRefused.overBound,
+      },
+      newVerifiedSlowestIsolate: {
+        unit: 'ms',
+        p50: round(isolates.newVerified.p50Ms),
+        max: round(isolates.newVerified.maxMs),
+        overBound: isolates.newVerified.overBound,
+      },
+      originPerLocationPerInterval: { unit: 'requests', value: round(isolates.originPerLocationPerInterval) },
+      originPerLocationPerIntervalUnshared: {
+        unit: 'requests',
+        value: round(isolates.originPerLocationPerIntervalUnshared),
+      },
+      notModifiedShare: { unit: 'ratio', value: round(isolates.notModifiedShare) },
     },
     keysetSize: {
       limit: bytes(keysetSize.limitBytes),

@@ -3,6 +3,7 @@ import { fmt, mib, type Row, ratioText, spreadText, table } from '../../test/sup
 import type { Summary } from '../../test/support/stats.ts';
 import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
 import type { HttpVerify } from '../cases/http-verify.ts';
+import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
 import type { RotationBench } from '../cases/rotation.ts';
 import type { RuntimeVerify } from '../cases/runtime-verify.ts';
@@ -252,15 +253,49 @@ function keysetSizeTable(size: KeysetSize): BenchTable {
   return { header, rows, inReadme: true };
 }
 
+function isolatesTable(isolates: IsolateConvergenceBench): BenchTable {
+  const within = (overBound: number) => `${isolates.rounds - overBound}/${isolates.rounds}`;
+  return {
+    header: [
+      `Worker isolates (${isolates.locations} locations x ${isolates.isolatesPerLocation}), KEYSET_REVALIDATE ${fmt(isolates.revalidateMs, 0)} ms`,
+      'p50 ms',
+      'max ms',
+      `within ${fmt(isolates.documentedBoundMs, 0)} ms`,
+    ],
+    rows: [
+      [
+        'emergency rotation: the slowest isolate refuses the old key',
+        fmt(isolates.revokedRefused.p50Ms),
+        fmt(isolates.revokedRefused.maxMs),
+        within(isolates.revokedRefused.overBound),
+      ],
+      [
+        'emergency rotation: the slowest isolate verifies the new key',
+        fmt(isolates.newVerified.p50Ms),
+        fmt(isolates.newVerified.maxMs),
+        within(isolates.newVerified.overBound),
+      ],
+      [
+        'origin requests per location per interval: shared cache / one per isolate',
+        `${fmt(isolates.originPerLocationPerInterval)} / ${fmt(isolates.originPerLocationPerIntervalUnshared)}`,
+        '',
+        `${fmt(isolates.notModifiedShare * 100, 0)}% 304`,
+      ],
+    ],
+    inReadme: true,
+  };
+}
+
 /** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
 export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify } = figures;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
+    ...(isolates ? [isolatesTable(isolates)] : []),
     ...(bundle ? [coldStartTable(bundle)] : []),
     ...(rotation && http && bundle ? [memoryTable(rotation, http, bundle)] : []),
     targetTable(verdicts),
