@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { jwks } from '../../shared/jwks.ts';
+import { JWKS_MAX_AGE_CAP_S, JwksCache, jwksMaxAgeS, matchesIfNoneMatch } from '../../shared/jwks.ts';
 import { findActiveKey } from '../../shared/keyset.ts';
 import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
@@ -15,14 +15,11 @@ import { type EdgePusher, edgeTargetReport } from './push/edge-pusher.ts';
 import { type Readiness, readinessOf } from './readiness.ts';
 import type { RotationStatus } from './rotation/rotation-status.ts';
 
-/** The longest a JWKS client may cache the JWK Set: a standby key is published this long before it signs. */
-export const JWKS_MAX_AGE_S = 300;
-
 export function createHttpApp(deps: {
   manager: KeysetManager;
   pusher?: EdgePusher;
   metrics?: ControlPlaneMetrics;
-  /** KEYSET_CACHE_TTL: the JWK Set is cached no longer than this (nor than JWKS_MAX_AGE_S). */
+  /** KEYSET_CACHE_TTL: the JWK Set is cached no longer than this (nor than JWKS_MAX_AGE_CAP_S). */
   cacheTtlMs?: number;
   now?: () => Date;
   /** The scheduled rotation as this replica sees it: /healthz's `rotation`. */
@@ -32,15 +29,15 @@ export function createHttpApp(deps: {
 }): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => new Date());
-  const maxAge = Math.min(JWKS_MAX_AGE_S, Math.floor((deps.cacheTtlMs ?? JWKS_MAX_AGE_S * 1000) / 1000));
+  const jwksCacheControl = `public, max-age=${jwksMaxAgeS(deps.cacheTtlMs ?? JWKS_MAX_AGE_CAP_S * 1000)}`;
+  const jwksCache = new JwksCache();
   // Public keys only (never HS256, never `d`): unauthenticated, like any issuer's JWKS.
   app.get('/.well-known/jwks.json', async (c) => {
     const { keyset } = await deps.manager.keyset();
-    const body = JSON.stringify(jwks(keyset, now()));
-    const etag = `"${createHash('sha256').update(body).digest('base64url')}"`;
+    const { body, etag } = await jwksCache.of(keyset, now());
     c.header('ETag', etag);
-    c.header('Cache-Control', `public, max-age=${maxAge}`);
-    if (etagMatches(c.req.header('if-none-match'), etag)) return c.body(null, 304);
+    c.header('Cache-Control', jwksCacheControl);
+    if (matchesIfNoneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304);
     return c.body(body, 200, { 'content-type': 'application/json' });
   });
   app.get('/keyset', async (c) => {
@@ -100,15 +97,6 @@ export function createHttpApp(deps: {
  */
 export function envelopeEtag(envelope: string): string {
   return `"${createHash('sha256').update(envelope).digest('base64url')}"`;
-}
-
-/** RFC 9110 If-None-Match: `*` or a list of entity tags, compared weakly. */
-function etagMatches(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  return header
-    .split(',')
-    .map((tag) => tag.trim().replace(/^W\//, ''))
-    .some((tag) => tag === '*' || tag === etag);
 }
 
 /**

@@ -1,11 +1,11 @@
 /** Wires config, keyset store, pull sources and the HTTP app: what every runtime entry calls. */
 
+import { jwksMaxAgeS } from '../../shared/jwks.ts';
 import { openingKeys } from '../../shared/keyset-envelope.ts';
 import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
-import { jwksMaxAgeS } from './http/jwks-answer.ts';
 import { EdgeMetrics } from './http/metrics-answer.ts';
 import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
 import { KeysetStore } from './keyset/keyset-store.ts';

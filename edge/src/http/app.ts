@@ -1,10 +1,10 @@
 /** The edge's HTTP surface (SPEC section 6) as a Hono app; /verify itself is the transport-free VerifyProtocol. */
 import { type Context, Hono } from 'hono';
+import { JwksCache, matchesIfNoneMatch } from '../../../shared/jwks.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
 import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './error-answers.ts';
-import { JwksCache, matchesIfNoneMatch } from './jwks-answer.ts';
 import { accessLine, type EdgeMetrics, METRICS_CONTENT_TYPE } from './metrics-answer.ts';
 import { readBodyText } from './read-body.ts';
 import type { VerifyProtocol } from './verify-protocol.ts';
@@ -72,7 +72,7 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
     // Past KEYSET_MAX_STALENESS the held keys are not vouched for: none are published, as none verify.
     const ring = store.usableRing();
     if (ring === undefined) return c.json({ error: 'keyset_unavailable' }, 503, noStore);
-    const { body, etag } = await jwksCache.of(ring, parts.now());
+    const { body, etag } = await jwksCache.of(ring.keyset, new Date(parts.now()));
     const headers = { etag, 'cache-control': jwksCacheControl };
     if (matchesIfNoneMatch(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers);
     return c.body(body, 200, { ...headers, 'content-type': 'application/json' });
