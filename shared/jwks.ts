@@ -5,6 +5,7 @@
  */
 import { encodeBase64url, utf8 } from './base64url.ts';
 import { isExpired, type Keyset } from './keyset.ts';
+import { publicJwk } from './verify-primitive.ts';
 
 export interface PublicJwk {
   kty: 'EC' | 'OKP';
@@ -20,11 +21,8 @@ export function jwks(keyset: Keyset, now: Date): { keys: PublicJwk[] } {
   const keys: PublicJwk[] = [];
   for (const key of keyset.keys) {
     if (key.alg === 'HS256' || isExpired(key, now)) continue;
-    if (key.alg === 'ES256') {
-      keys.push({ kty: 'EC', crv: 'P-256', x: key.x, y: key.y, kid: key.kid, alg: 'ES256', use: 'sig' });
-    } else {
-      keys.push({ kty: 'OKP', crv: 'Ed25519', x: key.x, kid: key.kid, alg: 'EdDSA', use: 'sig' });
-    }
+    const members = publicJwk(key) as Pick<PublicJwk, 'kty' | 'crv' | 'x' | 'y'>;
+    keys.push({ ...members, kid: key.kid, alg: key.alg, use: 'sig' });
   }
   return { keys };
 }

@@ -68,13 +68,7 @@ export async function prepareKeyRing(
         },
       );
     }
-    ordered.push({
-      kid: entry.kid,
-      alg: entry.alg,
-      status: entry.status,
-      expiresAt: entry.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(entry.expires_at),
-      key,
-    });
+    ordered.push(ringKey(entry, key));
   }
   const byAlg = new Map<string, RingKey[]>();
   for (const key of ordered) {
@@ -89,7 +83,7 @@ export async function prepareKeyRing(
     byKid: new Map([
       ...keyset.keys
         .filter((entry) => !allowed(entry))
-        .map((entry) => [entry.kid, unimported(entry)] as const),
+        .map((entry) => [entry.kid, ringKey(entry, undefined)] as const),
       ...ordered.map((key) => [key.kid, key] as const),
     ]),
     byAlg,
@@ -99,8 +93,11 @@ export async function prepareKeyRing(
   };
 }
 
-/** A key of an algorithm the ring was not prepared for: known by kid and alg, never verified with. */
-function unimported(entry: Keyset['keys'][number]): RingKey {
+/**
+ * A ring entry for `entry`, holding `key` as imported; undefined for a key of an algorithm the ring was not
+ * prepared for: known by kid and alg, never verified with.
+ */
+function ringKey(entry: Keyset['keys'][number], key: unknown): RingKey {
   const expiresAt = entry.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(entry.expires_at);
-  return { kid: entry.kid, alg: entry.alg, status: entry.status, expiresAt, key: undefined };
+  return { kid: entry.kid, alg: entry.alg, status: entry.status, expiresAt, key };
 }
