@@ -73,14 +73,22 @@ function describeParseError(error: { code?: string; message: string }): string {
   return firstLine(error.message);
 }
 
+/**
+ * A kid given as a positional (`keyward revoke -AbC…`) may start with a dash too: an argument of one dash and more
+ * than one letter (no command has bundled short flags) is held aside while parseArgs runs and put back among the
+ * positionals.
+ */
 function parseCommandLine(command: CommandSpec) {
+  const held = new Map<string, string>();
+  const args = joinOptionValues(argv.slice(1), command.options).map((arg, index) => {
+    if (!/^-[^-]./.test(arg)) return arg;
+    const placeholder = `\u0000${index}`;
+    held.set(placeholder, arg);
+    return placeholder;
+  });
   try {
-    return parseArgs({
-      args: joinOptionValues(argv.slice(1), command.options),
-      allowPositionals: true,
-      strict: true,
-      options: command.options,
-    });
+    const parsed = parseArgs({ args, allowPositionals: true, strict: true, options: command.options });
+    return { ...parsed, positionals: parsed.positionals.map((value) => held.get(value) ?? value) };
   } catch (error) {
     exitWith(usageError(describeParseError(error as { code?: string; message: string })));
   }

@@ -193,6 +193,12 @@ describe('keyward exit codes against a control plane with live and dead edges', 
     expect((await healthy.getKeyset()).version).toBe(before);
   });
 
+  it('takes a kid that starts with a dash as the positional of revoke: not found (3), not a usage error', async () => {
+    const result = await keyward(['revoke', `-${'A'.repeat(42)}`], healthyEnv);
+    expect(result.code).toBe(3);
+    expect(expectOneLine(result, [healthy.adminToken])).toMatch(/^keyward: not found: /);
+  });
+
   it('takes the token from ADMIN_TOKEN_FILE, and from "<old>,<new>" calls with the new one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'keyward-cli-token-'));
     try {
