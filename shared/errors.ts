@@ -17,7 +17,10 @@ export type KeywardErrorCode =
   | 'envelope_key_invalid'
   | 'envelope_signature_invalid'
   | 'envelope_unencrypted'
-  | 'signing_key_invalid';
+  | 'signing_key_invalid'
+  | 'revocation_invalid'
+  | 'revocations_invalid'
+  | 'revocations_too_large';
 
 export class KeywardError extends Error {
   readonly code: KeywardErrorCode;

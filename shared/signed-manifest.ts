@@ -11,9 +11,16 @@ import type { KeysetSigner, KeysetVerifier } from './keyset-signing-key.ts';
 /** The manifest's `typ`, and the `cty` of a JWE that carries one. */
 export const MANIFEST_TYPE = 'keyward-keyset+jws';
 
-/** Signs `payload` (the keyset JSON) as a compact JWS. */
-export async function signManifest(payload: string, signer: KeysetSigner): Promise<string> {
-  const header = encodeBase64url(utf8(JSON.stringify({ alg: 'EdDSA', typ: MANIFEST_TYPE, kid: signer.kid })));
+/**
+ * Signs `payload` (the keyset JSON, or with `typ` another document the control plane vouches for, such as the
+ * revocation list) as a compact JWS.
+ */
+export async function signManifest(
+  payload: string,
+  signer: KeysetSigner,
+  typ: string = MANIFEST_TYPE,
+): Promise<string> {
+  const header = encodeBase64url(utf8(JSON.stringify({ alg: 'EdDSA', typ, kid: signer.kid })));
   const input = `${header}.${encodeBase64url(utf8(payload))}`;
   const signature = await crypto.subtle.sign(
     { name: 'Ed25519' },
@@ -25,9 +32,14 @@ export async function signManifest(payload: string, signer: KeysetSigner): Promi
 
 /**
  * The payload of a manifest signed by one of `verifiers`: `envelope_malformed` when it is not a compact JWS,
- * `envelope_signature_invalid` when no held key signed exactly this header and payload.
+ * `envelope_signature_invalid` when no held key signed exactly this header and payload, or its `typ` is not
+ * `typ` (a document of one kind never passes for another).
  */
-export async function verifyManifest(jws: string, verifiers: readonly KeysetVerifier[]): Promise<Uint8Array> {
+export async function verifyManifest(
+  jws: string,
+  verifiers: readonly KeysetVerifier[],
+  typ: string = MANIFEST_TYPE,
+): Promise<Uint8Array> {
   const parts = jws.split('.');
   if (parts.length !== 3)
     throw new KeywardError('envelope_malformed', 'expected a JWS in compact serialization');
@@ -42,7 +54,7 @@ export async function verifyManifest(jws: string, verifiers: readonly KeysetVeri
   if (
     members.length !== 3 ||
     header.alg !== 'EdDSA' ||
-    header.typ !== MANIFEST_TYPE ||
+    header.typ !== typ ||
     typeof header.kid !== 'string'
   ) {
     throw unsigned('manifest header is not exactly {alg: "EdDSA", typ, kid}');
