@@ -94,7 +94,7 @@ export function checkRevocationRequest(jtis: readonly string[], subject: string)
 }
 
 /** C0 controls, DEL and C1 controls: no real `sub` holds them, and they would corrupt logs and terminals. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = /\p{Cc}/u;
 
 /** Length in Unicode characters (code points), as SPEC counts a jti; UTF-16 length is an upper bound. */
 function characters(text: string): number {
@@ -164,7 +164,8 @@ export function parseRevocationList(value: unknown): RevocationList {
   const serial = count(list.serial, 'serial');
   const from = count(list.from, 'from');
   if (from > serial) invalid('from', 'expected at most serial');
-  if (typeof list.issued_at !== 'string' || Number.isNaN(Date.parse(list.issued_at))) {
+  const issuedAt = list.issued_at;
+  if (typeof issuedAt !== 'string' || Number.isNaN(Date.parse(issuedAt))) {
     invalid('issued_at', 'expected an RFC 3339 time');
   }
   if (!Array.isArray(list.batches)) invalid('batches', 'expected an array');
@@ -189,7 +190,7 @@ export function parseRevocationList(value: unknown): RevocationList {
       sub: strings(batch.sub, `${path}.sub`, MAX_SUBJECT_LENGTH),
     };
   });
-  return { serial, from, issued_at: list.issued_at as string, batches };
+  return { serial, from, issued_at: issuedAt, batches };
 }
 
 function record(value: unknown, path: string): Record<string, unknown> {
