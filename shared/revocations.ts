@@ -149,11 +149,13 @@ export async function openRevocationList(
     );
   }
   const payload = await verifyManifest(jws, verifiers, REVOCATIONS_TYPE);
+  const json = fromUtf8(payload);
   let value: unknown;
   try {
-    value = JSON.parse(fromUtf8(payload));
+    if (json === undefined) throw new Error('not UTF-8');
+    value = JSON.parse(json);
   } catch {
-    throw new KeywardError('revocations_invalid', 'revocation list payload is not JSON');
+    throw new KeywardError('revocations_invalid', 'revocation list payload is not UTF-8 JSON');
   }
   return parseRevocationList(value);
 }
