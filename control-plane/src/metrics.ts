@@ -132,7 +132,7 @@ export function createMetrics(): ControlPlaneMetrics {
     }),
     rotations: new Counter({
       name: 'keyward_rotations_total',
-      help: 'Successful keyset changes by kind (manual, emergency, scheduled rotations; stage, promote, revoke; scheduled_stage, scheduled_promote)',
+      help: 'Successful keyset changes by kind (manual, emergency, scheduled rotations; stage, promote, promote_emergency, revoke; scheduled_stage, scheduled_promote)',
       labelNames: ['kind'],
       registers: [registry],
     }),
