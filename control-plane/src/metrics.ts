@@ -19,6 +19,8 @@ export interface ControlPlaneMetrics {
   adminCallDuration: Histogram<'rpc'>;
   /** Seconds per PUT /keyset to one edge, by outcome (`ok`, `failed`); no per-edge label (see README). */
   pushAttemptDuration: Histogram<'outcome'>;
+  /** Seconds from pushing a newly held keyset version until every edge confirmed it or ran out of retries. */
+  pushRoundDuration: Histogram<'outcome'>;
   edgeConfirmedVersion: Gauge<'target'>;
   observeKeyset(keyset: Keyset): void;
   /** Reports each edge's clock offset and last confirmation from `targets` (the pusher's state) at each scrape. */
@@ -158,6 +160,13 @@ export function createMetrics(): ControlPlaneMetrics {
     pushAttemptDuration: new Histogram({
       name: 'keyward_push_attempt_duration_seconds',
       help: 'Latency of one keyset push (PUT /keyset) to one edge, by outcome (ok, failed)',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    pushRoundDuration: new Histogram({
+      name: 'keyward_push_round_duration_seconds',
+      help: 'Time from pushing a newly held keyset version to every edge until each confirmed (all_confirmed) or ran out of the retries the round waits for (not_all_confirmed)',
       labelNames: ['outcome'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],

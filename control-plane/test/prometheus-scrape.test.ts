@@ -157,6 +157,13 @@ describe.skipIf(missing !== null)('Prometheus scraping the control plane', () =>
       2,
     );
     expect(await scraped('keyward_push_attempt_duration_seconds_count{outcome="failed"}')).toBeNull();
+    // Each version held (the one at start, the rotated one) pushed in a round every edge confirmed.
+    expect(
+      await scraped('keyward_push_round_duration_seconds_count{outcome="all_confirmed"}'),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      await scraped('keyward_push_round_duration_seconds_count{outcome="not_all_confirmed"}'),
+    ).toBeNull();
     expect(
       await scraped('histogram_quantile(0.5, keyward_push_attempt_duration_seconds_bucket{outcome="ok"})'),
     ).toBeLessThanOrEqual(10);
