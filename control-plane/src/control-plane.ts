@@ -64,9 +64,10 @@ export async function startControlPlane(
   });
   const pusher = new EdgePusher({
     urls: config.edgeUrls,
-    onAttempt(target, ok) {
+    onAttempt(target, ok, durationMs) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
+      metrics.pushAttemptDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
     },
     moveAbove(reported, pushed) {
       logger.warn(
@@ -97,7 +98,7 @@ export async function startControlPlane(
 
   let scheduler: RotationScheduler | null = null;
   const rotationStatus = () => scheduler?.status() ?? Promise.resolve(ROTATION_OFF);
-  registerRotationMetrics(metrics.registry, rotationStatus, now);
+  registerRotationMetrics(metrics.registry, rotationStatus);
   const readiness = new ReadinessMonitor({ manager });
   metrics.observeStorage(() => readiness.last);
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;

@@ -384,7 +384,9 @@ export class SecretService {
   }
 
   #access(rpc: string, peer: string, outcome: string, note: AccessNote, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
     this.#options.metrics?.adminCalls.inc({ rpc, outcome });
+    this.#options.metrics?.adminCallDuration.observe({ rpc }, seconds);
     this.#options.logger.info(
       {
         access: true,
@@ -393,7 +395,7 @@ export class SecretService {
         outcome,
         version: note.version,
         kid: note.kid,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(seconds * 1000),
       },
       'admin call',
     );

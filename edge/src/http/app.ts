@@ -135,7 +135,7 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
 
   if (parts.serveMetrics) {
     app.get('/metrics', (c) =>
-      c.body(metrics.exposition(store, parts.now()), 200, {
+      c.body(metrics.exposition(store), 200, {
         'content-type': METRICS_CONTENT_TYPE,
         ...noStore,
       }),
