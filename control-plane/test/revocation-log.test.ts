@@ -16,7 +16,12 @@ const HOUR = 3600_000;
 
 function clock(start = Date.UTC(2026, 10, 30, 12)) {
   let now = start;
-  return { now: () => new Date(now), advance: (ms: number) => void (now += ms) };
+  return {
+    now: () => new Date(now),
+    advance(ms: number) {
+      now += ms;
+    },
+  };
 }
 
 describe('RevocationLog', () => {
