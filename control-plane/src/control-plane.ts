@@ -11,6 +11,7 @@ import { KeysetManager } from './keyset/keyset-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
+import { EdgeRegistry } from './push/edge-registry.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
 import { ReadinessMonitor } from './readiness.ts';
 import { RevocationLog } from './revocation/revocation-log.ts';
@@ -84,7 +85,7 @@ export async function startControlPlane(
     now,
   });
   const revocationPusher = new RevocationPusher({
-    urls: config.edgeUrls,
+    urls: () => registry.targets,
     log: revocations,
     onAttempt(target, ok) {
       metrics.pushAttempts.inc({ target });
@@ -92,6 +93,28 @@ export async function startControlPlane(
     },
   });
   registerRevocationMetrics(metrics.registry, revocations, revocationPusher);
+  const registry = new EdgeRegistry({
+    storage,
+    staticUrls: config.edgeUrls,
+    token: config.edgeRegistrationToken,
+    leaseMs: config.edgeLeaseMs,
+    onTargets(urls, added) {
+      pusher.syncTargets(urls);
+      if (added.length === 0) return;
+      logger.info({ added: added.length, targets: urls.length }, 'edges registered: pushing to them');
+      // Everything an edge needs, at once: the keyset and the revocations (edges already holding them answer
+      // with their version and cost one small request each).
+      manager.keyset().then(
+        (stored) => pusher.pushAll(stored),
+        () => {},
+      );
+      revocations.current().then(
+        (state) => revocationPusher.pushAll(state),
+        () => {},
+      );
+    },
+    onError: (error) => logger.warn({ cause: error.message }, 'registered edges not read'),
+  });
   manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
   metrics.observeEdges(() => pusher.targets);
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
@@ -111,6 +134,7 @@ export async function startControlPlane(
       'keyset loaded',
     );
     pushes.start(initial);
+    await registry.start();
     // Edges that restarted since hold no revocations: each gets what it is missing (nothing, for most).
     if (revocations.enabled && config.edgeUrls.length > 0) {
       revocations.current().then(
@@ -167,6 +191,7 @@ export async function startControlPlane(
         pusher,
         metrics,
         revocations,
+        registry,
         cacheTtlMs: config.keysetCacheTtlMs,
         now,
         rotation: rotationStatus,
@@ -181,6 +206,7 @@ export async function startControlPlane(
     // A failed start must not leave the Valkey connections, the subscriber or the timers running.
     readiness.stop();
     scheduler?.stop();
+    registry.stop();
     pusher.stop();
     revocationPusher.stop();
     await grpc?.shutdown(0);
@@ -207,6 +233,7 @@ export async function startControlPlane(
       // Before the drain, which reports NOT_SERVING: a later check must not report SERVING again.
       readiness.stop();
       scheduler?.stop();
+      registry.stop();
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
       await servers.grpc.shutdown();
       pusher.stop();

@@ -17,7 +17,10 @@ export type EdgeVariable =
   | 'JWT_AUDIENCE'
   | 'MAX_TOKEN_BYTES'
   | 'EDGE_METRICS'
-  | 'ACCESS_LOG';
+  | 'ACCESS_LOG'
+  | 'EDGE_PUBLIC_URL'
+  | 'EDGE_REGISTRATION_TOKEN'
+  | 'CONTROL_PLANE_URL';
 
 export type EdgeEnv = { readonly [name in EdgeVariable]?: string } & {
   /** The optional Workers KV binding; a process environment can only hold a string here, which is refused. */

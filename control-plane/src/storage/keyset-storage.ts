@@ -38,6 +38,13 @@ export interface KeysetStorage {
    * in the same step.
    */
   swapRevocations(expectedSerial: number, next: StoredRevocations, action?: AuditAction): Promise<boolean>;
+  /**
+   * Records that an edge reached at `url` is alive until `expiresAt` (epoch ms), and forgets registrations that
+   * have expired. Throws StorageUnavailableError.
+   */
+  registerEdge(url: string, expiresAt: number): Promise<void>;
+  /** The URLs of the edges whose registration has not expired at `now`, at most `limit`. */
+  registeredEdges(now: number, limit: number): Promise<string[]>;
   /** Calls `onChange` when another process changes the keyset. Returns the function that stops watching. */
   watch(onChange: (version: number) => void): Promise<() => Promise<void>>;
   /**

@@ -17,6 +17,7 @@
  *   jwt_secrets:revocations  the revocation list: a signed snapshot of every live revocation (shared/revocations.ts),
  *                        what edges that pull through Upstash read
  *   jwt_secrets:revocation_serial  its serial, the revocation list's compare-and-swap guard
+ *   jwt_secrets:edges    sorted set: URL of each edge that registered itself -> when its registration expires
  * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
  * cluster-layout.ts, and the three keys kept by name follow right after the script.
  */
@@ -45,6 +46,7 @@ export const VALKEY_KEYS = {
   lockPrefix: 'jwt_secrets:lock:',
   revocations: 'jwt_secrets:revocations',
   revocationSerial: 'jwt_secrets:revocation_serial',
+  edges: 'jwt_secrets:edges',
 } as const;
 
 /**
@@ -310,6 +312,19 @@ export class ValkeyStorage implements KeysetStorage {
     if (acknowledged < this.#minReplicas)
       throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
     return true;
+  }
+
+  async registerEdge(url: string, expiresAt: number): Promise<void> {
+    const key = this.#keys.edges;
+    await this.#call(() =>
+      this.#client.multi().zadd(key, expiresAt, url).zremrangebyscore(key, '-inf', Date.now()).exec(),
+    );
+  }
+
+  async registeredEdges(now: number, limit: number): Promise<string[]> {
+    return this.#call(() =>
+      this.#client.zrangebyscore(this.#keys.edges, `(${now}`, '+inf', 'LIMIT', 0, limit),
+    );
   }
 
   /** Brings the keys kept by name up to the slot's keyset (a writer may have stopped between the two steps). */
