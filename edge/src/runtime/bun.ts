@@ -2,6 +2,7 @@
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { inflatingFetch } from './bun-fetch.ts';
+import { listenAddress } from './listen-address.ts';
 import { withSecretFiles } from './secret-files.ts';
 import { createVerifyFetch } from './verify-fetch.ts';
 
@@ -17,9 +18,10 @@ declare const Bun: {
 // Bun implements node:crypto natively: its synchronous verify costs about a quarter of Bun's WebCrypto for HMAC
 // and three quarters for Ed25519 and ECDSA (`npm run bench`, case runtimeVerify), with the same verdicts.
 const edge = createEdge({ env: withSecretFiles(Bun.env), fetch: inflatingFetch, primitive: nodeVerify });
+const { port, host } = listenAddress(Bun.env);
 const server = Bun.serve({
-  port: Number(Bun.env.PORT ?? 8787),
-  hostname: Bun.env.HOST ?? '127.0.0.1',
+  port,
+  hostname: host,
   fetch: createVerifyFetch(edge),
 });
 console.log(`keyward edge (bun) listening on port ${server.port}`);
