@@ -55,7 +55,7 @@ if command -v node >/dev/null 2>&1 && [ -f "$dir/bin/keyward.js" ]; then
     export KEYWARD_TLS=1
   fi
   # exec: the CLI's exit code is this script's.
-  KEYWARD_ADDRESS="$address" exec node "$dir/bin/keyward.js" rotate "${flags[@]}"
+  KEYWARD_ADDRESS="$address" exec node "$dir/bin/keyward.js" rotate ${flags[@]+"${flags[@]}"}
 fi
 
 command -v grpcurl >/dev/null 2>&1 || usage "neither node with $dir/bin/keyward.js nor grpcurl is available"
@@ -79,7 +79,7 @@ fi
 # new secret. set -e ends the script with grpcurl's code when the call fails; -emit-defaults writes
 # `"confirmed": false` for an edge that missed it.
 response=$(printf '{"admin_token": "%s", "generate": true, "emergency": %s}' "$token" "$emergency_json" |
-  grpcurl "${tls[@]}" -emit-defaults -d @ "$address" cpc.orchestrator.SecretService/RotateSecret)
+  grpcurl ${tls[@]+"${tls[@]}"} -emit-defaults -d @ "$address" cpc.orchestrator.SecretService/RotateSecret)
 printf '%s\n' "$response"
 if printf '%s' "$response" | grep -q '"confirmed": *false'; then
   echo "rotate-secrets: the rotation is stored but not every edge confirmed it" >&2

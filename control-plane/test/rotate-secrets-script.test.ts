@@ -4,7 +4,7 @@
  * "<old>,<new>"), the token never in the output, and settings that contradict each other refused (2). Its
  * grpcurl path is not run here (no grpcurl on the test machines).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +162,19 @@ describe('scripts/rotate-secrets.sh', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(`${run.stdout}${run.stderr}`.includes(adminToken)).toBe(false);
+    expect((await plain.getKeyset()).version).toBe(before);
+  });
+
+  const hasGrpcurl = spawnSync('bash', ['-c', 'command -v grpcurl'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(hasGrpcurl)('exits 2 naming both when it finds neither the CLI nor grpcurl', async () => {
+    const before = (await plain.getKeyset()).version;
+    const run = await script({
+      ADMIN_TOKEN_FILE: tokenFile,
+      KEYWARD_ADDRESS: byName(plain),
+      KEYWARD_DIR: tokenDir,
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`neither node with ${tokenDir}/bin/keyward.js nor grpcurl is available`);
     expect((await plain.getKeyset()).version).toBe(before);
   });
 });
