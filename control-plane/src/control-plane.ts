@@ -20,8 +20,10 @@ import { RevocationPusher } from './revocation/revocation-pusher.ts';
 import { registerRotationMetrics } from './rotation/rotation-metrics.ts';
 import { RotationScheduler } from './rotation/rotation-scheduler.ts';
 import { ROTATION_OFF } from './rotation/rotation-status.ts';
+import { reportEvictionPolicies } from './storage/eviction-policy.ts';
 import type { KeysetStorage } from './storage/keyset-storage.ts';
 import { openStorage } from './storage/open-storage.ts';
+import { ValkeyStorage } from './storage/valkey-storage.ts';
 
 export interface ControlPlane {
   grpcPort: number;
@@ -50,6 +52,8 @@ export async function startControlPlane(
   options: StartOptions = {},
 ) {
   const storage = await openStorage(config);
+  // A shared Valkey that evicts any key under memory pressure could drop the keyset: warn at start-up.
+  if (storage instanceof ValkeyStorage) reportEvictionPolicies(await storage.evictionPolicies(), logger);
   const now = options.now ?? (() => new Date());
 
   const metrics = createMetrics();

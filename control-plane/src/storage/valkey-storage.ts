@@ -29,6 +29,7 @@ import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
 import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
 import { CLUSTER_KEYS, writeFollowers } from './cluster-layout.ts';
+import { type NodePolicy, readEvictionPolicies } from './eviction-policy.ts';
 import type { KeysetStorage, StorageFacts, StoredKeyset, StoredRevocations } from './keyset-storage.ts';
 import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
 
@@ -176,6 +177,11 @@ export class ValkeyStorage implements KeysetStorage {
   async connect(): Promise<void> {
     await this.#call(() => this.#client.connect());
     if (this.#client instanceof Cluster) await this.#repairFollowers(this.#client);
+  }
+
+  /** Each primary's maxmemory-policy, or why it could not be read (eviction-policy.ts). */
+  evictionPolicies(): Promise<NodePolicy[]> {
+    return readEvictionPolicies(this.#client);
   }
 
   async load(): Promise<StoredKeyset | null> {

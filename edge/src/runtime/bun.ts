@@ -2,6 +2,7 @@
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
 import { inflatingFetch } from './bun-fetch.ts';
+import { listenAddress } from './listen-address.ts';
 import { startRegistration } from './registration.ts';
 import { withSecretFiles } from './secret-files.ts';
 import { createVerifyFetch } from './verify-fetch.ts';
@@ -19,9 +20,10 @@ declare const Bun: {
 // and three quarters for Ed25519 and ECDSA (`npm run bench`, case runtimeVerify), with the same verdicts.
 const env = withSecretFiles(Bun.env);
 const edge = createEdge({ env, fetch: inflatingFetch, primitive: nodeVerify });
+const { port, host } = listenAddress(Bun.env);
 const server = Bun.serve({
-  port: Number(Bun.env.PORT ?? 8787),
-  hostname: Bun.env.HOST ?? '127.0.0.1',
+  port,
+  hostname: host,
   fetch: createVerifyFetch(edge),
 });
 console.log(`keyward edge (bun) listening on port ${server.port}`);

@@ -1,7 +1,8 @@
-/** Node.js entry: `node edge/src/runtime/node.ts` (env: KEYSET_KEY etc., PORT, HOST). */
+/** Node.js entry: `node edge/src/runtime/node.ts` (env: KEYSET_KEY etc., PORT and HOST: listen-address.ts). */
 import { createServer } from 'node:http';
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import { createEdge } from '../create-edge.ts';
+import { listenAddress } from './listen-address.ts';
 import { createNodeListener } from './node-listener.ts';
 import { startRegistration } from './registration.ts';
 import { withSecretFiles } from './secret-files.ts';
@@ -12,8 +13,9 @@ const env = withSecretFiles(process.env);
 const edge = createEdge({ env, primitive: nodeVerify, log });
 // Registers only once it listens: the control plane pushes to it at once.
 let registration: ReturnType<typeof startRegistration>;
+const { port, host } = listenAddress(process.env);
 const server = createServer(createNodeListener(edge));
-server.listen(Number(process.env.PORT ?? 8787), process.env.HOST ?? '127.0.0.1', () => {
+server.listen(port, host, () => {
   const address = server.address();
   const where = typeof address === 'object' && address !== null ? address : undefined;
   console.log(`keyward edge (node) listening on http://${where?.address}:${where?.port}`);
