@@ -87,6 +87,8 @@ apt_get() {
 }
 
 backports=0
+# A one-line source of Debian 12 in /etc/apt/sources.list, options included: `deb [signed-by=...] URI bookworm main`.
+ONE_LINE_SOURCE='^(deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+)bookworm[[:space:]]'
 if [ "$codename" = bookworm ] && [[ " ${packages[*]} " == *' valkey-server '* ]]; then
   backports=1
   if ! grep -rqs --include='*.list' --include='*.sources' '^[^#]*bookworm-backports' /etc/apt/; then
@@ -94,8 +96,8 @@ if [ "$codename" = bookworm ] && [[ " ${packages[*]} " == *' valkey-server '* ]]
     if [ -f /etc/apt/sources.list.d/debian.sources ]; then
       awk 'BEGIN{RS="";ORS="\n\n"} NR==1' /etc/apt/sources.list.d/debian.sources \
         | sed 's/^Suites:.*/Suites: bookworm-backports/' >/etc/apt/sources.list.d/backports.sources
-    elif line=$(grep -m1 -E '^deb\s+\S+\s+bookworm\s' /etc/apt/sources.list 2>/dev/null); then
-      echo "$line" | awk '{print $1, $2, "bookworm-backports main"}' >/etc/apt/sources.list.d/backports.list
+    elif line=$(grep -m1 -E "$ONE_LINE_SOURCE" /etc/apt/sources.list 2>/dev/null); then
+      echo "$line" | sed -E "s/$ONE_LINE_SOURCE.*/\\1bookworm-backports main/" >/etc/apt/sources.list.d/backports.list
     else
       echo "npm test could not install valkey-server: no Debian source in /etc/apt to add bookworm-backports from" >&2
       exit 1
