@@ -3,6 +3,8 @@
 import { findActiveKey } from '../../shared/keyset.ts';
 import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
+import { DashboardFeed } from './dashboard/dashboard-feed.ts';
+import { dashboardState } from './dashboard/dashboard-state.ts';
 import { setServing, startGrpcServer } from './grpc/grpc-server.ts';
 import { SecretService } from './grpc/secret-service.ts';
 import type { TlsIdentity } from './grpc/tls-identity.ts';
@@ -50,6 +52,8 @@ export async function startControlPlane(
 
   const metrics = createMetrics();
   const adminAuth = new AdminAuth(config.adminToken);
+  // Open dashboards get a snapshot on every change this process hears of.
+  const dashboardFeed = new DashboardFeed();
   const manager = new KeysetManager({
     storage,
     now,
@@ -64,6 +68,7 @@ export async function startControlPlane(
     onAttempt(target, ok) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
+      dashboardFeed.notify();
     },
     moveAbove(reported, pushed) {
       logger.warn(
@@ -73,7 +78,10 @@ export async function startControlPlane(
       return manager.moveAbove(reported, pushed.keyset.version);
     },
   });
-  manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
+  manager.on('installed', (stored) => {
+    metrics.observeKeyset(stored.keyset);
+    dashboardFeed.notify();
+  });
   metrics.observeEdges(() => pusher.targets);
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
 
@@ -142,6 +150,20 @@ export async function startControlPlane(
         now,
         rotation: rotationStatus,
         readiness: () => readiness.check(),
+        dashboard: {
+          auth: adminAuth,
+          feed: dashboardFeed,
+          state: () =>
+            dashboardState({
+              keyset: () => manager.keyset(),
+              staleBeyondTtl: () => manager.staleBeyondTtl,
+              storageKind: storage.kind,
+              edges: () => pusher.targets,
+              rotation: rotationStatus,
+              auditTail: storage.auditTail?.bind(storage),
+              now,
+            }),
+        },
       }),
       {
         host: config.host,
@@ -153,6 +175,7 @@ export async function startControlPlane(
     readiness.stop();
     scheduler?.stop();
     pusher.stop();
+    dashboardFeed.stop();
     await grpc?.shutdown(0);
     await manager.stop();
     await storage.close();
@@ -180,6 +203,8 @@ export async function startControlPlane(
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
       await servers.grpc.shutdown();
       pusher.stop();
+      // Open dashboard streams would hold the HTTP server's close.
+      dashboardFeed.stop();
       await servers.http.close();
       await manager.stop();
       await storage.close();

@@ -1,0 +1,125 @@
+/**
+ * The operator dashboard on HTTP_PORT, read-only:
+ *   GET /dashboard/          the page (a static shell with no data), its app.js and app.css: unauthenticated,
+ *                            as they hold nothing that is not in the package
+ *   GET /dashboard/state     the snapshot as JSON       } `Authorization: Bearer <ADMIN_TOKEN>`, checked by the
+ *   GET /dashboard/events    snapshots as server-sent   } admin token check and its brake (admin-auth.ts), the same
+ *                            events, on every change    } instance gRPC uses; a wrong token gets 401 and no data
+ * The token travels in a header only, never in a URL (where logs, history and Referer would keep it). An open
+ * stream whose token a reload has since replaced is told `denied` and closed at its next snapshot.
+ */
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { bearerCredentials } from '../../../shared/bearer-token.ts';
+import type { AdminAuth } from '../admin-auth.ts';
+import { ControlPlaneError } from '../errors.ts';
+import type { DashboardFeed } from './dashboard-feed.ts';
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard-page.ts';
+import type { DashboardState } from './dashboard-state.ts';
+
+export interface DashboardDeps {
+  auth: AdminAuth;
+  feed: DashboardFeed;
+  state: () => Promise<DashboardState>;
+}
+
+/** Same-origin script and style only, no inline code, no framing, no form posting anywhere. */
+export const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  'img-src data:',
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function secured(c: Context): void {
+  c.header('Content-Security-Policy', DASHBOARD_CSP);
+  c.header('X-Frame-Options', 'DENY');
+  c.header('X-Content-Type-Options', 'nosniff');
+  c.header('Referrer-Policy', 'no-referrer');
+  c.header('Cache-Control', 'no-store');
+}
+
+function peerOf(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    // Not served by @hono/node-server (app.request in a test): every such caller is one peer.
+    return 'unknown';
+  }
+}
+
+/** The caller's token once the admin token check accepts it, or the answer refusing it. */
+function authorize(c: Context, auth: AdminAuth): { token: string } | Response {
+  const token = bearerCredentials(c.req.header('authorization'));
+  try {
+    auth.check(peerOf(c), token);
+    return { token: token as string };
+  } catch (error) {
+    if (error instanceof ControlPlaneError && error.code === 'rate_limited') {
+      const seconds = /retry in (\d+)s/.exec(error.message)?.[1];
+      if (seconds) c.header('Retry-After', seconds);
+      return c.json({ error: error.message }, 429);
+    }
+    c.header('WWW-Authenticate', 'Bearer realm="keyward-dashboard"');
+    return c.json({ error: 'Invalid admin token' }, 401);
+  }
+}
+
+export function mountDashboard(app: Hono, deps: DashboardDeps): void {
+  app.use('/dashboard', async (c, next) => {
+    await next();
+    secured(c);
+  });
+  app.use('/dashboard/*', async (c, next) => {
+    await next();
+    secured(c);
+  });
+  // Relative, so that the page's relative links resolve under /dashboard/ behind a proxy's path prefix too.
+  app.get('/dashboard', (c) => c.body(null, 308, { location: 'dashboard/' }));
+  app.get('/dashboard/', (c) => c.html(DASHBOARD_HTML));
+  app.get('/dashboard/app.js', (c) =>
+    c.body(DASHBOARD_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
+  );
+  app.get('/dashboard/app.css', (c) =>
+    c.body(DASHBOARD_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
+  );
+
+  app.get('/dashboard/state', async (c) => {
+    const allowed = authorize(c, deps.auth);
+    if (allowed instanceof Response) return allowed;
+    return c.json(await deps.state());
+  });
+
+  app.get('/dashboard/events', (c) => {
+    const allowed = authorize(c, deps.auth);
+    if (allowed instanceof Response) return allowed;
+    const subscription = deps.feed.subscribe();
+    if (subscription === null) {
+      return c.json({ error: `too many dashboards open (at most ${deps.feed.maxStreams})` }, 503);
+    }
+    const response = streamSSE(c, async (stream) => {
+      stream.onAbort(() => subscription.close());
+      try {
+        do {
+          if (!deps.auth.stillAccepts(allowed.token)) {
+            await stream.writeSSE({ event: 'denied', data: 'the admin token is no longer accepted' });
+            break;
+          }
+          await stream.writeSSE({ event: 'state', data: JSON.stringify(await deps.state()) });
+        } while (await subscription.next());
+      } catch {
+        // The dashboard went away mid-write, or the snapshot failed: the page reconnects.
+      } finally {
+        subscription.close();
+      }
+    });
+    // The connection ends with the stream: a kept-alive one would hold a closing server for its idle timeout.
+    response.headers.set('connection', 'close');
+    return response;
+  });
+}
