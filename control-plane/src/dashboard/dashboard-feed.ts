@@ -35,7 +35,7 @@ export class DashboardFeed {
   #stopped = false;
 
   constructor(options: DashboardFeedOptions = {}) {
-    this.#refreshMs = options.refreshMs ?? 10_000;
+    this.#refreshMs = options.refreshMs ?? 30_000;
     this.#coalesceMs = options.coalesceMs ?? 50;
     this.maxStreams = options.maxStreams ?? 32;
   }

@@ -1,0 +1,182 @@
+/**
+ * The operator dashboard in a real headless Chromium (the machine's, driven by playwright-core) against a real
+ * control plane over valkey-server with a real edge on loopback: a wrong token sees nothing; the right one sees
+ * the keys, the edge and the audit timeline, and a rotation made over gRPC shows without a reload (server-sent
+ * events); a staged key pair shows as standby and no snapshot carries key material; a token a reload replaced
+ * closes the open page. Waits are for elements, bounded; none is timed.
+ */
+import { randomBytes } from 'node:crypto';
+import { credentials } from '@grpc/grpc-js';
+import type { Browser, Page, Response as PlaywrightResponse } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
+import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from '../../test/support/chromium.ts';
+import { type Harness, newAdminToken, startHarness } from '../../test/support/control-plane-harness.ts';
+import { type NodeEdgeServer, startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
+import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
+import { connectSecretService, type SecretServiceConnection } from '../src/grpc/secret-service-client.ts';
+
+/** Generous: two busy cores, a browser and a control plane. The update itself comes on an event. */
+const UPDATE_BOUND_MS = 10_000;
+
+const installed = chromiumInstalled();
+if (!installed && process.env.CI) {
+  throw new Error(
+    `no Chromium at ${CHROMIUM_PATH}: CI runs the dashboard's browser test (apt-get install chromium)`,
+  );
+}
+if (!installed) {
+  console.warn(
+    `SKIPPED the dashboard browser test: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
+}
+
+const activeRow = (kid: string) => `#keys tr[data-status="active"][data-kid="${kid}"]`;
+
+describe.skipIf(!installed)('the operator dashboard in headless Chromium', () => {
+  let valkey: ValkeyServer;
+  let edge: NodeEdgeServer;
+  let harness: Harness;
+  let client: SecretServiceConnection;
+  let browser: Browser;
+  let firstKid: string;
+  const secrets: string[] = [];
+
+  beforeAll(async () => {
+    const keysetKey = randomBytes(32).toString('base64url');
+    valkey = await startValkey();
+    edge = await startNodeEdgeServer(keysetKey);
+    harness = await startHarness({ valkeyUrl: valkey.url, keysetKey, edgeUrls: [edge.url] });
+    client = connectSecretService(harness.grpcAddress, credentials.createInsecure());
+    firstKid = await activeKid();
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    client?.close();
+    await harness?.stop();
+    await edge?.close();
+    await valkey?.stop();
+  });
+
+  async function activeKid(): Promise<string> {
+    const { keys } = await harness.getKeyset();
+    return keys.find((key) => key.status === 'active')?.kid as string;
+  }
+
+  /** A fresh browser context (its own sessionStorage) on the dashboard, the sign-in form filled and sent. */
+  async function signIn(token: string): Promise<Page> {
+    return (await signInWatched(token)).page;
+  }
+
+  /** signIn, with the answer to the page's first request for /dashboard/events. */
+  async function signInWatched(token: string): Promise<{ page: Page; events: Promise<PlaywrightResponse> }> {
+    const page = await (await browser.newContext()).newPage();
+    const answer = await page.goto(`${harness.httpUrl}/dashboard`);
+    expect(answer?.status()).toBe(200);
+    await page.fill('#token', token);
+    const events = page.waitForResponse((response) => response.url().endsWith('/dashboard/events'));
+    await page.click('#sign-in button[type=submit]');
+    return { page, events };
+  }
+
+  it('serves the page with no data, unauthenticated, framing and caching refused', async () => {
+    const response = await fetch(`${harness.httpUrl}/dashboard/`);
+    const headers = Object.fromEntries(response.headers);
+    expect(response.status).toBe(200);
+    expect(headers['x-frame-options']).toBe('DENY');
+    expect(headers['cache-control']).toBe('no-store');
+    expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(headers['content-security-policy']).toContain("script-src 'self'");
+    expect(await response.text()).not.toContain(firstKid);
+  });
+
+  it('a wrong token sees nothing: 401, a clear error, no kid in the page', async () => {
+    const { page, events } = await signInWatched(`wrong-${newAdminToken()}`);
+    expect((await events).status()).toBe(401);
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).toContain('Wrong admin token');
+    expect(await page.isHidden('#board')).toBe(true);
+    expect(await page.content()).not.toContain(firstKid);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    await page.context().close();
+  });
+
+  it('shows the keys, the edge and the timeline, and a rotation over gRPC without a reload', async () => {
+    const page = await signIn(harness.adminToken);
+    await page.waitForSelector(activeRow(firstKid));
+    const before = await harness.getKeyset();
+    await page.waitForSelector(
+      `#edges tr[data-url="${edge.url}"][data-confirmed-version="${before.version}"]`,
+    );
+    expect(page.url()).not.toContain(harness.adminToken);
+
+    const secret = randomBytes(48).toString('base64');
+    secrets.push(secret);
+    const rotated = await harness.rotate(secret);
+    expect(rotated.kid).not.toBe(firstKid);
+    const answered = performance.now();
+    await page.waitForSelector(activeRow(rotated.kid), { timeout: UPDATE_BOUND_MS });
+    console.log(
+      `the dashboard showed the new active kid ${Math.round(performance.now() - answered)} ms after RotateSecret answered`,
+    );
+    await page.waitForSelector(`#keys tr[data-status="previous"][data-kid="${firstKid}"]`);
+    await page.waitForSelector(
+      `#edges tr[data-url="${edge.url}"][data-confirmed-version="${rotated.version}"]`,
+      { timeout: UPDATE_BOUND_MS },
+    );
+    const entry = await page.waitForSelector('#timeline li[data-action="rotate"]');
+    expect(await entry.textContent()).toContain(rotated.kid);
+    expect(await page.textContent('#schedule')).toContain('ROTATION_INTERVAL=off');
+
+    const html = await page.content();
+    expect(html).not.toContain(harness.adminToken);
+    expect(html).not.toContain(secret);
+    expect(html).not.toContain(encodeBase64url(utf8(secret)));
+    await page.context().close();
+  });
+
+  it('a staged key pair shows as standby; no snapshot carries k or d', async () => {
+    const page = await signIn(harness.adminToken);
+    const staged = await client.stageKey({ admin_token: harness.adminToken, alg: 'EdDSA' });
+    await page.waitForSelector(`#keys tr[data-status="standby"][data-kid="${staged.kid}"]`, {
+      timeout: UPDATE_BOUND_MS,
+    });
+    expect(await page.textContent(`#keys tr[data-kid="${staged.kid}"]`)).toContain('EdDSA');
+
+    const response = await fetch(`${harness.httpUrl}/dashboard/state`, {
+      headers: { authorization: `Bearer ${harness.adminToken}` },
+    });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const state = JSON.parse(text) as { keys: Array<Record<string, unknown>> };
+    expect(state.keys.map((key) => key.kid)).toContain(staged.kid);
+    for (const key of state.keys) {
+      expect(Object.keys(key).sort()).toEqual([
+        'alg',
+        'created_at',
+        'expires_at',
+        'kid',
+        'status',
+        'version',
+      ]);
+    }
+    for (const secret of secrets) expect(text).not.toContain(encodeBase64url(utf8(secret)));
+    await page.context().close();
+  });
+
+  it('an open dashboard whose token a reload replaced is told so at its next snapshot, and shows nothing', async () => {
+    const page = await signIn(harness.adminToken);
+    const kid = await activeKid();
+    await page.waitForSelector(activeRow(kid));
+    harness.controlPlane.adminAuth.setTokens([newAdminToken()]);
+    // A change wakes the open stream at once (otherwise its periodic snapshot would).
+    await harness.controlPlane.manager.rotate({ actor: 'test' });
+    await page.waitForSelector('#error:not([hidden])', { timeout: UPDATE_BOUND_MS });
+    expect(await page.textContent('#error')).toContain('no longer accepted');
+    expect(await page.isHidden('#board')).toBe(true);
+    expect(await page.content()).not.toContain(kid);
+    await page.context().close();
+  });
+});
