@@ -98,6 +98,7 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
     await page.waitForSelector('#error:not([hidden])');
     expect(await page.textContent('#error')).toContain('Wrong admin token');
     expect(await page.isHidden('#board')).toBe(true);
+    expect(await page.isVisible('#sign-in')).toBe(true);
     expect(await page.content()).not.toContain(firstKid);
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
     await page.context().close();
@@ -106,6 +107,8 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
   it('shows the keys, the edge and the timeline, and a rotation over gRPC without a reload', async () => {
     const page = await signIn(harness.adminToken);
     await page.waitForSelector(activeRow(firstKid));
+    expect(await page.isVisible('#board')).toBe(true);
+    expect(await page.isHidden('#sign-in')).toBe(true);
     const before = await harness.getKeyset();
     await page.waitForSelector(
       `#edges tr[data-url="${edge.url}"][data-confirmed-version="${before.version}"]`,

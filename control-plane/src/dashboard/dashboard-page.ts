@@ -66,6 +66,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 
 export const DASHBOARD_CSS = `:root { color-scheme: light dark; --muted: #6b7280; --line: #d1d5db; --ok: #15803d; --warn: #b45309;
   --bad: #b91c1c; --info: #1d4ed8; font: 14px/1.45 system-ui, sans-serif; }
+[hidden] { display: none !important; }
 body { margin: 0 auto; max-width: 72rem; padding: 1rem 1.5rem 3rem; }
 header { display: flex; align-items: baseline; gap: 1rem; border-bottom: 1px solid var(--line); }
 h1 { font-size: 1.25rem; margin: 0.5rem 0; }
