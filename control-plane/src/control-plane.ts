@@ -163,6 +163,11 @@ export async function startControlPlane(
               auditTail: storage.auditTail?.bind(storage),
               now,
             }),
+          // As gRPC's admin calls: an access-log line and keyward_admin_calls_total, refusals included.
+          onAccess({ peer, call, outcome }) {
+            metrics.adminCalls.inc({ rpc: call, outcome });
+            logger.info({ access: true, peer, rpc: call, outcome }, 'admin call');
+          },
         },
       }),
       {

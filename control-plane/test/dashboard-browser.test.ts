@@ -93,8 +93,15 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
   });
 
   it('a wrong token sees nothing: 401, a clear error, no kid in the page', async () => {
-    const { page, events } = await signInWatched(`wrong-${newAdminToken()}`);
+    const wrong = `wrong-${newAdminToken()}`;
+    const { page, events } = await signInWatched(wrong);
     expect((await events).status()).toBe(401);
+    // Logged as a refused admin call, as gRPC's are; the token is not.
+    const refusals = harness.logLines.filter(
+      (line) => line.includes('"rpc":"DashboardEvents"') && line.includes('"outcome":"permission_denied"'),
+    );
+    expect(refusals).toHaveLength(1);
+    expect(harness.logLines.join('\n')).not.toContain(wrong);
     await page.waitForSelector('#error:not([hidden])');
     expect(await page.textContent('#error')).toContain('Wrong admin token');
     expect(await page.isHidden('#board')).toBe(true);

@@ -22,6 +22,11 @@ export interface DashboardDeps {
   auth: AdminAuth;
   feed: DashboardFeed;
   state: () => Promise<DashboardState>;
+  /**
+   * Called once per request for data, as gRPC's admin calls are (an access-log line, keyward_admin_calls_total):
+   * `call` is DashboardState or DashboardEvents, `outcome` ok, permission_denied, rate_limited or unavailable.
+   */
+  onAccess?: (access: { peer: string; call: string; outcome: string }) => void;
 }
 
 /** Same-origin script and style only, no inline code, no framing, no form posting anywhere. */
@@ -53,21 +58,30 @@ function peerOf(c: Context): string {
   }
 }
 
-/** The caller's token once the admin token check accepts it, or the answer refusing it. */
-function authorize(c: Context, auth: AdminAuth): { token: string } | Response {
+/** The caller's token once the admin token check accepts it, or the answer refusing it; logged either way. */
+function authorize(c: Context, deps: DashboardDeps, call: string): { token: string } | Response {
   const token = bearerCredentials(c.req.header('authorization'));
+  const peer = peerOf(c);
+  const access = (outcome: string) => deps.onAccess?.({ peer, call, outcome });
   try {
-    auth.check(peerOf(c), token);
-    return { token: token as string };
+    deps.auth.check(peer, token);
   } catch (error) {
     if (error instanceof ControlPlaneError && error.code === 'rate_limited') {
+      access('rate_limited');
       const seconds = /retry in (\d+)s/.exec(error.message)?.[1];
       if (seconds) c.header('Retry-After', seconds);
       return c.json({ error: error.message }, 429);
     }
+    access('permission_denied');
     c.header('WWW-Authenticate', 'Bearer realm="keyward-dashboard"');
     return c.json({ error: 'Invalid admin token' }, 401);
   }
+  if (call === 'DashboardEvents' && deps.feed.streams >= deps.feed.maxStreams) {
+    access('unavailable');
+    return c.json({ error: `too many dashboards open (at most ${deps.feed.maxStreams})` }, 503);
+  }
+  access('ok');
+  return { token: token as string };
 }
 
 export function mountDashboard(app: Hono, deps: DashboardDeps): void {
@@ -90,18 +104,17 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): void {
   );
 
   app.get('/dashboard/state', async (c) => {
-    const allowed = authorize(c, deps.auth);
+    const allowed = authorize(c, deps, 'DashboardState');
     if (allowed instanceof Response) return allowed;
     return c.json(await deps.state());
   });
 
   app.get('/dashboard/events', (c) => {
-    const allowed = authorize(c, deps.auth);
+    const allowed = authorize(c, deps, 'DashboardEvents');
     if (allowed instanceof Response) return allowed;
     const subscription = deps.feed.subscribe();
-    if (subscription === null) {
-      return c.json({ error: `too many dashboards open (at most ${deps.feed.maxStreams})` }, 503);
-    }
+    // Stopped since the check: the control plane is going away.
+    if (subscription === null) return c.json({ error: 'the control plane is stopping' }, 503);
     const response = streamSSE(c, async (stream) => {
       stream.onAbort(() => subscription.close());
       try {
