@@ -58,8 +58,15 @@ function peerOf(c: Context): string {
   }
 }
 
-/** The caller's token once the admin token check accepts it, or the answer refusing it; logged either way. */
-function authorize(c: Context, deps: DashboardDeps, call: string): { token: string } | Response {
+/**
+ * The caller once the admin token check accepts it (`admitted` logs the request's outcome from there), or the
+ * answer refusing it, logged.
+ */
+function authorize(
+  c: Context,
+  deps: DashboardDeps,
+  call: string,
+): { token: string; admitted(outcome: string): void } | Response {
   const token = bearerCredentials(c.req.header('authorization'));
   const peer = peerOf(c);
   const access = (outcome: string) => deps.onAccess?.({ peer, call, outcome });
@@ -76,12 +83,7 @@ function authorize(c: Context, deps: DashboardDeps, call: string): { token: stri
     c.header('WWW-Authenticate', 'Bearer realm="keyward-dashboard"');
     return c.json({ error: 'Invalid admin token' }, 401);
   }
-  if (call === 'DashboardEvents' && deps.feed.streams >= deps.feed.maxStreams) {
-    access('unavailable');
-    return c.json({ error: `too many dashboards open (at most ${deps.feed.maxStreams})` }, 503);
-  }
-  access('ok');
-  return { token: token as string };
+  return { token: token as string, admitted: access };
 }
 
 export function mountDashboard(app: Hono, deps: DashboardDeps): void {
@@ -106,6 +108,7 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): void {
   app.get('/dashboard/state', async (c) => {
     const allowed = authorize(c, deps, 'DashboardState');
     if (allowed instanceof Response) return allowed;
+    allowed.admitted('ok');
     return c.json(await deps.state());
   });
 
@@ -113,8 +116,14 @@ export function mountDashboard(app: Hono, deps: DashboardDeps): void {
     const allowed = authorize(c, deps, 'DashboardEvents');
     if (allowed instanceof Response) return allowed;
     const subscription = deps.feed.subscribe();
-    // Stopped since the check: the control plane is going away.
-    if (subscription === null) return c.json({ error: 'the control plane is stopping' }, 503);
+    if (subscription === null) {
+      allowed.admitted('unavailable');
+      return c.json(
+        { error: `too many dashboards open (at most ${deps.feed.maxStreams}), or stopping` },
+        503,
+      );
+    }
+    allowed.admitted('ok');
     const response = streamSSE(c, async (stream) => {
       stream.onAbort(() => subscription.close());
       try {
