@@ -41,6 +41,7 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
   let browser: Browser;
   let firstKid: string;
   const secrets: string[] = [];
+  const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     const keysetKey = randomBytes(32).toString('base64url');
@@ -73,6 +74,11 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
   /** signIn, with the answer to the page's first request for /dashboard/events. */
   async function signInWatched(token: string): Promise<{ page: Page; events: Promise<PlaywrightResponse> }> {
     const page = await (await browser.newContext()).newPage();
+    // A Content-Security-Policy violation or a script error shows here.
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => consoleErrors.push(error.message));
     const answer = await page.goto(`${harness.httpUrl}/dashboard`);
     expect(answer?.status()).toBe(200);
     await page.fill('#token', token);
@@ -108,6 +114,8 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
     expect(await page.isVisible('#sign-in')).toBe(true);
     expect(await page.content()).not.toContain(firstKid);
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    // The refused request is the one error the browser reports.
+    expect(consoleErrors.splice(0)).toEqual([expect.stringContaining('401')]);
     await page.context().close();
   });
 
@@ -140,6 +148,7 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
     expect(await entry.textContent()).toContain(rotated.kid);
     expect(await page.textContent('#schedule')).toContain('ROTATION_INTERVAL=off');
 
+    expect(consoleErrors).toEqual([]);
     const html = await page.content();
     expect(html).not.toContain(harness.adminToken);
     expect(html).not.toContain(secret);
