@@ -2,8 +2,8 @@
  * The operator dashboard in a real headless Chromium (the machine's, driven by playwright-core) against a real
  * control plane over valkey-server with a real edge on loopback: a wrong token sees nothing; the right one sees
  * the keys, the edge and the audit timeline, and a rotation made over gRPC shows without a reload (server-sent
- * events); a staged key pair shows as standby and no snapshot carries key material; a token a reload replaced
- * closes the open page. Waits are for elements, bounded; none is timed.
+ * events), one made through another replica too; a staged key pair shows as standby and no snapshot carries key
+ * material; a token a reload replaced closes the open page. Waits are for elements, bounded; none is timed.
  */
 import { randomBytes } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
@@ -42,9 +42,9 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
   let firstKid: string;
   const secrets: string[] = [];
   const consoleErrors: string[] = [];
+  const keysetKey = randomBytes(32).toString('base64url');
 
   beforeAll(async () => {
-    const keysetKey = randomBytes(32).toString('base64url');
     valkey = await startValkey();
     edge = await startNodeEdgeServer(keysetKey);
     harness = await startHarness({ valkeyUrl: valkey.url, keysetKey, edgeUrls: [edge.url] });
@@ -153,6 +153,21 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
     expect(html).not.toContain(harness.adminToken);
     expect(html).not.toContain(secret);
     expect(html).not.toContain(encodeBase64url(utf8(secret)));
+    await page.context().close();
+  });
+
+  it("another replica's rotation shows too (jwt_secrets:changed)", async () => {
+    const page = await signIn(harness.adminToken);
+    await page.waitForSelector(activeRow(await activeKid()));
+    const other = await startHarness({ valkeyUrl: valkey.url, keysetKey, adminToken: harness.adminToken });
+    try {
+      const secret = randomBytes(48).toString('base64');
+      secrets.push(secret);
+      const rotated = await other.rotate(secret);
+      await page.waitForSelector(activeRow(rotated.kid), { timeout: UPDATE_BOUND_MS });
+    } finally {
+      await other.stop();
+    }
     await page.context().close();
   });
 
