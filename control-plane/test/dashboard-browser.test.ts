@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBase64url, utf8 } from '../../shared/base64url.ts';
 import { CHROMIUM_PATH, chromiumInstalled, launchChromium } from '../../test/support/chromium.ts';
 import { type Harness, newAdminToken, startHarness } from '../../test/support/control-plane-harness.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
+import { unreachableUrl } from '../../test/support/inventory-edges.ts';
+import { KEYSET_KEY } from '../../test/support/keysets.ts';
 import { type NodeEdgeServer, startNodeEdgeServer } from '../../test/support/node-edge-server.ts';
+import {
+  type ScheduledControlPlane,
+  startScheduledControlPlane,
+} from '../../test/support/scheduled-control-plane.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { connectSecretService, type SecretServiceConnection } from '../src/grpc/secret-service-client.ts';
 
@@ -211,6 +218,55 @@ describe.skipIf(!installed)('the operator dashboard in headless Chromium', () =>
     expect(await page.textContent('#error')).toContain('no longer accepted');
     expect(await page.isHidden('#board')).toBe(true);
     expect(await page.content()).not.toContain(kid);
+    await page.context().close();
+  });
+});
+
+describe.skipIf(!installed)('the dashboard on a rotation schedule (fake clock, env storage)', () => {
+  const T0 = new Date('2031-03-01T00:00:00.000Z');
+  const DUE = new Date(T0.getTime() + 90 * 86_400_000);
+  const STAGE_AT = new Date(DUE.getTime() - 3_600_000);
+  let edge: NodeEdgeServer;
+  let deadUrl: string;
+  let cp: ScheduledControlPlane;
+  let clock: FakeClock;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    clock = new FakeClock(T0);
+    [edge, deadUrl] = await Promise.all([startNodeEdgeServer(KEYSET_KEY), unreachableUrl()]);
+    cp = await startScheduledControlPlane({ clock, edgeUrls: [edge.url, deadUrl] });
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await cp?.stop();
+    await edge?.close();
+  });
+
+  it('shows the staged key, the edge that has not confirmed it, and the promotion blocked by it', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${cp.httpUrl}/dashboard/`);
+    await page.fill('#token', cp.adminToken);
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForSelector('#keys tr[data-status="active"]');
+    expect(await page.textContent('#schedule')).toContain(`Next key staged`);
+
+    clock.set(STAGE_AT);
+    const { kid } = (await cp.scheduler.tick()) as { kid: string };
+    await page.waitForSelector(`#keys tr[data-status="standby"][data-kid="${kid}"]`, {
+      timeout: UPDATE_BOUND_MS,
+    });
+    expect(await page.textContent('#schedule')).toContain(`Standby ${kid} becomes active`);
+    expect(await page.textContent('#blockers')).toBe(`not yet confirmed by ${deadUrl}`);
+
+    clock.set(DUE);
+    expect(await cp.scheduler.tick()).toMatchObject({ step: 'blocked', kid });
+    const blocked = await page.waitForSelector('#schedule.blocked', { timeout: UPDATE_BOUND_MS });
+    expect(await blocked.textContent()).toContain(`BLOCKED since ${DUE.toISOString()}: standby ${kid}`);
+    expect(await page.textContent('#blockers')).toBe(`not yet confirmed by ${deadUrl}`);
+    expect(await page.textContent(`#edges tr[data-url="${deadUrl}"]`)).toContain('unreachable');
     await page.context().close();
   });
 });
