@@ -3,6 +3,8 @@
 import { findActiveKey } from '../../shared/keyset.ts';
 import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
+import { DashboardFeed } from './dashboard/dashboard-feed.ts';
+import { dashboardState } from './dashboard/dashboard-state.ts';
 import { setServing, startGrpcServer } from './grpc/grpc-server.ts';
 import { SecretService } from './grpc/secret-service.ts';
 import type { TlsIdentity } from './grpc/tls-identity.ts';
@@ -58,6 +60,8 @@ export async function startControlPlane(
 
   const metrics = createMetrics();
   const adminAuth = new AdminAuth(config.adminToken);
+  // Open dashboards get a snapshot on every change this process hears of.
+  const dashboardFeed = new DashboardFeed();
   const manager = new KeysetManager({
     storage,
     now,
@@ -73,6 +77,7 @@ export async function startControlPlane(
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
       metrics.pushAttemptDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
+      dashboardFeed.notify();
     },
     moveAbove(reported, pushed) {
       logger.warn(
@@ -94,6 +99,7 @@ export async function startControlPlane(
     onAttempt(target, ok) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
+      dashboardFeed.notify();
     },
   });
   registerRevocationMetrics(metrics.registry, revocations, revocationPusher);
@@ -119,7 +125,10 @@ export async function startControlPlane(
     },
     onError: (error) => logger.warn({ cause: error.message }, 'registered edges not read'),
   });
-  manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
+  manager.on('installed', (stored) => {
+    metrics.observeKeyset(stored.keyset);
+    dashboardFeed.notify();
+  });
   metrics.observeEdges(() => pusher.targets);
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
 
@@ -200,6 +209,25 @@ export async function startControlPlane(
         now,
         rotation: rotationStatus,
         readiness: () => readiness.check(),
+        dashboard: {
+          auth: adminAuth,
+          feed: dashboardFeed,
+          state: () =>
+            dashboardState({
+              keyset: () => manager.keyset(),
+              staleBeyondTtl: () => manager.staleBeyondTtl,
+              storageKind: storage.kind,
+              edges: () => pusher.targets,
+              rotation: rotationStatus,
+              auditTail: storage.auditTail?.bind(storage),
+              now,
+            }),
+          // As gRPC's admin calls: an access-log line and keyward_admin_calls_total, refusals included.
+          onAccess({ peer, call, outcome }) {
+            metrics.adminCalls.inc({ rpc: call, outcome });
+            logger.info({ access: true, peer, rpc: call, outcome }, 'admin call');
+          },
+        },
       }),
       {
         host: config.host,
@@ -213,6 +241,7 @@ export async function startControlPlane(
     registry.stop();
     pusher.stop();
     revocationPusher.stop();
+    dashboardFeed.stop();
     await grpc?.shutdown(0);
     await manager.stop();
     await storage.close();
@@ -242,6 +271,8 @@ export async function startControlPlane(
       await servers.grpc.shutdown();
       pusher.stop();
       revocationPusher.stop();
+      // Open dashboard streams would hold the HTTP server's close.
+      dashboardFeed.stop();
       await servers.http.close();
       await manager.stop();
       await storage.close();

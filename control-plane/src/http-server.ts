@@ -1,8 +1,9 @@
 /**
  * The control plane's HTTP side on HTTP_PORT: `GET /keyset` (the envelope, with ETag, for edges that pull),
  * `GET /.well-known/jwks.json` (the public keys, for JWKS clients), `GET /healthz` (keyset and per-edge push
- * state), `GET /revocations?since=N` (the revocation list above serial N, for edges that pull), `GET /livez` and
- * `GET /readyz` (probes) and `GET /metrics` (Prometheus).
+ * state), `GET /revocations?since=N` (the revocation list above serial N, for edges that pull), `POST /edges`
+ * (edges registering themselves), `GET /livez` and `GET /readyz` (probes), `GET /metrics` (Prometheus) and the
+ * operator dashboard under `/dashboard/` (dashboard/dashboard-routes.ts: its data behind the admin token).
  */
 import { createHash } from 'node:crypto';
 import { serve } from '@hono/node-server';
@@ -10,6 +11,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { JWKS_MAX_AGE_CAP_S, JwksCache, jwksMaxAgeS, matchesIfNoneMatch } from '../../shared/jwks.ts';
 import { findActiveKey } from '../../shared/keyset.ts';
+import { type DashboardDeps, mountDashboard } from './dashboard/dashboard-routes.ts';
 import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
@@ -34,6 +36,8 @@ export function createHttpApp(deps: {
   rotation?: () => Promise<RotationStatus>;
   /** Readiness now (readiness.ts): GET /readyz. Without it, /readyz judges from the manager alone. */
   readiness?: () => Promise<Readiness>;
+  /** The operator dashboard; without it /dashboard/ is not served. */
+  dashboard?: DashboardDeps;
 }): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => new Date());
@@ -130,6 +134,7 @@ export function createHttpApp(deps: {
       'content-type': deps.metrics.registry.contentType,
     });
   });
+  if (deps.dashboard) mountDashboard(app, deps.dashboard);
   return app;
 }
 

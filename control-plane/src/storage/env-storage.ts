@@ -89,6 +89,10 @@ export class EnvStorage implements KeysetStorage {
     };
   }
 
+  async auditTail(count: number): Promise<string[]> {
+    return count > 0 ? this.auditLog.slice(-count) : [];
+  }
+
   async watch(): Promise<() => Promise<void>> {
     // One process, nobody else writes.
     return async () => {};

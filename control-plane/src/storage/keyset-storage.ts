@@ -57,6 +57,11 @@ export interface KeysetStorage {
    * is wrong, in this storage's terms, and when not `consistent` which keys to restore together.
    */
   describeGuardAhead?(guard: number, held: number, consistent: boolean): string;
+  /**
+   * The last `count` entries of the audit log, oldest first, as stored (JSON text; audit/audit-entry.ts). Absent:
+   * this storage keeps no audit log. Throws StorageUnavailableError.
+   */
+  auditTail?(count: number): Promise<string[]>;
   /** Takes a lock with expiry (scheduled rotation: one replica at a time). Returns false when held elsewhere. */
   tryLock(name: string, ttlMs: number): Promise<boolean>;
   /**

@@ -389,6 +389,11 @@ export class ValkeyStorage implements KeysetStorage {
     };
   }
 
+  async auditTail(count: number): Promise<string[]> {
+    if (count <= 0) return [];
+    return this.#call(() => this.#client.lrange(this.#keys.audit, -count, -1));
+  }
+
   async tryLock(name: string, ttlMs: number): Promise<boolean> {
     const ok = await this.#call(() => this.#client.set(this.#keys.lockPrefix + name, '1', 'PX', ttlMs, 'NX'));
     return ok === 'OK';
