@@ -33,6 +33,12 @@ export interface ControlPlaneConfig {
   /** ROTATION_LEAD: how long before it is due the next key is staged; 0 (`off`): one-step rotation. */
   rotationLeadMs: number;
   edgeUrls: string[];
+  /** PUSH_CONCURRENCY: pushes in flight at once, across edges. */
+  pushConcurrency: number;
+  /** PUSH_TIMEOUT: the deadline of one push attempt at one edge. */
+  pushTimeoutMs: number;
+  /** PUSH_BUDGET: how long a change's answer waits for the edges before it reports those not yet done. */
+  pushBudgetMs: number;
   keysetKey?: Uint8Array;
   /** KEYSET_SIGNING_KEY: the Ed25519 seed every envelope is signed with. */
   keysetSigningKey?: Uint8Array;
@@ -160,6 +166,13 @@ const duration = (fallback: string) =>
         return z.NEVER;
       }
     });
+
+/** A duration from `min` to `max` ms, for the push settings. */
+const boundedDuration = (fallback: string, min: number, max: number, range: string) =>
+  duration(fallback).refine((ms) => ms >= min && ms <= max, `must be from ${range}`);
+
+/** The most pushes PUSH_CONCURRENCY may keep in flight: each holds a socket (a file descriptor). */
+export const MAX_PUSH_CONCURRENCY = 4096;
 
 // Strict decimal: z.coerce would take '' or ' ' as port 0 (a random port) and '0x50' as 80.
 const port = (fallback: number) =>
@@ -340,6 +353,16 @@ const schema = z.object({
   EDGE_URLS: list.pipe(
     z.array(z.url({ protocol: /^https?$/, error: 'expected http(s) URLs, comma-separated' })),
   ),
+  PUSH_CONCURRENCY: z
+    .string()
+    .default('64')
+    .refine(
+      (text) => /^\d{1,4}$/.test(text.trim()) && Number(text) >= 1 && Number(text) <= MAX_PUSH_CONCURRENCY,
+      `expected a whole number from 1 to ${MAX_PUSH_CONCURRENCY}`,
+    )
+    .transform(Number),
+  PUSH_TIMEOUT: boundedDuration('2s', 10, 300_000, '10ms to 5m'),
+  PUSH_BUDGET: boundedDuration('5s', 10, 600_000, '10ms to 10m'),
   KEYSET_KEY: z
     .string()
     .optional()
@@ -458,6 +481,9 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     rotationIntervalMs: c.ROTATION_INTERVAL,
     rotationLeadMs: c.ROTATION_LEAD,
     edgeUrls: c.EDGE_URLS,
+    pushConcurrency: c.PUSH_CONCURRENCY,
+    pushTimeoutMs: c.PUSH_TIMEOUT,
+    pushBudgetMs: c.PUSH_BUDGET,
     keysetKey: c.KEYSET_KEY,
     keysetSigningKey: c.KEYSET_SIGNING_KEY,
     grpcPort: c.GRPC_PORT,

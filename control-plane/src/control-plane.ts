@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
+import { createPushTransport, type PushTransport } from './push/push-transport.ts';
 import { ReadinessMonitor } from './readiness.ts';
 import { registerRotationMetrics } from './rotation/rotation-metrics.ts';
 import { RotationScheduler } from './rotation/rotation-scheduler.ts';
@@ -24,6 +25,8 @@ export interface ControlPlane {
   httpPort: number;
   manager: KeysetManager;
   pusher: EdgePusher;
+  /** The keep-alive HTTP transport pushes to edges travel on; for any other push path to share. */
+  pushTransport: PushTransport;
   storage: KeysetStorage;
   /** Null with ROTATION_INTERVAL=off. */
   scheduler: RotationScheduler | null;
@@ -59,8 +62,13 @@ export async function startControlPlane(
     cacheTtlMs: config.keysetCacheTtlMs,
     onWarning: (message, error) => logger.warn({ cause: (error as Error | undefined)?.message }, message),
   });
+  const pushTransport = createPushTransport();
   const pusher = new EdgePusher({
     urls: config.edgeUrls,
+    transport: pushTransport,
+    concurrency: config.pushConcurrency,
+    timeoutMs: config.pushTimeoutMs,
+    budgetMs: config.pushBudgetMs,
     onAttempt(target, ok) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
@@ -153,6 +161,7 @@ export async function startControlPlane(
     readiness.stop();
     scheduler?.stop();
     pusher.stop();
+    pushTransport.close();
     await grpc?.shutdown(0);
     await manager.stop();
     await storage.close();
@@ -169,6 +178,7 @@ export async function startControlPlane(
     httpPort: http.port,
     manager,
     pusher,
+    pushTransport,
     storage,
     scheduler,
     adminAuth,
@@ -180,6 +190,7 @@ export async function startControlPlane(
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
       await servers.grpc.shutdown();
       pusher.stop();
+      pushTransport.close();
       await servers.http.close();
       await manager.stop();
       await storage.close();

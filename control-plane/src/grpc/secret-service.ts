@@ -59,6 +59,9 @@ interface AccessNote {
   kid?: string;
 }
 
+/** Unconfirmed edges an answer's message names; the answer's `edges` list every edge. */
+const MESSAGE_EDGES = 10;
+
 export class SecretService {
   readonly #options: SecretServiceOptions;
   /** The tail of the queue of this process's keyset writes (see #serialize). */
@@ -234,10 +237,15 @@ export class SecretService {
     );
     const confirmed = edges.filter((edge) => edge.confirmed).length;
     const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
+    // The message names at most MESSAGE_EDGES of them: `edges` holds each one and why.
+    const named =
+      missing.length > MESSAGE_EDGES
+        ? `${missing.slice(0, MESSAGE_EDGES).join(', ')} and ${missing.length - MESSAGE_EDGES} more`
+        : missing.join(', ');
     const edgeNote =
       edges.length === 0
         ? ''
-        : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
+        : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${named})` : ''}`;
     return { edges, version, edgeNote };
   }
 
