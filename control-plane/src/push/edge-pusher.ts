@@ -150,6 +150,8 @@ export class EdgePusher {
     foreground: [],
     background: [],
   };
+  /** Each target's PUT /keyset URL, worked out once. */
+  readonly #keysetUrls: Map<string, URL>;
   /** Newest envelope per target still being retried in the background. */
   readonly #pending = new Map<string, StoredKeyset>();
   /** The round in flight, shared by everyone asking to push the same version (the RPC and the change event). */
@@ -172,6 +174,7 @@ export class EdgePusher {
         },
       ]),
     );
+    this.#keysetUrls = new Map(options.urls.map((url) => [url, keysetUrl(url)]));
     this.#options = {
       timeoutMs: positive(options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS, 'timeoutMs'),
       concurrency: positive(options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, 'concurrency'),
@@ -363,7 +366,7 @@ export class EdgePusher {
     try {
       const response = await this.#transport.send({
         method: 'PUT',
-        url: keysetUrl(url),
+        url: this.#keysetUrls.get(url) as URL,
         headers: { 'content-type': 'application/jose' },
         body: stored.envelope as string,
         timeoutMs: this.#options.timeoutMs,
