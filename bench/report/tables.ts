@@ -136,18 +136,11 @@ function fanoutTable(fanout: PushFanoutBench): BenchTable {
       latency(`the call until the ${fanout.edges}th edge answered`, fanout.lastEdgeAnswered),
       latency('the call until each edge answered', fanout.perEdge),
       ['edges reported not confirmed (all rotations)', String(fanout.notConfirmed), '', ''],
-      [
-        `control plane RSS, idle: 0 / ${fanout.edges} edges; peak under rotations`,
-        `${mib(rss.idleNoEdges)} / ${mib(rss.idleWithEdges)}; ${mib(rss.peakWithEdges)}`,
-        '',
-        '',
-      ],
-      [
-        'control plane per edge: RSS / CPU per push',
-        `${fmt(fanout.rssPerEdgeBytes / 1024, 1)} KiB / ${fmt(fanout.cpuPerEdgeUs, 0)} µs`,
-        '',
-        '',
-      ],
+      ['control plane RSS, idle, no edges', mib(rss.idleNoEdges), '', ''],
+      [`control plane RSS, idle, ${fanout.edges} edges (connections kept)`, mib(rss.idleWithEdges), '', ''],
+      ['control plane RSS, peak under the rotations', mib(rss.peakWithEdges), '', ''],
+      ['control plane RSS per edge (KiB)', fmt(fanout.rssPerEdgeBytes / 1024, 1), '', ''],
+      ['control plane CPU per edge pushed (µs)', fmt(fanout.cpuPerEdgeUs, 0), '', ''],
     ],
     inReadme: true,
   };
