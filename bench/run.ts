@@ -19,6 +19,7 @@ import { measureHttpVerify } from './cases/http-verify.ts';
 import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
+import { measurePushFanout } from './cases/push-fanout.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
 import { measureWorkerBundleSize } from './cases/worker-bundle-size.ts';
@@ -125,6 +126,13 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
         breakdownCalls: quick ? 30 : 100,
         log,
       });
+    },
+  },
+  {
+    name: 'fanout',
+    label: 'push at scale: RotateSecret with 1,000 lightweight edges (one listener farm process)',
+    measure: async () => {
+      figures.fanout = await measurePushFanout({ edges: 1_000, rotations: quick ? 3 : 10, log });
     },
   },
   {

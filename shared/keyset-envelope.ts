@@ -3,7 +3,7 @@
  * `A256GCM` under KEYSET_KEY whenever the keyset holds a secret.
  */
 import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
-import { decodeBase64url, fromUtf8, utf8 } from './base64url.ts';
+import { decodeBase64url, encodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
 import { parseJoseSegment } from './jose-segment.ts';
 import { KEY_ALGORITHMS, type KeyEntry, type KeyStatus, type Keyset, publicKeyset } from './keyset.ts';
@@ -177,22 +177,49 @@ export interface SealingKeys {
   signer: KeysetSigner;
 }
 
+/**
+ * Synchronous crypto a runtime may offer for opening envelopes (node:crypto on Node and Bun): no thread-pool hop
+ * and no promise per step, where WebCrypto pays both for the AES-GCM open, the Ed25519 check and each kid's
+ * SHA-256. Only the well-formed shape is opened with it; anything else takes the WebCrypto path, so the errors
+ * are the same on every runtime.
+ */
+export interface EnvelopeCrypto {
+  /** AES-256-GCM open with a 12-byte IV and a 16-byte tag; undefined when the tag does not verify. */
+  decryptA256Gcm(
+    key: Uint8Array,
+    iv: Uint8Array,
+    ciphertext: Uint8Array,
+    tag: Uint8Array,
+    aad: Uint8Array,
+  ): Uint8Array | undefined;
+  /** Ed25519 verification with a raw 32-byte public key. */
+  verifyEd25519(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): boolean;
+  sha256(data: Uint8Array): Uint8Array;
+}
+
 /** What an edge opens with: one or two KEYSET_KEYs (none refuses every JWE), one or two verify keys. */
 export interface OpeningKeys {
   keysetKeys: readonly Uint8Array[];
   verifiers: Promise<readonly KeysetVerifier[]>;
+  /** The runtime's synchronous crypto, when it has one. */
+  crypto?: EnvelopeCrypto;
 }
 
 /** Opening keys from parsed variables; the public keys are imported once, on first use. */
 export function openingKeys(
   keysetKeys: readonly Uint8Array[],
   verifyKeys: readonly Uint8Array[],
+  crypto?: EnvelopeCrypto,
 ): OpeningKeys {
   let verifiers: Promise<readonly KeysetVerifier[]> | undefined;
   return {
     keysetKeys,
+    crypto,
     get verifiers() {
-      verifiers ??= Promise.all(verifyKeys.map(importVerifier));
+      // The raw key rides along for the synchronous check.
+      verifiers ??= Promise.all(
+        verifyKeys.map(async (raw) => ({ ...(await importVerifier(raw)), ...(crypto ? { raw } : {}) })),
+      );
       return verifiers;
     },
   };
@@ -250,13 +277,65 @@ export async function openKeyset(envelope: string, keys: OpeningKeys): Promise<K
     throw new KeywardError('envelope_malformed', 'expected a JWE or a JWS in compact serialization');
   }
   const encrypted = segments === 5;
-  const manifest = encrypted ? await decrypt(text, keys.keysetKeys) : text;
-  const keyset = await parseManifestKeyset(await verifyManifest(manifest, await keys.verifiers));
+  const manifest = encrypted
+    ? ((keys.crypto && decryptSync(text, keys.keysetKeys, keys.crypto)) ??
+      (await decrypt(text, keys.keysetKeys)))
+    : text;
+  const verified = await verifyManifest(manifest, await keys.verifiers, keys.crypto);
+  const keyset = await parseManifestKeyset(verified, keys.crypto);
   // Signed by the control plane or not, a secret that crossed the network in clear is no longer one.
   if (!encrypted && holdsSecrets(keyset)) {
     throw new KeywardError('envelope_unencrypted', 'a keyset that holds a secret must arrive encrypted');
   }
   return keyset;
+}
+
+/** Exactly the header a control plane seals with; any other takes the WebCrypto path (and its errors). */
+const PLAIN_HEADER_MEMBERS = ['alg', 'cty', 'enc'];
+
+/**
+ * The manifest inside the plain shape of envelope, opened with the runtime's synchronous crypto: header exactly
+ * `{alg: "dir", enc: "A256GCM", cty}`, no encrypted key, a 12-byte IV and a 16-byte tag. Undefined for any other
+ * shape (the WebCrypto path then judges it); `envelope_undecryptable` when no held key opens it.
+ */
+function decryptSync(
+  jwe: string,
+  keysetKeys: readonly Uint8Array[],
+  crypto: EnvelopeCrypto,
+): string | undefined {
+  const [headerPart, encryptedKey, ivPart, ciphertextPart, tagPart] = jwe.split('.') as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const header = parseJoseSegment(headerPart);
+  if (
+    header === undefined ||
+    Object.keys(header).sort().join() !== PLAIN_HEADER_MEMBERS.join() ||
+    header.alg !== 'dir' ||
+    header.enc !== 'A256GCM' ||
+    header.cty !== MANIFEST_TYPE ||
+    encryptedKey !== ''
+  ) {
+    return undefined;
+  }
+  const iv = decodeBase64url(ivPart);
+  const ciphertext = decodeBase64url(ciphertextPart);
+  const tag = decodeBase64url(tagPart);
+  if (iv?.length !== 12 || tag?.length !== 16 || ciphertext === undefined || ciphertext.length === 0) {
+    return undefined;
+  }
+  const aad = utf8(headerPart);
+  for (const key of keysetKeys) {
+    const plaintext = crypto.decryptA256Gcm(key, iv, ciphertext, tag, aad);
+    if (plaintext === undefined) continue;
+    const manifest = fromUtf8(plaintext);
+    if (manifest === undefined) throw new KeywardError('envelope_malformed', 'JWE plaintext is not UTF-8');
+    return manifest;
+  }
+  throw new KeywardError('envelope_undecryptable', 'envelope does not decrypt with KEYSET_KEY');
 }
 
 /** The signed manifest inside a JWE `dir` + `A256GCM` with `cty` keyward-keyset+jws, decrypted by any held key. */
@@ -304,7 +383,7 @@ async function decrypt(jwe: string, keysetKeys: readonly Uint8Array[]): Promise<
 }
 
 /** The keyset a verified manifest payload holds, with every kid checked against its key. */
-async function parseManifestKeyset(payload: Uint8Array): Promise<Keyset> {
+async function parseManifestKeyset(payload: Uint8Array, crypto?: EnvelopeCrypto): Promise<Keyset> {
   const json = fromUtf8(payload);
   let value: unknown;
   try {
@@ -316,7 +395,11 @@ async function parseManifestKeyset(payload: Uint8Array): Promise<Keyset> {
   const keyset = parseKeyset(value);
   // SPEC sections 5 and 8: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
   for (const entry of keyset.keys) {
-    const thumbprint = entry.alg === 'HS256' ? octThumbprint(entry.k) : publicThumbprint(entry);
+    const thumbprint = crypto
+      ? thumbprintSync(entry, crypto)
+      : entry.alg === 'HS256'
+        ? octThumbprint(entry.k)
+        : publicThumbprint(entry);
     if ((await thumbprint) !== entry.kid) {
       throw new KeywardError(
         'keyset_invalid',
@@ -325,4 +408,18 @@ async function parseManifestKeyset(payload: Uint8Array): Promise<Keyset> {
     }
   }
   return keyset;
+}
+
+/**
+ * RFC 7638 thumbprint with the runtime's SHA-256: the required members in lexicographic order, no whitespace, as
+ * jose's calculateJwkThumbprint (kid.ts) serializes them. Every member is a base64url or fixed string.
+ */
+function thumbprintSync(entry: KeyEntry, crypto: EnvelopeCrypto): string {
+  const members =
+    entry.alg === 'HS256'
+      ? { k: entry.k, kty: 'oct' }
+      : entry.alg === 'ES256'
+        ? { crv: entry.crv, kty: entry.kty, x: entry.x, y: entry.y }
+        : { crv: entry.crv, kty: entry.kty, x: entry.x };
+  return encodeBase64url(crypto.sha256(utf8(JSON.stringify(members))));
 }

@@ -18,6 +18,8 @@ export interface KeysetSigner {
 export interface KeysetVerifier {
   kid: string;
   publicKey: CryptoKey;
+  /** The raw 32-byte key, for a runtime's synchronous check (keyset-envelope.ts EnvelopeCrypto). */
+  raw?: Uint8Array;
 }
 
 // RFC 8410 PKCS#8 wrapping of a 32-byte Ed25519 seed: WebCrypto imports private Ed25519 keys only this way or as

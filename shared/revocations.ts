@@ -148,7 +148,7 @@ export async function openRevocationList(
       `revocation lists are at most ${MAX_REVOCATIONS_BYTES} bytes`,
     );
   }
-  const payload = await verifyManifest(jws, verifiers, REVOCATIONS_TYPE);
+  const payload = await verifyManifest(jws, verifiers, undefined, REVOCATIONS_TYPE);
   const json = fromUtf8(payload);
   let value: unknown;
   try {

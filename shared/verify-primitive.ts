@@ -6,6 +6,7 @@
  */
 import { decodeBase64url, utf8 } from './base64url.ts';
 import type { KeyAlg, KeyEntry } from './keyset.ts';
+import type { EnvelopeCrypto } from './keyset-envelope.ts';
 
 export type JwsAlg = KeyAlg;
 
@@ -18,6 +19,8 @@ export interface VerifyPrimitive<K = unknown> {
    * ES256 signatures are raw r||s (64 bytes), as JWS has them.
    */
   verify(key: K, signingInput: string, signature: Uint8Array): Promise<boolean> | boolean;
+  /** The runtime's synchronous crypto for opening keyset envelopes, when it has one (node:crypto). */
+  readonly envelope?: EnvelopeCrypto;
 }
 
 /** The public JWK WebCrypto (and node:crypto) import an asymmetric entry from: no `d`, whatever the entry holds. */

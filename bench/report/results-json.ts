@@ -221,6 +221,25 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         notConfirmed: { unit: 'stagings', value: rotation.staging.notConfirmed },
       },
     },
+    fanout: {
+      method: `control plane process, EDGE_URLS of ${f.fanout.edges} loopback listeners in one process (answers without opening the envelope), PUSH_CONCURRENCY ${f.fanout.concurrency}, PUSH_BUDGET ${f.fanout.budgetMs} ms, ${f.fanout.rotations} rotations`,
+      edges: f.fanout.edges,
+      rotateSecret: latencyJson(f.fanout.rotateSecret),
+      lastEdgeAnswered: latencyJson(f.fanout.lastEdgeAnswered),
+      perEdge: latencyJson(f.fanout.perEdge),
+      notConfirmed: { unit: 'edges', value: f.fanout.notConfirmed },
+      controlPlaneRss: {
+        idleNoEdges: bytes(f.fanout.controlPlaneRssBytes.idleNoEdges),
+        idleWithEdges: bytes(f.fanout.controlPlaneRssBytes.idleWithEdges),
+        peakWithEdges: bytes(f.fanout.controlPlaneRssBytes.peakWithEdges),
+      },
+      rssPerEdge: { unit: 'bytes', value: round(f.fanout.rssPerEdgeBytes) },
+      cpuPerEdge: { unit: 'us', value: round(f.fanout.cpuPerEdgeUs) },
+      cpuPerRotation: {
+        noEdges: { unit: 'ms', value: round(f.fanout.cpuPerRotationMs.noEdges) },
+        withEdges: { unit: 'ms', value: round(f.fanout.cpuPerRotationMs.withEdges) },
+      },
+    },
     memory: {
       controlPlaneRss: {
         idleNoEdges: bytes(rotation.controlPlaneRssBytes.idle),

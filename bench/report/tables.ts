@@ -5,6 +5,7 @@ import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
 import type { HttpVerify } from '../cases/http-verify.ts';
 import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
+import type { PushFanoutBench } from '../cases/push-fanout.ts';
 import type { RotationBench } from '../cases/rotation.ts';
 import type { RuntimeVerify } from '../cases/runtime-verify.ts';
 import type { BundleSize } from '../cases/worker-bundle-size.ts';
@@ -111,6 +112,36 @@ function rotationTable(rotation: RotationBench): BenchTable {
   return {
     header: ['rotation (valkey, control plane process)', 'p50 ms', 'p99 ms', 'max ms'],
     rows,
+    inReadme: true,
+  };
+}
+
+function fanoutTable(fanout: PushFanoutBench): BenchTable {
+  const latency = (label: string, f: { p50Ms: number; p99Ms: number; maxMs: number }): Row => [
+    label,
+    fmt(f.p50Ms),
+    fmt(f.p99Ms),
+    fmt(f.maxMs),
+  ];
+  const rss = fanout.controlPlaneRssBytes;
+  return {
+    header: [
+      `push to ${fanout.edges} edges (${fanout.rotations} rotations, concurrency ${fanout.concurrency})`,
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+    ],
+    rows: [
+      latency('RotateSecret (answers once every edge confirmed)', fanout.rotateSecret),
+      latency(`the call until the ${fanout.edges}th edge answered`, fanout.lastEdgeAnswered),
+      latency('the call until each edge answered', fanout.perEdge),
+      ['edges reported not confirmed (all rotations)', String(fanout.notConfirmed), '', ''],
+      ['control plane RSS, idle, no edges', mib(rss.idleNoEdges), '', ''],
+      [`control plane RSS, idle, ${fanout.edges} edges (connections kept)`, mib(rss.idleWithEdges), '', ''],
+      ['control plane RSS, peak under the rotations', mib(rss.peakWithEdges), '', ''],
+      ['control plane RSS per edge (KiB)', fmt(fanout.rssPerEdgeBytes / 1024, 1), '', ''],
+      ['control plane CPU per edge pushed (µs)', fmt(fanout.cpuPerEdgeUs, 0), '', ''],
+    ],
     inReadme: true,
   };
 }
@@ -288,12 +319,13 @@ function isolatesTable(isolates: IsolateConvergenceBench): BenchTable {
 
 /** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
 export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates } = figures;
+  const { inProcess, workerd, http, rotation, fanout, bundle, keysetSize, runtimeVerify, isolates } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
+    ...(fanout ? [fanoutTable(fanout)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
     ...(isolates ? [isolatesTable(isolates)] : []),
     ...(bundle ? [coldStartTable(bundle)] : []),

@@ -6,11 +6,13 @@
  */
 import { Agent, request as httpRequest } from 'node:http';
 import { Valkey } from 'iovalkey';
+import { EdgePusher } from '../../control-plane/src/push/edge-pusher.ts';
 import { createEdge } from '../../edge/src/create-edge.ts';
 import { prepareKeyRing } from '../../shared/key-ring.ts';
 import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
 import { openingKeys, openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
+import { nodeEnvelopeCrypto } from '../../shared/runtime/node-envelope.ts';
 import { nodeVerify } from '../../shared/runtime/node-verify.ts';
 import { startNodeEdge } from '../../test/support/edge-processes.ts';
 import { KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
@@ -69,13 +71,15 @@ export async function measurePushBreakdown(options: {
   const sealing = await sealingKeys(keysetKey);
   const keysetKeyText = Buffer.from(keysetKey).toString('base64url');
   // One envelope per call and version, each newer than the last, as rotations push them.
-  const total = 2 * (calls + 20) + 1;
+  const total = 4 * (calls + 20) + 1;
   const keyset = await keysetOf(keys, 1);
   const envelopes: string[] = [];
   for (let version = 1; version <= total; version++) {
     envelopes.push(await sealKeyset({ ...keyset, version }, sealing));
   }
-  const opening = openingKeys([keysetKey], [Buffer.from(KEYSET_VERIFY_KEY, 'base64url')]);
+  const verifyKey = Buffer.from(KEYSET_VERIFY_KEY, 'base64url');
+  const opening = openingKeys([keysetKey], [verifyKey]);
+  const openingSync = openingKeys([keysetKey], [verifyKey], nodeEnvelopeCrypto);
   const inProcessEdge = createEdge({
     env: { KEYSET_KEY: keysetKeyText, KEYSET_VERIFY_KEY },
     primitive: nodeVerify,
@@ -112,8 +116,11 @@ export async function measurePushBreakdown(options: {
       sealKeyset(keyset, sealing),
     );
     await add('control plane: one Valkey round trip (PING)', () => valkey.ping());
-    await add('edge: openKeyset (decrypt, manifest check, parse)', (i) =>
+    await add('edge: openKeyset, WebCrypto (decrypt, manifest check, parse; workerd, Deno)', (i) =>
       openKeyset(envelopes[i % envelopes.length] as string, opening),
+    );
+    await add('edge: openKeyset, node:crypto (Node and Bun edges)', (i) =>
+      openKeyset(envelopes[i % envelopes.length] as string, openingSync),
     );
     await add('edge: prepareKeyRing (keys imported, node:crypto)', () => prepareKeyRing(keyset, nodeVerify));
     let version = 0;
@@ -127,6 +134,25 @@ export async function measurePushBreakdown(options: {
     await add('edge: PUT /keyset over loopback (node:http, keep-alive)', () =>
       put(envelopes[wire++] as string),
     );
+    // The control plane's pusher, one edge: its transport, the answer's checks and the inventory update.
+    const stored = (i: number) => ({
+      keyset: { ...keyset, version: i + 1 },
+      envelope: envelopes[i] as string,
+    });
+    for (const [part, options] of [
+      ['control plane: EdgePusher.pushAll to that edge (node:http keep-alive transport)', {}],
+      ['control plane: EdgePusher.pushAll to that edge (fetch, as before)', { fetch }],
+    ] as const) {
+      const pusher = new EdgePusher({ urls: [edge.url], retries: 0, backgroundRetries: 0, ...options });
+      try {
+        await add(part, async () => {
+          const [outcome] = await pusher.pushAll(stored(wire++));
+          if (!outcome?.confirmed) throw new Error(`push: ${outcome?.error}`);
+        });
+      } finally {
+        pusher.stop();
+      }
+    }
     return {
       keys,
       envelopeBytes: (envelopes[0] as string).length,

@@ -39,6 +39,12 @@ export interface ControlPlaneConfig {
   edgeRegistrationToken?: string;
   /** EDGE_LEASE: how long a registration lasts unless the edge renews it. */
   edgeLeaseMs: number;
+  /** PUSH_CONCURRENCY: pushes in flight at once, across edges. */
+  pushConcurrency: number;
+  /** PUSH_TIMEOUT: the deadline of one push attempt at one edge. */
+  pushTimeoutMs: number;
+  /** PUSH_BUDGET: how long a change's answer waits for the edges before it reports those not yet done. */
+  pushBudgetMs: number;
   keysetKey?: Uint8Array;
   /** KEYSET_SIGNING_KEY: the Ed25519 seed every envelope is signed with. */
   keysetSigningKey?: Uint8Array;
@@ -167,6 +173,13 @@ const duration = (fallback: string) =>
         return z.NEVER;
       }
     });
+
+/** A duration from `min` to `max` ms, for the push settings. */
+const boundedDuration = (fallback: string, min: number, max: number, range: string) =>
+  duration(fallback).refine((ms) => ms >= min && ms <= max, `must be from ${range}`);
+
+/** The most pushes PUSH_CONCURRENCY may keep in flight: each holds a socket (a file descriptor). */
+export const MAX_PUSH_CONCURRENCY = 4096;
 
 // Strict decimal: z.coerce would take '' or ' ' as port 0 (a random port) and '0x50' as 80.
 const port = (fallback: number) =>
@@ -355,6 +368,16 @@ const schema = z.object({
     .transform((text) => (text === undefined || text.trim() === '' ? undefined : text.trim()))
     .refine((text) => text === undefined || text.length >= 32, 'must be at least 32 characters'),
   EDGE_LEASE: duration('30s').refine((ms) => ms >= 1000, 'must be at least 1s'),
+  PUSH_CONCURRENCY: z
+    .string()
+    .default('64')
+    .refine(
+      (text) => /^\d{1,4}$/.test(text.trim()) && Number(text) >= 1 && Number(text) <= MAX_PUSH_CONCURRENCY,
+      `expected a whole number from 1 to ${MAX_PUSH_CONCURRENCY}`,
+    )
+    .transform(Number),
+  PUSH_TIMEOUT: boundedDuration('2s', 10, 300_000, '10ms to 5m'),
+  PUSH_BUDGET: boundedDuration('5s', 10, 600_000, '10ms to 10m'),
   KEYSET_KEY: z
     .string()
     .optional()
@@ -476,6 +499,9 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     edgeUrls: c.EDGE_URLS,
     edgeRegistrationToken: c.EDGE_REGISTRATION_TOKEN,
     edgeLeaseMs: c.EDGE_LEASE,
+    pushConcurrency: c.PUSH_CONCURRENCY,
+    pushTimeoutMs: c.PUSH_TIMEOUT,
+    pushBudgetMs: c.PUSH_BUDGET,
     keysetKey: c.KEYSET_KEY,
     keysetSigningKey: c.KEYSET_SIGNING_KEY,
     grpcPort: c.GRPC_PORT,

@@ -15,6 +15,7 @@ import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
 import { EdgeRegistry } from './push/edge-registry.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
+import { createPushTransport, type PushTransport } from './push/push-transport.ts';
 import { ReadinessMonitor } from './readiness.ts';
 import { RevocationLog } from './revocation/revocation-log.ts';
 import { registerRevocationMetrics } from './revocation/revocation-metrics.ts';
@@ -32,6 +33,8 @@ export interface ControlPlane {
   httpPort: number;
   manager: KeysetManager;
   pusher: EdgePusher;
+  /** The keep-alive HTTP transport pushes to edges travel on; for any other push path to share. */
+  pushTransport: PushTransport;
   storage: KeysetStorage;
   /** Null with ROTATION_INTERVAL=off. */
   scheduler: RotationScheduler | null;
@@ -71,8 +74,13 @@ export async function startControlPlane(
     cacheTtlMs: config.keysetCacheTtlMs,
     onWarning: (message, error) => logger.warn({ cause: (error as Error | undefined)?.message }, message),
   });
+  const pushTransport = createPushTransport();
   const pusher = new EdgePusher({
     urls: config.edgeUrls,
+    transport: pushTransport,
+    concurrency: config.pushConcurrency,
+    timeoutMs: config.pushTimeoutMs,
+    budgetMs: config.pushBudgetMs,
     onAttempt(target, ok, durationMs) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
@@ -96,6 +104,9 @@ export async function startControlPlane(
   const revocationPusher = new RevocationPusher({
     urls: () => registry.targets,
     log: revocations,
+    transport: pushTransport,
+    timeoutMs: config.pushTimeoutMs,
+    concurrency: config.pushConcurrency,
     onAttempt(target, ok) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
@@ -242,6 +253,7 @@ export async function startControlPlane(
     pusher.stop();
     revocationPusher.stop();
     dashboardFeed.stop();
+    pushTransport.close();
     await grpc?.shutdown(0);
     await manager.stop();
     await storage.close();
@@ -258,6 +270,7 @@ export async function startControlPlane(
     httpPort: http.port,
     manager,
     pusher,
+    pushTransport,
     storage,
     scheduler,
     adminAuth,
@@ -273,6 +286,7 @@ export async function startControlPlane(
       revocationPusher.stop();
       // Open dashboard streams would hold the HTTP server's close.
       dashboardFeed.stop();
+      pushTransport.close();
       await servers.http.close();
       await manager.stop();
       await storage.close();

@@ -180,6 +180,31 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '24h' }).rotationIntervalMs).toBe(86_400_000);
   });
 
+  it('takes PUSH_CONCURRENCY (64), PUSH_TIMEOUT (2s) and PUSH_BUDGET (5s), and refuses values out of range by name', () => {
+    expect(loadConfig(BASE)).toMatchObject({
+      pushConcurrency: 64,
+      pushTimeoutMs: 2_000,
+      pushBudgetMs: 5_000,
+    });
+    expect(
+      loadConfig({ ...BASE, PUSH_CONCURRENCY: '256', PUSH_TIMEOUT: '750ms', PUSH_BUDGET: '30s' }),
+    ).toMatchObject({ pushConcurrency: 256, pushTimeoutMs: 750, pushBudgetMs: 30_000 });
+    for (const bad of ['0', '-1', '1.5', 'lots', '', '4097']) {
+      const error = configError({ ...BASE, PUSH_CONCURRENCY: bad });
+      expect(error.variable).toBe('PUSH_CONCURRENCY');
+      expect(error.message).toBe('PUSH_CONCURRENCY: expected a whole number from 1 to 4096');
+    }
+    expect(configError({ ...BASE, PUSH_TIMEOUT: '0' }).message).toBe('PUSH_TIMEOUT: must be from 10ms to 5m');
+    expect(configError({ ...BASE, PUSH_TIMEOUT: '1h' }).message).toBe(
+      'PUSH_TIMEOUT: must be from 10ms to 5m',
+    );
+    expect(configError({ ...BASE, PUSH_TIMEOUT: 'soon' }).variable).toBe('PUSH_TIMEOUT');
+    expect(configError({ ...BASE, PUSH_BUDGET: '5ms' }).message).toBe(
+      'PUSH_BUDGET: must be from 10ms to 10m',
+    );
+    expect(configError({ ...BASE, PUSH_BUDGET: '11m' }).variable).toBe('PUSH_BUDGET');
+  });
+
   it('takes ROTATION_LEAD (1h by default; off or 0: one-step rotation) only shorter than ROTATION_INTERVAL', () => {
     expect(loadConfig(BASE)).toMatchObject({
       rotationIntervalMs: 90 * 86_400_000,

@@ -65,7 +65,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   if (config.upstash !== undefined) {
     origins.push(new UpstashKeysetSource(config.upstash.url, config.upstash.token, fetchImpl));
   }
-  const keys = openingKeys(config.keysetKeys, config.verifyKeys);
+  const keys = openingKeys(config.keysetKeys, config.verifyKeys, deps.primitive?.envelope);
   const originUrl =
     config.keysetUrl ??
     (config.upstash === undefined

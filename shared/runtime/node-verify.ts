@@ -13,6 +13,7 @@ import {
 } from 'node:crypto';
 import { decodeBase64url } from '../base64url.ts';
 import { publicJwk, type VerifyPrimitive } from '../verify-primitive.ts';
+import { nodeEnvelopeCrypto } from './node-envelope.ts';
 
 type NodeKey =
   | { alg: 'HS256'; key: KeyObject }
@@ -21,6 +22,7 @@ type NodeKey =
 
 export const nodeVerify: VerifyPrimitive<NodeKey> = {
   name: 'node:crypto',
+  envelope: nodeEnvelopeCrypto,
   importKey(entry) {
     if (entry.alg === 'HS256') {
       return { alg: 'HS256', key: createSecretKey(decodeBase64url(entry.k) as Uint8Array) };

@@ -48,6 +48,8 @@ export async function startControlPlaneProcess(options: {
   gracePeriod: string;
   /** ADMIN_TOKEN_FILE instead of a generated ADMIN_TOKEN: the caller writes the file (and SIGHUPs). */
   adminTokenFile?: string;
+  /** More variables (PUSH_CONCURRENCY and the like), over the ones set here. */
+  env?: Record<string, string>;
 }): Promise<ControlPlaneProcess> {
   const adminToken = randomBytes(48).toString('base64url');
   const tokenVariable =
@@ -71,6 +73,7 @@ export async function startControlPlaneProcess(options: {
       HTTP_PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
+      ...options.env,
     },
   });
   const line = (await waitForOutput(child, LISTENING))[0];

@@ -68,6 +68,9 @@ interface AccessNote {
   kid?: string;
 }
 
+/** Unconfirmed edges an answer's message names; the answer's `edges` list every edge. */
+const MESSAGE_EDGES = 10;
+
 export class SecretService {
   readonly #options: SecretServiceOptions;
   /** The tail of the queue of this process's keyset writes (see #serialize). */
@@ -436,7 +439,12 @@ function edgeNote(edges: readonly PushOutcome[]): string {
   if (edges.length === 0) return '';
   const confirmed = edges.filter((edge) => edge.confirmed).length;
   const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
-  return `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
+  // The message names at most MESSAGE_EDGES of them: `edges` holds each one and why.
+  const named =
+    missing.length > MESSAGE_EDGES
+      ? `${missing.slice(0, MESSAGE_EDGES).join(', ')} and ${missing.length - MESSAGE_EDGES} more`
+      : missing.join(', ');
+  return `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${named})` : ''}`;
 }
 
 /** `ipv4:127.0.0.1:5000` / `ipv6:[::1]:5000` -> the address alone. */

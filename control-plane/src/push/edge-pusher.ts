@@ -12,8 +12,16 @@
  * clock. The clock offset is the edge's `time` minus the midpoint of the request on this process's clock; the
  * edge read its clock somewhere between sending and receiving, so the true offset lies within half the round
  * trip of it (plus a millisecond of clock resolution).
+ *
+ * At scale (hundreds of edges): at most `concurrency` requests are in flight at once, foreground ones before
+ * background retries; each attempt has its own deadline (`timeoutMs`); and `pushAll` answers within `budgetMs`
+ * whatever the slowest edges do. An edge not done by then is reported not confirmed, saying so, and its push goes
+ * on: the round's remaining attempts, then background retries. What one edge costs this process: its state
+ * (a few hundred bytes), one kept-alive connection while the edge keeps it open, and per push one small request
+ * (the same envelope string for every edge: sealed once per version, never per edge).
  */
 import type { StoredKeyset } from '../storage/keyset-storage.ts';
+import { createPushTransport, fetchTransport, type PushTransport } from './push-transport.ts';
 
 export interface EdgeTargetState {
   url: string;
@@ -76,15 +84,33 @@ const MAX_REPORTED_VERSION = Number.MAX_SAFE_INTEGER - 1;
 /** Rounds of "move above, push again" one push may take before it reports the edges still not confirmed. */
 export const MOVE_ABOVE_ROUNDS = 3;
 
+/** Requests in flight at once by default: enough to keep a push to 1,000 edges short, few enough sockets. */
+export const DEFAULT_PUSH_CONCURRENCY = 64;
+/** The per-attempt deadline by default. */
+export const DEFAULT_PUSH_TIMEOUT_MS = 2_000;
+/** How long `pushAll` waits for the edges by default before it answers with those not yet done. */
+export const DEFAULT_PUSH_BUDGET_MS = 5_000;
+
 export interface EdgePusherOptions {
   urls: string[];
+  /** Deadline of one attempt at one edge, from sending until its answer's body arrived. */
   timeoutMs?: number;
+  /** Requests in flight at once, across edges, rounds and background retries. */
+  concurrency?: number;
+  /**
+   * `pushAll` answers within this many ms; edges not done by then are reported not confirmed and their pushes
+   * go on in the background.
+   */
+  budgetMs?: number;
+  /** How requests travel; a node:http keep-alive transport of the pusher's own (closed at stop) unless given. */
+  transport?: PushTransport;
   /** Retries after the first attempt of a round that waits for the answer. */
   retries?: number;
   /** Further retries in the background after the round has answered. */
   backgroundRetries?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** A WHATWG fetch to send with instead of the transport (`transport` wins when both are given). */
   fetch?: typeof fetch;
   /** This process's wall clock, epoch ms: what edge clocks are compared with. */
   now?: () => number;
@@ -98,29 +124,60 @@ export interface EdgePusherOptions {
   moveAbove?: (reported: number, pushed: StoredKeyset) => Promise<StoredKeyset>;
 }
 
+/** The round in flight: its outcome once every edge is done, and what is known of each edge meanwhile. */
+interface Round {
+  version: number;
+  outcome: Promise<RoundOutcome[]>;
+  /** Outcomes of the edges done so far. */
+  done: Map<string, RoundOutcome>;
+  /** The last failed attempt's error of each edge not done yet. */
+  lastError: Map<string, string>;
+}
+
+type ResolvedOptions = Required<
+  Omit<EdgePusherOptions, 'urls' | 'onAttempt' | 'moveAbove' | 'fetch' | 'transport'>
+> &
+  Pick<EdgePusherOptions, 'onAttempt' | 'moveAbove'>;
+
 export class EdgePusher {
   readonly #targets: Map<string, EdgeTargetState>;
-  readonly #options: Required<Omit<EdgePusherOptions, 'urls' | 'onAttempt' | 'moveAbove'>> &
-    Pick<EdgePusherOptions, 'onAttempt' | 'moveAbove'>;
+  readonly #options: ResolvedOptions;
+  readonly #transport: PushTransport;
+  /** Whether the transport is this pusher's own, to close at stop. */
+  readonly #ownTransport: boolean;
+  /** Requests in flight, and those waiting for a slot (foreground first). */
+  #inFlight = 0;
+  readonly #waiting: { foreground: (() => void)[]; background: (() => void)[] } = {
+    foreground: [],
+    background: [],
+  };
+  /** Each target's PUT /keyset URL, worked out once. */
+  readonly #keysetUrls: Map<string, URL>;
   /** Newest envelope per target still being retried in the background. */
   readonly #pending = new Map<string, StoredKeyset>();
   /** The round in flight, shared by everyone asking to push the same version (the RPC and the change event). */
-  #round: { version: number; outcome: Promise<RoundOutcome[]> } | null = null;
+  #round: Round | null = null;
   #stopped = false;
 
   constructor(options: EdgePusherOptions) {
     this.#targets = new Map(options.urls.map((url) => [url, newTargetState(url)]));
+    this.#keysetUrls = new Map(options.urls.map((url) => [url, keysetUrl(url)]));
     this.#options = {
-      timeoutMs: options.timeoutMs ?? 2_000,
+      timeoutMs: positive(options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS, 'timeoutMs'),
+      concurrency: positive(options.concurrency ?? DEFAULT_PUSH_CONCURRENCY, 'concurrency'),
+      budgetMs: positive(options.budgetMs ?? DEFAULT_PUSH_BUDGET_MS, 'budgetMs'),
       retries: options.retries ?? 2,
       backgroundRetries: options.backgroundRetries ?? 8,
       baseDelayMs: options.baseDelayMs ?? 50,
       maxDelayMs: options.maxDelayMs ?? 30_000,
-      fetch: options.fetch ?? fetch,
       now: options.now ?? Date.now,
       onAttempt: options.onAttempt,
       moveAbove: options.moveAbove,
     };
+    this.#ownTransport = options.transport === undefined && options.fetch === undefined;
+    this.#transport =
+      options.transport ??
+      (options.fetch === undefined ? createPushTransport() : fetchTransport(options.fetch));
   }
 
   get targets(): EdgeTargetState[] {
@@ -139,11 +196,15 @@ export class EdgePusher {
     for (const url of this.#targets.keys()) {
       if (!wanted.has(url)) {
         this.#targets.delete(url);
+        this.#keysetUrls.delete(url);
         this.#pending.delete(url);
       }
     }
     const added = urls.filter((url) => !this.#targets.has(url));
-    for (const url of added) this.#targets.set(url, newTargetState(url));
+    for (const url of added) {
+      this.#targets.set(url, newTargetState(url));
+      this.#keysetUrls.set(url, keysetUrl(url));
+    }
     return added;
   }
 
@@ -151,51 +212,99 @@ export class EdgePusher {
   stop(): void {
     this.#stopped = true;
     this.#pending.clear();
+    if (this.#ownTransport) this.#transport.close();
   }
 
   /**
-   * Pushes to every target; resolves when each has confirmed or used up its foreground retries. An edge holding
-   * another keyset at or above the pushed version moves the keyset above it (`moveAbove`) and the round goes
-   * again, at most MOVE_ABOVE_ROUNDS times; edges still not confirmed then are reported so.
+   * Pushes to every target; resolves when each has confirmed or used up its foreground retries, or when
+   * `budgetMs` (the option unless given here) has passed, whichever comes first: edges not done by then are
+   * reported not confirmed, with why, and their push goes on in the background. An edge holding another keyset
+   * at or above the pushed version moves the keyset above it (`moveAbove`) and the round goes again, at most
+   * MOVE_ABOVE_ROUNDS times, within the same budget; edges still not confirmed then are reported so.
    */
-  async pushAll(stored: StoredKeyset): Promise<PushOutcome[]> {
+  async pushAll(stored: StoredKeyset, options: { budgetMs?: number } = {}): Promise<PushOutcome[]> {
+    const budgetMs = options.budgetMs ?? this.#options.budgetMs;
+    const deadline = performance.now() + budgetMs;
     let pushed = stored;
-    let outcome = await this.#pushRound(pushed);
+    let outcome = await this.#pushRound(pushed, deadline, budgetMs);
     const moveAbove = this.#options.moveAbove;
     for (let round = 0; moveAbove && round < MOVE_ABOVE_ROUNDS; round++) {
       const reported = Math.max(0, ...outcome.filter((edge) => !edge.confirmed).map((edge) => edge.reported));
-      if (reported < pushed.keyset.version || this.#stopped) break;
+      if (reported < pushed.keyset.version || this.#stopped || performance.now() >= deadline) break;
       pushed = await moveAbove(reported, pushed);
-      outcome = await this.#pushRound(pushed);
+      outcome = await this.#pushRound(pushed, deadline, budgetMs);
     }
     return outcome.map(({ url, confirmed, version, error }) => ({ url, confirmed, version, error }));
   }
 
-  async #pushRound(stored: StoredKeyset): Promise<RoundOutcome[]> {
+  async #pushRound(stored: StoredKeyset, deadline: number, budgetMs: number): Promise<RoundOutcome[]> {
     if (stored.envelope === null || this.#targets.size === 0 || this.#stopped) return [];
-    if (this.#round?.version === stored.keyset.version) return this.#round.outcome;
-    const outcome = Promise.all([...this.#targets.keys()].map((url) => this.#pushTarget(url, stored)));
-    const round = { version: stored.keyset.version, outcome };
-    this.#round = round;
+    const round = this.#round?.version === stored.keyset.version ? this.#round : this.#startRound(stored);
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), Math.max(0, deadline - performance.now()));
+    });
     try {
-      return await outcome;
+      const all = await Promise.race([round.outcome, outOfTime]);
+      if (all !== null) return all;
     } finally {
-      if (this.#round === round) this.#round = null;
+      clearTimeout(timer);
     }
+    return [...this.#targets.keys()].map(
+      (url) => round.done.get(url) ?? this.#notDoneInTime(url, round, budgetMs),
+    );
   }
 
-  async #pushTarget(url: string, stored: StoredKeyset): Promise<RoundOutcome> {
+  #startRound(stored: StoredKeyset): Round {
+    const done = new Map<string, RoundOutcome>();
+    const lastError = new Map<string, string>();
+    const outcome = Promise.all(
+      [...this.#targets.keys()].map(async (url) => {
+        const result = await this.#pushTarget(url, stored, lastError);
+        done.set(url, result);
+        return result;
+      }),
+    );
+    const round: Round = { version: stored.keyset.version, outcome, done, lastError };
+    this.#round = round;
+    const clear = () => {
+      if (this.#round === round) this.#round = null;
+    };
+    outcome.then(clear, clear);
+    return round;
+  }
+
+  /** An edge still being pushed to when the budget ran out: not confirmed, and why. */
+  #notDoneInTime(url: string, round: Round, budgetMs: number): RoundOutcome {
+    const state = this.#targets.get(url) ?? newTargetState(url);
+    const last = round.lastError.get(url);
+    const why = last === undefined ? 'no answer yet' : `last attempt: ${last}`;
+    return {
+      url,
+      confirmed: false,
+      version: state.confirmedVersion,
+      error: `not confirmed within the ${budgetMs} ms push budget (${why}); still pushing in the background`,
+      reported: 0,
+    };
+  }
+
+  async #pushTarget(
+    url: string,
+    stored: StoredKeyset,
+    lastError: Map<string, string>,
+  ): Promise<RoundOutcome> {
     const { retries, backgroundRetries } = this.#options;
     // A target forgotten mid-push (its lease lapsed) is still answered for, on a state nobody reads.
     const state = this.#targets.get(url) ?? newTargetState(url);
     let result: AttemptResult = { error: '', reported: 0 };
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await this.#backoff(attempt);
-      result = await this.#attempt(url, stored);
+      result = await this.#attempt(url, stored, 'foreground');
       if (result.error === '') {
         // After a 409 the edge holds something newer than this push: report what it holds.
         return { url, confirmed: true, version: state.confirmedVersion, error: '', reported: 0 };
       }
+      lastError.set(url, result.error);
       // The edge holds another keyset at or above this version: asking again changes nothing.
       if (result.reported > 0) break;
     }
@@ -214,7 +323,8 @@ export class EdgePusher {
         if (this.#stopped || latest === undefined) break;
         if ((this.#targets.get(url)?.confirmedVersion ?? 0) >= latest.keyset.version) break;
         // Done only if nothing newer was queued while this attempt was in flight.
-        if ((await this.#attempt(url, latest)).error === '' && this.#pending.get(url) === latest) break;
+        const { error } = await this.#attempt(url, latest, 'background');
+        if (error === '' && this.#pending.get(url) === latest) break;
       }
       this.#pending.delete(url);
     })();
@@ -224,7 +334,38 @@ export class EdgePusher {
    * One PUT /keyset; `error` is '' on success, else a short error for state and logs. `reported` is the version
    * an edge said it holds when that is at or above the pushed one and not confirmed as the pushed keyset.
    */
-  async #attempt(url: string, stored: StoredKeyset): Promise<AttemptResult> {
+  async #attempt(
+    url: string,
+    stored: StoredKeyset,
+    lane: 'foreground' | 'background',
+  ): Promise<AttemptResult> {
+    const release = await this.#slot(lane);
+    try {
+      return await this.#send(url, stored);
+    } finally {
+      release();
+    }
+  }
+
+  /** Waits for one of the `concurrency` request slots; foreground attempts go before background retries. */
+  async #slot(lane: 'foreground' | 'background'): Promise<() => void> {
+    if (this.#inFlight < this.#options.concurrency) {
+      this.#inFlight++;
+    } else {
+      // The slot is handed over by the request that frees it: #inFlight stays as it is.
+      await new Promise<void>((resolve) => this.#waiting[lane].push(resolve));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.foreground.shift() ?? this.#waiting.background.shift();
+      if (next === undefined) this.#inFlight--;
+      else next();
+    };
+  }
+
+  async #send(url: string, stored: StoredKeyset): Promise<AttemptResult> {
     // A target forgotten mid-push (its lease lapsed) is still answered for, on a state nobody reads.
     const state = this.#targets.get(url) ?? newTargetState(url);
     const pushedVersion = stored.keyset.version;
@@ -233,24 +374,23 @@ export class EdgePusher {
     const sentAt = this.#options.now();
     const started = performance.now();
     try {
-      const response = await this.#options.fetch(keysetUrl(url), {
+      const response = await this.#transport.send({
         method: 'PUT',
+        url: this.#keysetUrls.get(url) ?? keysetUrl(url),
         headers: { 'content-type': 'application/jose' },
-        body: stored.envelope,
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
-        // Whatever a redirect points at is not the edge: following it would send the PUT wherever the answer
-        // says (into an internal network, say) and count that place's answer as the edge's confirmation.
-        redirect: 'manual',
+        body: stored.envelope as string,
+        timeoutMs: this.#options.timeoutMs,
       });
-      if (isRedirect(response)) {
-        await response.body?.cancel();
+      // Whatever a redirect points at is not the edge: following it would send the PUT wherever the answer
+      // says (into an internal network, say) and count that place's answer as the edge's confirmation.
+      if (response.redirect) {
         error = `HTTP ${response.status}: edges must answer PUT /keyset themselves, not redirect`;
       } else {
-        // A body that never arrives is a timeout, not a confirmation: the status alone vouches for nothing.
-        const body = (await response.json().catch((cause: Error) => {
-          if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
-          return {};
-        })) as { version?: unknown; kids?: unknown; time?: unknown };
+        const body = (typeof response.json === 'object' && response.json !== null ? response.json : {}) as {
+          version?: unknown;
+          kids?: unknown;
+          time?: unknown;
+        };
         const rtt = performance.now() - started;
         const named = Number(body.version);
         const edgeTime = reportedTime(body.time);
@@ -332,9 +472,9 @@ function reportedTime(value: unknown): number | null {
     : null;
 }
 
-/** A 3xx but 304, or the opaque answer a browser-style fetch gives for one under `redirect: 'manual'`. */
-function isRedirect({ status, type }: Response): boolean {
-  return type === 'opaqueredirect' || (status >= 300 && status < 400 && status !== 304);
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
+  return value;
 }
 
 interface AttemptResult {

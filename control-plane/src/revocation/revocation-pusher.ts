@@ -7,6 +7,7 @@
  * replaces what the edge held.
  */
 import type { PushOutcome } from '../push/edge-pusher.ts';
+import { fetchTransport, type PushTransport } from '../push/push-transport.ts';
 import type { RevocationLog, RevocationState } from './revocation-log.ts';
 
 export interface RevocationPusherOptions {
@@ -20,7 +21,8 @@ export interface RevocationPusherOptions {
   attempts?: number;
   /** Further attempts in the background for edges the round left unconfirmed. */
   backgroundAttempts?: number;
-  fetch?: typeof fetch;
+  /** The keyset pusher's keep-alive transport, so both pushes share connections (default: fetch). */
+  transport?: PushTransport;
   onAttempt?: (url: string, ok: boolean) => void;
 }
 
@@ -36,6 +38,7 @@ interface Answer {
 export class RevocationPusher {
   readonly #options: Required<Omit<RevocationPusherOptions, 'onAttempt'>> &
     Pick<RevocationPusherOptions, 'onAttempt'>;
+  readonly #urls = new Map<string, URL>();
   /** The serial each edge last said it holds; absent until it answered once. */
   readonly #held = new Map<string, number>();
   #slots: number;
@@ -51,7 +54,7 @@ export class RevocationPusher {
       concurrency: options.concurrency ?? 64,
       attempts: options.attempts ?? 3,
       backgroundAttempts: options.backgroundAttempts ?? 8,
-      fetch: options.fetch ?? fetch,
+      transport: options.transport ?? fetchTransport(fetch),
     };
     this.#slots = this.#options.concurrency;
   }
@@ -113,24 +116,31 @@ export class RevocationPusher {
   async #put(url: string, document: string, pushed: number): Promise<Answer> {
     let answer: Answer;
     try {
-      const response = await this.#options.fetch(revocationsUrl(url), {
+      let target = this.#urls.get(url);
+      if (target === undefined) {
+        target = revocationsUrl(url);
+        this.#urls.set(url, target);
+      }
+      // As for keysets, a redirect is never followed: whatever it points at is not the edge.
+      const response = await this.#options.transport.send({
         method: 'PUT',
+        url: target,
         headers: { 'content-type': 'application/jose' },
         body: document,
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
-        // As for keysets: whatever a redirect points at is not the edge.
-        redirect: 'manual',
+        timeoutMs: this.#options.timeoutMs,
       });
-      const body = (await response.json().catch((cause: Error) => {
-        if (cause.name === 'TimeoutError' || cause.name === 'AbortError') throw cause;
-        return {};
-      })) as { serial?: unknown; error?: unknown };
+      const body = (response.json ?? {}) as { serial?: unknown; error?: unknown };
       const serial = Number(body.serial);
       const named = Number.isSafeInteger(serial) && serial >= 0 ? serial : undefined;
-      if (named !== undefined && (response.status === 200 || response.status === 409)) {
+      if (!response.redirect && named !== undefined && (response.status === 200 || response.status === 409)) {
         this.#held.set(url, named);
       }
-      if (response.status === 200 && named !== undefined && named >= pushed) {
+      if (response.redirect) {
+        answer = {
+          serial: 0,
+          error: `HTTP ${response.status}: edges must answer PUT /revocations themselves`,
+        };
+      } else if (response.status === 200 && named !== undefined && named >= pushed) {
         answer = { serial: named, error: '' };
       } else if (
         response.status === 409 &&
