@@ -6,6 +6,7 @@ import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
+import type { HaBench } from './cases/valkey-ha.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
 import type { WorkerdVerify } from './cases/workerd-verify.ts';
 import type { BenchFixture } from './support/fixture.ts';
@@ -21,6 +22,7 @@ export interface BenchFigures {
   keysetSize: KeysetSize;
   runtimeVerify: RuntimeVerify;
   isolates: IsolateConvergenceBench;
+  ha: HaBench;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -35,4 +37,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'keysetSize',
   'runtimeVerify',
   'isolates',
+  'ha',
 ];

@@ -7,6 +7,7 @@ import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
 import type { RotationBench } from '../cases/rotation.ts';
 import type { RuntimeVerify } from '../cases/runtime-verify.ts';
+import type { HaBench } from '../cases/valkey-ha.ts';
 import type { BundleSize } from '../cases/worker-bundle-size.ts';
 import type { BenchFigures } from '../figures.ts';
 import { type CaseTiming, caseNamed, ratioOf } from '../support/interleaved-timing.ts';
@@ -110,6 +111,49 @@ function rotationTable(rotation: RotationBench): BenchTable {
   );
   return {
     header: ['rotation (valkey, control plane process)', 'p50 ms', 'p99 ms', 'max ms'],
+    rows,
+    inReadme: true,
+  };
+}
+
+function haTable(ha: HaBench): BenchTable {
+  const rows: Row[] = ha.latency.map((l) => [
+    `RotateSecret, ${l.description} (${l.rotateSecret.calls} calls)`,
+    fmt(l.rotateSecret.p50Ms),
+    fmt(l.rotateSecret.p99Ms),
+    fmt(l.rotateSecret.maxMs),
+  ]);
+  return {
+    header: [
+      'Valkey set-ups, calls interleaved (control plane process, no edges)',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+    ],
+    rows,
+    inReadme: true,
+  };
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] ?? Number.NaN;
+const listMs = (values: number[]) => values.map((v) => (Number.isFinite(v) ? fmt(v, 0) : 'none')).join(', ');
+
+function failoverTable(ha: HaBench): BenchTable {
+  const rows: Row[] = ha.failover.flatMap((f) => [
+    [
+      `${f.setUp}: SIGKILL to a replica promoted (${f.detection})`,
+      fmt(median(f.promotedMs), 0),
+      listMs(f.promotedMs),
+    ],
+    [
+      `${f.setUp}: SIGKILL to the first successful RotateSecret, VALKEY_MIN_REPLICAS=1`,
+      fmt(median(f.firstRotationMs), 0),
+      `${listMs(f.firstRotationMs)} (failed calls: ${f.failedCalls.join(', ')})`,
+    ],
+  ]);
+  return {
+    header: ['failover (primary killed, SIGKILL)', 'median ms', 'each round, ms'],
     rows,
     inReadme: true,
   };
@@ -288,12 +332,13 @@ function isolatesTable(isolates: IsolateConvergenceBench): BenchTable {
 
 /** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
 export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates } = figures;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates, ha } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
+    ...(ha ? [haTable(ha), failoverTable(ha)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
     ...(isolates ? [isolatesTable(isolates)] : []),
     ...(bundle ? [coldStartTable(bundle)] : []),

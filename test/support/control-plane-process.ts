@@ -40,7 +40,8 @@ export interface ControlPlaneProcess {
 const LISTENING = /^.*control plane listening.*$/m;
 
 export async function startControlPlaneProcess(options: {
-  valkeyUrl: string;
+  /** Omit when `env` names the Sentinels or Cluster nodes instead. */
+  valkeyUrl?: string;
   keysetKey: string;
   /** KEYSET_SIGNING_KEY; the test one (keysets.ts) unless given. */
   signingKey?: string;
@@ -48,6 +49,8 @@ export async function startControlPlaneProcess(options: {
   gracePeriod: string;
   /** ADMIN_TOKEN_FILE instead of a generated ADMIN_TOKEN: the caller writes the file (and SIGHUPs). */
   adminTokenFile?: string;
+  /** More configuration variables (VALKEY_SENTINELS, VALKEY_CLUSTER_NODES, VALKEY_MIN_REPLICAS, ...). */
+  env?: Record<string, string>;
 }): Promise<ControlPlaneProcess> {
   const adminToken = randomBytes(48).toString('base64url');
   const tokenVariable =
@@ -60,7 +63,7 @@ export async function startControlPlaneProcess(options: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...tokenVariable,
-      VALKEY_URL: options.valkeyUrl,
+      ...(options.valkeyUrl === undefined ? {} : { VALKEY_URL: options.valkeyUrl }),
       SECRET_STORAGE: 'valkey',
       KEYSET_KEY: options.keysetKey,
       KEYSET_SIGNING_KEY: options.signingKey ?? KEYSET_SIGNING_KEY,
@@ -71,6 +74,7 @@ export async function startControlPlaneProcess(options: {
       HTTP_PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
+      ...options.env,
     },
   });
   const line = (await waitForOutput(child, LISTENING))[0];
