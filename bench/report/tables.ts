@@ -1,6 +1,6 @@
 /** The bench's tables: printed after a run, and in Markdown for bench/README.md. */
 import { fmt, mib, type Row, ratioText, spreadText, table } from '../../test/support/figure-format.ts';
-import type { Summary } from '../../test/support/stats.ts';
+import { quantile, type Summary } from '../../test/support/stats.ts';
 import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
 import type { HttpVerify } from '../cases/http-verify.ts';
 import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
@@ -122,6 +122,7 @@ function haTable(ha: HaBench): BenchTable {
     fmt(l.rotateSecret.p50Ms),
     fmt(l.rotateSecret.p99Ms),
     fmt(l.rotateSecret.maxMs),
+    l.name === 'standalone' ? '' : fmt(l.addedOverStandaloneMs),
   ]);
   return {
     header: [
@@ -129,14 +130,14 @@ function haTable(ha: HaBench): BenchTable {
       'p50 ms',
       'p99 ms',
       'max ms',
+      'adds ms (paired median)',
     ],
     rows,
     inReadme: true,
   };
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] ?? Number.NaN;
+const median = (values: number[]) => quantile(values, 0.5);
 const listMs = (values: number[]) => values.map((v) => (Number.isFinite(v) ? fmt(v, 0) : 'none')).join(', ');
 
 function failoverTable(ha: HaBench): BenchTable {
