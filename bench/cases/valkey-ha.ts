@@ -127,7 +127,8 @@ async function slotOwner(askPort: number): Promise<number> {
 
 /**
  * Rotations in a loop on `cp` (each awaited, a failed one retried after 10 ms); kills the primary with `kill`
- * once `warm` rotations succeeded, and returns when the first rotation started after the kill succeeded.
+ * after five warm-up rotations, and returns once the first rotation started after the kill succeeded (or after
+ * FAILOVER_BOUND_MS); `promoted` resolves when the set-up has promoted a replica.
  */
 async function timeFailover(
   cp: ControlPlaneProcess,
