@@ -7,6 +7,7 @@ import type { KeysetSize } from './cases/keyset-size.ts';
 import type { PushFanoutBench } from './cases/push-fanout.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
+import type { HaBench } from './cases/valkey-ha.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
 import type { WorkerdVerify } from './cases/workerd-verify.ts';
 import type { BenchFixture } from './support/fixture.ts';
@@ -23,6 +24,7 @@ export interface BenchFigures {
   keysetSize: KeysetSize;
   runtimeVerify: RuntimeVerify;
   isolates: IsolateConvergenceBench;
+  ha: HaBench;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -38,4 +40,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'keysetSize',
   'runtimeVerify',
   'isolates',
+  'ha',
 ];

@@ -22,6 +22,7 @@ import { measureKeysetSize } from './cases/keyset-size.ts';
 import { measurePushFanout } from './cases/push-fanout.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
+import { measureValkeyHa } from './cases/valkey-ha.ts';
 import { measureWorkerBundleSize } from './cases/worker-bundle-size.ts';
 import { measureWorkerdVerify } from './cases/workerd-verify.ts';
 import { type BenchFigures, CASE_NAMES, type CaseName } from './figures.ts';
@@ -160,6 +161,13 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
       );
     },
   },
+  {
+    name: 'ha',
+    label: 'Valkey HA: RotateSecret against standalone, Sentinel and Cluster; failover to the first rotation',
+    measure: async () => {
+      figures.ha = await measureValkeyHa({ calls: quick ? 30 : 200, failoverRounds: quick ? 1 : 3, log });
+    },
+  },
 ];
 const chosen = steps.filter((step) => runs(step.name));
 for (const [index, step] of chosen.entries()) {
@@ -179,7 +187,7 @@ const versions = [
   `node ${process.version}`,
   `bun ${bun}`,
   figures.workerd && `workerd ${figures.workerd.workerdVersion}`,
-  figures.rotation && `valkey ${figures.rotation.valkeyVersion}`,
+  (figures.rotation ?? figures.ha) && `valkey ${(figures.rotation ?? figures.ha)?.valkeyVersion}`,
 ].filter(Boolean);
 log(
   `\n${versions.join(', ')}; ${cpus().length} cores; load ${loadText(loadAtStart)} -> ${loadText(loadAtEnd)}; ` +

@@ -47,6 +47,40 @@ const coldStartJson = (f: ColdStartFigures) => ({
   firstAnswer: withUnit(f.firstAnswerMs, 'ms'),
 });
 
+const haJson = (ha: BenchFigures['ha']) => ({
+  method:
+    'RotateSecret (generate, no edges, GRACE_PERIOD 0s) on one control plane process per set-up, calls interleaved ' +
+    'across the set-ups; failover: a loop of RotateSecret with VALKEY_MIN_REPLICAS=1, the primary of the keyset ' +
+    'killed with SIGKILL, timed until the first call started after the kill answered success',
+  gracePeriod: ha.gracePeriod,
+  rotateSecret: Object.fromEntries(
+    ha.latency.map((l) => [
+      l.name,
+      {
+        setUp: l.description,
+        minReplicas: l.minReplicas,
+        ...latencyJson(l.rotateSecret),
+        addedOverStandalone: { unit: 'ms', medianOfPairedDifferences: round(l.addedOverStandaloneMs) },
+      },
+    ]),
+  ),
+  failover: Object.fromEntries(
+    ha.failover.map((f) => [
+      f.setUp,
+      {
+        detection: f.detection,
+        rounds: f.rounds,
+        killToPromoted: { unit: 'ms', values: f.promotedMs.map((v) => round(v)) },
+        killToFirstRotation: {
+          unit: 'ms',
+          values: f.firstRotationMs.map((v) => (Number.isFinite(v) ? round(v) : null)),
+        },
+        failedCallsBeforeIt: { unit: 'calls', values: f.failedCalls },
+      },
+    ]),
+  ),
+});
+
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
   const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates } = f;
@@ -274,6 +308,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       },
     },
     adminToken: f.adminToken,
+    ha: haJson(f.ha),
     targets: verdicts,
   };
 }

@@ -1,6 +1,6 @@
 /** The bench's tables: printed after a run, and in Markdown for bench/README.md. */
 import { fmt, mib, type Row, ratioText, spreadText, table } from '../../test/support/figure-format.ts';
-import type { Summary } from '../../test/support/stats.ts';
+import { quantile, type Summary } from '../../test/support/stats.ts';
 import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
 import type { HttpVerify } from '../cases/http-verify.ts';
 import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
@@ -8,6 +8,7 @@ import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
 import type { PushFanoutBench } from '../cases/push-fanout.ts';
 import type { RotationBench } from '../cases/rotation.ts';
 import type { RuntimeVerify } from '../cases/runtime-verify.ts';
+import type { HaBench } from '../cases/valkey-ha.ts';
 import type { BundleSize } from '../cases/worker-bundle-size.ts';
 import type { BenchFigures } from '../figures.ts';
 import { type CaseTiming, caseNamed, ratioOf } from '../support/interleaved-timing.ts';
@@ -142,6 +143,50 @@ function fanoutTable(fanout: PushFanoutBench): BenchTable {
       ['control plane RSS per edge (KiB)', fmt(fanout.rssPerEdgeBytes / 1024, 1), '', ''],
       ['control plane CPU per edge pushed (µs)', fmt(fanout.cpuPerEdgeUs, 0), '', ''],
     ],
+    inReadme: true,
+  };
+}
+
+function haTable(ha: HaBench): BenchTable {
+  const rows: Row[] = ha.latency.map((l) => [
+    `RotateSecret, ${l.description} (${l.rotateSecret.calls} calls)`,
+    fmt(l.rotateSecret.p50Ms),
+    fmt(l.rotateSecret.p99Ms),
+    fmt(l.rotateSecret.maxMs),
+    l.name === 'standalone' ? '' : fmt(l.addedOverStandaloneMs),
+  ]);
+  return {
+    header: [
+      'Valkey set-ups, calls interleaved (control plane process, no edges)',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'adds ms (paired median)',
+    ],
+    rows,
+    inReadme: true,
+  };
+}
+
+const median = (values: number[]) => quantile(values, 0.5);
+const listMs = (values: number[]) => values.map((v) => (Number.isFinite(v) ? fmt(v, 0) : 'none')).join(', ');
+
+function failoverTable(ha: HaBench): BenchTable {
+  const rows: Row[] = ha.failover.flatMap((f) => [
+    [
+      `${f.setUp}: SIGKILL to a replica promoted (${f.detection})`,
+      fmt(median(f.promotedMs), 0),
+      listMs(f.promotedMs),
+    ],
+    [
+      `${f.setUp}: SIGKILL to the first successful RotateSecret, VALKEY_MIN_REPLICAS=1`,
+      fmt(median(f.firstRotationMs), 0),
+      `${listMs(f.firstRotationMs)} (failed calls: ${f.failedCalls.join(', ')})`,
+    ],
+  ]);
+  return {
+    header: ['failover (primary killed, SIGKILL)', 'median ms', 'each round, ms'],
+    rows,
     inReadme: true,
   };
 }
@@ -319,13 +364,15 @@ function isolatesTable(isolates: IsolateConvergenceBench): BenchTable {
 
 /** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
 export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
-  const { inProcess, workerd, http, rotation, fanout, bundle, keysetSize, runtimeVerify, isolates } = figures;
+  const { inProcess, workerd, http, rotation, fanout, bundle, keysetSize, runtimeVerify, isolates, ha } =
+    figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
     ...(fanout ? [fanoutTable(fanout)] : []),
+    ...(ha ? [haTable(ha), failoverTable(ha)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
     ...(isolates ? [isolatesTable(isolates)] : []),
     ...(bundle ? [coldStartTable(bundle)] : []),

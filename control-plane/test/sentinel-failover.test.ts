@@ -1,7 +1,8 @@
 /**
  * VALKEY_MIN_REPLICAS with real processes: a change the replicas did not confirm answers UNAVAILABLE (and stays
  * written), and a Sentinel failover in the middle of rotations from two control planes loses no rotation that
- * answered success and reuses no version.
+ * answered success and reuses no version, and the edges (one pushed through EDGE_URLS, one pulling KEYSET_URL)
+ * converge on the final keyset.
  */
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
@@ -10,6 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseKeyset } from '../../shared/keyset-envelope.ts';
 import { waitUntil } from '../../test/support/bounded-waits.ts';
 import { type Harness, startHarness } from '../../test/support/control-plane-harness.ts';
+import { awaitEdgesConverged } from '../../test/support/edge-convergence.ts';
+import { startNodeEdge } from '../../test/support/edge-processes.ts';
 import { freePort } from '../../test/support/free-port.ts';
 import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
 import { KEYSET_SIGNING_KEY } from '../../test/support/keysets.ts';
@@ -93,18 +96,31 @@ describe('Sentinel start-up', () => {
 });
 
 describe('Sentinel failover', () => {
-  it('a primary killed amid rotations from two control planes loses no acknowledged rotation', async () => {
-    const setup = await startSentinelSetup();
+  it('a primary killed amid rotations from two control planes loses no acknowledged rotation; the edges converge', async () => {
+    const [setup, pushed] = await Promise.all([
+      startSentinelSetup(),
+      // Pushes are its only source: it reaches the final keyset only if a control plane pushed it.
+      startNodeEdge({ keysetKey: KEYSET_KEY }),
+    ]);
+    cleanups.push(() => pushed.stop());
     cleanups.push(() => setup.stop());
     const env = {
       VALKEY_SENTINELS: setup.sentinels.map(({ host, port }) => `${host}:${port}`).join(','),
       VALKEY_SENTINEL_MASTER: SENTINEL_MASTER,
       VALKEY_MIN_REPLICAS: '1',
     };
+    const edgeUrls = [pushed.url];
     const replicas = [
-      await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', env }),
-      await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', env }),
+      await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', edgeUrls, env }),
+      await harness({ keysetKey: KEYSET_KEY, gracePeriod: '24h', edgeUrls, env }),
     ];
+    // Not in EDGE_URLS: pulls from the second control plane whenever its keyset is a second old.
+    const pulling = await startNodeEdge({
+      keysetKey: KEYSET_KEY,
+      keysetUrl: (replicas[1] as Harness).keysetUrl,
+      keysetTtl: '1s',
+    });
+    cleanups.push(() => pulling.stop());
 
     const streams = startRotationStreams(replicas);
     try {
@@ -130,5 +146,17 @@ describe('Sentinel failover', () => {
         5_000,
       );
     }
-  }, 60_000);
+    const tookMs = await awaitEdgesConverged(
+      [
+        { name: 'pushed edge', url: pushed.url },
+        { name: 'pulling edge', url: pulling.url },
+      ],
+      keyset.version,
+      (await store.get(VALKEY_KEYS.active)) as string,
+      15_000,
+    );
+    console.log(
+      `sentinel failover: both edges on version ${keyset.version} ${Math.round(tookMs)} ms after the check began`,
+    );
+  }, 90_000);
 });

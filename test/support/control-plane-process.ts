@@ -40,7 +40,8 @@ export interface ControlPlaneProcess {
 const LISTENING = /^.*control plane listening.*$/m;
 
 export async function startControlPlaneProcess(options: {
-  valkeyUrl: string;
+  /** Omit when `env` names the Sentinels or Cluster nodes instead. */
+  valkeyUrl?: string;
   keysetKey: string;
   /** KEYSET_SIGNING_KEY; the test one (keysets.ts) unless given. */
   signingKey?: string;
@@ -48,7 +49,7 @@ export async function startControlPlaneProcess(options: {
   gracePeriod: string;
   /** ADMIN_TOKEN_FILE instead of a generated ADMIN_TOKEN: the caller writes the file (and SIGHUPs). */
   adminTokenFile?: string;
-  /** More variables (PUSH_CONCURRENCY and the like), over the ones set here. */
+  /** More configuration variables (PUSH_CONCURRENCY, VALKEY_SENTINELS, VALKEY_MIN_REPLICAS, ...), over the ones set here. */
   env?: Record<string, string>;
 }): Promise<ControlPlaneProcess> {
   const adminToken = randomBytes(48).toString('base64url');
@@ -62,7 +63,7 @@ export async function startControlPlaneProcess(options: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...tokenVariable,
-      VALKEY_URL: options.valkeyUrl,
+      ...(options.valkeyUrl === undefined ? {} : { VALKEY_URL: options.valkeyUrl }),
       SECRET_STORAGE: 'valkey',
       KEYSET_KEY: options.keysetKey,
       KEYSET_SIGNING_KEY: options.signingKey ?? KEYSET_SIGNING_KEY,
