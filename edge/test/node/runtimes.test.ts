@@ -82,6 +82,7 @@ describe.each(Object.keys(RUNTIMES))('the %s entry', (runtime) => {
       version: 1,
       kids: [await computeKid(ACTIVE)],
       time: expect.any(Number),
+      revocations: 0,
     });
     const healthz = await fetch(`${base}/healthz`);
     expect(await healthz.json()).toMatchObject({ status: 'ok', keyset_version: 1 });
