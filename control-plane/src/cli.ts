@@ -234,12 +234,12 @@ async function keygen(): Promise<void> {
  * Exit 5 when any edge did not confirm the change: it is stored and the control plane goes on pushing, but the
  * edges that missed it do not hold it yet, and a cron rotation that reached none must page someone.
  */
-function edgeOutcome(version: number, edges: EdgePushResult[]): number {
+function edgeOutcome(version: number, edges: EdgePushResult[], what = 'version'): number {
   const missing = edges.filter((edge) => !edge.confirmed);
   if (missing.length === 0) return EXIT.ok;
   const named = missing.map((edge) => (edge.error ? `${edge.url} (${firstLine(edge.error)})` : edge.url));
   process.stderr.write(
-    `keyward: partial: version ${version} is stored but ${missing.length}/${edges.length} edges did not confirm it: ${named.join(', ')}\n`,
+    `keyward: partial: ${what} ${version} is stored but ${missing.length}/${edges.length} edges did not confirm it: ${named.join(', ')}\n`,
   );
   return EXIT.partial;
 }
@@ -304,6 +304,24 @@ async function callControlPlane(command: string): Promise<number> {
       );
       print(response, response.message);
       return edgeOutcome(response.version, response.edges);
+    }
+    if (command === 'revoke-token') {
+      const jtis = [...((values.jti as string[] | undefined) ?? [])];
+      const jtiFile = text('jti-file');
+      // One jti per line; blank lines (a trailing newline) are not jtis.
+      if (jtiFile)
+        jtis.push(
+          ...readText(jtiFile)
+            .split(/\r?\n/)
+            .filter((line) => line !== ''),
+        );
+      const subject = text('subject') ?? '';
+      if (jtis.length === 0 && subject === '') {
+        throw usageError('revoke-token needs --jti <jti>, --jti-file <file> or --subject <sub>');
+      }
+      const response = await call(client.revokeTokens({ jtis, subject }, callOptions));
+      print(response, response.message);
+      return edgeOutcome(response.version, response.edges, 'revocation serial');
     }
     if (command === 'revoke') {
       const response = await call(client.revokeKey({ kid: args[0] as string }, callOptions));

@@ -27,6 +27,8 @@ export interface ControlPlaneConfig {
   jwtSecret?: string;
   jwtPreviousSecrets: string[];
   gracePeriodMs: number;
+  /** REVOCATION_TTL: how long a RevokeTokens call's revocations last. */
+  revocationTtlMs: number;
   keysetCacheTtlMs: number;
   /** null when ROTATION_INTERVAL=off. */
   rotationIntervalMs: number | null;
@@ -311,6 +313,8 @@ const schema = z.object({
   JWT_PREVIOUS_SECRETS: list.pipe(z.array(strongSecret)),
   GRACE_PERIOD: duration('24h'),
   KEYSET_CACHE_TTL: duration('300s'),
+  // A revocation must outlive the tokens it refuses to matter, and the list must stay bounded: 0 is neither.
+  REVOCATION_TTL: duration('24h').refine((ms) => ms >= 1000, 'must be at least 1s'),
   ROTATION_INTERVAL: z
     .string()
     .default('90d')
@@ -454,6 +458,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     jwtSecret: c.JWT_SECRET,
     jwtPreviousSecrets: c.JWT_PREVIOUS_SECRETS,
     gracePeriodMs: c.GRACE_PERIOD,
+    revocationTtlMs: c.REVOCATION_TTL,
     keysetCacheTtlMs: c.KEYSET_CACHE_TTL,
     rotationIntervalMs: c.ROTATION_INTERVAL,
     rotationLeadMs: c.ROTATION_LEAD,

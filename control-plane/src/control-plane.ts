@@ -13,6 +13,9 @@ import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
 import { ReadinessMonitor } from './readiness.ts';
+import { RevocationLog } from './revocation/revocation-log.ts';
+import { registerRevocationMetrics } from './revocation/revocation-metrics.ts';
+import { RevocationPusher } from './revocation/revocation-pusher.ts';
 import { registerRotationMetrics } from './rotation/rotation-metrics.ts';
 import { RotationScheduler } from './rotation/rotation-scheduler.ts';
 import { ROTATION_OFF } from './rotation/rotation-status.ts';
@@ -61,9 +64,10 @@ export async function startControlPlane(
   });
   const pusher = new EdgePusher({
     urls: config.edgeUrls,
-    onAttempt(target, ok) {
+    onAttempt(target, ok, durationMs) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
+      metrics.pushAttemptDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
     },
     moveAbove(reported, pushed) {
       logger.warn(
@@ -73,13 +77,28 @@ export async function startControlPlane(
       return manager.moveAbove(reported, pushed.keyset.version);
     },
   });
+  const revocations = new RevocationLog({
+    storage,
+    signingKey: config.keysetSigningKey,
+    ttlMs: config.revocationTtlMs,
+    now,
+  });
+  const revocationPusher = new RevocationPusher({
+    urls: config.edgeUrls,
+    log: revocations,
+    onAttempt(target, ok) {
+      metrics.pushAttempts.inc({ target });
+      if (!ok) metrics.pushFailures.inc({ target });
+    },
+  });
+  registerRevocationMetrics(metrics.registry, revocations, revocationPusher);
   manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
   metrics.observeEdges(() => pusher.targets);
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
 
   let scheduler: RotationScheduler | null = null;
   const rotationStatus = () => scheduler?.status() ?? Promise.resolve(ROTATION_OFF);
-  registerRotationMetrics(metrics.registry, rotationStatus, now);
+  registerRotationMetrics(metrics.registry, rotationStatus);
   const readiness = new ReadinessMonitor({ manager });
   metrics.observeStorage(() => readiness.last);
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
@@ -92,6 +111,13 @@ export async function startControlPlane(
       'keyset loaded',
     );
     pushes.start(initial);
+    // Edges that restarted since hold no revocations: each gets what it is missing (nothing, for most).
+    if (revocations.enabled && config.edgeUrls.length > 0) {
+      revocations.current().then(
+        (state) => revocationPusher.pushAll(state),
+        (error: Error) => logger.warn({ cause: error.message }, 'revocation list not read at start'),
+      );
+    }
 
     scheduler =
       config.rotationIntervalMs === null
@@ -115,6 +141,8 @@ export async function startControlPlane(
       metrics,
       pusher,
       rotationStatus,
+      revocations,
+      revocationPusher,
     });
     const ready = (await readiness.check()).ready;
     grpc = await startGrpcServer(service, {
@@ -138,6 +166,7 @@ export async function startControlPlane(
         manager,
         pusher,
         metrics,
+        revocations,
         cacheTtlMs: config.keysetCacheTtlMs,
         now,
         rotation: rotationStatus,
@@ -153,6 +182,7 @@ export async function startControlPlane(
     readiness.stop();
     scheduler?.stop();
     pusher.stop();
+    revocationPusher.stop();
     await grpc?.shutdown(0);
     await manager.stop();
     await storage.close();
@@ -180,6 +210,7 @@ export async function startControlPlane(
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
       await servers.grpc.shutdown();
       pusher.stop();
+      revocationPusher.stop();
       await servers.http.close();
       await manager.stop();
       await storage.close();

@@ -7,7 +7,8 @@ export type ControlPlaneErrorCode =
   | 'storage_unavailable'
   | 'conflict'
   | 'not_found'
-  | 'failed_precondition';
+  | 'failed_precondition'
+  | 'resource_exhausted';
 
 export class ControlPlaneError extends Error {
   readonly code: ControlPlaneErrorCode;

@@ -1,7 +1,8 @@
 /**
  * The control plane's HTTP side on HTTP_PORT: `GET /keyset` (the envelope, with ETag, for edges that pull),
  * `GET /.well-known/jwks.json` (the public keys, for JWKS clients), `GET /healthz` (keyset and per-edge push
- * state), `GET /livez` and `GET /readyz` (probes) and `GET /metrics` (Prometheus).
+ * state), `GET /revocations?since=N` (the revocation list above serial N, for edges that pull), `GET /livez` and
+ * `GET /readyz` (probes) and `GET /metrics` (Prometheus).
  */
 import { createHash } from 'node:crypto';
 import { serve } from '@hono/node-server';
@@ -13,12 +14,15 @@ import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import { type EdgePusher, edgeTargetReport } from './push/edge-pusher.ts';
 import { type Readiness, readinessOf } from './readiness.ts';
+import type { RevocationLog } from './revocation/revocation-log.ts';
 import type { RotationStatus } from './rotation/rotation-status.ts';
 
 export function createHttpApp(deps: {
   manager: KeysetManager;
   pusher?: EdgePusher;
   metrics?: ControlPlaneMetrics;
+  /** The revocation list (GET /revocations); absent: not served. */
+  revocations?: RevocationLog;
   /** KEYSET_CACHE_TTL: the JWK Set is cached no longer than this (nor than JWKS_MAX_AGE_CAP_S). */
   cacheTtlMs?: number;
   now?: () => Date;
@@ -55,6 +59,26 @@ export function createHttpApp(deps: {
     c.header('Cache-Control', 'no-cache');
     if (c.req.header('if-none-match') === etag) return c.body(null, 304);
     return c.body(envelope, 200, { 'content-type': 'application/jose' });
+  });
+  // Signed, not secret (jtis and subjects, never key material): unauthenticated like GET /keyset.
+  app.get('/revocations', async (c) => {
+    const log = deps.revocations;
+    c.header('Cache-Control', 'no-store');
+    if (log === undefined || !log.enabled) {
+      return c.json({ error: 'no KEYSET_SIGNING_KEY configured: no revocation list to serve' }, 404);
+    }
+    const since = c.req.query('since') ?? '0';
+    if (!/^\d{1,15}$/.test(since)) {
+      return c.json({ error: 'since must be the revocation serial the edge holds (a whole number)' }, 400);
+    }
+    let document: string | undefined;
+    try {
+      document = await log.since(Number(since));
+    } catch {
+      return c.json({ error: 'revocation storage unreachable' }, 503);
+    }
+    if (document === undefined) return c.body(null, 304);
+    return c.body(document, 200, { 'content-type': 'application/jose' });
   });
   app.get('/healthz', async (c) => {
     try {

@@ -185,6 +185,23 @@ describe('the per-edge inventory in GetKeyset, /healthz, /metrics and keyward st
     expect(text).toContain(`keyward_edge_confirmed_version{target="${nodeEdge.url}"}`);
   });
 
+  it('/metrics: the unreachable edge shows as failed push attempts and a round not every edge confirmed', async () => {
+    const text = await (await fetch(`${harness.httpUrl}/metrics`)).text();
+    const value = (sample: string): number | undefined => {
+      const line = text.split('\n').find((candidate) => candidate.startsWith(`${sample} `));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
+    expect(value('keyward_push_attempt_duration_seconds_count{outcome="failed"}')).toBeGreaterThanOrEqual(1);
+    expect(value('keyward_push_attempt_duration_seconds_count{outcome="ok"}')).toBeGreaterThanOrEqual(3);
+    // The staged version's round waited for the unreachable edge's retries, then ended without it.
+    expect(
+      value('keyward_push_round_duration_seconds_count{outcome="not_all_confirmed"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(value('keyward_admin_call_duration_seconds_count{rpc="StageKey"}')).toBe(1);
+    // No per-edge label on the histograms: 1,000 edges must not mean 1,000 sets of buckets.
+    expect(text).not.toMatch(/^keyward_push_(attempt|round)_duration_seconds_bucket\{[^}]*target=/m);
+  });
+
   it('keyward status: one line per edge with version, kids (standby and active held), confirmation age, clock offset', async () => {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,

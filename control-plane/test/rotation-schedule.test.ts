@@ -215,6 +215,15 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
       phase: 'idle',
       due_at: new Date(STAGE_AT.getTime() + 90 * DAY).toISOString(),
     });
+    const after = await cp.httpText('/metrics');
+    expect(metricValue(after, 'keyward_active_key_created_timestamp_seconds')).toBe(
+      STAGE_AT.getTime() / 1000,
+    );
+    expect(metricValue(after, 'keyward_rotation_next_due_timestamp_seconds')).toBe(
+      (STAGE_AT.getTime() + 90 * DAY) / 1000,
+    );
+    // No standby key: no series, not a 0.
+    expect(after).not.toMatch(/^keyward_rotation_standby_staged_timestamp_seconds /m);
   });
 
   it('promotes a key an operator staged instead of staging another', async () => {
@@ -331,7 +340,9 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
     const metrics = await cp.httpText('/metrics');
     expect(metricValue(metrics, 'keyward_rotation_promotion_blocked')).toBe(1);
     expect(metricValue(metrics, 'keyward_rotation_unconfirmed_edges')).toBe(1);
-    expect(metricValue(metrics, 'keyward_rotation_standby_age_seconds')).toBe(3600);
+    expect(metricValue(metrics, 'keyward_rotation_standby_staged_timestamp_seconds')).toBe(
+      STAGE_AT.getTime() / 1000,
+    );
     expect(metricValue(metrics, 'keyward_rotation_next_due_timestamp_seconds')).toBe(DUE.getTime() / 1000);
     const listed = await cp.client.getKeyset({ admin_token: cp.adminToken });
     expect(listed.schedule).toEqual({

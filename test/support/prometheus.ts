@@ -33,9 +33,9 @@ export function prometheusMissing(): string | null {
     : `${missing.join(' and ')} not on PATH: apt-get install prometheus (or run .ci/run, which installs it)`;
 }
 
-/** Runs promtool; its exit code and output (stdout and stderr). */
-export function promtool(args: string[]): { status: number | null; output: string } {
-  const result = spawnSync('promtool', args, { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+/** Runs promtool (with `input` on stdin, as `promtool check metrics` reads); its exit code and output (stdout and stderr). */
+export function promtool(args: string[], input?: string): { status: number | null; output: string } {
+  const result = spawnSync('promtool', args, { encoding: 'utf8', cwd: ROOT, timeout: 60_000, input });
   if (result.error) return { status: null, output: `promtool could not run: ${result.error.message}` };
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
@@ -50,16 +50,22 @@ export interface Prometheus {
   stop(): Promise<void>;
 }
 
+/** Control planes are scraped as job `keyward`, edges (`edgeTargets`) as job `keyward-edge`. */
 export async function startPrometheus(options: {
   targets: string[];
+  edgeTargets?: string[];
   ruleFiles?: string[];
 }): Promise<Prometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'keyward-prometheus-'));
   const port = await freePort();
+  const jobs = [{ job_name: 'keyward', static_configs: [{ targets: options.targets }] }];
+  if (options.edgeTargets?.length) {
+    jobs.push({ job_name: 'keyward-edge', static_configs: [{ targets: options.edgeTargets }] });
+  }
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     rule_files: options.ruleFiles ?? [],
-    scrape_configs: [{ job_name: 'keyward', static_configs: [{ targets: options.targets }] }],
+    scrape_configs: jobs,
   };
   // JSON is YAML.
   await writeFile(join(dir, 'prometheus.yml'), JSON.stringify(config, null, 2));

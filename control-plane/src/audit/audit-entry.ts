@@ -14,18 +14,21 @@ export interface AuditAction {
     | 'revoke'
     | 'stage'
     | 'promote'
-    | 'promote_emergency';
+    | 'promote_emergency'
+    | 'revoke_tokens';
   /** The caller's peer address (gRPC), or `scheduler`. */
   actor: string;
-  /** The new active kid for a rotation or promotion, the staged kid, or the revoked kid. */
+  /** The new active kid for a rotation or promotion, the staged kid, or the revoked kid ('' for revoke_tokens). */
   kid: string;
+  /** revoke_tokens: how many jtis, and the subject ('' for none). Never the jtis themselves: the count says enough. */
+  revoked?: { jtis: number; subject: string };
 }
 
 export interface AuditEntry extends AuditAction {
   /** 1 for the first entry, one more for each after it. */
   seq: number;
   at: string;
-  /** The keyset version the action wrote. */
+  /** The keyset version the action wrote; for revoke_tokens, the revocation list's serial. */
   version: number;
   /** entryHash of the entry before this one, exactly as stored; null for the first. */
   prev: string | null;
@@ -51,6 +54,7 @@ export function nextAuditEntry(
     actor: action.actor,
     version,
     kid: action.kid,
+    ...(action.revoked === undefined ? {} : { revoked: action.revoked }),
     prev: tail === null ? null : entryHash(tail),
   };
   const text = JSON.stringify(entry);

@@ -4,7 +4,13 @@
  */
 import { EXIT_CODE_TABLE } from './outcome.ts';
 
-type OptionSpec = { type: 'boolean' | 'string'; short?: string; default?: boolean | string };
+type OptionSpec = {
+  type: 'boolean' | 'string';
+  short?: string;
+  default?: boolean | string;
+  /** Given more than once, each value counts (`--jti a --jti b`). */
+  multiple?: boolean;
+};
 
 const COMMON = {
   help: { type: 'boolean', short: 'h', default: false },
@@ -68,6 +74,20 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: { ...COMMON, ...ADDRESS },
     positionals: ['kid'],
   },
+  'revoke-token': {
+    usage:
+      'keyward revoke-token (--jti <jti> [--jti <jti> ...] | --jti-file <file> | --subject <sub>) [--address host:port] [--json]',
+    summary:
+      'refuse tokens at every edge until REVOCATION_TTL passes: by jti, or every token of a subject issued before now',
+    options: {
+      ...COMMON,
+      ...ADDRESS,
+      jti: { type: 'string', multiple: true },
+      'jti-file': { type: 'string' },
+      subject: { type: 'string' },
+    },
+    positionals: [],
+  },
   sign: {
     usage:
       'keyward sign (--jwk <private JWK file> | --from-valkey | --secret-file <file>) [--sub <subject>] [--ttl <seconds>] [--json]',
@@ -108,8 +128,8 @@ export function generalHelp(): string {
     'commands:',
     ...commands,
     '',
-    'environment: ADMIN_TOKEN or ADMIN_TOKEN_FILE (required for rotate, stage, promote, status, revoke), KEYWARD_ADDRESS',
-    '  (default 127.0.0.1:50051), KEYWARD_TLS=1 or GRPC_TLS_CA=<pem file> for TLS, VALKEY_URL (sign --from-valkey, audit)',
+    'environment: ADMIN_TOKEN or ADMIN_TOKEN_FILE (required for rotate, stage, promote, status, revoke, revoke-token),',
+    '  KEYWARD_ADDRESS (default 127.0.0.1:50051), KEYWARD_TLS=1 or GRPC_TLS_CA=<pem file> for TLS, VALKEY_URL (sign --from-valkey, audit)',
     '--json on any command: machine-readable output on stdout, errors as {"error": {"code": ..., "message": ...}}',
     '',
     EXIT_CODE_TABLE,

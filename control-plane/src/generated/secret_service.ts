@@ -10,6 +10,8 @@ import type { PromoteKeyRequest__Input as _cpc_orchestrator_PromoteKeyRequest__I
 import type { PromoteKeyResponse__Input as _cpc_orchestrator_PromoteKeyResponse__Input, PromoteKeyResponse as _cpc_orchestrator_PromoteKeyResponse } from './cpc/orchestrator/PromoteKeyResponse.ts';
 import type { RevokeKeyRequest__Input as _cpc_orchestrator_RevokeKeyRequest__Input, RevokeKeyRequest as _cpc_orchestrator_RevokeKeyRequest } from './cpc/orchestrator/RevokeKeyRequest.ts';
 import type { RevokeKeyResponse__Input as _cpc_orchestrator_RevokeKeyResponse__Input, RevokeKeyResponse as _cpc_orchestrator_RevokeKeyResponse } from './cpc/orchestrator/RevokeKeyResponse.ts';
+import type { RevokeTokensRequest__Input as _cpc_orchestrator_RevokeTokensRequest__Input, RevokeTokensRequest as _cpc_orchestrator_RevokeTokensRequest } from './cpc/orchestrator/RevokeTokensRequest.ts';
+import type { RevokeTokensResponse__Input as _cpc_orchestrator_RevokeTokensResponse__Input, RevokeTokensResponse as _cpc_orchestrator_RevokeTokensResponse } from './cpc/orchestrator/RevokeTokensResponse.ts';
 import type { RotateSecretRequest__Input as _cpc_orchestrator_RotateSecretRequest__Input, RotateSecretRequest as _cpc_orchestrator_RotateSecretRequest } from './cpc/orchestrator/RotateSecretRequest.ts';
 import type { RotateSecretResponse__Input as _cpc_orchestrator_RotateSecretResponse__Input, RotateSecretResponse as _cpc_orchestrator_RotateSecretResponse } from './cpc/orchestrator/RotateSecretResponse.ts';
 import type { RotationSchedule__Input as _cpc_orchestrator_RotationSchedule__Input, RotationSchedule as _cpc_orchestrator_RotationSchedule } from './cpc/orchestrator/RotationSchedule.ts';
@@ -33,6 +35,8 @@ export interface ProtoGrpcType {
       PromoteKeyResponse: MessageTypeDefinition<_cpc_orchestrator_PromoteKeyResponse__Input, _cpc_orchestrator_PromoteKeyResponse>
       RevokeKeyRequest: MessageTypeDefinition<_cpc_orchestrator_RevokeKeyRequest__Input, _cpc_orchestrator_RevokeKeyRequest>
       RevokeKeyResponse: MessageTypeDefinition<_cpc_orchestrator_RevokeKeyResponse__Input, _cpc_orchestrator_RevokeKeyResponse>
+      RevokeTokensRequest: MessageTypeDefinition<_cpc_orchestrator_RevokeTokensRequest__Input, _cpc_orchestrator_RevokeTokensRequest>
+      RevokeTokensResponse: MessageTypeDefinition<_cpc_orchestrator_RevokeTokensResponse__Input, _cpc_orchestrator_RevokeTokensResponse>
       RotateSecretRequest: MessageTypeDefinition<_cpc_orchestrator_RotateSecretRequest__Input, _cpc_orchestrator_RotateSecretRequest>
       RotateSecretResponse: MessageTypeDefinition<_cpc_orchestrator_RotateSecretResponse__Input, _cpc_orchestrator_RotateSecretResponse>
       RotationSchedule: MessageTypeDefinition<_cpc_orchestrator_RotationSchedule__Input, _cpc_orchestrator_RotationSchedule>

@@ -10,13 +10,10 @@ import { HealthImplementation } from 'grpc-health-check';
 import { listenError } from '../listen-error.ts';
 import { packageDefinition } from './proto.ts';
 import type { SecretService } from './secret-service.ts';
+import { MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_BY_METHOD } from './strict-request-decoder.ts';
 import { TlsIdentity } from './tls-identity.ts';
 
-/**
- * The largest request message taken, after decompression. A request holds a token, a secret or a kid: a
- * few hundred bytes. Anything bigger is refused with RESOURCE_EXHAUSTED before it is decoded.
- */
-export const MAX_REQUEST_BYTES = 8 * 1024;
+export { MAX_REQUEST_BYTES } from './strict-request-decoder.ts';
 
 export interface GrpcServerHandle {
   server: Server;
@@ -49,7 +46,13 @@ export async function startGrpcServer(
     serving?: boolean;
   },
 ): Promise<GrpcServerHandle> {
-  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  // The largest any method takes; each method's own limit is the strict decoder's (strict-request-decoder.ts).
+  const server = new Server({
+    'grpc.max_receive_message_length': Math.max(
+      MAX_REQUEST_BYTES,
+      ...Object.values(MAX_REQUEST_BYTES_BY_METHOD),
+    ),
+  });
   service.addToServer(server);
   new ReflectionService(packageDefinition).addToServer(server);
   const initial = options.serving === false ? 'NOT_SERVING' : 'SERVING';

@@ -28,6 +28,11 @@ export type {
 } from '../generated/cpc/orchestrator/RevokeKeyRequest.ts';
 export type { RevokeKeyResponse } from '../generated/cpc/orchestrator/RevokeKeyResponse.ts';
 export type {
+  RevokeTokensRequest,
+  RevokeTokensRequest__Input,
+} from '../generated/cpc/orchestrator/RevokeTokensRequest.ts';
+export type { RevokeTokensResponse } from '../generated/cpc/orchestrator/RevokeTokensResponse.ts';
+export type {
   RotateSecretRequest,
   RotateSecretRequest__Input,
 } from '../generated/cpc/orchestrator/RotateSecretRequest.ts';

@@ -10,6 +10,8 @@ import {
   type PromoteKeyResponse,
   type RevokeKeyRequest__Input,
   type RevokeKeyResponse,
+  type RevokeTokensRequest__Input,
+  type RevokeTokensResponse,
   type RotateSecretRequest__Input,
   type RotateSecretResponse,
   SecretServiceClient,
@@ -71,6 +73,10 @@ export interface SecretServiceConnection {
   revokeKey(request: RevokeKeyRequest__Input, options?: UnaryCallOptions): Promise<RevokeKeyResponse>;
   stageKey(request: StageKeyRequest__Input, options?: UnaryCallOptions): Promise<StageKeyResponse>;
   promoteKey(request: PromoteKeyRequest__Input, options?: UnaryCallOptions): Promise<PromoteKeyResponse>;
+  revokeTokens(
+    request: RevokeTokensRequest__Input,
+    options?: UnaryCallOptions,
+  ): Promise<RevokeTokensResponse>;
   close(): void;
 }
 
@@ -89,6 +95,7 @@ export function connectSecretService(
     revokeKey: (request, options) => unaryCall(client, service.RevokeKey, request, options),
     stageKey: (request, options) => unaryCall(client, service.StageKey, request, options),
     promoteKey: (request, options) => unaryCall(client, service.PromoteKey, request, options),
+    revokeTokens: (request, options) => unaryCall(client, service.RevokeTokens, request, options),
     close: () => client.close(),
   };
 }

@@ -5,12 +5,15 @@
 import type { Metadata, Server, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { bearerCredentials } from '../../../shared/bearer-token.ts';
 import { findActiveKey, type Keyset, promoteKey } from '../../../shared/keyset.ts';
+import { checkRevocationRequest } from '../../../shared/revocations.ts';
 import type { AdminAuth } from '../admin-auth.ts';
 import { ControlPlaneError } from '../errors.ts';
 import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
 import { type EdgePusher, edgeTargetReport, type PushOutcome } from '../push/edge-pusher.ts';
+import type { RevocationLog } from '../revocation/revocation-log.ts';
+import type { RevocationPusher } from '../revocation/revocation-pusher.ts';
 import { confirmEdgesHold, describeUnconfirmed } from '../rotation/edge-confirmation.ts';
 import { parseKeyAlg } from '../rotation/new-key.ts';
 import { type RotationStatus, rotationSchedule } from '../rotation/rotation-status.ts';
@@ -23,6 +26,9 @@ import {
   type PromoteKeyResponse,
   type RevokeKeyRequest,
   type RevokeKeyResponse,
+  type RevokeTokensRequest,
+  type RevokeTokensRequest__Input,
+  type RevokeTokensResponse,
   type RotateSecretRequest,
   type RotateSecretRequest__Input,
   type RotateSecretResponse,
@@ -44,6 +50,9 @@ export interface SecretServiceOptions {
   pusher?: EdgePusher;
   /** The scheduled rotation as this replica sees it, for GetKeyset (absent: not reported). */
   rotationStatus?: () => Promise<RotationStatus>;
+  /** RevokeTokens' list and its push (absent: RevokeTokens is refused). */
+  revocations?: RevocationLog;
+  revocationPusher?: RevocationPusher;
 }
 
 export interface CallContext {
@@ -82,6 +91,9 @@ export class SecretService {
       StageKey: this.#handler('StageKey', (ctx, req: StageKeyRequest, note) => this.stageKey(ctx, req, note)),
       PromoteKey: this.#handler('PromoteKey', (ctx, req: PromoteKeyRequest, note) =>
         this.promoteKey(ctx, req, note),
+      ),
+      RevokeTokens: this.#handler('RevokeTokens', (ctx, req: RevokeTokensRequest, note) =>
+        this.revokeTokens(ctx, req, note),
       ),
     };
     server.addService(strictSecretServiceDefinition, implementation);
@@ -211,6 +223,40 @@ export class SecretService {
     };
   }
 
+  async revokeTokens(
+    ctx: CallContext,
+    request: RevokeTokensRequest__Input,
+    note: AccessNote = {},
+  ): Promise<RevokeTokensResponse> {
+    this.#authorize(ctx, request.admin_token);
+    const checked = checkRevocationRequest(request.jtis ?? [], request.subject ?? '');
+    const log = this.#options.revocations;
+    if (log === undefined) {
+      throw new ControlPlaneError('failed_precondition', 'Token revocation is not configured here');
+    }
+    const state = await log.revoke(checked, ctx.peer);
+    const serial = state.list.serial;
+    note.version = serial;
+    // Counts only: jtis and subjects identify users, and the audit log (admin-only) has the subject.
+    this.#options.logger.info(
+      { serial, jtis: checked.jtis.length, subject: checked.subject !== '', live: state.live },
+      'Revoking tokens',
+    );
+    const edges = (await this.#options.revocationPusher?.pushAll(state)) ?? [];
+    const what = [
+      checked.jtis.length > 0 ? `${checked.jtis.length} jti${checked.jtis.length === 1 ? '' : 's'}` : '',
+      checked.subject !== '' ? 'the subject' : '',
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    return {
+      success: true,
+      message: `Revoked ${what} until REVOCATION_TTL passes (revocation serial ${serial}, ${state.live} live)${edgeNote(edges)}`,
+      version: serial,
+      edges,
+    };
+  }
+
   /** Refuses the promotion while any edge has not confirmed a keyset holding the standby `kid`. */
   async #assertEdgesHold(current: StoredKeyset, kid: string): Promise<void> {
     const confirmation = await confirmEdgesHold(this.#options, current, kid);
@@ -232,13 +278,7 @@ export class SecretService {
       stored.keyset.version,
       ...edges.filter((edge) => edge.confirmed).map((edge) => edge.version),
     );
-    const confirmed = edges.filter((edge) => edge.confirmed).length;
-    const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
-    const edgeNote =
-      edges.length === 0
-        ? ''
-        : `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
-    return { edges, version, edgeNote };
+    return { edges, version, edgeNote: edgeNote(edges) };
   }
 
   async getKeyset(
@@ -297,6 +337,12 @@ export class SecretService {
   #screen(ctx: CallContext, request: unknown): void {
     const problems = requestProblems(request);
     if (problems === undefined) return;
+    // grpc-js's own words for its limit, which covers the larger RevokeTokens: one message whichever refuses.
+    if (problems.tooLarge !== undefined)
+      throw new ControlPlaneError(
+        'resource_exhausted',
+        `Received message larger than max (${problems.tooLarge})`,
+      );
     if (problems.malformed !== undefined)
       throw new ControlPlaneError('invalid_argument', `Malformed request: ${problems.malformed}`);
     if (problems.invalidUtf8.includes('admin_token')) {
@@ -338,7 +384,9 @@ export class SecretService {
   }
 
   #access(rpc: string, peer: string, outcome: string, note: AccessNote, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
     this.#options.metrics?.adminCalls.inc({ rpc, outcome });
+    this.#options.metrics?.adminCallDuration.observe({ rpc }, seconds);
     this.#options.logger.info(
       {
         access: true,
@@ -347,7 +395,7 @@ export class SecretService {
         outcome,
         version: note.version,
         kid: note.kid,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(seconds * 1000),
       },
       'admin call',
     );
@@ -381,6 +429,14 @@ export function describeKeyset(
     })),
     schedule,
   };
+}
+
+/** How many edges confirmed a push, naming the others, for an RPC's message; '' without edges. */
+function edgeNote(edges: readonly PushOutcome[]): string {
+  if (edges.length === 0) return '';
+  const confirmed = edges.filter((edge) => edge.confirmed).length;
+  const missing = edges.filter((edge) => !edge.confirmed).map((edge) => edge.url);
+  return `; ${confirmed}/${edges.length} edges confirmed${missing.length ? ` (not confirmed: ${missing.join(', ')})` : ''}`;
 }
 
 /** `ipv4:127.0.0.1:5000` / `ipv6:[::1]:5000` -> the address alone. */

@@ -11,6 +11,7 @@ const STATUS: Record<ControlPlaneErrorCode, status> = {
   conflict: status.ABORTED,
   not_found: status.NOT_FOUND,
   failed_precondition: status.FAILED_PRECONDITION,
+  resource_exhausted: status.RESOURCE_EXHAUSTED,
 };
 
 /**
@@ -27,6 +28,8 @@ const KEYWARD_OUTCOME: Partial<Record<KeywardErrorCode, ControlPlaneErrorCode>> 
   key_is_active: 'failed_precondition',
   standby_exists: 'failed_precondition',
   keyset_too_large: 'failed_precondition',
+  revocation_invalid: 'invalid_argument',
+  revocations_too_large: 'resource_exhausted',
 };
 
 export interface MappedError {

@@ -10,6 +10,8 @@ import type { MessageTypeDefinition, MethodDefinition, ServiceDefinition } from 
 
 /** What was wrong with a request's bytes. Never holds field contents, only numbers and names. */
 export interface RequestProblems {
+  /** The message is larger than its method takes: `<size> vs <limit>`, refused before it is decoded. */
+  tooLarge?: string;
   /** The bytes are not a well-formed message of the expected type. */
   malformed?: string;
   /** Known string fields whose bytes are not valid UTF-8 (decoded as ''). */
@@ -18,7 +20,7 @@ export interface RequestProblems {
 
 const PROBLEMS = Symbol('requestProblems');
 
-type Decoded = Record<string, string | boolean> & { [PROBLEMS]?: RequestProblems };
+type Decoded = Record<string, string | boolean | string[]> & { [PROBLEMS]?: RequestProblems };
 
 /** The problems the strict decoder found in a request, if any. */
 export function requestProblems(request: unknown): RequestProblems | undefined {
@@ -39,7 +41,8 @@ const MAX_FIELD_NUMBER = 2 ** 29 - 1;
 
 interface FieldSpec {
   name: string;
-  kind: 'string' | 'bool';
+  /** `strings`: a repeated string, each occurrence one more element. */
+  kind: 'string' | 'strings' | 'bool';
   wireType: 0 | 2;
 }
 
@@ -55,16 +58,21 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 class Malformed extends Error {}
 
 /**
- * A decoder for one request message type. Only the field types our requests use (string, bool) are
- * supported; any other throws here, when the server is built, rather than mis-decoding at run time.
+ * A decoder for one request message type. Only the field types our requests use (string, repeated string,
+ * bool) are supported; any other throws here, when the server is built, rather than mis-decoding at run time.
  */
-export function strictDecoder(type: MessageTypeDefinition<object, object>): (bytes: Buffer) => Decoded {
+export function strictDecoder(
+  type: MessageTypeDefinition<object, object>,
+  maxBytes = Number.POSITIVE_INFINITY,
+): (bytes: Buffer) => Decoded {
   const descriptor = type.type as { name?: string; field?: FieldDescriptor[] };
   const fields = new Map<number, FieldSpec>();
   for (const field of descriptor.field ?? []) {
-    if (field.label === 'LABEL_REPEATED')
+    const repeated = field.label === 'LABEL_REPEATED';
+    if (repeated && field.type !== 'TYPE_STRING')
       throw new TypeError(`strict decoder: repeated field ${field.name} is not supported`);
-    if (field.type === 'TYPE_STRING')
+    if (repeated) fields.set(field.number, { name: field.name, kind: 'strings', wireType: 2 });
+    else if (field.type === 'TYPE_STRING')
       fields.set(field.number, { name: field.name, kind: 'string', wireType: 2 });
     else if (field.type === 'TYPE_BOOL')
       fields.set(field.number, { name: field.name, kind: 'bool', wireType: 0 });
@@ -72,11 +80,17 @@ export function strictDecoder(type: MessageTypeDefinition<object, object>): (byt
   }
   const defaults = () => {
     const message: Decoded = {};
-    for (const spec of fields.values()) message[spec.name] = spec.kind === 'string' ? '' : false;
+    for (const spec of fields.values())
+      message[spec.name] = spec.kind === 'string' ? '' : spec.kind === 'strings' ? [] : false;
     return message;
   };
 
   return (bytes) => {
+    if (bytes.length > maxBytes) {
+      const refused = defaults();
+      refused[PROBLEMS] = { tooLarge: `${bytes.length} vs ${maxBytes}`, invalidUtf8: [] };
+      return refused;
+    }
     const message = defaults();
     const invalidUtf8 = new Set<string>();
     let pos = 0;
@@ -124,13 +138,16 @@ export function strictDecoder(type: MessageTypeDefinition<object, object>): (byt
           case 2: {
             const content = take(varint(`${label} length`), label);
             if (!spec) break;
-            // Proto3: the last occurrence of a scalar wins, but one that is not UTF-8 taints the message.
+            // Proto3: the last occurrence of a scalar wins, but one that is not UTF-8 taints the message. A
+            // repeated string gains one element per occurrence.
+            let text = '';
             try {
-              message[spec.name] = utf8.decode(content);
+              text = utf8.decode(content);
             } catch {
               invalidUtf8.add(spec.name);
-              message[spec.name] = '';
             }
+            if (spec.kind === 'strings') (message[spec.name] as string[]).push(text);
+            else message[spec.name] = text;
             break;
           }
           case 5:
@@ -151,11 +168,20 @@ export function strictDecoder(type: MessageTypeDefinition<object, object>): (byt
   };
 }
 
-/** The same service definition with every request decoded by `strictDecoder`. */
+/**
+ * The largest request message a method takes, after decompression. A request holds a token, a secret or a kid: a
+ * few hundred bytes. RevokeTokens carries up to 10,000 jtis (about 400 KB of UUIDs), so it takes more; the
+ * server's own limit is that larger one, and every other method refuses past MAX_REQUEST_BYTES before decoding.
+ */
+export const MAX_REQUEST_BYTES = 8 * 1024;
+export const MAX_REQUEST_BYTES_BY_METHOD: Readonly<Record<string, number>> = { RevokeTokens: 1024 * 1024 };
+
+/** The same service definition with every request decoded by `strictDecoder`, within its method's size limit. */
 export function withStrictRequests(service: ServiceDefinition): ServiceDefinition {
   const strict: Record<string, MethodDefinition<object, object>> = {};
   for (const [name, method] of Object.entries(service)) {
-    strict[name] = { ...method, requestDeserialize: strictDecoder(method.requestType) };
+    const maxBytes = MAX_REQUEST_BYTES_BY_METHOD[name] ?? MAX_REQUEST_BYTES;
+    strict[name] = { ...method, requestDeserialize: strictDecoder(method.requestType, maxBytes) };
   }
   return strict;
 }

@@ -88,7 +88,8 @@ export interface EdgePusherOptions {
   fetch?: typeof fetch;
   /** This process's wall clock, epoch ms: what edge clocks are compared with. */
   now?: () => number;
-  onAttempt?: (url: string, ok: boolean) => void;
+  /** After each PUT /keyset: whether it confirmed, and how long it took (ms, until the answer or the error). */
+  onAttempt?: (url: string, ok: boolean, durationMs: number) => void;
   /**
    * Called when an edge reports holding `reported` >= the pushed version with other content: returns the keyset
    * to push instead (storage's newer one, or the keyset written again above `reported`). Without it a 409
@@ -284,7 +285,7 @@ export class EdgePusher {
         (cause as Error).name === 'TimeoutError' ? 'timeout' : `unreachable: ${(cause as Error).message}`;
     }
     state.lastError = error;
-    this.#options.onAttempt?.(url, error === '');
+    this.#options.onAttempt?.(url, error === '', performance.now() - started);
     return { error, reported };
   }
 

@@ -20,7 +20,17 @@ export function pushNewerVersions(deps: {
   let started = false;
   let pushedVersion = 0;
   const push = async (stored: StoredKeyset) => {
-    for (const edge of await pusher.pushAll(stored)) {
+    const roundStarted = performance.now();
+    const outcomes = await pusher.pushAll(stored);
+    // Rounds that reached edges: with no EDGE_URLS (or a stopped pusher) nothing was pushed, nothing is timed.
+    if (outcomes.length > 0) {
+      const confirmed = outcomes.every((edge) => edge.confirmed);
+      metrics.pushRoundDuration.observe(
+        { outcome: confirmed ? 'all_confirmed' : 'not_all_confirmed' },
+        (performance.now() - roundStarted) / 1000,
+      );
+    }
+    for (const edge of outcomes) {
       // A push outcome's version is the edge's confirmed one, whether this push landed or not.
       metrics.edgeConfirmedVersion.set({ target: edge.url }, edge.version);
       if (!edge.confirmed)

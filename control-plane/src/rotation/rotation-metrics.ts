@@ -1,15 +1,14 @@
 /** The scheduled rotation in Prometheus: whether a promotion is blocked, by how many edges, and what is due when. */
 import { Gauge, type Registry } from 'prom-client';
+import { OptionalGauge } from '../metrics.ts';
 import type { RotationStatus } from './rotation-status.ts';
 
-const seconds = (iso: string | null) => (iso === null ? 0 : Date.parse(iso) / 1000);
-
-/** Registers the rotation gauges on `registry`, each read from `status` at scrape time. */
-export function registerRotationMetrics(
-  registry: Registry,
-  status: () => Promise<RotationStatus>,
-  now: () => Date,
-): void {
+/**
+ * Registers the rotation gauges on `registry`, each read from `status` at scrape time. A point in time that does
+ * not exist (no standby key; ROTATION_INTERVAL=off) has no series rather than a 0, so `time() - x` never
+ * compares with 1970.
+ */
+export function registerRotationMetrics(registry: Registry, status: () => Promise<RotationStatus>): void {
   new Gauge({
     name: 'keyward_rotation_promotion_blocked',
     help: 'Whether the scheduled promotion of the standby key is due and blocked by edges that have not confirmed it (1) or not (0)',
@@ -26,21 +25,33 @@ export function registerRotationMetrics(
       this.set((await status()).unconfirmed_edges);
     },
   });
-  new Gauge({
-    name: 'keyward_rotation_standby_age_seconds',
-    help: 'Seconds since the standby key was staged (0 without one)',
+  timestampGauge(
+    registry,
+    'keyward_rotation_standby_staged_timestamp_seconds',
+    'When the standby key was staged, Unix time (absent without one)',
+    async () => (await status()).staged_at,
+  );
+  timestampGauge(
+    registry,
+    'keyward_rotation_next_due_timestamp_seconds',
+    'When the next key is due to become active, Unix time (absent with ROTATION_INTERVAL=off)',
+    async () => (await status()).due_at,
+  );
+}
+
+function timestampGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => Promise<string | null>,
+): void {
+  new OptionalGauge({
+    name,
+    help,
     registers: [registry],
     async collect() {
-      const { staged_at } = await status();
-      this.set(staged_at === null ? 0 : Math.max(0, now().getTime() / 1000 - seconds(staged_at)));
-    },
-  });
-  new Gauge({
-    name: 'keyward_rotation_next_due_timestamp_seconds',
-    help: 'When the next key is due to become active, in Unix seconds (0 with ROTATION_INTERVAL=off)',
-    registers: [registry],
-    async collect() {
-      this.set(seconds((await status()).due_at));
+      const iso = await read();
+      this.set(iso === null ? Number.NaN : Date.parse(iso) / 1000);
     },
   });
 }

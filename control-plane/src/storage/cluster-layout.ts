@@ -22,6 +22,10 @@ export const CLUSTER_KEYS = {
   // Plain PUBLISH reaches subscribers on every node of a Cluster.
   changed: 'jwt_secrets:changed',
   lockPrefix: '{jwt_secrets}:lock:',
+  // In the slot with the audit log their script appends to; edges that pull through Upstash read a standalone
+  // Valkey, so on a Cluster these are not kept by name.
+  revocations: '{jwt_secrets}:revocations',
+  revocationSerial: '{jwt_secrets}:revocation_serial',
 } as const satisfies Record<keyof typeof VALKEY_KEYS, string>;
 
 /**

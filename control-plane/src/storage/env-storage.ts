@@ -6,11 +6,12 @@
 import { findActiveKey, legacyActiveSecret, signingJwk } from '../../../shared/keyset.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { type ChainLink, chainLink } from '../audit/keyset-chain.ts';
-import type { KeysetStorage, StorageFacts, StoredKeyset } from './keyset-storage.ts';
+import type { KeysetStorage, StorageFacts, StoredKeyset, StoredRevocations } from './keyset-storage.ts';
 
 export class EnvStorage implements KeysetStorage {
   readonly kind = 'env';
   #current: StoredKeyset | null = null;
+  #revocations: StoredRevocations = { serial: 0, document: null };
   /** The audit log's entries as text, oldest first, and the keyset chain: in memory, like the keyset. */
   readonly auditLog: string[] = [];
   readonly chain: ChainLink[] = [];
@@ -40,6 +41,25 @@ export class EnvStorage implements KeysetStorage {
     if (action !== undefined) {
       const tail = this.auditLog.at(-1) ?? null;
       this.auditLog.push(nextAuditEntry(tail, action, next.keyset.version, new Date()).text);
+    }
+    return true;
+  }
+
+  async loadRevocations(knownSerial: number): Promise<StoredRevocations> {
+    const { serial, document } = this.#revocations;
+    return { serial, document: serial > knownSerial ? document : null };
+  }
+
+  async swapRevocations(
+    expectedSerial: number,
+    next: StoredRevocations,
+    action?: AuditAction,
+  ): Promise<boolean> {
+    if (this.#revocations.serial !== expectedSerial) return false;
+    this.#revocations = next;
+    if (action !== undefined) {
+      const tail = this.auditLog.at(-1) ?? null;
+      this.auditLog.push(nextAuditEntry(tail, action, next.serial, new Date()).text);
     }
     return true;
   }

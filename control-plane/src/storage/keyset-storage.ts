@@ -8,6 +8,13 @@ export interface StoredKeyset {
   envelope: string | null;
 }
 
+/** The revocation list as stored: its serial and the signed snapshot (shared/revocations.ts). */
+export interface StoredRevocations {
+  serial: number;
+  /** The signed snapshot; null when nothing was ever revoked. */
+  document: string | null;
+}
+
 export interface KeysetStorage {
   readonly kind: 'env' | 'valkey';
   /** The current keyset, or null when none was ever written. Throws StorageUnavailableError. */
@@ -20,6 +27,17 @@ export interface KeysetStorage {
    * audit entry of `action` when given, are written in the same step.
    */
   compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean>;
+  /**
+   * The revocation list: its serial, and the document only when that serial is above `knownSerial` (so that a
+   * replica checking for news reads a number, not the whole list). Throws StorageUnavailableError.
+   */
+  loadRevocations(knownSerial: number): Promise<StoredRevocations>;
+  /**
+   * Replaces the revocation list in one atomic step if the stored serial is still `expectedSerial`; false,
+   * changing nothing, when another writer got there first. The audit entry of `action`, when given, is written
+   * in the same step.
+   */
+  swapRevocations(expectedSerial: number, next: StoredRevocations, action?: AuditAction): Promise<boolean>;
   /** Calls `onChange` when another process changes the keyset. Returns the function that stops watching. */
   watch(onChange: (version: number) => void): Promise<() => Promise<void>>;
   /**

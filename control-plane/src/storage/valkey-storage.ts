@@ -14,6 +14,9 @@
  *   jwt_secrets:audit    list: one JSON entry per admin action, each chained to the one before (audit/)
  *   jwt_secrets:audit_head  the hash of the audit log's last entry, so that editing or dropping it shows
  *   jwt_secrets:changed  pub/sub channel announcing each new version
+ *   jwt_secrets:revocations  the revocation list: a signed snapshot of every live revocation (shared/revocations.ts),
+ *                        what edges that pull through Upstash read
+ *   jwt_secrets:revocation_serial  its serial, the revocation list's compare-and-swap guard
  * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
  * cluster-layout.ts, and the three keys kept by name follow right after the script.
  */
@@ -25,7 +28,7 @@ import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
 import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
 import { CLUSTER_KEYS, writeFollowers } from './cluster-layout.ts';
-import type { KeysetStorage, StorageFacts, StoredKeyset } from './keyset-storage.ts';
+import type { KeysetStorage, StorageFacts, StoredKeyset, StoredRevocations } from './keyset-storage.ts';
 import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
 
 export const VALKEY_KEYS = {
@@ -40,7 +43,25 @@ export const VALKEY_KEYS = {
   auditHead: 'jwt_secrets:audit_head',
   changed: 'jwt_secrets:changed',
   lockPrefix: 'jwt_secrets:lock:',
+  revocations: 'jwt_secrets:revocations',
+  revocationSerial: 'jwt_secrets:revocation_serial',
 } as const;
+
+/**
+ * The revocation list's compare-and-swap: 0 when the serial moved (or the audit log's tail is not the one the new
+ * entry chains to), 1 when written, the list, its serial and the audit entry together.
+ */
+const REVOCATIONS_SCRIPT = `
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+if ARGV[5] ~= '' and (redis.call('LINDEX', KEYS[3], -1) or '') ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[5] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[5])
+  redis.call('SET', KEYS[4], ARGV[6])
+end
+return 1
+`;
 
 /**
  * The compare-and-swap: 0 when the guard moved (or the audit log's tail is not the one its new entry chains
@@ -241,6 +262,51 @@ export class ValkeyStorage implements KeysetStorage {
       });
       acknowledged = Math.min(acknowledged, followers);
     }
+    if (acknowledged < this.#minReplicas)
+      throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
+    return true;
+  }
+
+  async loadRevocations(knownSerial: number): Promise<StoredRevocations> {
+    const { revocations, revocationSerial } = this.#keys;
+    const serial = Number(await this.#call(() => this.#client.get(revocationSerial))) || 0;
+    if (serial <= knownSerial) return { serial, document: null };
+    const document = await this.#call(() => this.#client.get(revocations));
+    return { serial, document };
+  }
+
+  async swapRevocations(
+    expectedSerial: number,
+    next: StoredRevocations,
+    action?: AuditAction,
+  ): Promise<boolean> {
+    const keys = this.#keys;
+    const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));
+    const entry = action === undefined ? null : nextAuditEntry(tail, action, next.serial, new Date());
+    const pipeline = this.#client
+      .pipeline()
+      .eval(
+        REVOCATIONS_SCRIPT,
+        4,
+        keys.revocationSerial,
+        keys.revocations,
+        keys.audit,
+        keys.auditHead,
+        String(expectedSerial),
+        String(next.serial),
+        next.document ?? '',
+        tail ?? '',
+        entry?.text ?? '',
+        entry?.hash ?? '',
+      );
+    if (this.#minReplicas > 0) pipeline.wait(this.#minReplicas, this.#ackTimeoutMs);
+    const results = await this.#call(async () => {
+      const replies = (await pipeline.exec()) ?? [];
+      for (const [error] of replies) if (error) throw error;
+      return replies.map(([, reply]) => reply);
+    });
+    if (results[0] !== 1) return false;
+    const acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
     if (acknowledged < this.#minReplicas)
       throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
     return true;

@@ -165,7 +165,7 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
 
   if (parts.serveMetrics) {
     app.get('/metrics', (c) =>
-      c.body(metrics.exposition(store, parts.now(), revocations), 200, {
+      c.body(metrics.exposition(store, revocations), 200, {
         'content-type': METRICS_CONTENT_TYPE,
         ...noStore,
       }),

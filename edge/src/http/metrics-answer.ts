@@ -1,8 +1,12 @@
 /**
  * The edge's own counters and their Prometheus text exposition (GET /metrics), with Web APIs only: the same
  * code runs on workerd, Node, Bun and Deno. The counts are this process's (on Workers, this isolate's) since it
- * started. Label values come from fixed sets (outcome codes, source names), never from a request.
+ * started. Label values come from fixed sets (outcome codes, source names) or the runtime, never from a request.
+ * Names follow the control plane's conventions: `_total` on counters, points in time as `_timestamp_seconds`
+ * (Unix time, so an alert computes `time() - x`), and the same `keyward_build_info`.
  */
+
+import { currentRuntime, KEYWARD_VERSION } from '../../../shared/build-info.ts';
 import type { RevocationSet } from '../../../shared/revocations.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { PullOutcome } from '../keyset/keyset-sync.ts';
@@ -10,12 +14,22 @@ import type { PullOutcome } from '../keyset/keyset-sync.ts';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export class EdgeMetrics {
+  /** `keyward_build_info`'s sample: fixed for the life of the process. */
+  readonly #buildInfo: string;
   // Plain objects keyed by a code from a fixed set: counting a verify is one property increment.
   readonly #verify: Record<string, number> = Object.create(null);
   readonly #pulls: Record<string, Record<string, number>> = Object.create(null);
   readonly #pushes: Record<string, number> = Object.create(null);
   readonly #revocationPulls: Record<string, Record<string, number>> = Object.create(null);
   readonly #revocationPushes: Record<string, number> = Object.create(null);
+
+  constructor() {
+    const { runtime, runtimeVersion } = currentRuntime();
+    const labels = { component: 'edge', version: KEYWARD_VERSION, runtime, runtime_version: runtimeVersion };
+    this.#buildInfo = `keyward_build_info{${Object.entries(labels)
+      .map(([name, value]) => `${name}="${labelValue(value)}"`)
+      .join(',')}} 1`;
+  }
 
   /** One /verify answered with `outcome`: "valid" or the error code the client saw. */
   verified(outcome: string): void {
@@ -42,9 +56,16 @@ export class EdgeMetrics {
     this.#pushes[outcome] = (this.#pushes[outcome] ?? 0) + 1;
   }
 
-  /** The exposition text; the keyset gauges are read from `store` at `now` (epoch ms), the revocation ones from `revocations`. */
-  exposition(store: KeysetStore, now: number, revocations: RevocationSet): string {
+  /** The exposition text; the keyset gauges are read from `store`, the revocation ones from `revocations`. */
+  exposition(store: KeysetStore, revocations: RevocationSet): string {
     const lines: string[] = [];
+    family(
+      lines,
+      'keyward_build_info',
+      'gauge',
+      'Always 1; the labels name the Keyward version and the runtime this process runs on.',
+    );
+    lines.push(this.#buildInfo);
     family(
       lines,
       'keyward_edge_verify_total',
@@ -56,9 +77,25 @@ export class EdgeMetrics {
     }
     family(lines, 'keyward_edge_keyset_version', 'gauge', 'Version of the held keyset; 0 when none is held.');
     lines.push(`keyward_edge_keyset_version ${store.version}`);
-    family(lines, 'keyward_edge_keyset_age_seconds', 'gauge', 'Seconds since the held keyset was taken.');
+    // Absent while nothing is held, and the confirmation until an origin has confirmed the held keyset (a
+    // push-only edge never has one to ask).
+    family(
+      lines,
+      'keyward_edge_keyset_taken_timestamp_seconds',
+      'gauge',
+      'When the held keyset was taken, Unix time.',
+    );
     if (store.ring !== undefined) {
-      lines.push(`keyward_edge_keyset_age_seconds ${Math.max(0, Math.floor((now - store.takenAt) / 1000))}`);
+      lines.push(`keyward_edge_keyset_taken_timestamp_seconds ${seconds(store.takenAt)}`);
+    }
+    family(
+      lines,
+      'keyward_edge_keyset_confirmed_timestamp_seconds',
+      'gauge',
+      'When an origin last confirmed that nothing newer than the held keyset exists, Unix time.',
+    );
+    if (store.ring !== undefined && store.confirmedAt > 0) {
+      lines.push(`keyward_edge_keyset_confirmed_timestamp_seconds ${seconds(store.confirmedAt)}`);
     }
     family(
       lines,
@@ -118,6 +155,16 @@ function countBySource(
 
 function family(lines: string[], name: string, type: 'counter' | 'gauge', help: string): void {
   lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
+/** Epoch ms as Unix seconds, to the millisecond. */
+function seconds(epochMs: number): string {
+  return String(epochMs / 1000);
+}
+
+/** A label value escaped as the text format wants: backslash, double quote and line feed. */
+function labelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (char) => (char === '\n' ? '\\n' : `\\${char}`));
 }
 
 function sorted<V>(record: Record<string, V>): [string, V][] {

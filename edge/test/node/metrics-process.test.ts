@@ -1,11 +1,12 @@
 /**
- * The Node, Bun and Deno edge processes on loopback: GET /metrics answers the counters after a few verifies,
- * ACCESS_LOG=on writes one line per request without the token, and SIGTERM stops the process with exit code 0
+ * The Node, Bun and Deno edge processes on loopback: GET /metrics answers the counters after a few verifies, in
+ * text `promtool check metrics` accepts without a finding, with keyward_build_info naming the runtime; ACCESS_LOG=on writes one line per request without the token, and SIGTERM stops the process with exit code 0
  * once the request in flight is answered.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KEYWARD_VERSION } from '../../../shared/build-info.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { type EdgeAnswer, verifyAt } from '../../../test/support/edge-http-client.ts';
 import {
@@ -24,9 +25,12 @@ import {
   secret,
   signWithJose,
 } from '../../../test/support/keysets.ts';
+import { prometheusMissing, promtool } from '../../../test/support/prometheus.ts';
 import { parseExposition, sampleValue } from '../../../test/support/prometheus-text.ts';
 import { waitFor } from '../../../test/support/wait-for.ts';
 
+const missingPromtool = prometheusMissing();
+if (missingPromtool) console.warn(`metrics-process: promtool check metrics skipped, ${missingPromtool}`);
 const OLD = secret('metrics-process-old');
 const NEW = secret('metrics-process-new');
 
@@ -85,11 +89,14 @@ async function token(secretText: string): Promise<string> {
 describe.each(['node', 'bun', 'deno'] as const)('the %s edge process', (runtime) => {
   let origin: HoldingOrigin;
   let edge: EdgeProcess<EdgeProcessRuntime> | undefined;
+  /** Epoch ms before the edge process started. */
+  let startedAfter = 0;
 
   beforeAll(async () => {
     origin = new HoldingOrigin();
     origin.envelope = await seal(await buildKeyset(1, OLD));
     await origin.listen();
+    startedAfter = Date.now();
     edge = await STARTERS[runtime]({
       keysetKey: KEYSET_KEY,
       keysetUrl: origin.url,
@@ -116,13 +123,32 @@ describe.each(['node', 'bun', 'deno'] as const)('the %s edge process', (runtime)
     const forged = `${valid.slice(0, valid.lastIndexOf('.'))}.${'A'.repeat(43)}`;
     expect(await verifyAt(url, forged)).toMatchObject({ status: 401, body: { error: 'signature_invalid' } });
 
+    const before = Date.now();
     const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) });
     expect(response.status).toBe(200);
-    const samples = parseExposition(await response.text());
+    const text = await response.text();
+    const samples = parseExposition(text);
     const verify = (outcome: string) => sampleValue(samples, 'keyward_edge_verify_total', { outcome });
     expect([verify('valid'), verify('token_malformed'), verify('signature_invalid')]).toEqual([2, 1, 1]);
     expect(sampleValue(samples, 'keyward_edge_keyset_version')).toBe(1);
-    expect(sampleValue(samples, 'keyward_edge_keyset_age_seconds')).toBeGreaterThanOrEqual(0);
+    // Taken and confirmed by the pull at start, before the verifies above.
+    for (const name of [
+      'keyward_edge_keyset_taken_timestamp_seconds',
+      'keyward_edge_keyset_confirmed_timestamp_seconds',
+    ]) {
+      expect(sampleValue(samples, name), name).toBeGreaterThanOrEqual(startedAfter / 1000);
+      expect(sampleValue(samples, name), name).toBeLessThanOrEqual(before / 1000);
+    }
+    const [info, ...more] = samples.filter((sample) => sample.name === 'keyward_build_info');
+    expect(more).toEqual([]);
+    expect(info).toMatchObject({
+      labels: { component: 'edge', version: KEYWARD_VERSION, runtime },
+      value: 1,
+    });
+    expect(info?.labels.runtime_version).toMatch(/^\d+(\.\d+)*$/);
+    if (missingPromtool === null) {
+      expect(promtool(['check', 'metrics'], text)).toEqual({ status: 0, output: '' });
+    }
     expect(sampleValue(samples, 'keyward_edge_pulls_total', { source: 'KEYSET_URL', outcome: 'taken' })).toBe(
       1,
     );

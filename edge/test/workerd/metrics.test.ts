@@ -4,6 +4,7 @@
  * format. ACCESS_LOG=on logs one JSON line per request, never the token or the Authorization header.
  */
 import { describe, expect, it } from 'vitest';
+import { KEYWARD_VERSION } from '../../../shared/build-info.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { getVerify, postVerify, putKeyset } from '../../../test/support/edge-requests.ts';
 import { KeysetOrigin } from '../../../test/support/keyset-origin.ts';
@@ -52,7 +53,23 @@ describe('GET /metrics on workerd', () => {
     expect(() => createEdge({ env: { ...EDGE_KEYS, ACCESS_LOG: '1' } })).toThrow(/ACCESS_LOG/);
   });
 
-  it('with EDGE_METRICS=on: counts verify outcomes by code, pushes, and the keyset version and age', async () => {
+  it('with EDGE_METRICS=on: keyward_build_info names the version and workerd', async () => {
+    const edge = createEdge({
+      env: { ...EDGE_KEYS, EDGE_METRICS: 'on' },
+      log: () => {},
+      locationCache: null,
+    });
+    const info = (await samplesOf(edge)).filter((sample) => sample.name === 'keyward_build_info');
+    expect(info).toEqual([
+      {
+        name: 'keyward_build_info',
+        labels: { component: 'edge', version: KEYWARD_VERSION, runtime: 'workerd', runtime_version: '' },
+        value: 1,
+      },
+    ]);
+  });
+
+  it('with EDGE_METRICS=on: counts verify outcomes by code, pushes, and when the keyset was taken and confirmed', async () => {
     let now = START;
     const edge = createEdge({
       env: { ...EDGE_KEYS, EDGE_METRICS: 'on' },
@@ -62,11 +79,14 @@ describe('GET /metrics on workerd', () => {
     });
     let samples = await samplesOf(edge);
     expect(sampleValue(samples, 'keyward_edge_keyset_version')).toBe(0);
-    expect(sampleValue(samples, 'keyward_edge_keyset_age_seconds')).toBeUndefined();
+    expect(sampleValue(samples, 'keyward_edge_keyset_taken_timestamp_seconds')).toBeUndefined();
+    expect(sampleValue(samples, 'keyward_edge_keyset_confirmed_timestamp_seconds')).toBeUndefined();
     expect(samples.filter((sample) => sample.name === 'keyward_edge_verify_total')).toEqual([]);
 
     const envelope = await seal(await buildKeyset(3, ACTIVE));
+    const takenAt = now;
     expect((await putKeyset(edge, envelope)).status).toBe(200);
+    now += 1_500;
     expect((await putKeyset(edge, envelope)).status).toBe(200);
     expect((await putKeyset(edge, 'not an envelope')).status).toBe(400);
 
@@ -91,25 +111,33 @@ describe('GET /metrics on workerd', () => {
     expect(verify('token_expired')).toBe(1);
     expect(verify('signature_invalid')).toBeUndefined();
     expect(sampleValue(samples, 'keyward_edge_keyset_version')).toBe(3);
-    expect(sampleValue(samples, 'keyward_edge_keyset_age_seconds')).toBe(90);
+    // Taken at the first push; the second pushed the keyset it holds, which takes nothing. No origin: never
+    // confirmed.
+    expect(sampleValue(samples, 'keyward_edge_keyset_taken_timestamp_seconds')).toBe(takenAt / 1000);
+    expect(sampleValue(samples, 'keyward_edge_keyset_confirmed_timestamp_seconds')).toBeUndefined();
     const pushes = (outcome: string) => sampleValue(samples, 'keyward_edge_pushes_total', { outcome });
     expect([pushes('taken'), pushes('held')]).toEqual([1, 1]);
     expect(pushes('envelope_malformed')).toBe(1);
   });
 
-  it('counts each source answer to a pull: taken, unchanged, failed', async () => {
+  it('counts each source answer to a pull: taken, unchanged, failed; the last confirmation is a timestamp', async () => {
     const origin = new KeysetOrigin(await seal(await buildKeyset(1, ACTIVE)));
     let down = false;
+    let now = START;
     const edge = createEdge({
       env: { ...EDGE_KEYS, EDGE_METRICS: 'on', KEYSET_URL: 'https://origin.test/keyset' },
+      now: () => now,
       fetch: (input, init) =>
         down ? Promise.reject(new TypeError('connection refused')) : origin.fetch(input, init),
       log: () => {},
       locationCache: null,
     });
     await edge.refresh('scheduled');
+    now += 60_250;
+    const confirmedAt = now;
     await edge.refresh('scheduled');
     down = true;
+    now += 60_000;
     await edge.refresh('scheduled');
 
     const samples = await samplesOf(edge);
@@ -117,6 +145,9 @@ describe('GET /metrics on workerd', () => {
       sampleValue(samples, 'keyward_edge_pulls_total', { source: 'KEYSET_URL', outcome });
     expect([pulls('taken'), pulls('unchanged'), pulls('failed')]).toEqual([1, 1, 1]);
     expect(sampleValue(samples, 'keyward_edge_keyset_version')).toBe(1);
+    expect(sampleValue(samples, 'keyward_edge_keyset_taken_timestamp_seconds')).toBe(START / 1000);
+    // The unchanged answer confirmed it; the failed pull after it did not.
+    expect(sampleValue(samples, 'keyward_edge_keyset_confirmed_timestamp_seconds')).toBe(confirmedAt / 1000);
   });
 });
 

@@ -8,6 +8,8 @@ import type { PromoteKeyRequest__Input as _cpc_orchestrator_PromoteKeyRequest__I
 import type { PromoteKeyResponse__Input as _cpc_orchestrator_PromoteKeyResponse__Input, PromoteKeyResponse as _cpc_orchestrator_PromoteKeyResponse } from '../../cpc/orchestrator/PromoteKeyResponse.ts';
 import type { RevokeKeyRequest__Input as _cpc_orchestrator_RevokeKeyRequest__Input, RevokeKeyRequest as _cpc_orchestrator_RevokeKeyRequest } from '../../cpc/orchestrator/RevokeKeyRequest.ts';
 import type { RevokeKeyResponse__Input as _cpc_orchestrator_RevokeKeyResponse__Input, RevokeKeyResponse as _cpc_orchestrator_RevokeKeyResponse } from '../../cpc/orchestrator/RevokeKeyResponse.ts';
+import type { RevokeTokensRequest__Input as _cpc_orchestrator_RevokeTokensRequest__Input, RevokeTokensRequest as _cpc_orchestrator_RevokeTokensRequest } from '../../cpc/orchestrator/RevokeTokensRequest.ts';
+import type { RevokeTokensResponse__Input as _cpc_orchestrator_RevokeTokensResponse__Input, RevokeTokensResponse as _cpc_orchestrator_RevokeTokensResponse } from '../../cpc/orchestrator/RevokeTokensResponse.ts';
 import type { RotateSecretRequest__Input as _cpc_orchestrator_RotateSecretRequest__Input, RotateSecretRequest as _cpc_orchestrator_RotateSecretRequest } from '../../cpc/orchestrator/RotateSecretRequest.ts';
 import type { RotateSecretResponse__Input as _cpc_orchestrator_RotateSecretResponse__Input, RotateSecretResponse as _cpc_orchestrator_RotateSecretResponse } from '../../cpc/orchestrator/RotateSecretResponse.ts';
 import type { StageKeyRequest__Input as _cpc_orchestrator_StageKeyRequest__Input, StageKeyRequest as _cpc_orchestrator_StageKeyRequest } from '../../cpc/orchestrator/StageKeyRequest.ts';
@@ -60,6 +62,23 @@ export interface SecretServiceClient extends grpc.Client {
   revokeKey(argument: _cpc_orchestrator_RevokeKeyRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RevokeKeyResponse>): grpc.ClientUnaryCall;
   
   /**
+   * Refuse tokens everywhere from now on, for REVOCATION_TTL: each jti, and every token of subject issued before
+   * the call. Answers after the push round, with which edges confirmed.
+   */
+  RevokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  RevokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  RevokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  RevokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  /**
+   * Refuse tokens everywhere from now on, for REVOCATION_TTL: each jti, and every token of subject issued before
+   * the call. Answers after the push round, with which edges confirmed.
+   */
+  revokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  revokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, metadata: grpc.Metadata, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  revokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  revokeTokens(argument: _cpc_orchestrator_RevokeTokensRequest__Input, callback: grpc.requestCallback<_cpc_orchestrator_RevokeTokensResponse>): grpc.ClientUnaryCall;
+  
+  /**
    * Install a new active secret; the previous one verifies for the grace period (or not at all when emergency).
    */
   RotateSecret(argument: _cpc_orchestrator_RotateSecretRequest__Input, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cpc_orchestrator_RotateSecretResponse>): grpc.ClientUnaryCall;
@@ -108,6 +127,12 @@ export interface SecretServiceHandlers extends grpc.UntypedServiceImplementation
   RevokeKey: grpc.handleUnaryCall<_cpc_orchestrator_RevokeKeyRequest, _cpc_orchestrator_RevokeKeyResponse__Input>;
   
   /**
+   * Refuse tokens everywhere from now on, for REVOCATION_TTL: each jti, and every token of subject issued before
+   * the call. Answers after the push round, with which edges confirmed.
+   */
+  RevokeTokens: grpc.handleUnaryCall<_cpc_orchestrator_RevokeTokensRequest, _cpc_orchestrator_RevokeTokensResponse__Input>;
+  
+  /**
    * Install a new active secret; the previous one verifies for the grace period (or not at all when emergency).
    */
   RotateSecret: grpc.handleUnaryCall<_cpc_orchestrator_RotateSecretRequest, _cpc_orchestrator_RotateSecretResponse__Input>;
@@ -123,6 +148,7 @@ export interface SecretServiceDefinition extends grpc.ServiceDefinition {
   GetKeyset: MethodDefinition<_cpc_orchestrator_GetKeysetRequest__Input, _cpc_orchestrator_GetKeysetResponse__Input, _cpc_orchestrator_GetKeysetRequest, _cpc_orchestrator_GetKeysetResponse>
   PromoteKey: MethodDefinition<_cpc_orchestrator_PromoteKeyRequest__Input, _cpc_orchestrator_PromoteKeyResponse__Input, _cpc_orchestrator_PromoteKeyRequest, _cpc_orchestrator_PromoteKeyResponse>
   RevokeKey: MethodDefinition<_cpc_orchestrator_RevokeKeyRequest__Input, _cpc_orchestrator_RevokeKeyResponse__Input, _cpc_orchestrator_RevokeKeyRequest, _cpc_orchestrator_RevokeKeyResponse>
+  RevokeTokens: MethodDefinition<_cpc_orchestrator_RevokeTokensRequest__Input, _cpc_orchestrator_RevokeTokensResponse__Input, _cpc_orchestrator_RevokeTokensRequest, _cpc_orchestrator_RevokeTokensResponse>
   RotateSecret: MethodDefinition<_cpc_orchestrator_RotateSecretRequest__Input, _cpc_orchestrator_RotateSecretResponse__Input, _cpc_orchestrator_RotateSecretRequest, _cpc_orchestrator_RotateSecretResponse>
   StageKey: MethodDefinition<_cpc_orchestrator_StageKeyRequest__Input, _cpc_orchestrator_StageKeyResponse__Input, _cpc_orchestrator_StageKeyRequest, _cpc_orchestrator_StageKeyResponse>
 }
