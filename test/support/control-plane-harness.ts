@@ -6,7 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { loadConfig } from '../../control-plane/src/config.ts';
 import { type ControlPlane, startControlPlane } from '../../control-plane/src/control-plane.ts';
-import type { GetKeysetResponse, RotateSecretResponse } from '../../control-plane/src/grpc/proto.ts';
+import type {
+  GetKeysetResponse,
+  RevokeTokensResponse,
+  RotateSecretResponse,
+} from '../../control-plane/src/grpc/proto.ts';
 import { connectSecretService } from '../../control-plane/src/grpc/secret-service-client.ts';
 import { createLogger } from '../../control-plane/src/logger.ts';
 import { KEYSET_SIGNING_KEY } from './keysets.ts';
@@ -23,6 +27,8 @@ export interface Harness {
   /** `emergency` expires every earlier secret at once instead of after the grace period. */
   rotate(newSecret: string, options?: { emergency?: boolean }): Promise<RotateSecretResponse>;
   getKeyset(): Promise<GetKeysetResponse>;
+  /** RevokeTokens with the admin token. */
+  revokeTokens(jtis: string[], subject?: string): Promise<RevokeTokensResponse>;
   /** The envelope served at GET /keyset right now. */
   fetchEnvelope(): Promise<string>;
   stop(): Promise<void>;
@@ -87,6 +93,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
         { deadlineMs: RPC_DEADLINE_MS },
       ),
     getKeyset: () => client.getKeyset({ admin_token: adminToken }, { deadlineMs: RPC_DEADLINE_MS }),
+    revokeTokens: (jtis, subject = '') =>
+      client.revokeTokens({ admin_token: adminToken, jtis, subject }, { deadlineMs: RPC_DEADLINE_MS }),
     async fetchEnvelope() {
       const response = await fetch(`${httpUrl}/keyset`, { signal: AbortSignal.timeout(5_000) });
       if (response.status !== 200) throw new Error(`GET /keyset answered ${response.status}`);
