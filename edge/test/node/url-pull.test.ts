@@ -236,6 +236,59 @@ describe('pulling from KEYSET_URL (the real control plane over loopback)', () =>
   });
 });
 
+describe('pulling the revocation list from the real control plane (GET /revocations beside KEYSET_URL)', () => {
+  it('takes a snapshot at the first pull, then what is newer than the held serial, and hears 304 when nothing is', async () => {
+    const A = fresh('revoke');
+    await rotateTo(A);
+    const clock = { now: Date.now() };
+    const asked: string[] = [];
+    const logs: string[] = [];
+    const edge = createEdge({
+      env: { ...EDGE_KEYS, KEYSET_URL: controlPlane.keysetUrl, KEYSET_REVALIDATE: 'off' },
+      now: () => clock.now,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const url = new URL(new Request(input).url);
+        if (url.pathname === '/revocations') asked.push(`${url.search} ${response.status}`);
+        return response;
+      },
+      log: (line) => logs.push(line),
+    });
+    const iat = Math.floor(clock.now / 1000) - 60;
+    const stolen = await signByHand(A, { sub: 'url-victim', jti: 'url-stolen', iat });
+    const sibling = await signByHand(A, { sub: 'url-victim', jti: 'url-sibling', iat });
+    const alices = await signByHand(A, { sub: 'url-alice', jti: 'url-alice-1', iat });
+    // The cold pull asks for the list too; the control plane holds none yet.
+    expect(await verifyError(edge, stolen)).toBeUndefined();
+    expect(asked).toEqual(['?since=0 304']);
+
+    const byJti = await controlPlane.revokeTokens(['url-stolen']);
+    expect(byJti.success).toBe(true);
+    await edge.refresh('scheduled');
+    expect(await verifyError(edge, stolen)).toBe('token_revoked');
+    expect(await verifyError(edge, sibling)).toBeUndefined();
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: byJti.version });
+
+    const bySubject = await controlPlane.revokeTokens([], 'url-alice');
+    expect(bySubject.version).toBe(byJti.version + 1);
+    await edge.refresh('stale');
+    expect(await verifyError(edge, alices)).toBe('token_revoked');
+    expect(await verifyError(edge, stolen)).toBe('token_revoked');
+    const later = await signByHand(A, { sub: 'url-alice', jti: 'url-alice-2', iat: Date.now() / 1000 + 1 });
+    expect(await verifyError(edge, later)).toBeUndefined();
+
+    await edge.refresh('scheduled');
+    expect(asked).toEqual([
+      '?since=0 304',
+      '?since=0 200',
+      `?since=${byJti.version} 200`,
+      `?since=${bySubject.version} 304`,
+    ]);
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: bySubject.version });
+    expect(logs).toEqual([]);
+  });
+});
+
 describe('pulling from an origin that fails', () => {
   it('ignores an older version from the origin and keeps serving through origin failures', async () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
