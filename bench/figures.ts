@@ -4,6 +4,7 @@ import type { HttpVerify } from './cases/http-verify.ts';
 import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
+import type { RevocationVerify } from './cases/revocation-verify.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
@@ -21,6 +22,7 @@ export interface BenchFigures {
   keysetSize: KeysetSize;
   runtimeVerify: RuntimeVerify;
   isolates: IsolateConvergenceBench;
+  revocations: RevocationVerify;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -35,4 +37,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'keysetSize',
   'runtimeVerify',
   'isolates',
+  'revocations',
 ];

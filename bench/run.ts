@@ -19,6 +19,7 @@ import { measureHttpVerify } from './cases/http-verify.ts';
 import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
+import { measureRevocationVerify } from './cases/revocation-verify.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
 import { measureWorkerBundleSize } from './cases/worker-bundle-size.ts';
@@ -149,6 +150,17 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     measure: async () => {
       figures.isolates = await measureIsolateConvergence(
         quick ? { rounds: 3, steadyMs: 4_000 } : { rounds: 8, steadyMs: 10_000 },
+      );
+    },
+  },
+  {
+    name: 'revocations',
+    label: 'revocation at the edge: verify with 0, 1,000 and 100,000 live revocations, memory per 100,000',
+    measure: async () => {
+      figures.revocations = await measureRevocationVerify(
+        fixture,
+        quick ? { rounds: 4, batchMs: 80, warmupMs: 200 } : { rounds: 10, batchMs: 150, warmupMs: 400 },
+        quick ? 2 : 5,
       );
     },
   },
