@@ -36,7 +36,15 @@ let controlPlane: Harness;
  * A bare origin for the failure cases: answers `status` with `body` (no ETag, never 304), or never answers. Each
  * test sets all of it through `answer`.
  */
-const broken = { body: '' as string | Buffer, status: 200, hang: false, hits: 0 };
+const broken = {
+  body: '' as string | Buffer,
+  status: 200,
+  hang: false,
+  hits: 0,
+  /** GET /revocations gets no answer either (else a 304, not counted in `hits`). */
+  hangRevocations: false,
+  revocationHits: 0,
+};
 let brokenServer: Server;
 let brokenUrl: string;
 
@@ -56,7 +64,8 @@ beforeAll(async () => {
   brokenServer = createServer((request, response) => {
     // The revocation list's pull beside the keyset's: nothing newer, and not counted.
     if (request.url?.startsWith('/revocations')) {
-      response.writeHead(304).end();
+      broken.revocationHits++;
+      if (!broken.hangRevocations) response.writeHead(304).end();
       return;
     }
     broken.hits++;
@@ -437,6 +446,34 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
       broken.hang = false;
       expect(await edge.refresh('scheduled')).toMatchObject({ taken: true, version: 1 });
     } finally {
+      vi.useRealTimers();
+      brokenServer.closeAllConnections();
+    }
+  });
+
+  it('a revocation list pull that never answers does not hold the keyset pull past the deadline', async () => {
+    answer({ body: await seal(await buildKeyset(1, A)) });
+    broken.hangRevocations = true;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const logs: string[] = [];
+      const edge = createEdge({
+        env: { ...EDGE_KEYS, KEYSET_URL: brokenUrl },
+        log: (line) => logs.push(line),
+      });
+      const asked = broken.revocationHits;
+      const pull = edge.refresh('cold');
+      for (let turn = 0; turn < 100_000 && broken.revocationHits === asked; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(broken.revocationHits).toBe(asked + 1);
+      await vi.advanceTimersByTimeAsync(SOURCE_DEADLINE_MS);
+      expect(await pull).toMatchObject({ taken: true, version: 1, failures: [] });
+      expect(logs).toEqual([
+        `keyset: pull (cold) alongside failed: pull_failed: no answer within ${SOURCE_DEADLINE_MS} ms`,
+      ]);
+    } finally {
+      broken.hangRevocations = false;
       vi.useRealTimers();
       brokenServer.closeAllConnections();
     }
