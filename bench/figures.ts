@@ -5,6 +5,7 @@ import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
 import type { PushFanoutBench } from './cases/push-fanout.ts';
+import type { RevocationVerify } from './cases/revocation-verify.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
 import type { HaBench } from './cases/valkey-ha.ts';
@@ -25,6 +26,7 @@ export interface BenchFigures {
   runtimeVerify: RuntimeVerify;
   isolates: IsolateConvergenceBench;
   ha: HaBench;
+  revocations: RevocationVerify;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -41,4 +43,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'runtimeVerify',
   'isolates',
   'ha',
+  'revocations',
 ];

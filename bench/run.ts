@@ -20,6 +20,7 @@ import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
 import { measurePushFanout } from './cases/push-fanout.ts';
+import { measureRevocationVerify } from './cases/revocation-verify.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
 import { measureValkeyHa } from './cases/valkey-ha.ts';
@@ -166,6 +167,17 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     label: 'Valkey HA: RotateSecret against standalone, Sentinel and Cluster; failover to the first rotation',
     measure: async () => {
       figures.ha = await measureValkeyHa({ calls: quick ? 30 : 200, failoverRounds: quick ? 1 : 3, log });
+    },
+  },
+  {
+    name: 'revocations',
+    label: 'revocation at the edge: verify with 0, 1,000 and 100,000 live revocations, memory per 100,000',
+    measure: async () => {
+      figures.revocations = await measureRevocationVerify(
+        fixture,
+        quick ? { rounds: 4, batchMs: 80, warmupMs: 200 } : { rounds: 10, batchMs: 150, warmupMs: 400 },
+        quick ? 2 : 5,
+      );
     },
   },
 ];

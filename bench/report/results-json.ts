@@ -83,7 +83,7 @@ const haJson = (ha: BenchFigures['ha']) => ({
 
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates } = f;
+  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates, revocations } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -202,6 +202,17 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         value: round(isolates.originPerLocationPerIntervalUnshared),
       },
       notModifiedShare: { unit: 'ratio', value: round(isolates.notModifiedShare) },
+    },
+    revocations: {
+      nsPerOp: Object.fromEntries(revocations.cases.map((c) => [c.name, roundSummary(c.nsPerOp)])),
+      ratios: Object.fromEntries(
+        Object.entries(revocations.ratios).map(([name, s]) => [name, roundSummary(s, 3)]),
+      ),
+      heapPer100kJtis: bytes(Math.round((revocations.memory.heapBytes * 100_000) / revocations.memory.jtis)),
+      bytesPerJti: { unit: 'bytes', value: round(revocations.memory.bytesPerJti) },
+      snapshot100kJtis: bytes(revocations.snapshot.bytes),
+      snapshotOpenAndApply: withUnit(revocations.snapshot.openAndApplyMs, 'ms'),
+      oneJtiDelta: bytes(revocations.oneJtiDeltaBytes),
     },
     keysetSize: {
       limit: bytes(keysetSize.limitBytes),
