@@ -1,4 +1,7 @@
-/** withSecretFiles for every edge secret: KEYSET_KEY_FILE (also on the real entries, secret-files.test.ts) and UPSTASH_REDIS_REST_TOKEN_FILE. */
+/**
+ * withSecretFiles for every edge secret: KEYSET_KEY_FILE (also on the real entries, secret-files.test.ts),
+ * UPSTASH_REDIS_REST_TOKEN_FILE and EDGE_REGISTRATION_TOKEN_FILE.
+ */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +16,11 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('withSecretFiles', () => {
   it('reads each edge secret from NAME_FILE, trailing newline dropped', async () => {
-    expect(EDGE_SECRET_FILE_VARIABLES).toEqual(['KEYSET_KEY', 'UPSTASH_REDIS_REST_TOKEN']);
+    expect(EDGE_SECRET_FILE_VARIABLES).toEqual([
+      'KEYSET_KEY',
+      'UPSTASH_REDIS_REST_TOKEN',
+      'EDGE_REGISTRATION_TOKEN',
+    ]);
     const env: Record<string, string> = { UPSTASH_REDIS_REST_URL: 'https://upstash.internal' };
     for (const name of EDGE_SECRET_FILE_VARIABLES) {
       const path = join(dir, name);
@@ -24,6 +31,7 @@ describe('withSecretFiles', () => {
       UPSTASH_REDIS_REST_URL: 'https://upstash.internal',
       KEYSET_KEY: 'value of KEYSET_KEY',
       UPSTASH_REDIS_REST_TOKEN: 'value of UPSTASH_REDIS_REST_TOKEN',
+      EDGE_REGISTRATION_TOKEN: 'value of EDGE_REGISTRATION_TOKEN',
     });
   });
 
