@@ -224,8 +224,8 @@ function invalid(path: string, message: string): never {
   );
 }
 
-/** What an edge answers a document that does not follow what it holds, with the serial it holds. */
-export type RevocationMismatch = 'revocations_behind' | 'revocations_conflict';
+/** What an edge answers a delta that starts above what it holds, with the serial it holds. */
+export type RevocationMismatch = 'revocations_behind';
 
 export class RevocationMismatchError extends Error {
   readonly code: RevocationMismatch;
@@ -269,24 +269,17 @@ export class RevocationSet {
   }
 
   /**
-   * Takes a document: a snapshot replaces what is held (unless it is older: `revocations_conflict`); a delta adds
-   * the batches above the held serial (unless it starts above it: `revocations_behind`, the sender then sends
-   * from the serial the error names). A document at or below the held serial is already held.
+   * Takes a document. A delta adds the batches above the held serial (unless it starts above it:
+   * `revocations_behind`, the sender then sends from the serial the error names); one at or below the held
+   * serial is already held. A snapshot adds every batch it carries and its serial becomes the held one, even a
+   * lower one: nothing held is ever removed (a revocation leaves only by expiring), so a snapshot older than what
+   * is held (a list restored from a backup, or a replay) takes nothing away, and the deltas the control plane
+   * numbers from its own serial apply after it.
    */
   apply(list: RevocationList, now: number): 'taken' | 'held' {
     const held = this.#serial;
     if (list.from === 0) {
-      if (list.serial < held) {
-        throw new RevocationMismatchError(
-          'revocations_conflict',
-          held,
-          `revocation serial ${held} is held; a snapshot at ${list.serial} is older`,
-        );
-      }
-      if (list.serial === held && held === 0) return 'held';
-      this.#jtis = new Map();
-      this.#subjects = new Map();
-      this.#nextExpiry = Number.POSITIVE_INFINITY;
+      if (list.serial === held) return 'held';
       this.#add(list.batches, 0, now);
       this.#serial = list.serial;
       return 'taken';
@@ -339,7 +332,10 @@ export class RevocationSet {
         const cutoffs = this.#subjects.get(sub);
         const cutoff = { at: batch.at, expires: batch.expires };
         if (cutoffs === undefined) this.#subjects.set(sub, [cutoff]);
-        else cutoffs.push(cutoff);
+        // A snapshot carries batches already held: each revocation once.
+        else if (!cutoffs.some((held) => held.at === cutoff.at && held.expires === cutoff.expires)) {
+          cutoffs.push(cutoff);
+        }
       }
       if (batch.expires < this.#nextExpiry) this.#nextExpiry = batch.expires;
     }

@@ -118,7 +118,7 @@ describe('RevokeTokens across every runtime', () => {
     }
 
     const bySubject = await revoke([], 'alice');
-    expect(bySubject.version).toBe(byJti.version + 1);
+    expect(bySubject.version).toBeGreaterThan(byJti.version);
     expect(bySubject.edges.every((edge) => edge.confirmed)).toBe(true);
     // Issued after the call (a whole second later, whatever the clocks' rounding): not revoked.
     const alicesNew = signToken(secret, kid, { sub: 'alice', jti: 'alice-3', iat: Date.now() / 1000 + 1 });

@@ -101,7 +101,10 @@ export class RevocationLog {
       for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
         const { list } = await this.current(0);
         const at = this.#now().getTime();
-        const serial = list.serial + 1;
+        // The time of the call in ms, or one more than the last serial if that is later: a serial is never used
+        // twice, even after a restore from a backup took the list back to an older serial (an edge may still
+        // hold a list numbered above it, whose serial a count would reach again with other content).
+        const serial = Math.max(list.serial + 1, at);
         const batch = {
           serial,
           at,
@@ -127,25 +130,9 @@ export class RevocationLog {
   }
 
   /**
-   * Moves the serial above `serial` (an edge holds a list numbered above this one: written before a restore from
-   * a backup), keeping the live batches; returns the list. A list already above `serial` is returned as it is.
-   */
-  raiseAbove(serial: number): Promise<RevocationState> {
-    return this.#serialize(async () => {
-      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-        const { list } = await this.current(0);
-        if (list.serial > serial) return this.#state;
-        const next = { ...revocationsSince(list, 0, this.#now().getTime()), serial: serial + 1 };
-        if (await this.#write(list.serial, next)) return this.#state;
-      }
-      throw new ControlPlaneError('conflict', 'The revocation list kept changing; retry');
-    });
-  }
-
-  /**
    * The signed document for an edge that holds serial `from`: the batches above it (a snapshot for 0, or for a
-   * serial above this list's, which the edge then refuses as older than what it holds). Undefined when `from` is
-   * this list's serial: nothing newer.
+   * serial above this list's: a list from before a restore, which the snapshot adds to). Undefined when `from`
+   * is this list's serial: nothing newer.
    */
   async since(from: number, state?: RevocationState): Promise<string | undefined> {
     const { list } = state ?? (await this.current());

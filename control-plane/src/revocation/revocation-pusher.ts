@@ -1,10 +1,9 @@
 /**
- * Pushes the revocation list to every EDGE_URLS target (PUT /revocations): to each edge the batches above the
- * serial it holds, so that after one RevokeTokens call an edge that was up to date receives that one batch. An edge
- * that holds less says so (409 `revocations_behind` with its serial) and gets the batches from there, a fresh or
- * restarted one a snapshot; an edge holding a list numbered above this one (409 `revocations_conflict`: written
- * before a restore from a backup) makes the control plane number its list above that and send a snapshot, which
- * replaces what the edge held.
+ * Pushes the revocation list to every edge (EDGE_URLS and the registered ones, PUT /revocations): to each edge the
+ * batches above the serial it holds, so that after one RevokeTokens call an edge that was up to date receives that
+ * one batch. An edge that holds less says so (409 `revocations_behind` with its serial) and gets the batches from
+ * there, a fresh or restarted one a snapshot. Serials are the time of each call, so an edge still holding a list
+ * from before a restore from a backup gets every batch written since, whose serials are above its own.
  */
 import type { PushOutcome } from '../push/edge-pusher.ts';
 import { fetchTransport, type PushTransport } from '../push/push-transport.ts';
@@ -31,8 +30,8 @@ interface Answer {
   serial: number;
   /** '' when the edge now holds at least the pushed serial. */
   error: string;
-  /** The edge asks for the batches above `serial` (behind), or holds a list above ours (conflict). */
-  mismatch?: 'revocations_behind' | 'revocations_conflict';
+  /** The edge asks for the batches above `serial`. */
+  behind?: boolean;
 }
 
 export class RevocationPusher {
@@ -81,7 +80,7 @@ export class RevocationPusher {
   }
 
   async #pushEdge(url: string, initial: RevocationState): Promise<PushOutcome> {
-    let state = initial;
+    const state = initial;
     let error = '';
     // A behind edge names a lower serial each time, so one redirect normally suffices; the bound keeps an edge
     // that answers nonsense from holding the round.
@@ -90,18 +89,15 @@ export class RevocationPusher {
       const serial = state.list.serial;
       const held = this.#held.get(url);
       if (held !== undefined && held >= serial) return { url, confirmed: true, version: held, error: '' };
-      // Unknown: assume the edge is one call behind (the common case); it says so if it holds less.
-      const from = held ?? Math.max(0, serial - 1);
+      // Unknown: send the newest batch alone (an edge that was up to date takes it); one that holds less says so.
+      const newest = state.list.batches.at(-1)?.serial ?? serial;
+      const from = held ?? Math.max(0, newest - 1);
       const document = await this.#options.log.since(from, state);
       if (document === undefined) return { url, confirmed: true, version: serial, error: '' };
       const answer = await this.#slot(() => this.#put(url, document, serial));
       error = answer.error;
       if (answer.error === '') return { url, confirmed: true, version: answer.serial, error: '' };
-      if (answer.mismatch === 'revocations_conflict') {
-        // The edge holds a list numbered above ours: number ours above it; the next attempt sends a snapshot.
-        state = await this.#options.log.raiseAbove(answer.serial);
-        this.#held.set(url, 0);
-      } else if (answer.mismatch === 'revocations_behind') {
+      if (answer.behind) {
         // Retried at once with the batches from the edge's serial: no backoff, the edge told us what it needs.
         if (answer.serial >= from || redirects-- === 0) break;
         attempt--;
@@ -142,12 +138,8 @@ export class RevocationPusher {
         };
       } else if (response.status === 200 && named !== undefined && named >= pushed) {
         answer = { serial: named, error: '' };
-      } else if (
-        response.status === 409 &&
-        named !== undefined &&
-        (body.error === 'revocations_behind' || body.error === 'revocations_conflict')
-      ) {
-        answer = { serial: named, error: `${body.error}: edge holds serial ${named}`, mismatch: body.error };
+      } else if (response.status === 409 && named !== undefined && body.error === 'revocations_behind') {
+        answer = { serial: named, error: `revocations_behind: edge holds serial ${named}`, behind: true };
       } else {
         const code = typeof body.error === 'string' ? `: ${body.error.slice(0, 64)}` : '';
         answer = { serial: named ?? 0, error: `HTTP ${response.status}${code}` };

@@ -7,7 +7,8 @@ export interface RevokeTokensResponse__Input {
   'success'?: (boolean);
   'message'?: (string);
   /**
-   * The revocation list's serial after this call (it rises by one with every call).
+   * The revocation list's serial after this call: the call's time in Unix ms, or one more than the previous
+   * serial if that is later (it rises with every call and is never reused).
    */
   'version'?: (number | string | Long);
   'edges'?: (_cpc_orchestrator_EdgePushResult__Input)[];
@@ -17,7 +18,8 @@ export interface RevokeTokensResponse {
   'success': (boolean);
   'message': (string);
   /**
-   * The revocation list's serial after this call (it rises by one with every call).
+   * The revocation list's serial after this call: the call's time in Unix ms, or one more than the previous
+   * serial if that is later (it rises with every call and is never reused).
    */
   'version': (number);
   'edges': (_cpc_orchestrator_EdgePushResult)[];
