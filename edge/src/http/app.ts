@@ -1,5 +1,6 @@
 /** The edge's HTTP surface (SPEC section 6) as a Hono app; /verify itself is the transport-free VerifyProtocol. */
-import { type Context, Hono } from 'hono';
+import type { Context } from 'hono';
+import { Hono } from 'hono/tiny';
 import { JwksCache, matchesIfNoneMatch } from '../../../shared/jwks.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
