@@ -41,8 +41,11 @@ export interface Edge {
   readonly store: KeysetStore;
   readonly sync: KeysetSync;
   fetch(request: Request, ctx?: WaitUntil): Promise<Response>;
-  /** /verify without HTTP, for a runtime entry that answers it straight from its own server (Node). */
-  verify(request: VerifyRequest): Promise<VerifyAnswer>;
+  /**
+   * /verify without HTTP, for a runtime entry that answers it straight from its own server: the answer itself
+   * when nothing had to be waited for (VerifyProtocol.respond), else a promise of it; never throws or rejects.
+   */
+  verify(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer>;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
 }
@@ -103,6 +106,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   );
   const verify = new VerifyProtocol({
     verifier,
+    store,
     sync,
     maxTokenBytes: config.maxTokenBytes,
     log,
@@ -126,7 +130,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     store,
     sync,
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
-    verify: (request) => verify.answer(request),
+    verify: (request) => verify.respond(request),
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
 }

@@ -8,41 +8,55 @@ import { getRequestListener } from '@hono/node-server';
 import { fromUtf8 } from '../../../shared/base64url.ts';
 import type { Edge } from '../create-edge.ts';
 import { EdgeError } from '../errors.ts';
+import type { VerifyAnswer } from '../http/verify-protocol.ts';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
 
 // The process outlives the response; a pull never rejects (KeysetSync reports failures itself).
 const runOn = (task: Promise<unknown>) => void task;
+// GET never reads a body: one reader for all of them instead of a closure per request.
+const noBody = () => Promise.resolve('');
 
 export function createNodeListener(edge: Edge): NodeListener {
   const viaHono = getRequestListener((request) => edge.fetch(request));
 
-  const answerVerify = async (request: IncomingMessage, response: ServerResponse) => {
-    const { authorization, contentLength } = headersOf(request);
-    const answer = await edge.verify({
-      method: request.method === 'GET' ? 'GET' : 'POST',
-      authorization,
-      readBody: (max) => readIncomingText(request, max, contentLength),
-      background: runOn,
-    });
-    // A client that went away mid-body gets no answer.
-    if (response.destroyed) return;
-    response.writeHead(answer.status, {
-      ...answer.headers,
-      'content-length': Buffer.byteLength(answer.body),
-    });
-    response.end(answer.body);
-  };
-
   return (request, response) => {
     const { method, url } = request;
     if ((method === 'GET' || method === 'POST') && (url === '/verify' || url?.startsWith('/verify?'))) {
-      // edge.verify never rejects; a write that throws is a connection gone bad.
-      answerVerify(request, response).catch(() => response.destroy());
+      const { authorization, contentLength } = headersOf(request);
+      // edge.verify never throws nor rejects; a write that throws is a connection gone bad.
+      const answer = edge.verify({
+        method,
+        authorization,
+        readBody: method === 'GET' ? noBody : (max) => readIncomingText(request, max, contentLength),
+        background: runOn,
+      });
+      if (answer instanceof Promise) {
+        answer.then((settled) => send(response, settled)).catch(() => response.destroy());
+        return;
+      }
+      try {
+        send(response, answer);
+      } catch {
+        response.destroy();
+      }
       return;
     }
     void viaHono(request, response);
   };
+}
+
+/**
+ * Writes the answer with its headers as one flat array (no object for node:http to walk) and Content-Length set
+ * (no chunked encoding). A client that went away mid-body gets no answer.
+ */
+function send(response: ServerResponse, answer: VerifyAnswer): void {
+  if (response.destroyed) return;
+  const headers: string[] = [];
+  for (const name in answer.headers) headers.push(name, answer.headers[name] as string);
+  headers.push('content-length', String(Buffer.byteLength(answer.body)));
+  response.writeHead(answer.status, headers);
+  response.end(answer.body);
 }
 
 /**
