@@ -46,6 +46,8 @@ export interface Edge {
    * when nothing had to be waited for (VerifyProtocol.respond), else a promise of it; never throws or rejects.
    */
   verify(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer>;
+  /** The most a POST /verify body may hold, for a server that reads it ahead (VerifyProtocol.bodyLimit). */
+  readonly verifyBodyLimit: number;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
 }
@@ -131,6 +133,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     sync,
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
     verify: (request) => verify.respond(request),
+    verifyBodyLimit: verify.bodyLimit,
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
 }

@@ -18,8 +18,12 @@ import {
 } from './error-answers.ts';
 import { accessLine, type EdgeMetrics } from './metrics-answer.ts';
 
-/** Reads the request body as UTF-8 (undefined when it is not); throws EdgeError `body_too_large`. */
-export type BodyReader = (maxBytes: number) => Promise<string | undefined>;
+/**
+ * Reads the request body as UTF-8 (undefined when it is not), or a promise of it; throws (or rejects with)
+ * EdgeError `body_too_large`. A server that has the body already (read ahead, `bodyLimit` bytes at most) answers
+ * at once.
+ */
+export type BodyReader = (maxBytes: number) => string | undefined | Promise<string | undefined>;
 
 export interface VerifyRequest {
   method: 'GET' | 'POST';
@@ -65,8 +69,12 @@ export class VerifyProtocol {
   // performance.now stands still during a Worker's request (timing side channels): durations there read 0.
   readonly #clock: () => number;
 
+  /** The most a POST body may hold: `{"token": ...}` around the largest token taken (MAX_TOKEN_BYTES). */
+  readonly bodyLimit: number;
+
   constructor(parts: VerifyProtocolParts) {
     this.#parts = parts;
+    this.bodyLimit = parts.maxTokenBytes + VERIFY_BODY_OVERHEAD;
     this.#clock = () => performance.now();
   }
 
@@ -135,27 +143,37 @@ export class VerifyProtocol {
   ): VerifyAnswer | Promise<VerifyAnswer> {
     const bearer = bearerToken(authorization);
     if (bearer !== undefined) return then(this.#parts.verifier.verify(bearer), postAnswer);
-    // One promise from the body to the verdict: the token taken out and verified in the same callback.
-    return readBody(this.#parts.maxTokenBytes + VERIFY_BODY_OVERHEAD).then(
-      (text) => {
-        const token = tokenOfBody(text);
-        return typeof token === 'string'
-          ? then(this.#parts.verifier.verify(token), postAnswer)
-          : postAnswer(token);
-      },
-      (error: unknown) => {
-        if (error instanceof EdgeError && error.code === 'body_too_large') {
-          return postAnswer({ valid: false, error: 'token_too_large' });
-        }
-        throw error;
-      },
-    );
+    let body: string | undefined | Promise<string | undefined>;
+    try {
+      body = readBody(this.bodyLimit);
+    } catch (error) {
+      return tooLargeAnswer(error);
+    }
+    // A body in hand goes straight to the verdict; one still arriving, in one promise from the body to it.
+    return body instanceof Promise
+      ? body.then((text) => this.#postBody(text), tooLargeAnswer)
+      : this.#postBody(body);
+  }
+
+  #postBody(text: string | undefined): VerifyAnswer | Promise<VerifyAnswer> {
+    const token = tokenOfBody(text);
+    return typeof token === 'string'
+      ? then(this.#parts.verifier.verify(token), postAnswer)
+      : postAnswer(token);
   }
 
   /** GET /verify, forward auth: 200 with X-Auth-Subject and X-Auth-Kid, or 401 with a Bearer challenge. */
   #get(authorization: string | null | undefined): VerifyAnswer | Promise<VerifyAnswer> {
     return then(this.#parts.verifier.verify(bearerToken(authorization) ?? ''), forwardAuthAnswer);
   }
+}
+
+/** A body over the limit is a token too large (401 token_malformed); any other failure to read is unexpected. */
+function tooLargeAnswer(error: unknown): VerifyAnswer {
+  if (error instanceof EdgeError && error.code === 'body_too_large') {
+    return postAnswer({ valid: false, error: 'token_too_large' });
+  }
+  throw error;
 }
 
 /** The token a POST body names: '' for none, a verdict for a body that is no JSON object or no string token. */
