@@ -34,16 +34,30 @@ export interface WorkerColdStart {
 const TRIVIAL_WORKER =
   'export default { fetch: () => new Response(\'{"valid":true}\', { headers: { "content-type": "application/json" } }) };';
 
-async function origin(envelope: string): Promise<Server> {
+/**
+ * The vars of wrangler.jsonc, as a deployment has them: KEYSET_REVALIDATE puts the location's Cache API copy in
+ * front of the origin, so the cold pull looks there first, as on Workers.
+ */
+const WRANGLER_VARS = {
+  KEYSET_TTL: '300s',
+  KEYSET_REVALIDATE: '30s',
+  JWT_ALGORITHMS: 'HS256,ES256,EdDSA',
+  CLOCK_TOLERANCE: '30s',
+};
+
+/** The origin, counting the keyset pulls it answers: each Keyward cold start must make exactly one. */
+async function origin(envelope: string): Promise<{ server: Server; pulls: () => number }> {
+  let pulls = 0;
   const server = createServer((request, response) => {
     if (request.url !== '/keyset') {
       response.writeHead(404).end();
       return;
     }
+    pulls++;
     response.writeHead(200, { 'content-type': 'application/jose', etag: '"1"' }).end(envelope);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
+  return { server, pulls: () => pulls };
 }
 
 interface Sample {
@@ -78,7 +92,7 @@ export async function measureWorkerColdStart(
   options: { rounds: number; compatibilityDate: string; compatibilityFlags: string[] },
 ): Promise<WorkerColdStart> {
   const keysetKey = crypto.getRandomValues(new Uint8Array(32));
-  const server = await origin(await sealKeyset(fixture.keyset, await sealingKeys(keysetKey)));
+  const { server, pulls } = await origin(await sealKeyset(fixture.keyset, await sealingKeys(keysetKey)));
   const { port } = server.address() as AddressInfo;
   const common = {
     modules: true,
@@ -105,6 +119,7 @@ export async function measureWorkerColdStart(
     for (let round = 0; round < options.rounds; round++) {
       const order = round % 2 === 0 ? (['keyward', 'trivial'] as const) : (['trivial', 'keyward'] as const);
       for (const name of order) {
+        const pullsBefore = pulls();
         samples[name].push(
           name === 'keyward'
             ? await coldStart(
@@ -114,6 +129,12 @@ export async function measureWorkerColdStart(
               )
             : await coldStart({ ...common, script: TRIVIAL_WORKER }, request, (status) => status === 200),
         );
+        const pulled = pulls() - pullsBefore;
+        if (pulled !== (name === 'keyward' ? 1 : 0)) {
+          throw new Error(
+            `cold start of ${name}: ${pulled} keyset pulls from the origin, expected one for keyward`,
+          );
+        }
       }
     }
   } finally {

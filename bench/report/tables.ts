@@ -298,7 +298,7 @@ function httpFloorTable(http: HttpVerify): BenchTable {
     'HTTP /verify against its floor',
     'server CPU µs/req',
     'bare server µs/req',
-    'lower bound µs/verify',
+    'lower bound CPU µs/verify',
     'floor µs/req',
     'vs floor, per round',
   ];

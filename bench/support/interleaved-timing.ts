@@ -19,6 +19,12 @@ export interface TimingOptions {
   /** Target duration of one batch (one case in one round). */
   batchMs: number;
   warmupMs: number;
+  /**
+   * Time the process's CPU (user + system, every thread: a thread pool's work counts) instead of the wall clock:
+   * a figure that compares with a server's CPU per request, and that other processes on a busy machine do not
+   * inflate by taking the core away (the wall clock counts that time too).
+   */
+  cpu?: boolean;
 }
 
 export interface CaseTiming {
@@ -44,6 +50,14 @@ async function timeBatch(loop: Loop, run: () => unknown, n: number): Promise<num
   return Number(process.hrtime.bigint() - start);
 }
 
+/** Nanoseconds of process CPU time (µs resolution: batches are sized to tens of ms). */
+async function cpuBatch(loop: Loop, run: () => unknown, n: number): Promise<number> {
+  const start = process.cpuUsage();
+  await loop(run, n);
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) * 1000;
+}
+
 export async function timeCases(cases: readonly TimedCase[], options: TimingOptions): Promise<CaseTiming[]> {
   const prepared = [];
   for (const c of cases) {
@@ -63,10 +77,11 @@ export async function timeCases(cases: readonly TimedCase[], options: TimingOpti
     const iterations = Math.max(16, Math.round((options.batchMs * 1e6) / perOp));
     prepared.push({ c, loop, iterations, perRound: [] as number[] });
   }
+  const time = options.cpu === true ? cpuBatch : timeBatch;
   for (let round = 0; round < options.rounds; round++) {
     for (let i = 0; i < prepared.length; i++) {
       const p = prepared[(i + round) % prepared.length] as (typeof prepared)[number];
-      p.perRound.push((await timeBatch(p.loop, p.c.run, p.iterations)) / p.iterations);
+      p.perRound.push((await time(p.loop, p.c.run, p.iterations)) / p.iterations);
     }
   }
   return prepared.map((p) => ({ name: p.c.name, perRound: p.perRound, nsPerOp: summarize(p.perRound) }));

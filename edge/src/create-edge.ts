@@ -50,8 +50,13 @@ export interface Edge {
   /** The held revocations, for health checks and tests. */
   readonly revocations: RevocationSet;
   fetch(request: Request, ctx?: WaitUntil): Promise<Response>;
-  /** /verify without HTTP, for a runtime entry that answers it straight from its own server (Node). */
-  verify(request: VerifyRequest): Promise<VerifyAnswer>;
+  /**
+   * /verify without HTTP, for a runtime entry that answers it straight from its own server: the answer itself
+   * when nothing had to be waited for (VerifyProtocol.respond), else a promise of it; never throws or rejects.
+   */
+  verify(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer>;
+  /** The most a POST /verify body may hold, for a server that reads it ahead (VerifyProtocol.bodyLimit). */
+  readonly verifyBodyLimit: number;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
 }
@@ -129,6 +134,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   );
   const verify = new VerifyProtocol({
     verifier,
+    store,
     sync,
     maxTokenBytes: config.maxTokenBytes,
     log,
@@ -155,7 +161,8 @@ export function createEdge(deps: EdgeDeps): Edge {
     sync,
     revocations,
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
-    verify: (request) => verify.answer(request),
+    verify: (request) => verify.respond(request),
+    verifyBodyLimit: verify.bodyLimit,
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
 }

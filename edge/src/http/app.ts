@@ -1,5 +1,7 @@
 /** The edge's HTTP surface (SPEC section 6) as a Hono app; /verify itself is the transport-free VerifyProtocol. */
-import { type Context, Hono } from 'hono';
+import type { Context } from 'hono';
+import { HonoBase as Hono } from 'hono/hono-base';
+import { TrieRouter } from 'hono/router/trie-router';
 import { JwksCache, matchesIfNoneMatch } from '../../../shared/jwks.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import { MAX_REVOCATIONS_BYTES, type RevocationSet } from '../../../shared/revocations.ts';
@@ -36,7 +38,9 @@ type AppEnv = { Variables: { outcome: string } };
 
 export function createApp(parts: AppParts): Hono<AppEnv> {
   const { store, sync, revocations, revocationSync, verify, metrics } = parts;
-  const app = new Hono<AppEnv>();
+  // The trie router alone: the default preset bundles it with the RegExp router too (the same matches, more
+  // bytes in the Worker); the tiny preset's pattern router would also take `/verify/` for `/verify`.
+  const app = new Hono<AppEnv>({ router: new TrieRouter() });
 
   if (parts.accessLog) {
     app.use('*', async (c, next) => {

@@ -6,6 +6,7 @@
 import { bearerToken } from '../../../shared/bearer-token.ts';
 import type { VerifyResult } from '../../../shared/verify-token.ts';
 import { EdgeError } from '../errors.ts';
+import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
 import type { TokenVerifier } from '../token-verifier.ts';
 import {
@@ -17,8 +18,12 @@ import {
 } from './error-answers.ts';
 import { accessLine, type EdgeMetrics } from './metrics-answer.ts';
 
-/** Reads the request body as UTF-8 (undefined when it is not); throws EdgeError `body_too_large`. */
-export type BodyReader = (maxBytes: number) => Promise<string | undefined>;
+/**
+ * Reads the request body as UTF-8 (undefined when it is not), or a promise of it; throws (or rejects with)
+ * EdgeError `body_too_large`. A server that has the body already (read ahead, `bodyLimit` bytes at most) answers
+ * at once.
+ */
+export type BodyReader = (maxBytes: number) => string | undefined | Promise<string | undefined>;
 
 export interface VerifyRequest {
   method: 'GET' | 'POST';
@@ -42,6 +47,7 @@ export interface VerifyAnswer {
 
 export interface VerifyProtocolParts {
   verifier: TokenVerifier;
+  store: KeysetStore;
   sync: KeysetSync;
   maxTokenBytes: number;
   log: (message: string) => void;
@@ -63,37 +69,71 @@ export class VerifyProtocol {
   // performance.now stands still during a Worker's request (timing side channels): durations there read 0.
   readonly #clock: () => number;
 
+  /** The most a POST body may hold: `{"token": ...}` around the largest token taken (MAX_TOKEN_BYTES). */
+  readonly bodyLimit: number;
+
   constructor(parts: VerifyProtocolParts) {
     this.#parts = parts;
+    this.bodyLimit = parts.maxTokenBytes + VERIFY_BODY_OVERHEAD;
     this.#clock = () => performance.now();
   }
 
-  /** Answers one /verify request; an unexpected error is logged (by name only) and answered 500. */
+  /** Answers one /verify request, as a promise; see `respond`. */
   async answer(request: VerifyRequest): Promise<VerifyAnswer> {
-    const { accessLog } = this.#parts;
-    const startedAt = accessLog ? this.#clock() : 0;
-    const answer = await this.#answer(request);
+    return this.respond(request);
+  }
+
+  /**
+   * Answers one /verify request; an unexpected error is logged (by name only) and answered 500, never thrown.
+   * The answer comes at once, no promise and no microtask, whenever nothing has to be waited for: a usable
+   * keyset held, the token in the Authorization header (GET, or POST with Bearer), a synchronous primitive
+   * (node:crypto) and a kid the ring knows. Otherwise a promise of it.
+   */
+  respond(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer> {
+    const startedAt = this.#parts.accessLog ? this.#clock() : 0;
+    let answer: VerifyAnswer | Promise<VerifyAnswer>;
+    try {
+      answer = this.#answer(request);
+    } catch (error) {
+      answer = this.#unexpected(error);
+    }
+    return answer instanceof Promise
+      ? answer.then(
+          (settled) => this.#done(request, settled, startedAt),
+          (error: unknown) => this.#done(request, this.#unexpected(error), startedAt),
+        )
+      : this.#done(request, answer, startedAt);
+  }
+
+  #done(request: VerifyRequest, answer: VerifyAnswer, startedAt: number): VerifyAnswer {
     this.#parts.metrics.verified(answer.outcome);
-    if (accessLog) {
+    if (this.#parts.accessLog) {
       const durationMs = this.#clock() - startedAt;
       this.#parts.log(accessLine(request.method, '/verify', answer.status, answer.outcome, durationMs));
     }
     return answer;
   }
 
-  async #answer(request: VerifyRequest): Promise<VerifyAnswer> {
-    try {
-      await this.#parts.sync.beforeRequest(request.background);
-      const answer =
-        request.method === 'GET'
-          ? this.#get(request.authorization)
-          : this.#post(request.authorization, request.readBody);
-      // Awaited only when it is a promise: a verdict reached synchronously (node:crypto) costs no microtask.
-      return answer instanceof Promise ? await answer : answer;
-    } catch (error) {
-      this.#parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
-      return failure(INTERNAL_ERROR);
-    }
+  #unexpected(error: unknown): VerifyAnswer {
+    this.#parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
+    return failure(INTERNAL_ERROR);
+  }
+
+  #answer(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer> {
+    const { sync, store } = this.#parts;
+    const ready = sync.beforeRequest(request.background);
+    // With a usable keyset held, beforeRequest waits for nothing (it may start a pull in the background, kept
+    // alive by `request.background`): the verdict need not wait for its promise. Without one (cold, or past
+    // KEYSET_MAX_STALENESS) it may pull first, and the verdict waits for that.
+    if (store.usableRing() === undefined) return ready.then(() => this.#verdict(request));
+    ready.catch((error: unknown) => this.#unexpected(error));
+    return this.#verdict(request);
+  }
+
+  #verdict(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer> {
+    return request.method === 'GET'
+      ? this.#get(request.authorization)
+      : this.#post(request.authorization, request.readBody);
   }
 
   /** POST /verify: the Bearer header if present, else the JSON body's `token`. */
@@ -103,41 +143,55 @@ export class VerifyProtocol {
   ): VerifyAnswer | Promise<VerifyAnswer> {
     const bearer = bearerToken(authorization);
     if (bearer !== undefined) return then(this.#parts.verifier.verify(bearer), postAnswer);
-    return this.#tokenFromBody(readBody).then((token) =>
-      typeof token === 'string' ? then(this.#parts.verifier.verify(token), postAnswer) : postAnswer(token),
-    );
+    let body: string | undefined | Promise<string | undefined>;
+    try {
+      body = readBody(this.bodyLimit);
+    } catch (error) {
+      return tooLargeAnswer(error);
+    }
+    // A body in hand goes straight to the verdict; one still arriving, in one promise from the body to it.
+    return body instanceof Promise
+      ? body.then((text) => this.#postBody(text), tooLargeAnswer)
+      : this.#postBody(body);
+  }
+
+  #postBody(text: string | undefined): VerifyAnswer | Promise<VerifyAnswer> {
+    const token = tokenOfBody(text);
+    return typeof token === 'string'
+      ? then(this.#parts.verifier.verify(token), postAnswer)
+      : postAnswer(token);
   }
 
   /** GET /verify, forward auth: 200 with X-Auth-Subject and X-Auth-Kid, or 401 with a Bearer challenge. */
   #get(authorization: string | null | undefined): VerifyAnswer | Promise<VerifyAnswer> {
     return then(this.#parts.verifier.verify(bearerToken(authorization) ?? ''), forwardAuthAnswer);
   }
+}
 
-  async #tokenFromBody(readBody: BodyReader): Promise<string | VerifyResult> {
-    let text: string | undefined;
-    try {
-      text = await readBody(this.#parts.maxTokenBytes + VERIFY_BODY_OVERHEAD);
-    } catch (error) {
-      if (error instanceof EdgeError && error.code === 'body_too_large') {
-        return { valid: false, error: 'token_too_large' };
-      }
-      throw error;
-    }
-    if (text === undefined) return { valid: false, error: 'token_malformed' };
-    if (text.trim() === '') return '';
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return { valid: false, error: 'token_malformed' };
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      return { valid: false, error: 'token_malformed' };
-    }
-    const token = (body as { token?: unknown }).token;
-    if (token === undefined || token === null) return '';
-    return typeof token === 'string' ? token : { valid: false, error: 'token_malformed' };
+/** A body over the limit is a token too large (401 token_malformed); any other failure to read is unexpected. */
+function tooLargeAnswer(error: unknown): VerifyAnswer {
+  if (error instanceof EdgeError && error.code === 'body_too_large') {
+    return postAnswer({ valid: false, error: 'token_too_large' });
   }
+  throw error;
+}
+
+/** The token a POST body names: '' for none, a verdict for a body that is no JSON object or no string token. */
+function tokenOfBody(text: string | undefined): string | VerifyResult {
+  if (text === undefined) return { valid: false, error: 'token_malformed' };
+  if (text.trim() === '') return '';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { valid: false, error: 'token_malformed' };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { valid: false, error: 'token_malformed' };
+  }
+  const token = (body as { token?: unknown }).token;
+  if (token === undefined || token === null) return '';
+  return typeof token === 'string' ? token : { valid: false, error: 'token_malformed' };
 }
 
 /** `next` of `value`, at once when `value` is no promise. */

@@ -9,7 +9,7 @@ import { createVerifyFetch } from './verify-fetch.ts';
 
 declare const Bun: {
   env: Record<string, string | undefined>;
-  serve(options: { port: number; hostname: string; fetch(request: Request): Promise<Response> }): {
+  serve(options: { port: number; hostname: string; fetch(request: Request): Response | Promise<Response> }): {
     port: number;
     /** Stops accepting; false lets the requests in flight finish, resolving once they have. */
     stop(closeActiveConnections?: boolean): Promise<void>;

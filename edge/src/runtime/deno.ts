@@ -10,7 +10,7 @@ declare const Deno: {
   env: { toObject(): Record<string, string>; get(name: string): string | undefined };
   serve(
     options: { port: number; hostname: string },
-    handler: (request: Request) => Promise<Response>,
+    handler: (request: Request) => Response | Promise<Response>,
   ): {
     /** Stops accepting and resolves once the requests in flight are answered. */
     shutdown(): Promise<void>;

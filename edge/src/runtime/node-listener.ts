@@ -6,43 +6,70 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { fromUtf8 } from '../../../shared/base64url.ts';
+import { bearerToken } from '../../../shared/bearer-token.ts';
 import type { Edge } from '../create-edge.ts';
 import { EdgeError } from '../errors.ts';
+import type { BodyReader, VerifyAnswer } from '../http/verify-protocol.ts';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
 
 // The process outlives the response; a pull never rejects (KeysetSync reports failures itself).
 const runOn = (task: Promise<unknown>) => void task;
+// GET never reads a body: one reader for all of them instead of a closure per request.
+const noBody = () => '';
 
 export function createNodeListener(edge: Edge): NodeListener {
   const viaHono = getRequestListener((request) => edge.fetch(request));
 
-  const answerVerify = async (request: IncomingMessage, response: ServerResponse) => {
-    const { authorization, contentLength } = headersOf(request);
-    const answer = await edge.verify({
-      method: request.method === 'GET' ? 'GET' : 'POST',
-      authorization,
-      readBody: (max) => readIncomingText(request, max, contentLength),
-      background: runOn,
-    });
-    // A client that went away mid-body gets no answer.
-    if (response.destroyed) return;
-    response.writeHead(answer.status, {
-      ...answer.headers,
-      'content-length': Buffer.byteLength(answer.body),
-    });
-    response.end(answer.body);
+  const answer = (
+    response: ServerResponse,
+    method: 'GET' | 'POST',
+    authorization: string | undefined,
+    readBody: BodyReader,
+  ) => {
+    // edge.verify never throws nor rejects; a write that throws is a connection gone bad.
+    const answer = edge.verify({ method, authorization, readBody, background: runOn });
+    if (answer instanceof Promise) {
+      answer.then((settled) => send(response, settled)).catch(() => response.destroy());
+      return;
+    }
+    try {
+      send(response, answer);
+    } catch {
+      response.destroy();
+    }
   };
 
   return (request, response) => {
     const { method, url } = request;
     if ((method === 'GET' || method === 'POST') && (url === '/verify' || url?.startsWith('/verify?'))) {
-      // edge.verify never rejects; a write that throws is a connection gone bad.
-      answerVerify(request, response).catch(() => response.destroy());
+      const { authorization, contentLength } = headersOf(request);
+      if (method === 'POST' && bearerToken(authorization) === undefined) {
+        // The body holds the token: read ahead with callbacks, as a bare node:http server would, then verified
+        // with no promise in between (the reader replays what the read gave, a too-large body included).
+        readIncoming(request, edge.verifyBodyLimit, contentLength, (read) =>
+          answer(response, method, authorization, read),
+        );
+        return;
+      }
+      answer(response, method, authorization, noBody);
       return;
     }
     void viaHono(request, response);
   };
+}
+
+/**
+ * Writes the answer with its headers as one flat array (no object for node:http to walk) and Content-Length set
+ * (no chunked encoding). A client that went away mid-body gets no answer.
+ */
+function send(response: ServerResponse, answer: VerifyAnswer): void {
+  if (response.destroyed) return;
+  const headers: string[] = [];
+  for (const name in answer.headers) headers.push(name, answer.headers[name] as string);
+  headers.push('content-length', String(Buffer.byteLength(answer.body)));
+  response.writeHead(answer.status, headers);
+  response.end(answer.body);
 }
 
 /**
@@ -71,38 +98,66 @@ function headersOf(request: IncomingMessage): {
 }
 
 /**
- * The body as UTF-8 text (undefined if it is not UTF-8), refusing more than `maxBytes` without buffering the
- * excess: a declared length over the limit is refused before reading, a stream that outgrows it is stopped.
+ * Reads the body, refusing more than `maxBytes` without buffering the excess (a declared length over the limit is
+ * refused before reading, a stream that outgrows it is stopped and drained), then calls `done` once with a reader
+ * that gives the body as UTF-8 text (undefined if it is not UTF-8) or throws what the read met (EdgeError
+ * `body_too_large`, or the stream's error).
  */
+export function readIncoming(
+  request: IncomingMessage,
+  maxBytes: number,
+  declared: string | undefined,
+  done: (read: () => string | undefined) => void,
+): void {
+  const fail = (error: unknown) => () => {
+    throw error;
+  };
+  const tooLarge = () => new EdgeError('body_too_large', `body larger than ${maxBytes} bytes`);
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    request.resume();
+    done(fail(tooLarge()));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let settled = false;
+  const settle = (read: () => string | undefined) => {
+    if (settled) return;
+    settled = true;
+    done(read);
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      request.off('data', onData);
+      // Drain what is left so the connection can carry the answer.
+      request.resume();
+      settle(fail(tooLarge()));
+      return;
+    }
+    chunks.push(chunk);
+  };
+  request.on('data', onData);
+  request.on('error', (error) => settle(fail(error)));
+  request.on('end', () => {
+    const text = fromUtf8(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    settle(() => text);
+  });
+}
+
+/** readIncoming as a promise of the text. */
 export function readIncomingText(
   request: IncomingMessage,
   maxBytes: number,
   declared: string | undefined = request.headers['content-length'],
 ): Promise<string | undefined> {
-  const tooLarge = () => new EdgeError('body_too_large', `body larger than ${maxBytes} bytes`);
-  if (declared !== undefined && Number(declared) > maxBytes) {
-    request.resume();
-    return Promise.reject(tooLarge());
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > maxBytes) {
-        request.off('data', onData);
-        // Drain what is left so the connection can carry the answer.
-        request.resume();
-        reject(tooLarge());
-        return;
+  return new Promise((resolve, reject) =>
+    readIncoming(request, maxBytes, declared, (read) => {
+      try {
+        resolve(read());
+      } catch (error) {
+        reject(error);
       }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('error', reject);
-    request.once('end', () => {
-      if (size <= maxBytes)
-        resolve(fromUtf8(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    });
-  });
+    }),
+  );
 }
