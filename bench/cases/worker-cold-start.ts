@@ -34,17 +34,6 @@ export interface WorkerColdStart {
 const TRIVIAL_WORKER =
   'export default { fetch: () => new Response(\'{"valid":true}\', { headers: { "content-type": "application/json" } }) };';
 
-/**
- * The vars of wrangler.jsonc, as a deployment has them: KEYSET_REVALIDATE puts the location's Cache API copy in
- * front of the origin, so the cold pull looks there first, as on Workers.
- */
-const WRANGLER_VARS = {
-  KEYSET_TTL: '300s',
-  KEYSET_REVALIDATE: '30s',
-  JWT_ALGORITHMS: 'HS256,ES256,EdDSA',
-  CLOCK_TOLERANCE: '30s',
-};
-
 /** The origin, counting the keyset pulls it answers: each Keyward cold start must make exactly one. */
 async function origin(envelope: string): Promise<{ server: Server; pulls: () => number }> {
   let pulls = 0;
