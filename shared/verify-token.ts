@@ -18,7 +18,9 @@ export type VerifyErrorCode =
   | 'signature_invalid'
   | 'key_unknown'
   | 'algorithm_not_allowed'
-  | 'claim_invalid';
+  | 'claim_invalid'
+  /** Valid, but revoked (SPEC section 8, RevokeTokens): decided by the edge's revocation set, not here. */
+  | 'token_revoked';
 
 export type JwtClaims = Record<string, unknown>;
 

@@ -2,6 +2,7 @@
 
 import { jwksMaxAgeS } from '../../shared/jwks.ts';
 import { openingKeys } from '../../shared/keyset-envelope.ts';
+import { RevocationSet } from '../../shared/revocations.ts';
 import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
@@ -15,6 +16,12 @@ import { KvKeysetMirror } from './keyset/sources/kv-keyset-mirror.ts';
 import { type LocationCache, LocationCopy } from './keyset/sources/location-copy.ts';
 import { KEYSET_REDIS_KEY, UpstashKeysetSource } from './keyset/sources/upstash-keyset-source.ts';
 import { UrlKeysetSource } from './keyset/sources/url-keyset-source.ts';
+import {
+  type RevocationSource,
+  UpstashRevocationSource,
+  UrlRevocationSource,
+} from './revocation/revocation-sources.ts';
+import { RevocationSync } from './revocation/revocation-sync.ts';
 import { TokenVerifier } from './token-verifier.ts';
 
 export interface EdgeDeps {
@@ -40,6 +47,8 @@ export interface Edge {
   /** The held keyset, for health checks and tests. */
   readonly store: KeysetStore;
   readonly sync: KeysetSync;
+  /** The held revocations, for health checks and tests. */
+  readonly revocations: RevocationSet;
   fetch(request: Request, ctx?: WaitUntil): Promise<Response>;
   /** /verify without HTTP, for a runtime entry that answers it straight from its own server (Node). */
   verify(request: VerifyRequest): Promise<VerifyAnswer>;
@@ -61,9 +70,14 @@ export function createEdge(deps: EdgeDeps): Edge {
     maxStalenessMs: config.maxStalenessMs,
   });
   const origins: KeysetSource[] = [];
-  if (config.keysetUrl !== undefined) origins.push(new UrlKeysetSource(config.keysetUrl, fetchImpl));
+  const revocationSources: RevocationSource[] = [];
+  if (config.keysetUrl !== undefined) {
+    origins.push(new UrlKeysetSource(config.keysetUrl, fetchImpl));
+    revocationSources.push(new UrlRevocationSource(config.keysetUrl, fetchImpl));
+  }
   if (config.upstash !== undefined) {
     origins.push(new UpstashKeysetSource(config.upstash.url, config.upstash.token, fetchImpl));
+    revocationSources.push(new UpstashRevocationSource(config.upstash.url, config.upstash.token, fetchImpl));
   }
   const keys = openingKeys(config.keysetKeys, config.verifyKeys);
   const originUrl =
@@ -73,6 +87,16 @@ export function createEdge(deps: EdgeDeps): Edge {
       : `${config.upstash.url.replace(/\/$/, '')}/get/${KEYSET_REDIS_KEY}`);
   const locationCache = deps.locationCache === undefined ? workersCache() : deps.locationCache;
   const metrics = new EdgeMetrics();
+  // Pulled by each isolate itself, alongside the keyset: no KV or location copy (edge/README.md).
+  const revocations = new RevocationSet();
+  const revocationSync = new RevocationSync({
+    set: revocations,
+    verifiers: () => keys.verifiers,
+    sources: revocationSources,
+    now,
+    log,
+    onPull: (source, outcome) => metrics.revocationsPulled(source, outcome),
+  });
   const sync = new KeysetSync({
     store,
     keys,
@@ -87,6 +111,7 @@ export function createEdge(deps: EdgeDeps): Edge {
         : new LocationCopy(locationCache, originUrl, config.keysetRevalidateMs, now),
     log,
     onPull: (source, outcome) => metrics.pulled(source, outcome),
+    alongside: revocationSources.length === 0 ? undefined : (reason) => revocationSync.pull(reason),
   });
   const verifier = new TokenVerifier(
     store,
@@ -100,6 +125,7 @@ export function createEdge(deps: EdgeDeps): Edge {
       now,
     },
     config.verifyCacheSize,
+    revocations,
   );
   const verify = new VerifyProtocol({
     verifier,
@@ -112,6 +138,8 @@ export function createEdge(deps: EdgeDeps): Edge {
   const app = createApp({
     store,
     sync,
+    revocations,
+    revocationSync,
     verify,
     cacheStats: () => verifier.cacheStats,
     now,
@@ -125,6 +153,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   return {
     store,
     sync,
+    revocations,
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
     verify: (request) => verify.answer(request),
     refresh: (reason = 'scheduled') => sync.refresh(reason),

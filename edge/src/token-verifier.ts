@@ -1,9 +1,11 @@
 /**
  * Verifies a token against the held keyset, through the verified-token cache when it is on; an unknown kid
- * triggers one (rate-limited) pull and a retry.
+ * triggers one (rate-limited) pull and a retry. Every valid verdict, cached or fresh, then goes through the
+ * revocation set, so the cache can never serve a revoked token.
  */
 import { parseJoseSegment } from '../../shared/jose-segment.ts';
 import type { KeyRing } from '../../shared/key-ring.ts';
+import { RevocationSet } from '../../shared/revocations.ts';
 import { VerifiedTokenCache } from '../../shared/verified-token-cache.ts';
 import { type VerifyOptions, type VerifyResult, verifyToken } from '../../shared/verify-token.ts';
 import type { KeysetStore } from './keyset/keyset-store.ts';
@@ -14,12 +16,20 @@ export class TokenVerifier {
   readonly #sync: KeysetSync;
   readonly #options: VerifyOptions;
   readonly #cache: VerifiedTokenCache | undefined;
+  readonly #revocations: RevocationSet;
 
-  /** `cacheSize` 0 turns the verified-token cache off. */
-  constructor(store: KeysetStore, sync: KeysetSync, options: VerifyOptions, cacheSize = 0) {
+  /** `cacheSize` 0 turns the verified-token cache off; `revocations`: the edge's held revocations. */
+  constructor(
+    store: KeysetStore,
+    sync: KeysetSync,
+    options: VerifyOptions,
+    cacheSize = 0,
+    revocations: RevocationSet = new RevocationSet(),
+  ) {
     this.#store = store;
     this.#sync = sync;
     this.#options = options;
+    this.#revocations = revocations;
     this.#cache = cacheSize > 0 ? new VerifiedTokenCache(options, { maxEntries: cacheSize }) : undefined;
   }
 
@@ -42,9 +52,13 @@ export class TokenVerifier {
       : this.#orPull(token, ring, result);
   }
 
-  /** `result`, unless it is `key_unknown` for a kid the ring never had: then a pull and a second check. */
+  /**
+   * `result` (`token_revoked` when it is valid but revoked), unless it is `key_unknown` for a kid the ring never
+   * had: then a pull and a second check.
+   */
   #orPull(token: string, ring: KeyRing, result: VerifyResult): VerifyResult | Promise<VerifyResult> {
-    if (result.valid || result.error !== 'key_unknown') return result;
+    if (result.valid) return this.#unlessRevoked(result);
+    if (result.error !== 'key_unknown') return result;
     // A kid the ring has but that expired is a verdict; a kid it never had may be a rotation not seen yet.
     const kid = tokenKid(token);
     if (kid === undefined || ring.byKid.has(kid)) return result;
@@ -54,7 +68,13 @@ export class TokenVerifier {
   async #afterPull(token: string, ring: KeyRing, result: VerifyResult): Promise<VerifyResult> {
     if (!(await this.#sync.refreshForUnknownKid())) return result;
     const next = this.#store.usableRing();
-    return next === undefined || next === ring ? result : this.#check(token, next);
+    if (next === undefined || next === ring) return result;
+    const again = await this.#check(token, next);
+    return again.valid ? this.#unlessRevoked(again) : again;
+  }
+
+  #unlessRevoked(result: VerifyResult & { valid: true }): VerifyResult {
+    return this.#revocations.isRevoked(result.claims, this.#options.now()) ? REVOKED : result;
   }
 
   #check(token: string, ring: KeyRing): VerifyResult | Promise<VerifyResult> {
@@ -63,6 +83,8 @@ export class TokenVerifier {
       : this.#cache.verify(token, ring);
   }
 }
+
+const REVOKED: VerifyResult = Object.freeze({ valid: false, error: 'token_revoked' });
 
 /** The `kid` a token's header names, read without verifying anything; undefined when absent or bad. */
 function tokenKid(token: string): string | undefined {

@@ -12,6 +12,16 @@ export function putKeyset(edge: Fetchable, envelope: BodyInit, headers: Record<s
   return edge.fetch(new Request(`${BASE}/keyset`, { method: 'PUT', body: envelope, headers }));
 }
 
+export function putRevocations(edge: Fetchable, document: BodyInit) {
+  return edge.fetch(
+    new Request(`${BASE}/revocations`, {
+      method: 'PUT',
+      body: document,
+      headers: { 'content-type': 'application/jose' },
+    }),
+  );
+}
+
 export function postVerify(edge: Fetchable, token: string) {
   return edge.fetch(
     new Request(`${BASE}/verify`, {

@@ -27,6 +27,7 @@ const SPEC_CODES = new Set([
   'key_unknown',
   'algorithm_not_allowed',
   'claim_invalid',
+  'token_revoked',
 ]);
 
 export type Transport = 'post-body' | 'post-bearer' | 'get';

@@ -2,7 +2,8 @@
  * GET /keyset as the control plane answers it (control-plane/src/http-server.ts): the envelope with an ETag that
  * is the SHA-256 of its bytes, 304 to a matching If-None-Match; handed to an edge as its fetch. For the workerd
  * tests, where the control plane (Node, Valkey, gRPC) cannot run; the Node tests and test/e2e pull from the real
- * one. It records every request and can hold its answers back (an origin that hangs).
+ * one. It records every request and can hold its answers back (an origin that hangs). GET /revocations (the path
+ * beside the keyset's) answers `revocations` when its serial is above `since`, else 304, and is recorded apart.
  */
 export interface OriginRequest {
   url: string;
@@ -14,6 +15,10 @@ export class KeysetOrigin {
   /** What GET answers: the envelope, or 404 while there is none. */
   envelope: string | undefined;
   readonly requests: OriginRequest[] = [];
+  /** What GET /revocations serves: a signed list and its serial; 304 to every `since` while undefined. */
+  revocations: { serial: number; document: string } | undefined;
+  /** The URLs of the GET /revocations requests, `since` included. */
+  readonly revocationRequests: string[] = [];
   #hanging = false;
   readonly #held = new Set<() => void>();
 
@@ -24,6 +29,14 @@ export class KeysetOrigin {
   /** The edge's fetch. */
   readonly fetch: typeof fetch = async (input, init) => {
     const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (url.pathname.endsWith('/revocations')) {
+      this.revocationRequests.push(request.url);
+      const since = Number(url.searchParams.get('since'));
+      const served = this.revocations;
+      if (served === undefined || served.serial <= since) return new Response(null, { status: 304 });
+      return new Response(served.document, { headers: { 'content-type': 'application/jose' } });
+    }
     const seen: OriginRequest = {
       url: request.url,
       ifNoneMatch: request.headers.get('if-none-match') ?? undefined,

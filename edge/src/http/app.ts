@@ -2,9 +2,11 @@
 import { type Context, Hono } from 'hono';
 import { JwksCache, matchesIfNoneMatch } from '../../../shared/jwks.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
+import { MAX_REVOCATIONS_BYTES, type RevocationSet } from '../../../shared/revocations.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
-import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure } from './error-answers.ts';
+import type { RevocationSync } from '../revocation/revocation-sync.ts';
+import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure, revocationsFailure } from './error-answers.ts';
 import { accessLine, type EdgeMetrics, METRICS_CONTENT_TYPE } from './metrics-answer.ts';
 import { readBodyText } from './read-body.ts';
 import type { VerifyProtocol } from './verify-protocol.ts';
@@ -12,6 +14,9 @@ import type { VerifyProtocol } from './verify-protocol.ts';
 export interface AppParts {
   store: KeysetStore;
   sync: KeysetSync;
+  /** The held revocations (read for /healthz, /metrics and PUT /keyset's answer). */
+  revocations: RevocationSet;
+  revocationSync: RevocationSync;
   verify: VerifyProtocol;
   /** The verified-token cache's counters in this isolate; undefined when VERIFY_CACHE_SIZE is 0. */
   cacheStats: () => { hits: number; misses: number; size: number } | undefined;
@@ -30,7 +35,7 @@ export interface AppParts {
 type AppEnv = { Variables: { outcome: string } };
 
 export function createApp(parts: AppParts): Hono<AppEnv> {
-  const { store, sync, verify, metrics } = parts;
+  const { store, sync, revocations, revocationSync, verify, metrics } = parts;
   const app = new Hono<AppEnv>();
 
   if (parts.accessLog) {
@@ -93,11 +98,35 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
         parts.log(`keyset: took version ${version} (push)`);
         background(c, sync.publish(envelope, version));
       }
-      return c.json(pushAnswer(store, version, parts.now()));
+      // With the held revocation serial: the control plane learns it from every keyset push.
+      return c.json({ ...pushAnswer(store, version, parts.now()), revocations: revocations.serial });
     } catch (error) {
       const failure = keysetFailure(error, store.version);
       if (failure === undefined) throw error;
       metrics.pushed(failure.body.error);
+      c.set('outcome', failure.body.error);
+      return answer(c, failure);
+    }
+  });
+
+  // A signed revocation list (SPEC section 8): a delta from the held serial, or a snapshot (from 0).
+  app.put('/revocations', async (c) => {
+    try {
+      const jws = await readBodyText(c.req.raw, MAX_REVOCATIONS_BYTES);
+      if (jws === undefined) {
+        metrics.revocationsPushed('envelope_malformed');
+        c.set('outcome', 'envelope_malformed');
+        return c.json({ error: 'envelope_malformed' }, 400, noStore);
+      }
+      const { outcome, serial } = await revocationSync.push(jws);
+      metrics.revocationsPushed(outcome);
+      c.set('outcome', outcome);
+      if (outcome === 'taken') parts.log(`revocations: took serial ${serial} (push)`);
+      return c.json({ serial }, 200, noStore);
+    } catch (error) {
+      const failure = revocationsFailure(error);
+      if (failure === undefined) throw error;
+      metrics.revocationsPushed(failure.body.error);
       c.set('outcome', failure.body.error);
       return answer(c, failure);
     }
@@ -116,6 +145,7 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
       keyset_age_s: ageS,
       keyset_confirmed_s: confirmedS,
       verify_cache: parts.cacheStats() ?? null,
+      revocation_serial: revocations.serial,
     };
     // Past KEYSET_MAX_STALENESS /verify answers 503 keyset_unavailable; so does health, for load balancers.
     if (store.isTooStale()) return c.json({ status: 'stale', ...body }, 503, noStore);
@@ -135,7 +165,7 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
 
   if (parts.serveMetrics) {
     app.get('/metrics', (c) =>
-      c.body(metrics.exposition(store), 200, {
+      c.body(metrics.exposition(store, revocations), 200, {
         'content-type': METRICS_CONTENT_TYPE,
         ...noStore,
       }),

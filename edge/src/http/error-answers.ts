@@ -1,5 +1,6 @@
 /** Every error-to-HTTP mapping of the edge (SPEC section 6), in one place. */
 import { KeywardError } from '../../../shared/errors.ts';
+import { RevocationMismatchError } from '../../../shared/revocations.ts';
 import type { VerifyErrorCode } from '../../../shared/verify-token.ts';
 import { EdgeError } from '../errors.ts';
 
@@ -63,6 +64,36 @@ export function keysetFailure(
       case 'envelope_malformed':
       case 'envelope_unencrypted':
       case 'keyset_invalid':
+        return { status: 400, body: { error: error.code } };
+      default:
+        return undefined;
+    }
+  }
+  return undefined;
+}
+
+export type RevocationsFailureBody = { error: string; serial?: number };
+
+/**
+ * PUT /revocations: 409 with the held serial for a list that does not follow it (the control plane then sends a
+ * delta from that serial, or a snapshot above it); undefined for errors that are not the pusher's fault.
+ */
+export function revocationsFailure(error: unknown): ErrorAnswer<RevocationsFailureBody> | undefined {
+  if (error instanceof RevocationMismatchError) {
+    return { status: 409, body: { error: error.code, serial: error.serial } };
+  }
+  if (error instanceof EdgeError) {
+    if (error.code === 'body_too_large') return { status: 413, body: { error: 'revocations_too_large' } };
+    return undefined;
+  }
+  if (error instanceof KeywardError) {
+    switch (error.code) {
+      case 'revocations_too_large':
+        return { status: 413, body: { error: error.code } };
+      case 'envelope_signature_invalid':
+        return { status: 401, body: { error: error.code } };
+      case 'envelope_malformed':
+      case 'revocations_invalid':
         return { status: 400, body: { error: error.code } };
       default:
         return undefined;

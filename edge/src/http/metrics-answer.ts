@@ -6,6 +6,7 @@
  * (Unix time, so an alert computes `time() - x`), and the same `keyward_build_info`.
  */
 import { currentRuntime, KEYWARD_VERSION } from '../../../shared/build-info.ts';
+import type { RevocationSet } from '../../../shared/revocations.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { PullOutcome } from '../keyset/keyset-sync.ts';
 
@@ -18,6 +19,8 @@ export class EdgeMetrics {
   readonly #verify: Record<string, number> = Object.create(null);
   readonly #pulls: Record<string, Record<string, number>> = Object.create(null);
   readonly #pushes: Record<string, number> = Object.create(null);
+  readonly #revocationPulls: Record<string, Record<string, number>> = Object.create(null);
+  readonly #revocationPushes: Record<string, number> = Object.create(null);
 
   constructor() {
     const { runtime, runtimeVersion } = currentRuntime();
@@ -34,12 +37,17 @@ export class EdgeMetrics {
 
   /** One source's answer to a pull. */
   pulled(source: string, outcome: PullOutcome): void {
-    let bySource = this.#pulls[source];
-    if (bySource === undefined) {
-      bySource = Object.create(null) as Record<string, number>;
-      this.#pulls[source] = bySource;
-    }
-    bySource[outcome] = (bySource[outcome] ?? 0) + 1;
+    countBySource(this.#pulls, source, outcome);
+  }
+
+  /** One source's answer to a revocation list pull. */
+  revocationsPulled(source: string, outcome: PullOutcome): void {
+    countBySource(this.#revocationPulls, source, outcome);
+  }
+
+  /** One PUT /revocations: "taken", "held" or the error code answered. */
+  revocationsPushed(outcome: string): void {
+    this.#revocationPushes[outcome] = (this.#revocationPushes[outcome] ?? 0) + 1;
   }
 
   /** One PUT /keyset: "taken", "held" or the error code answered. */
@@ -47,8 +55,8 @@ export class EdgeMetrics {
     this.#pushes[outcome] = (this.#pushes[outcome] ?? 0) + 1;
   }
 
-  /** The exposition text; the keyset gauges are read from `store`. */
-  exposition(store: KeysetStore): string {
+  /** The exposition text; the keyset gauges are read from `store`, the revocation ones from `revocations`. */
+  exposition(store: KeysetStore, revocations: RevocationSet): string {
     const lines: string[] = [];
     family(
       lines,
@@ -103,8 +111,45 @@ export class EdgeMetrics {
     for (const [outcome, value] of sorted(this.#pushes)) {
       lines.push(`keyward_edge_pushes_total{outcome="${outcome}"} ${value}`);
     }
+    family(
+      lines,
+      'keyward_edge_revocation_serial',
+      'gauge',
+      'Serial of the newest revocation batch held; 0 when none was ever taken.',
+    );
+    lines.push(`keyward_edge_revocation_serial ${revocations.serial}`);
+    family(lines, 'keyward_edge_revocations', 'gauge', 'Live revocations held: revoked jtis plus subjects.');
+    lines.push(`keyward_edge_revocations ${revocations.size}`);
+    family(
+      lines,
+      'keyward_edge_revocation_pulls_total',
+      'counter',
+      "Sources' answers to revocation list pulls, by source and outcome.",
+    );
+    for (const [source, outcomes] of sorted(this.#revocationPulls)) {
+      for (const [outcome, value] of sorted(outcomes)) {
+        lines.push(`keyward_edge_revocation_pulls_total{source="${source}",outcome="${outcome}"} ${value}`);
+      }
+    }
+    family(lines, 'keyward_edge_revocation_pushes_total', 'counter', 'PUT /revocations answers by outcome.');
+    for (const [outcome, value] of sorted(this.#revocationPushes)) {
+      lines.push(`keyward_edge_revocation_pushes_total{outcome="${outcome}"} ${value}`);
+    }
     return `${lines.join('\n')}\n`;
   }
+}
+
+function countBySource(
+  counts: Record<string, Record<string, number>>,
+  source: string,
+  outcome: string,
+): void {
+  let bySource = counts[source];
+  if (bySource === undefined) {
+    bySource = Object.create(null) as Record<string, number>;
+    counts[source] = bySource;
+  }
+  bySource[outcome] = (bySource[outcome] ?? 0) + 1;
 }
 
 function family(lines: string[], name: string, type: 'counter' | 'gauge', help: string): void {

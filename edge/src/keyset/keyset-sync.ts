@@ -44,6 +44,11 @@ export interface KeysetSyncOptions {
   log: (message: string) => void;
   /** Told of each source's answer to each pull (the edge's counters). */
   onPull?: (source: string, outcome: PullOutcome) => void;
+  /**
+   * Runs with every pull, in the same shared promise (a request that waits for the pull waits for this too): the
+   * revocation list's pull. Bounded by SOURCE_DEADLINE_MS; it reports its own failures, and a throw is only logged.
+   */
+  alongside?: (reason: PullReason) => Promise<void>;
 }
 
 export interface PullReport {
@@ -153,11 +158,22 @@ export class KeysetSync {
     if (this.#sourcesFor(reason).some((source) => this.#o.origins.includes(source))) {
       this.#lastRevalidationAt = this.#lastAttemptAt;
     }
-    const run = this.#pull(reason).finally(() => {
-      this.#inflight = undefined;
-    });
+    const run = Promise.all([this.#pull(reason), this.#alongside(reason)])
+      .then(([report]) => report)
+      .finally(() => {
+        this.#inflight = undefined;
+      });
     this.#inflight = run;
     return run;
+  }
+
+  async #alongside(reason: PullReason): Promise<void> {
+    if (this.#o.alongside === undefined) return;
+    try {
+      await withDeadline(this.#o.alongside(reason));
+    } catch (error) {
+      this.#o.log(`keyset: pull (${reason}) alongside failed: ${describe(error)}`);
+    }
   }
 
   #revalidationDue(now: number): boolean {

@@ -25,20 +25,28 @@ afterAll(async () => {
   await controlPlane?.stop();
 });
 
-/** An edge on the control plane, on `clock`, its requests to the origin recorded with their answers. */
+/**
+ * An edge on the control plane, on `clock`, its keyset requests to the origin recorded with their answers (the
+ * revocation list's pulls beside them are not).
+ */
 function edgeOnControlPlane(clock: { now: number }) {
   const seen: { ifNoneMatch: string | null; status: number }[] = [];
+  let revocationPulls = 0;
   const edge = createEdge({
     env: { ...EDGE_KEYS, KEYSET_URL: controlPlane.keysetUrl, KEYSET_REVALIDATE: '30s' },
     now: () => clock.now,
     fetch: async (input, init) => {
       const response = await fetch(input, init);
+      if (new URL(new Request(input).url).pathname.endsWith('/revocations')) {
+        revocationPulls++;
+        return response;
+      }
       seen.push({ ifNoneMatch: new Headers(init?.headers).get('if-none-match'), status: response.status });
       return response;
     },
     log: () => {},
   });
-  return { edge, seen };
+  return { edge, seen, revocationPulls: () => revocationPulls };
 }
 
 /** Polls `check`, bounded, while background work finishes. */
@@ -74,7 +82,13 @@ describe('KEYSET_REVALIDATE without a location cache (Node)', () => {
       for (let i = 0; i < 5; i++) {
         for (const { edge } of edges) expect(await verifyError(edge, token)).toBeUndefined();
       }
-      for (const { seen } of edges) expect(await until(() => seen.length === 1 + interval)).toBe(true);
+      // Until each pull is over, the revocation list's beside the keyset's included: a request while one runs
+      // starts none.
+      for (const { seen, revocationPulls } of edges) {
+        expect(await until(() => seen.length === 1 + interval && revocationPulls() === 1 + interval)).toBe(
+          true,
+        );
+      }
     }
     for (const { seen } of edges)
       expect(seen.slice(1)).toEqual(Array(3).fill({ ifNoneMatch: etag, status: 304 }));

@@ -13,6 +13,7 @@ import {
   signByHand,
   signWithJose,
 } from '../../../test/support/keysets.ts';
+import { revocationBatch, revocationList, signRevocations } from '../../../test/support/revocation-lists.ts';
 
 const ROOT = REPO_ROOT;
 
@@ -82,6 +83,7 @@ describe.each(Object.keys(RUNTIMES))('the %s entry', (runtime) => {
       version: 1,
       kids: [await computeKid(ACTIVE)],
       time: expect.any(Number),
+      revocations: 0,
     });
     const healthz = await fetch(`${base}/healthz`);
     expect(await healthz.json()).toMatchObject({ status: 'ok', keyset_version: 1 });
@@ -114,6 +116,47 @@ describe.each(Object.keys(RUNTIMES))('the %s entry', (runtime) => {
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     await denied.body?.cancel();
+  });
+
+  it('refuses a revoked token after PUT /revocations, on POST and GET /verify', async () => {
+    const base = await startEdge(runtime);
+    expect(
+      (await fetch(`${base}/keyset`, { method: 'PUT', body: await seal(await buildKeyset(1, ACTIVE)) }))
+        .status,
+    ).toBe(200);
+    const kid = await computeKid(ACTIVE);
+    const now = Date.now();
+    const claims = (jti: string, sub: string) => ({
+      jti,
+      sub,
+      iat: epochSeconds(now) - 60,
+      exp: epochSeconds(now) + 600,
+    });
+    const stolen = await signWithJose(ACTIVE, claims('stolen', 'smoke'), { kid });
+    const bySubject = await signWithJose(ACTIVE, claims('other', 'revoked-user'), { kid });
+    const kept = await signWithJose(ACTIVE, claims('kept', 'smoke'), { kid });
+    const verdict = async (token: string, get: boolean) => {
+      const response = get
+        ? await fetch(`${base}/verify`, { headers: { authorization: `Bearer ${token}` } })
+        : await fetch(`${base}/verify`, { method: 'POST', body: JSON.stringify({ token }) });
+      const body = (await response.json()) as { valid: boolean; error?: string };
+      return { status: response.status, error: body.error };
+    };
+    // Verified (and cached: VERIFY_CACHE_SIZE is on by default) before the revocation.
+    for (const token of [stolen, bySubject, kept])
+      expect(await verdict(token, false)).toEqual({ status: 200 });
+
+    const list = revocationList(0, [revocationBatch(1, now, { jti: ['stolen'], sub: ['revoked-user'] })]);
+    const put = await fetch(`${base}/revocations`, { method: 'PUT', body: await signRevocations(list) });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ serial: 1 });
+    for (const get of [false, true]) {
+      expect(await verdict(stolen, get)).toEqual({ status: 401, error: 'token_revoked' });
+      expect(await verdict(bySubject, get)).toEqual({ status: 401, error: 'token_revoked' });
+      expect(await verdict(kept, get)).toEqual({ status: 200 });
+    }
+    const healthz = await fetch(`${base}/healthz`);
+    expect(await healthz.json()).toMatchObject({ status: 'ok', revocation_serial: 1 });
   });
 });
 

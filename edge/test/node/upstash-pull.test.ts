@@ -10,10 +10,15 @@ import {
   secret,
   signByHand,
 } from '../../../test/support/keysets.ts';
+import { revocationBatch, revocationList, signRevocations } from '../../../test/support/revocation-lists.ts';
 import { startUpstashGateway, type UpstashGateway } from '../../../test/support/upstash-gateway.ts';
 import { startValkey, type ValkeyServer } from '../../../test/support/valkey-server.ts';
 import { createEdge } from '../../src/create-edge.ts';
 import { KEYSET_REDIS_KEY } from '../../src/keyset/sources/upstash-keyset-source.ts';
+import {
+  REVOCATION_SERIAL_REDIS_KEY,
+  REVOCATIONS_REDIS_KEY,
+} from '../../src/revocation/revocation-sources.ts';
 
 const TOKEN = 'upstash-rest-token-for-tests';
 let valkey: ValkeyServer;
@@ -124,5 +129,63 @@ describe('pulling jwt_secrets:keyset through @upstash/redis (real valkey-server 
     const report = await edge.refresh('scheduled');
     expect(report).toMatchObject({ taken: false, version: 0 });
     expect(report.failures).toHaveLength(1);
+  });
+});
+
+describe('pulling the revocation list through @upstash/redis (real valkey-server behind a REST gateway)', () => {
+  it('reads the serial, then the snapshot only when it is above the held one, and refuses what it revokes', async () => {
+    const now = Date.parse('2026-06-03T00:00:00Z');
+    const env = { ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY);
+    const logs: string[] = [];
+    const edge = createEdge({ env, now: () => now, log: (line) => logs.push(line) });
+    const stolen = await signByHand(ONE, { sub: 'ivy', jti: 'jti-ivy', iat: now / 1000 - 60 });
+    const earlier = await signByHand(ONE, { sub: 'jack', jti: 'jti-jack', iat: now / 1000 - 60 });
+    const later = await signByHand(ONE, { sub: 'jack', jti: 'jti-jack-2', iat: now / 1000 + 1 });
+    // No serial stored: an empty list, not a failure.
+    expect(await verifyError(edge, stolen)).toBeUndefined();
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 0 });
+
+    await client.set(
+      REVOCATIONS_REDIS_KEY,
+      await signRevocations(
+        revocationList(0, [
+          revocationBatch(1, now, { jti: ['jti-ivy'] }),
+          revocationBatch(2, now, { sub: ['jack'] }),
+        ]),
+      ),
+    );
+    // The snapshot alone is not read while the serial does not say there is something newer.
+    expect(await edge.refresh('scheduled')).toMatchObject({ failures: [] });
+    expect(await verifyError(edge, stolen)).toBeUndefined();
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '2');
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 2 });
+    expect(await verifyError(edge, stolen)).toBe('token_revoked');
+    expect(await verifyError(edge, earlier)).toBe('token_revoked');
+    expect(await verifyError(edge, later)).toBeUndefined();
+
+    // Written by someone who holds the database but not KEYSET_SIGNING_KEY: a failed pull, nothing taken.
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '3');
+    await client.set(
+      REVOCATIONS_REDIS_KEY,
+      await signRevocations(revocationList(0, [revocationBatch(3, now, {})]), FOREIGN_SIGNING_KEY),
+    );
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 2 });
+    expect(await verifyError(edge, stolen)).toBe('token_revoked');
+    expect(logs).toEqual([
+      expect.stringMatching(
+        /^revocations: pull \(scheduled\) failed: UPSTASH_REDIS_REST_URL: envelope_signature_invalid: /,
+      ),
+    ]);
+    // A serial that is no number is a failed pull too, naming the key.
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, 'three');
+    await edge.refresh('scheduled');
+    expect(logs.at(-1)).toBe(
+      `revocations: pull (scheduled) failed: UPSTASH_REDIS_REST_URL: pull_failed: ${REVOCATION_SERIAL_REDIS_KEY} is not a decimal serial`,
+    );
+    await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY);
   });
 });

@@ -47,7 +47,12 @@ describe('PUT /keyset', () => {
     const edge = freshEdge(() => now);
     const response = await putKeyset(edge, await seal(await buildKeyset(1, V1)));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ version: 1, kids: [await computeKid(V1)], time: now });
+    expect(await response.json()).toEqual({
+      version: 1,
+      kids: [await computeKid(V1)],
+      time: now,
+      revocations: 0,
+    });
     now += 42_500;
     expect(await health(edge)).toEqual({
       status: 200,
@@ -57,6 +62,7 @@ describe('PUT /keyset', () => {
         keyset_age_s: 42,
         keyset_confirmed_s: null,
         verify_cache: { hits: 0, misses: 0, size: 0 },
+        revocation_serial: 0,
       },
     });
     const next = await putKeyset(edge, await seal(await buildKeyset(2, V2, [{ secret: V1 }])));
@@ -64,6 +70,7 @@ describe('PUT /keyset', () => {
       version: 2,
       kids: [await computeKid(V2), await computeKid(V1)],
       time: now,
+      revocations: 0,
     });
     expect((await health(edge)).body).toEqual({
       status: 'ok',
@@ -71,6 +78,7 @@ describe('PUT /keyset', () => {
       keyset_age_s: 0,
       keyset_confirmed_s: null,
       verify_cache: { hits: 0, misses: 0, size: 0 },
+      revocation_serial: 0,
     });
   });
 
@@ -89,6 +97,7 @@ describe('PUT /keyset', () => {
       version: 2,
       kids: [await computeKid(V2), await computeKid(V1)],
       time: Date.parse('2026-06-01T00:00:00Z'),
+      revocations: 0,
     });
     await unchanged();
   });

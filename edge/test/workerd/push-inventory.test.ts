@@ -39,8 +39,18 @@ describe('PUT /keyset answers what the edge holds and its clock', () => {
     const response = await putKeyset(isolate, await seal(keyset));
     const after = Date.now();
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { version: number; kids: string[]; time: number };
-    expect(body).toEqual({ version: 3, kids: keyset.keys.map((key) => key.kid), time: expect.any(Number) });
+    const body = (await response.json()) as {
+      version: number;
+      kids: string[];
+      time: number;
+      revocations: number;
+    };
+    expect(body).toEqual({
+      version: 3,
+      kids: keyset.keys.map((key) => key.kid),
+      time: expect.any(Number),
+      revocations: 0,
+    });
     expect(body.kids).toEqual(expect.arrayContaining([ES256_PAIR.kid, EDDSA_PAIR.kid]));
     expect(body.time).toBeGreaterThanOrEqual(before);
     expect(body.time).toBeLessThanOrEqual(after);
@@ -55,11 +65,21 @@ describe('PUT /keyset answers what the edge holds and its clock', () => {
     });
     const keyset = await mixed(5);
     const first = await putKeyset(edge, await seal(keyset));
-    expect(await first.json()).toEqual({ version: 5, kids: keyset.keys.map((key) => key.kid), time: now });
+    expect(await first.json()).toEqual({
+      version: 5,
+      kids: keyset.keys.map((key) => key.kid),
+      time: now,
+      revocations: 0,
+    });
     // The same keyset again: held, same kids, the clock as it reads now.
     now += 61_000;
     const again = await putKeyset(edge, await seal(keyset));
-    expect(await again.json()).toEqual({ version: 5, kids: keyset.keys.map((key) => key.kid), time: now });
+    expect(await again.json()).toEqual({
+      version: 5,
+      kids: keyset.keys.map((key) => key.kid),
+      time: now,
+      revocations: 0,
+    });
   });
 
   it('an older version is answered 409 with the held version alone, as before', async () => {

@@ -87,6 +87,7 @@ describe('the Worker entry under workerd', () => {
       version: 1,
       kids: [await computeKid(FIRST)],
       time: expect.any(Number),
+      revocations: 0,
     });
     expect(await verifyError(self, await signByHand(FIRST, { sub: 'a' }))).toBeUndefined();
     const forward = await getVerify(self, `Bearer ${await signByHand(FIRST, { sub: 'alice' })}`);

@@ -17,33 +17,7 @@ export class UpstashKeysetSource implements KeysetSource {
   readonly #redis: Redis;
 
   constructor(url: string, token: string, fetchImpl: typeof fetch = (input, init) => fetch(input, init)) {
-    const base = url.replace(/\/$/, '');
-    // The client's own HTTP transport follows redirects and reads whole answers, however far they inflate. This
-    // one asks `url` only, never follows a redirect, and stops reading past the limit as the body is decoded.
-    // No retries: a failed pull is retried by the next trigger (TTL, cron, unknown kid), not by stalling a request.
-    const requester: Requester = {
-      request: async <T>(request: UpstashRequest): Promise<UpstashResponse<T>> => {
-        const response = await fetchImpl([base, ...(request.path ?? [])].join('/'), {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify(request.body),
-          redirect: 'manual',
-          signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
-        });
-        await refuseRedirect(response, this.name);
-        if (response.status !== 200) {
-          await response.body?.cancel();
-          throw new EdgeError('pull_failed', `${this.name} answered ${response.status}`);
-        }
-        const text = await readBodyText(response, MAX_ANSWER_BYTES);
-        try {
-          return JSON.parse(text ?? '') as UpstashResponse<T>;
-        } catch {
-          throw new EdgeError('pull_failed', `${this.name} answered a body that is not JSON`);
-        }
-      },
-    };
-    this.#redis = new Redis(requester);
+    this.#redis = upstashClient(url, token, fetchImpl, this.name, MAX_ANSWER_BYTES);
   }
 
   async pull(): Promise<string> {
@@ -52,4 +26,43 @@ export class UpstashKeysetSource implements KeysetSource {
     if (typeof value !== 'string') throw new EdgeError('pull_failed', `${KEYSET_REDIS_KEY} is not set`);
     return value;
   }
+}
+
+/**
+ * A @upstash/redis client for `url`. The client's own HTTP transport follows redirects and reads whole answers,
+ * however far they inflate. This one asks `url` only, never follows a redirect, and stops reading past
+ * `maxAnswerBytes` as the body is decoded. No retries: a failed pull is retried by the next trigger (TTL, cron,
+ * unknown kid), not by stalling a request. `name` is the source's, for errors.
+ */
+export function upstashClient(
+  url: string,
+  token: string,
+  fetchImpl: typeof fetch,
+  name: string,
+  maxAnswerBytes: number,
+): Redis {
+  const base = url.replace(/\/$/, '');
+  const requester: Requester = {
+    request: async <T>(request: UpstashRequest): Promise<UpstashResponse<T>> => {
+      const response = await fetchImpl([base, ...(request.path ?? [])].join('/'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(request.body),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(PULL_TIMEOUT_MS),
+      });
+      await refuseRedirect(response, name);
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        throw new EdgeError('pull_failed', `${name} answered ${response.status}`);
+      }
+      const text = await readBodyText(response, maxAnswerBytes);
+      try {
+        return JSON.parse(text ?? '') as UpstashResponse<T>;
+      } catch {
+        throw new EdgeError('pull_failed', `${name} answered a body that is not JSON`);
+      }
+    },
+  };
+  return new Redis(requester);
 }
