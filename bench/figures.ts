@@ -4,6 +4,7 @@ import type { HttpVerify } from './cases/http-verify.ts';
 import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
+import type { RevocationBench } from './cases/revocation-propagation.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
@@ -16,6 +17,7 @@ export interface BenchFigures {
   workerd: WorkerdVerify;
   http: HttpVerify;
   rotation: RotationBench;
+  revocation: RevocationBench;
   bundle: BundleSize;
   adminToken: AdminTokenTiming;
   keysetSize: KeysetSize;
@@ -30,6 +32,7 @@ export const CASE_NAMES: readonly CaseName[] = [
   'workerd',
   'http',
   'rotation',
+  'revocation',
   'bundle',
   'adminToken',
   'keysetSize',

@@ -19,6 +19,7 @@ import { measureHttpVerify } from './cases/http-verify.ts';
 import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
+import { measureRevocation } from './cases/revocation-propagation.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
 import { measureWorkerBundleSize } from './cases/worker-bundle-size.ts';
@@ -128,6 +129,21 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     },
   },
   {
+    name: 'revocation',
+    label: 'revocation: RevokeTokens against valkey-server, 20 node edges refusing, 100,000 live revocations',
+    measure: async () => {
+      figures.revocation = await measureRevocation({
+        edges: 20,
+        latencyCalls: quick ? 20 : 100,
+        propagationCalls: quick ? 5 : 30,
+        batches: 10,
+        batchSize: 10_000,
+        freshEdgeRounds: quick ? 1 : 3,
+        log,
+      });
+    },
+  },
+  {
     name: 'bundle',
     label: 'worker bundle size and cold start',
     measure: async () => {
@@ -171,7 +187,8 @@ const versions = [
   `node ${process.version}`,
   `bun ${bun}`,
   figures.workerd && `workerd ${figures.workerd.workerdVersion}`,
-  figures.rotation && `valkey ${figures.rotation.valkeyVersion}`,
+  (figures.rotation ?? figures.revocation) &&
+    `valkey ${(figures.rotation ?? figures.revocation)?.valkeyVersion}`,
 ].filter(Boolean);
 log(
   `\n${versions.join(', ')}; ${cpus().length} cores; load ${loadText(loadAtStart)} -> ${loadText(loadAtEnd)}; ` +
