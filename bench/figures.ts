@@ -5,6 +5,7 @@ import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
 import type { RevocationBench } from './cases/revocation-propagation.ts';
+import type { RevocationVerify } from './cases/revocation-verify.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
 import type { BundleSize } from './cases/worker-bundle-size.ts';
@@ -17,12 +18,13 @@ export interface BenchFigures {
   workerd: WorkerdVerify;
   http: HttpVerify;
   rotation: RotationBench;
-  revocation: RevocationBench;
+  revocationPropagation: RevocationBench;
   bundle: BundleSize;
   adminToken: AdminTokenTiming;
   keysetSize: KeysetSize;
   runtimeVerify: RuntimeVerify;
   isolates: IsolateConvergenceBench;
+  revocations: RevocationVerify;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -32,10 +34,11 @@ export const CASE_NAMES: readonly CaseName[] = [
   'workerd',
   'http',
   'rotation',
-  'revocation',
+  'revocationPropagation',
   'bundle',
   'adminToken',
   'keysetSize',
   'runtimeVerify',
   'isolates',
+  'revocations',
 ];

@@ -20,6 +20,7 @@ import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
 import { measureRevocation } from './cases/revocation-propagation.ts';
+import { measureRevocationVerify } from './cases/revocation-verify.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
 import { measureWorkerBundleSize } from './cases/worker-bundle-size.ts';
@@ -129,10 +130,10 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     },
   },
   {
-    name: 'revocation',
+    name: 'revocationPropagation',
     label: 'revocation: RevokeTokens against valkey-server, 20 node edges refusing, 100,000 live revocations',
     measure: async () => {
-      figures.revocation = await measureRevocation({
+      figures.revocationPropagation = await measureRevocation({
         edges: 20,
         latencyCalls: quick ? 20 : 100,
         propagationCalls: quick ? 5 : 30,
@@ -168,6 +169,17 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
       );
     },
   },
+  {
+    name: 'revocations',
+    label: 'revocation at the edge: verify with 0, 1,000 and 100,000 live revocations, memory per 100,000',
+    measure: async () => {
+      figures.revocations = await measureRevocationVerify(
+        fixture,
+        quick ? { rounds: 4, batchMs: 80, warmupMs: 200 } : { rounds: 10, batchMs: 150, warmupMs: 400 },
+        quick ? 2 : 5,
+      );
+    },
+  },
 ];
 const chosen = steps.filter((step) => runs(step.name));
 for (const [index, step] of chosen.entries()) {
@@ -187,8 +199,8 @@ const versions = [
   `node ${process.version}`,
   `bun ${bun}`,
   figures.workerd && `workerd ${figures.workerd.workerdVersion}`,
-  (figures.rotation ?? figures.revocation) &&
-    `valkey ${(figures.rotation ?? figures.revocation)?.valkeyVersion}`,
+  (figures.rotation ?? figures.revocationPropagation) &&
+    `valkey ${(figures.rotation ?? figures.revocationPropagation)?.valkeyVersion}`,
 ].filter(Boolean);
 log(
   `\n${versions.join(', ')}; ${cpus().length} cores; load ${loadText(loadAtStart)} -> ${loadText(loadAtEnd)}; ` +

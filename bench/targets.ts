@@ -256,33 +256,34 @@ export const TARGETS: Target[] = [
   {
     target: 'revocation at 20 edges: every edge refusing the token, median <= 20 ms from the call',
     reason: REVOCATION_BUDGET,
-    case: 'revocation',
-    figure: (f) => f.revocation.propagation.refusedAfterCall.p50Ms,
+    case: 'revocationPropagation',
+    figure: (f) => f.revocationPropagation.propagation.refusedAfterCall.p50Ms,
     unit: 'ms',
     bound: { atMost: 20 },
   },
   {
     target: 'revocation at 20 edges: every edge refusing the token, p99 <= 60 ms from the call',
     reason: REVOCATION_BUDGET,
-    case: 'revocation',
-    figure: (f) => f.revocation.propagation.refusedAfterCall.p99Ms,
+    case: 'revocationPropagation',
+    figure: (f) => f.revocationPropagation.propagation.refusedAfterCall.p99Ms,
     unit: 'ms',
     bound: { atMost: 60 },
   },
   {
     target: 'revocation at 20 edges with 100,000 live: every edge refusing, median <= 20 ms from the call',
     reason: `${REVOCATION_BUDGET}; 100,000 live revocations must not break that budget`,
-    case: 'revocation',
-    figure: (f) => f.revocation.scale.propagation.refusedAfterCall.p50Ms,
+    case: 'revocationPropagation',
+    figure: (f) => f.revocationPropagation.scale.propagation.refusedAfterCall.p50Ms,
     unit: 'ms',
     bound: { atMost: 20 },
   },
   {
     target: 'revocation at 20 edges: no call some edge still verified 2 s after the answer',
     reason: 'a revocation that never reaches an edge is a failure, whatever the other calls measured',
-    case: 'revocation',
+    case: 'revocationPropagation',
     figure: (f) =>
-      f.revocation.propagation.notRefusedWithin2s + f.revocation.scale.propagation.notRefusedWithin2s,
+      f.revocationPropagation.propagation.notRefusedWithin2s +
+      f.revocationPropagation.scale.propagation.notRefusedWithin2s,
     unit: 'calls',
     bound: { atMost: 0 },
   },
@@ -314,6 +315,16 @@ export const TARGETS: Target[] = [
     figure: fewestKeysUnderLimit,
     unit: 'keys',
     bound: { atLeast: 100 },
+  },
+  {
+    target: 'verify with 100,000 live revocations within 1.05x of the same verify holding none',
+    reason:
+      'every valid token goes through the revocation set; holding the largest set an incident plausibly needs ' +
+      '(two Map lookups, jti and sub) must not show in the cost of a verify',
+    case: 'revocations',
+    figure: (f) => f.revocations.ratios['revocations-100000 / revocations-0'] as Summary,
+    unit: 'x',
+    bound: { atMost: 1.05 },
   },
   {
     target:

@@ -107,7 +107,18 @@ function revocationJson(r: RevocationBench): object {
 
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, revocation, bundle, keysetSize, runtimeVerify, isolates } = f;
+  const {
+    inProcess,
+    workerd,
+    http,
+    rotation,
+    revocationPropagation,
+    bundle,
+    keysetSize,
+    runtimeVerify,
+    isolates,
+    revocations,
+  } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -227,6 +238,17 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
       },
       notModifiedShare: { unit: 'ratio', value: round(isolates.notModifiedShare) },
     },
+    revocations: {
+      nsPerOp: Object.fromEntries(revocations.cases.map((c) => [c.name, roundSummary(c.nsPerOp)])),
+      ratios: Object.fromEntries(
+        Object.entries(revocations.ratios).map(([name, s]) => [name, roundSummary(s, 3)]),
+      ),
+      heapPer100kJtis: bytes(Math.round((revocations.memory.heapBytes * 100_000) / revocations.memory.jtis)),
+      bytesPerJti: { unit: 'bytes', value: round(revocations.memory.bytesPerJti) },
+      snapshot100kJtis: bytes(revocations.snapshot.bytes),
+      snapshotOpenAndApply: withUnit(revocations.snapshot.openAndApplyMs, 'ms'),
+      oneJtiDelta: bytes(revocations.oneJtiDeltaBytes),
+    },
     keysetSize: {
       limit: bytes(keysetSize.limitBytes),
       series: Object.fromEntries(
@@ -279,7 +301,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         notConfirmed: { unit: 'stagings', value: rotation.staging.notConfirmed },
       },
     },
-    revocation: revocationJson(revocation),
+    revocationPropagation: revocationJson(revocationPropagation),
     memory: {
       controlPlaneRss: {
         idleNoEdges: bytes(rotation.controlPlaneRssBytes.idle),

@@ -6,6 +6,7 @@ import type { HttpVerify } from '../cases/http-verify.ts';
 import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
 import type { RevocationBench } from '../cases/revocation-propagation.ts';
+import type { RevocationVerify } from '../cases/revocation-verify.ts';
 import type { RotationBench } from '../cases/rotation.ts';
 import type { RuntimeVerify } from '../cases/runtime-verify.ts';
 import type { BundleSize } from '../cases/worker-bundle-size.ts';
@@ -347,18 +348,60 @@ function isolatesTable(isolates: IsolateConvergenceBench): BenchTable {
   };
 }
 
+function revocationsTable(r: RevocationVerify): BenchTable {
+  const rows: Row[] = r.cases.map((c) => {
+    const ratio = Object.entries(r.ratios).find(([name]) => name.startsWith(`${c.name} / `));
+    return [
+      `node  ${c.name}`,
+      spreadText(c.nsPerOp, 2, 1e-3),
+      ratio === undefined ? '' : `${ratioText(ratio[1])} of ${ratio[0].split(' / ')[1]}`,
+    ];
+  });
+  rows.push(
+    [
+      `heap of ${fmt(r.memory.jtis, 0)} revoked jtis (UUIDs)`,
+      `${mib(r.memory.heapBytes)}, ${fmt(r.memory.bytesPerJti, 0)} B/jti`,
+      '',
+    ],
+    [
+      `their snapshot: bytes, open + apply ms`,
+      `${mib(r.snapshot.bytes)}, ${spreadText(r.snapshot.openAndApplyMs, 0)} ms`,
+      '',
+    ],
+    ['a one-jti delta (a push)', `${fmt(r.oneJtiDeltaBytes, 0)} B`, ''],
+  );
+  return {
+    header: ['revocation at the edge (HS256, node:crypto)', 'us/op median (min-max)', 'per round'],
+    rows,
+    inReadme: true,
+  };
+}
+
 /** Every table of a run, in the order printed; those of cases that did not run (`--only`) left out. */
 export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly Verdict[]): BenchTable[] {
-  const { inProcess, workerd, http, rotation, revocation, bundle, keysetSize, runtimeVerify, isolates } =
-    figures;
+  const {
+    inProcess,
+    workerd,
+    http,
+    rotation,
+    revocationPropagation,
+    bundle,
+    keysetSize,
+    runtimeVerify,
+    isolates,
+    revocations,
+  } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
-    ...(revocation ? [revocationTable(revocation), revocationSizeTable(revocation)] : []),
+    ...(revocationPropagation
+      ? [revocationTable(revocationPropagation), revocationSizeTable(revocationPropagation)]
+      : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),
     ...(isolates ? [isolatesTable(isolates)] : []),
+    ...(revocations ? [revocationsTable(revocations)] : []),
     ...(bundle ? [coldStartTable(bundle)] : []),
     ...(rotation && http && bundle ? [memoryTable(rotation, http, bundle)] : []),
     targetTable(verdicts),

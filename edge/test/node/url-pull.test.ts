@@ -36,7 +36,15 @@ let controlPlane: Harness;
  * A bare origin for the failure cases: answers `status` with `body` (no ETag, never 304), or never answers. Each
  * test sets all of it through `answer`.
  */
-const broken = { body: '' as string | Buffer, status: 200, hang: false, hits: 0 };
+const broken = {
+  body: '' as string | Buffer,
+  status: 200,
+  hang: false,
+  hits: 0,
+  /** GET /revocations gets no answer either (else a 304, not counted in `hits`). */
+  hangRevocations: false,
+  revocationHits: 0,
+};
 let brokenServer: Server;
 let brokenUrl: string;
 
@@ -56,7 +64,8 @@ beforeAll(async () => {
   brokenServer = createServer((request, response) => {
     // The revocation list's pull beside the keyset's: nothing newer, and not counted.
     if (request.url?.startsWith('/revocations')) {
-      response.writeHead(304).end();
+      broken.revocationHits++;
+      if (!broken.hangRevocations) response.writeHead(304).end();
       return;
     }
     broken.hits++;
@@ -236,6 +245,59 @@ describe('pulling from KEYSET_URL (the real control plane over loopback)', () =>
   });
 });
 
+describe('pulling the revocation list from the real control plane (GET /revocations beside KEYSET_URL)', () => {
+  it('takes a snapshot at the first pull, then what is newer than the held serial, and hears 304 when nothing is', async () => {
+    const A = fresh('revoke');
+    await rotateTo(A);
+    const clock = { now: Date.now() };
+    const asked: string[] = [];
+    const logs: string[] = [];
+    const edge = createEdge({
+      env: { ...EDGE_KEYS, KEYSET_URL: controlPlane.keysetUrl, KEYSET_REVALIDATE: 'off' },
+      now: () => clock.now,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const url = new URL(new Request(input).url);
+        if (url.pathname === '/revocations') asked.push(`${url.search} ${response.status}`);
+        return response;
+      },
+      log: (line) => logs.push(line),
+    });
+    const iat = Math.floor(clock.now / 1000) - 60;
+    const stolen = await signByHand(A, { sub: 'url-victim', jti: 'url-stolen', iat });
+    const sibling = await signByHand(A, { sub: 'url-victim', jti: 'url-sibling', iat });
+    const alices = await signByHand(A, { sub: 'url-alice', jti: 'url-alice-1', iat });
+    // The cold pull asks for the list too; the control plane holds none yet.
+    expect(await verifyError(edge, stolen)).toBeUndefined();
+    expect(asked).toEqual(['?since=0 304']);
+
+    const byJti = await controlPlane.revokeTokens(['url-stolen']);
+    expect(byJti.success).toBe(true);
+    await edge.refresh('scheduled');
+    expect(await verifyError(edge, stolen)).toBe('token_revoked');
+    expect(await verifyError(edge, sibling)).toBeUndefined();
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: byJti.version });
+
+    const bySubject = await controlPlane.revokeTokens([], 'url-alice');
+    expect(bySubject.version).toBe(byJti.version + 1);
+    await edge.refresh('stale');
+    expect(await verifyError(edge, alices)).toBe('token_revoked');
+    expect(await verifyError(edge, stolen)).toBe('token_revoked');
+    const later = await signByHand(A, { sub: 'url-alice', jti: 'url-alice-2', iat: Date.now() / 1000 + 1 });
+    expect(await verifyError(edge, later)).toBeUndefined();
+
+    await edge.refresh('scheduled');
+    expect(asked).toEqual([
+      '?since=0 304',
+      '?since=0 200',
+      `?since=${byJti.version} 200`,
+      `?since=${bySubject.version} 304`,
+    ]);
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: bySubject.version });
+    expect(logs).toEqual([]);
+  });
+});
+
 describe('pulling from an origin that fails', () => {
   it('ignores an older version from the origin and keeps serving through origin failures', async () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
@@ -384,6 +446,34 @@ describe('KEYSET_MAX_STALENESS: failing closed when no source confirms the keyse
       broken.hang = false;
       expect(await edge.refresh('scheduled')).toMatchObject({ taken: true, version: 1 });
     } finally {
+      vi.useRealTimers();
+      brokenServer.closeAllConnections();
+    }
+  });
+
+  it('a revocation list pull that never answers does not hold the keyset pull past the deadline', async () => {
+    answer({ body: await seal(await buildKeyset(1, A)) });
+    broken.hangRevocations = true;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const logs: string[] = [];
+      const edge = createEdge({
+        env: { ...EDGE_KEYS, KEYSET_URL: brokenUrl },
+        log: (line) => logs.push(line),
+      });
+      const asked = broken.revocationHits;
+      const pull = edge.refresh('cold');
+      for (let turn = 0; turn < 100_000 && broken.revocationHits === asked; turn++) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(broken.revocationHits).toBe(asked + 1);
+      await vi.advanceTimersByTimeAsync(SOURCE_DEADLINE_MS);
+      expect(await pull).toMatchObject({ taken: true, version: 1, failures: [] });
+      expect(logs).toEqual([
+        `keyset: pull (cold) alongside failed: pull_failed: no answer within ${SOURCE_DEADLINE_MS} ms`,
+      ]);
+    } finally {
+      broken.hangRevocations = false;
       vi.useRealTimers();
       brokenServer.closeAllConnections();
     }
