@@ -99,6 +99,11 @@ export interface RevocationBench {
     /** The peak while the scale calls ran. */
     peakDuringScale: number;
   };
+  /**
+   * V8's heap in use at the same two moments (`nodejs_heap_size_used_bytes` of the control plane's GET /metrics):
+   * what it holds, where RSS also counts memory the collector freed but the process has not returned.
+   */
+  controlPlaneHeapUsedBytes: { noRevocations: number; atScale: number };
 }
 
 function figures(samples: number[]): LatencyFigures {
@@ -112,6 +117,13 @@ function figures(samples: number[]): LatencyFigures {
 }
 
 const uuids = (count: number): string[] => Array.from({ length: count }, () => randomUUID());
+
+/** `nodejs_heap_size_used_bytes` from the control plane's GET /metrics, NaN when absent. */
+async function heapUsedBytes(controlPlane: ControlPlaneProcess): Promise<number> {
+  const text = await (await fetch(`${controlPlane.httpUrl}/metrics`)).text();
+  const match = /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  return match ? Number(match[1]) : Number.NaN;
+}
 
 /** GET /verify of `token` at `url`: the status and the error code, if any. */
 async function probe(url: string, token: string): Promise<{ status: number; error?: string }> {
@@ -351,6 +363,7 @@ export async function measureRevocation(options: {
     );
     await sleep(1_000);
     const noRevocations = rssBytes(controlPlane.process.child.pid);
+    const heapNoRevocations = await heapUsedBytes(controlPlane);
 
     const propagation = await measurePropagation(
       controlPlane,
@@ -400,6 +413,7 @@ export async function measureRevocation(options: {
     );
     await sleep(1_000);
     const atScaleRss = rssBytes(controlPlane.process.child.pid);
+    const heapAtScale = await heapUsedBytes(controlPlane);
     const snapshotBytes = await documentBytes(controlPlane, 0);
 
     // A second process on the same storage, without edges: the re-sign and rewrite alone.
@@ -446,6 +460,7 @@ export async function measureRevocation(options: {
         freshEdgeAtScale,
       },
       controlPlaneRssBytes: { noRevocations, atScale: atScaleRss, peakDuringScale },
+      controlPlaneHeapUsedBytes: { noRevocations: heapNoRevocations, atScale: heapAtScale },
     };
   } finally {
     await spare?.stop();

@@ -102,6 +102,10 @@ function revocationJson(r: RevocationBench): object {
       atScale: bytes(r.controlPlaneRssBytes.atScale),
       peakDuringScale: bytes(r.controlPlaneRssBytes.peakDuringScale),
     },
+    controlPlaneHeapUsed: {
+      noRevocations: bytes(r.controlPlaneHeapUsedBytes.noRevocations),
+      atScale: bytes(r.controlPlaneHeapUsedBytes.atScale),
+    },
   };
 }
 

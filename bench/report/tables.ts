@@ -169,6 +169,10 @@ function revocationSizeTable(r: RevocationBench): BenchTable {
     [`control plane RSS, no revocations / ${live} live`, `${mib(cp.noRevocations)} / ${mib(cp.atScale)}`],
     ['control plane RSS, peak during the scale calls', mib(cp.peakDuringScale)],
     [
+      `control plane V8 heap in use, no revocations / ${live} live`,
+      `${mib(r.controlPlaneHeapUsedBytes.noRevocations)} / ${mib(r.controlPlaneHeapUsedBytes.atScale)}`,
+    ],
+    [
       'fresh edge answered 200 to the revoked token before refusing it',
       `${s.freshEdgeAtScale.validBeforeRefusal} answers in ${s.freshEdgeAtScale.rounds} rounds`,
     ],
