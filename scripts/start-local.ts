@@ -116,6 +116,7 @@ Keyward is running (Ctrl-C stops everything).
 
   control plane gRPC   127.0.0.1:${controlPlane.grpcPort}   (cpc.orchestrator.SecretService, reflection on)
   control plane HTTP   http://127.0.0.1:${controlPlane.httpPort}   (/healthz, /keyset, /metrics)
+  dashboard            http://127.0.0.1:${controlPlane.httpPort}/dashboard/   (live; sign in with the admin token below)
   edge worker          ${edgeUrl}   (workerd via wrangler dev; keyset version ${version})
   storage              env (rotations live in this process's memory)
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { ROOT } from '../../test/support/edge-processes.ts';
+import { readWranglerConfig } from '../../test/support/wrangler-config.ts';
 import type { BenchFixture } from '../support/fixture.ts';
 import { measureWorkerColdStart, type WorkerColdStart } from './worker-cold-start.ts';
 
@@ -36,7 +37,15 @@ export async function measureWorkerBundleSize(
   try {
     const run = spawnSync(
       process.execPath,
-      [`${ROOT}node_modules/wrangler/bin/wrangler.js`, 'deploy', '--dry-run', '--outdir', outdir],
+      [
+        `${ROOT}node_modules/wrangler/bin/wrangler.js`,
+        'deploy',
+        '--dry-run',
+        '--env',
+        'production',
+        '--outdir',
+        outdir,
+      ],
       {
         cwd: ROOT,
         encoding: 'utf8',
@@ -50,11 +59,11 @@ export async function measureWorkerBundleSize(
       throw new Error(`wrangler deploy --dry-run wrote ${files.join(', ')}; expected one module`);
     const bytes = Buffer.concat(files.map((name) => readFileSync(join(outdir, name))));
     const gzipBytes = gzipSync(bytes).length;
-    const wrangler = readFileSync(`${ROOT}wrangler.toml`, 'utf8');
+    const wrangler = readWranglerConfig('production');
     const coldStart = await measureWorkerColdStart(fixture, bytes.toString('utf8'), {
       rounds: options.coldStartRounds,
-      compatibilityDate: /compatibility_date\s*=\s*"([^"]+)"/.exec(wrangler)?.[1] ?? '2026-11-01',
-      compatibilityFlags: JSON.parse(/compatibility_flags\s*=\s*(\[[^\]]*\])/.exec(wrangler)?.[1] ?? '[]'),
+      compatibilityDate: wrangler.compatibilityDate,
+      compatibilityFlags: wrangler.compatibilityFlags,
     });
     return {
       tool: 'wrangler deploy --dry-run',

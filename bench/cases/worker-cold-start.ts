@@ -11,6 +11,7 @@ import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import { sealKeyset } from '../../shared/keyset-envelope.ts';
 import { KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
 import { type Summary, summarize } from '../../test/support/stats.ts';
+import { readWranglerConfig } from '../../test/support/wrangler-config.ts';
 import type { BenchFixture } from '../support/fixture.ts';
 
 export interface ColdStartFigures {
@@ -32,9 +33,6 @@ export interface WorkerColdStart {
 
 const TRIVIAL_WORKER =
   'export default { fetch: () => new Response(\'{"valid":true}\', { headers: { "content-type": "application/json" } }) };';
-
-/** The vars of wrangler.toml, as a deployment has them. */
-const WRANGLER_VARS = { KEYSET_TTL: '300s', JWT_ALGORITHMS: 'HS256,ES256,EdDSA', CLOCK_TOLERANCE: '30s' };
 
 async function origin(envelope: string): Promise<Server> {
   const server = createServer((request, response) => {
@@ -91,7 +89,8 @@ export async function measureWorkerColdStart(
     ...common,
     script,
     bindings: {
-      ...WRANGLER_VARS,
+      // The vars of wrangler.jsonc's production environment, as a deployment has them; the origin is local.
+      ...readWranglerConfig('production').vars,
       KEYSET_URL: `http://127.0.0.1:${port}/keyset`,
       KEYSET_KEY: Buffer.from(keysetKey).toString('base64url'),
       KEYSET_VERIFY_KEY,

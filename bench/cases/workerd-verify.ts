@@ -4,12 +4,12 @@
  * (local workerd: it does); otherwise from outside, as (request of N verifies - empty request) / N, since on
  * Cloudflare a Worker's clock stands still during pure CPU work.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import { type Summary, summarize } from '../../test/support/stats.ts';
 import { workerdVersion } from '../../test/support/tool-versions.ts';
+import { readWranglerConfig } from '../../test/support/wrangler-config.ts';
 import type { BenchFixture } from '../support/fixture.ts';
 import { type CaseTiming, ratiosOf, type TimingOptions } from '../support/interleaved-timing.ts';
 import type { WorkerSetup } from './workerd-verify-worker.ts';
@@ -44,9 +44,7 @@ export async function measureWorkerdVerify(
       badSignature: fixture.asymmetric.badSignature,
     },
   };
-  const compatibilityDate =
-    /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(`${root}wrangler.toml`, 'utf8'))?.[1] ??
-    '2026-11-01';
+  const { compatibilityDate } = readWranglerConfig();
   const bundle = await build({
     entryPoints: [`${root}bench/cases/workerd-verify-worker.ts`],
     bundle: true,

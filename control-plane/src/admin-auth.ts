@@ -100,6 +100,14 @@ export class AdminAuth {
     throw new ControlPlaneError('permission_denied', 'Invalid admin token');
   }
 
+  /**
+   * Whether `token` is still accepted (after a reload), compared as `check` compares, without the brake: for a
+   * caller `check` already let in (an open dashboard stream) and that is not guessing. Records nothing.
+   */
+  stillAccepts(token: string): boolean {
+    return token.length > 0 && matchesAny(digest(token), this.#expected);
+  }
+
   #recordFailure(peer: string, now: number, existing: PeerRecord | undefined): void {
     let record = existing;
     // Quiet since the last failure and past any lockout: start over. Measured from the end of the lockout, so

@@ -35,6 +35,10 @@ export interface ControlPlaneConfig {
   /** ROTATION_LEAD: how long before it is due the next key is staged; 0 (`off`): one-step rotation. */
   rotationLeadMs: number;
   edgeUrls: string[];
+  /** EDGE_REGISTRATION_TOKEN: edges that present it may register themselves (POST /edges); none: off. */
+  edgeRegistrationToken?: string;
+  /** EDGE_LEASE: how long a registration lasts unless the edge renews it. */
+  edgeLeaseMs: number;
   keysetKey?: Uint8Array;
   /** KEYSET_SIGNING_KEY: the Ed25519 seed every envelope is signed with. */
   keysetSigningKey?: Uint8Array;
@@ -79,6 +83,7 @@ export const SECRET_FILE_VARIABLES = [
   'VALKEY_URL',
   'JWT_SECRET',
   'JWT_PREVIOUS_SECRETS',
+  'EDGE_REGISTRATION_TOKEN',
 ] as const;
 
 /**
@@ -344,6 +349,12 @@ const schema = z.object({
   EDGE_URLS: list.pipe(
     z.array(z.url({ protocol: /^https?$/, error: 'expected http(s) URLs, comma-separated' })),
   ),
+  EDGE_REGISTRATION_TOKEN: z
+    .string()
+    .optional()
+    .transform((text) => (text === undefined || text.trim() === '' ? undefined : text.trim()))
+    .refine((text) => text === undefined || text.length >= 32, 'must be at least 32 characters'),
+  EDGE_LEASE: duration('30s').refine((ms) => ms >= 1000, 'must be at least 1s'),
   KEYSET_KEY: z
     .string()
     .optional()
@@ -463,6 +474,8 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     rotationIntervalMs: c.ROTATION_INTERVAL,
     rotationLeadMs: c.ROTATION_LEAD,
     edgeUrls: c.EDGE_URLS,
+    edgeRegistrationToken: c.EDGE_REGISTRATION_TOKEN,
+    edgeLeaseMs: c.EDGE_LEASE,
     keysetKey: c.KEYSET_KEY,
     keysetSigningKey: c.KEYSET_SIGNING_KEY,
     grpcPort: c.GRPC_PORT,

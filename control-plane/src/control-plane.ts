@@ -3,6 +3,8 @@
 import { findActiveKey } from '../../shared/keyset.ts';
 import { AdminAuth } from './admin-auth.ts';
 import type { ControlPlaneConfig } from './config.ts';
+import { DashboardFeed } from './dashboard/dashboard-feed.ts';
+import { dashboardState } from './dashboard/dashboard-state.ts';
 import { setServing, startGrpcServer } from './grpc/grpc-server.ts';
 import { SecretService } from './grpc/secret-service.ts';
 import type { TlsIdentity } from './grpc/tls-identity.ts';
@@ -11,6 +13,7 @@ import { KeysetManager } from './keyset/keyset-manager.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { EdgePusher } from './push/edge-pusher.ts';
+import { EdgeRegistry } from './push/edge-registry.ts';
 import { pushNewerVersions } from './push/push-policy.ts';
 import { ReadinessMonitor } from './readiness.ts';
 import { RevocationLog } from './revocation/revocation-log.ts';
@@ -19,8 +22,10 @@ import { RevocationPusher } from './revocation/revocation-pusher.ts';
 import { registerRotationMetrics } from './rotation/rotation-metrics.ts';
 import { RotationScheduler } from './rotation/rotation-scheduler.ts';
 import { ROTATION_OFF } from './rotation/rotation-status.ts';
+import { reportEvictionPolicies } from './storage/eviction-policy.ts';
 import type { KeysetStorage } from './storage/keyset-storage.ts';
 import { openStorage } from './storage/open-storage.ts';
+import { ValkeyStorage } from './storage/valkey-storage.ts';
 
 export interface ControlPlane {
   grpcPort: number;
@@ -49,10 +54,14 @@ export async function startControlPlane(
   options: StartOptions = {},
 ) {
   const storage = await openStorage(config);
+  // A shared Valkey that evicts any key under memory pressure could drop the keyset: warn at start-up.
+  if (storage instanceof ValkeyStorage) reportEvictionPolicies(await storage.evictionPolicies(), logger);
   const now = options.now ?? (() => new Date());
 
   const metrics = createMetrics();
   const adminAuth = new AdminAuth(config.adminToken);
+  // Open dashboards get a snapshot on every change this process hears of.
+  const dashboardFeed = new DashboardFeed();
   const manager = new KeysetManager({
     storage,
     now,
@@ -68,6 +77,7 @@ export async function startControlPlane(
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
       metrics.pushAttemptDuration.observe({ outcome: ok ? 'ok' : 'failed' }, durationMs / 1000);
+      dashboardFeed.notify();
     },
     moveAbove(reported, pushed) {
       logger.warn(
@@ -84,15 +94,41 @@ export async function startControlPlane(
     now,
   });
   const revocationPusher = new RevocationPusher({
-    urls: config.edgeUrls,
+    urls: () => registry.targets,
     log: revocations,
     onAttempt(target, ok) {
       metrics.pushAttempts.inc({ target });
       if (!ok) metrics.pushFailures.inc({ target });
+      dashboardFeed.notify();
     },
   });
   registerRevocationMetrics(metrics.registry, revocations, revocationPusher);
-  manager.on('installed', (stored) => metrics.observeKeyset(stored.keyset));
+  const registry = new EdgeRegistry({
+    storage,
+    staticUrls: config.edgeUrls,
+    token: config.edgeRegistrationToken,
+    leaseMs: config.edgeLeaseMs,
+    onTargets(urls, added) {
+      pusher.syncTargets(urls);
+      if (added.length === 0) return;
+      logger.info({ added: added.length, targets: urls.length }, 'edges registered: pushing to them');
+      // Everything an edge needs, at once: the keyset and the revocations (edges already holding them answer
+      // with their version and cost one small request each).
+      manager.keyset().then(
+        (stored) => pusher.pushAll(stored),
+        () => {},
+      );
+      revocations.current().then(
+        (state) => revocationPusher.pushAll(state),
+        () => {},
+      );
+    },
+    onError: (error) => logger.warn({ cause: error.message }, 'registered edges not read'),
+  });
+  manager.on('installed', (stored) => {
+    metrics.observeKeyset(stored.keyset);
+    dashboardFeed.notify();
+  });
   metrics.observeEdges(() => pusher.targets);
   const pushes = pushNewerVersions({ manager, pusher, metrics, logger });
 
@@ -111,6 +147,7 @@ export async function startControlPlane(
       'keyset loaded',
     );
     pushes.start(initial);
+    await registry.start();
     // Edges that restarted since hold no revocations: each gets what it is missing (nothing, for most).
     if (revocations.enabled && config.edgeUrls.length > 0) {
       revocations.current().then(
@@ -167,10 +204,30 @@ export async function startControlPlane(
         pusher,
         metrics,
         revocations,
+        registry,
         cacheTtlMs: config.keysetCacheTtlMs,
         now,
         rotation: rotationStatus,
         readiness: () => readiness.check(),
+        dashboard: {
+          auth: adminAuth,
+          feed: dashboardFeed,
+          state: () =>
+            dashboardState({
+              keyset: () => manager.keyset(),
+              staleBeyondTtl: () => manager.staleBeyondTtl,
+              storageKind: storage.kind,
+              edges: () => pusher.targets,
+              rotation: rotationStatus,
+              auditTail: storage.auditTail?.bind(storage),
+              now,
+            }),
+          // As gRPC's admin calls: an access-log line and keyward_admin_calls_total, refusals included.
+          onAccess({ peer, call, outcome }) {
+            metrics.adminCalls.inc({ rpc: call, outcome });
+            logger.info({ access: true, peer, rpc: call, outcome }, 'admin call');
+          },
+        },
       }),
       {
         host: config.host,
@@ -181,8 +238,10 @@ export async function startControlPlane(
     // A failed start must not leave the Valkey connections, the subscriber or the timers running.
     readiness.stop();
     scheduler?.stop();
+    registry.stop();
     pusher.stop();
     revocationPusher.stop();
+    dashboardFeed.stop();
     await grpc?.shutdown(0);
     await manager.stop();
     await storage.close();
@@ -207,10 +266,13 @@ export async function startControlPlane(
       // Before the drain, which reports NOT_SERVING: a later check must not report SERVING again.
       readiness.stop();
       scheduler?.stop();
+      registry.stop();
       // The pusher stops after the drain: a RotateSecret still running commits, then pushes.
       await servers.grpc.shutdown();
       pusher.stop();
       revocationPusher.stop();
+      // Open dashboard streams would hold the HTTP server's close.
+      dashboardFeed.stop();
       await servers.http.close();
       await manager.stop();
       await storage.close();

@@ -1,18 +1,22 @@
 /**
  * The control plane's HTTP side on HTTP_PORT: `GET /keyset` (the envelope, with ETag, for edges that pull),
  * `GET /.well-known/jwks.json` (the public keys, for JWKS clients), `GET /healthz` (keyset and per-edge push
- * state), `GET /revocations?since=N` (the revocation list above serial N, for edges that pull), `GET /livez` and
- * `GET /readyz` (probes) and `GET /metrics` (Prometheus).
+ * state), `GET /revocations?since=N` (the revocation list above serial N, for edges that pull), `POST /edges`
+ * (edges registering themselves), `GET /livez` and `GET /readyz` (probes), `GET /metrics` (Prometheus) and the
+ * operator dashboard under `/dashboard/` (dashboard/dashboard-routes.ts: its data behind the admin token).
  */
 import { createHash } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { JWKS_MAX_AGE_CAP_S, JwksCache, jwksMaxAgeS, matchesIfNoneMatch } from '../../shared/jwks.ts';
 import { findActiveKey } from '../../shared/keyset.ts';
+import { type DashboardDeps, mountDashboard } from './dashboard/dashboard-routes.ts';
 import type { KeysetManager } from './keyset/keyset-manager.ts';
 import { listenError } from './listen-error.ts';
 import type { ControlPlaneMetrics } from './metrics.ts';
 import { type EdgePusher, edgeTargetReport } from './push/edge-pusher.ts';
+import type { EdgeRegistry } from './push/edge-registry.ts';
 import { type Readiness, readinessOf } from './readiness.ts';
 import type { RevocationLog } from './revocation/revocation-log.ts';
 import type { RotationStatus } from './rotation/rotation-status.ts';
@@ -23,6 +27,8 @@ export function createHttpApp(deps: {
   metrics?: ControlPlaneMetrics;
   /** The revocation list (GET /revocations); absent: not served. */
   revocations?: RevocationLog;
+  /** Edges registering themselves (POST /edges); absent: not served. */
+  registry?: EdgeRegistry;
   /** KEYSET_CACHE_TTL: the JWK Set is cached no longer than this (nor than JWKS_MAX_AGE_CAP_S). */
   cacheTtlMs?: number;
   now?: () => Date;
@@ -30,6 +36,8 @@ export function createHttpApp(deps: {
   rotation?: () => Promise<RotationStatus>;
   /** Readiness now (readiness.ts): GET /readyz. Without it, /readyz judges from the manager alone. */
   readiness?: () => Promise<Readiness>;
+  /** The operator dashboard; without it /dashboard/ is not served. */
+  dashboard?: DashboardDeps;
 }): Hono {
   const app = new Hono();
   const now = deps.now ?? (() => new Date());
@@ -80,6 +88,20 @@ export function createHttpApp(deps: {
     if (document === undefined) return c.body(null, 304);
     return c.body(document, 200, { 'content-type': 'application/jose' });
   });
+  // An edge announces the URL it is reached at (EDGE_REGISTRATION_TOKEN), and renews it before EDGE_LEASE passes.
+  app.post(
+    '/edges',
+    bodyLimit({ maxSize: 4096, onError: (c) => c.json({ error: 'registration body over 4 KiB' }, 413) }),
+    async (c) => {
+      c.header('Cache-Control', 'no-store');
+      const registry = deps.registry;
+      if (registry === undefined || !registry.enabled)
+        return c.json({ error: 'edge registration is off' }, 404);
+      const outcome = await registry.register(c.req.header('authorization'), () => c.req.json());
+      if (!outcome.ok) return c.json({ error: outcome.error }, outcome.status);
+      return c.json({ lease_s: outcome.leaseS });
+    },
+  );
   app.get('/healthz', async (c) => {
     try {
       const { keyset } = await deps.manager.keyset();
@@ -112,6 +134,7 @@ export function createHttpApp(deps: {
       'content-type': deps.metrics.registry.contentType,
     });
   });
+  if (deps.dashboard) mountDashboard(app, deps.dashboard);
   return app;
 }
 

@@ -170,7 +170,8 @@ describe('keyward exit codes against a control plane with live and dead edges', 
         promisify(execFile)('bash', [join(ROOT, 'scripts/rotate-secrets.sh')], {
           cwd: ROOT,
           timeout: 120_000,
-          env: { ...baseEnv(), KEYWARD_DIR: ROOT, ...env },
+          // These control planes serve plaintext gRPC; the script's TLS default is rotate-secrets-script.test.ts's.
+          env: { ...baseEnv(), KEYWARD_DIR: ROOT, KEYWARD_PLAINTEXT: '1', ...env },
         }),
       );
     const partial = await run(degradedEnv);

@@ -1,7 +1,7 @@
 /**
  * What the edge reads its configuration from: the Worker's env, whose vars `wrangler types` reads from
- * wrangler.toml into edge/worker-configuration.d.ts (`npm run types:worker`), or the process environment on
- * Deno, Bun and Node. Secrets (`wrangler secret put`) and variables wrangler.toml leaves unset are named here;
+ * wrangler.jsonc into edge/worker-configuration.d.ts (`npm run types:worker`), or the process environment on
+ * Deno, Bun and Node. Secrets (`wrangler secret put`) and variables wrangler.jsonc leaves unset are named here;
  * all are optional to the type, and config.ts says which are required.
  */
 export type EdgeVariable =
@@ -17,7 +17,10 @@ export type EdgeVariable =
   | 'JWT_AUDIENCE'
   | 'MAX_TOKEN_BYTES'
   | 'EDGE_METRICS'
-  | 'ACCESS_LOG';
+  | 'ACCESS_LOG'
+  | 'EDGE_PUBLIC_URL'
+  | 'EDGE_REGISTRATION_TOKEN'
+  | 'CONTROL_PLANE_URL';
 
 export type EdgeEnv = { readonly [name in EdgeVariable]?: string } & {
   /** The optional Workers KV binding; a process environment can only hold a string here, which is refused. */

@@ -1,8 +1,9 @@
 /**
  * deploy/: what can be checked without Docker, systemd or a cluster. The Dockerfile installs with the command
  * packed-install.test.ts runs (both read it from the Dockerfile) and starts the entry that test starts; the
- * systemd unit passes `systemd-analyze verify` and its environment file names only *_FILE variables the control
- * plane reads; the Kubernetes manifests parse as YAML (PyYAML, through Debian's python3) and wire probes, ports
+ * systemd units (control plane, Node edge) pass `systemd-analyze verify`, run the entries that test starts, and
+ * their environment files name secrets only as *_FILE variables the process reads (the edge's file is a
+ * configuration the edge accepts); the Kubernetes manifests parse as YAML (PyYAML, through Debian's python3) and wire probes, ports
  * and the mounted secrets together. Building the image, booting the unit and applying the manifests are not
  * tested here.
  */
@@ -11,6 +12,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SECRET_FILE_VARIABLES } from '../../control-plane/src/config.ts';
+import { parseEdgeConfig } from '../../edge/src/config.ts';
+import type { EdgeEnv } from '../../edge/src/env.ts';
+import { listenAddress } from '../../edge/src/runtime/listen-address.ts';
+import { EDGE_SECRET_FILE_VARIABLES } from '../../edge/src/runtime/secret-files.ts';
+import { KEYSET_VERIFY_KEY } from '../support/keysets.ts';
 import {
   CONTROL_PLANE_ENTRY,
   DOCKERFILE,
@@ -21,6 +27,8 @@ import {
 
 const UNIT = join(ROOT, 'deploy/systemd/keyward-control-plane.service');
 const ENV_EXAMPLE = join(ROOT, 'deploy/systemd/control-plane.env.example');
+const EDGE_UNIT = join(ROOT, 'deploy/systemd/keyward-edge.service');
+const EDGE_ENV_EXAMPLE = join(ROOT, 'deploy/systemd/edge.env.example');
 const MANIFESTS = join(ROOT, 'deploy/kubernetes/control-plane.yaml');
 const PYTHON = '/usr/bin/python3';
 
@@ -81,14 +89,54 @@ describe('deploy/systemd', () => {
     );
   });
 
+  it('runs the installed Node edge as the same user, hardened alike, with its settings from edge.env', () => {
+    const edgeUnit = readFileSync(EDGE_UNIT, 'utf8');
+    expect(edgeUnit).toMatch(new RegExp(`^ExecStart=/usr/bin/node /opt/keyward/${NODE_EDGE_ENTRY}$`, 'm'));
+    expect(edgeUnit).toMatch(/^EnvironmentFile=\/etc\/keyward\/edge\.env$/m);
+    expect(edgeUnit).toMatch(/^User=keyward$/m);
+    expect(edgeUnit).toMatch(/^KillSignal=SIGTERM$/m);
+    // Every hardening line of the control plane's unit, but for the address families (no Unix socket needed).
+    const hardening = (text: string) =>
+      text
+        .slice(text.indexOf('NoNewPrivileges='), text.indexOf('[Install]'))
+        .split('\n')
+        .filter((line) => /^\w+=/.test(line) && !line.startsWith('RestrictAddressFamilies='));
+    expect(hardening(edgeUnit)).toEqual(hardening(unit));
+    expect(hardening(edgeUnit).length).toBeGreaterThan(20);
+    expect(edgeUnit).toMatch(/^RestrictAddressFamilies=AF_INET AF_INET6$/m);
+  });
+
+  it("edge.env.example: a configuration the edge accepts, secrets only as the edge's *_FILE variables", () => {
+    const settings = Object.fromEntries(
+      readFileSync(EDGE_ENV_EXAMPLE, 'utf8')
+        .split('\n')
+        .filter((line) => /^[A-Z_]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    ) as Record<string, string>;
+    const secretNames = EDGE_SECRET_FILE_VARIABLES as readonly string[];
+    expect(Object.keys(settings).filter((name) => secretNames.includes(name))).toEqual([]);
+    const files = Object.keys(settings).filter((name) => name.endsWith('_FILE'));
+    expect(files.every((name) => secretNames.includes(name.slice(0, -'_FILE'.length)))).toBe(true);
+    expect(files.every((name) => settings[name]?.startsWith('/etc/keyward/secrets/'))).toBe(true);
+    // The file's settings, with the placeholder verify key and the secret files filled in as a deployment would.
+    const edge = parseEdgeConfig({
+      ...settings,
+      KEYSET_VERIFY_KEY,
+      KEYSET_KEY_FILE: undefined,
+    } as EdgeEnv);
+    expect(edge.keysetUrl).toBe(settings.KEYSET_URL);
+    expect(Number.isFinite(edge.maxStalenessMs)).toBe(true);
+    expect(listenAddress(settings)).toEqual({ port: 8787, host: '0.0.0.0' });
+  });
+
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
-  it.skipIf(analyze.status !== 0)(
-    'passes systemd-analyze verify (no unknown key, no unparsable value)',
-    () => {
-      const verify = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8', timeout: 30_000 });
+  it.skipIf(analyze.status !== 0).each([UNIT, EDGE_UNIT])(
+    'passes systemd-analyze verify (no unknown key, no unparsable value): %s',
+    (path) => {
+      const verify = spawnSync('systemd-analyze', ['verify', path], { encoding: 'utf8', timeout: 30_000 });
       const complaints = `${verify.stdout}${verify.stderr}`
         .split('\n')
-        .filter((line) => line.startsWith(`${UNIT}:`));
+        .filter((line) => line.startsWith(`${path}:`));
       expect(complaints).toEqual([]);
     },
   );

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Script } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAt } from '../support/edge-http-client.ts';
 import { freePort } from '../support/free-port.ts';
@@ -33,7 +34,17 @@ const run = promisify(execFile);
 const INSTALL_TIMEOUT_MS = 180_000;
 
 /** Development tools that must not reach a production install. */
-const DEV_ONLY = ['deno', 'bun', 'wrangler', 'workerd', 'miniflare', 'typescript', 'vitest', '@biomejs'];
+const DEV_ONLY = [
+  'deno',
+  'bun',
+  'wrangler',
+  'workerd',
+  'miniflare',
+  'typescript',
+  'vitest',
+  '@biomejs',
+  'playwright-core',
+];
 
 let installed: PackedInstall;
 let valkey: ValkeyServer;
@@ -93,7 +104,8 @@ describe('the packed package installed with --omit=dev', () => {
       await writeFile(join(secrets, name), `${value}\n`, { mode: 0o600 });
       return join(secrets, name);
     };
-    const adminTokenFile = await file('admin-token', randomBytes(48).toString('base64url'));
+    const adminToken = randomBytes(48).toString('base64url');
+    const adminTokenFile = await file('admin-token', adminToken);
     const secretEnv = {
       ADMIN_TOKEN_FILE: adminTokenFile,
       KEYSET_KEY_FILE: await file('keyset-key', keys.KEYSET_KEY as string),
@@ -159,5 +171,16 @@ describe('the packed package installed with --omit=dev', () => {
     });
 
     expect(await keyward(['status'], cli)).toContain(rotated.kid);
+
+    // The dashboard is served from the compiled package: its page, a script that parses, and its data.
+    const dashboard = `http://127.0.0.1:${httpPort}/dashboard`;
+    expect((await fetch(`${dashboard}/`)).status).toBe(200);
+    const script = await fetch(`${dashboard}/app.js`);
+    expect(script.status).toBe(200);
+    const source = await script.text();
+    expect(source).toContain('function dashboardClient');
+    expect(() => new Script(source)).not.toThrow();
+    const state = await fetch(`${dashboard}/state`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(await state.text()).toContain(rotated.kid);
   });
 });

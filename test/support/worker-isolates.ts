@@ -5,19 +5,20 @@
  * as the isolates of one data center do; two processes share nothing, like two locations (and like two
  * `wrangler dev` processes). Each isolate answers HTTP on its own loopback port.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 import { ROOT } from './edge-processes.ts';
 import { startProcess } from './managed-process.ts';
+import { readWranglerConfig } from './wrangler-config.ts';
 
 export interface WorkerBundle {
   /** The ES module wrangler would upload. */
   scriptPath: string;
   compatibilityDate: string;
   compatibilityFlags: string[];
-  /** wrangler.toml's [vars]. */
+  /** wrangler.jsonc's top-level vars. */
   vars: Record<string, string>;
   remove(): void;
 }
@@ -35,13 +36,21 @@ export interface Location {
 
 const BUNDLE_TIMEOUT_MS = 90_000;
 
-/** `wrangler deploy --dry-run --outdir`: esbuild over wrangler.toml's `main`, nothing uploaded. */
+/** `wrangler deploy --dry-run --outdir`: esbuild over wrangler.jsonc's `main` (top level), nothing uploaded. */
 export async function bundleWorker(): Promise<WorkerBundle> {
   const outdir = mkdtempSync(join(tmpdir(), 'keyward-worker-bundle-'));
   const child = startProcess(
     'wrangler deploy --dry-run',
     process.execPath,
-    [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', outdir],
+    // --env="": the top level, named so that wrangler does not warn that no environment was chosen.
+    [
+      join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+      'deploy',
+      '--dry-run',
+      '--env=',
+      '--outdir',
+      outdir,
+    ],
     { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } },
   );
   const code = await new Promise<number | null | 'timeout'>((resolve) => {
@@ -54,22 +63,18 @@ export async function bundleWorker(): Promise<WorkerBundle> {
     rmSync(outdir, { recursive: true, force: true });
     throw new Error(`bundling the worker failed (${String(code)}):\n${child.output()}`);
   }
-  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  const config = readWranglerConfig();
   return {
     scriptPath: join(outdir, 'worker.js'),
-    compatibilityDate: /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? '2026-11-01',
-    compatibilityFlags: JSON.parse(/^compatibility_flags\s*=\s*(\[[^\]]*\])/m.exec(toml)?.[1] ?? '[]'),
-    vars: Object.fromEntries(
-      [...(/^\[vars\]\n((?:.*\n)*?)\n/m.exec(toml)?.[1] ?? '').matchAll(/^(\w+)\s*=\s*"([^"]*)"/gm)].map(
-        (match) => [match[1] as string, match[2] as string],
-      ),
-    ),
+    compatibilityDate: config.compatibilityDate,
+    compatibilityFlags: config.compatibilityFlags,
+    vars: config.vars,
     remove: () => rmSync(outdir, { recursive: true, force: true }),
   };
 }
 
 /**
- * One location: a workerd process running `isolates` copies of the bundle, with wrangler.toml's vars and `vars`
+ * One location: a workerd process running `isolates` copies of the bundle, with wrangler.jsonc's vars and `vars`
  * over them. `ports` fixes the first isolates' ports (for EDGE_URLS); the others get free ones.
  */
 export async function startLocation(

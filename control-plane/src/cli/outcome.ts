@@ -22,7 +22,7 @@ export const EXIT_CODE_TABLE = `exit codes:
   2  usage error: unknown command or option, missing or bad argument, unreadable file
   3  refused: the server said no (permission denied, invalid argument, failed precondition, not found)
   4  unavailable: cannot connect, deadline exceeded, storage down, rate limited, write conflict; retry later
-  5  partial: the change is stored but not every edge confirmed it (rotate, stage, promote, revoke)`;
+  5  partial: the change is stored but not every edge confirmed it (rotate, stage, promote, revoke, revoke-token)`;
 
 /** A failure the CLI reports in one line; `code` is the machine-readable name in `--json` output. */
 export class CliError extends Error {

@@ -109,21 +109,7 @@ export class EdgePusher {
   #stopped = false;
 
   constructor(options: EdgePusherOptions) {
-    this.#targets = new Map(
-      options.urls.map((url) => [
-        url,
-        {
-          url,
-          confirmedVersion: 0,
-          lastError: '',
-          lastSuccessAt: null,
-          kids: null,
-          clockOffsetMs: null,
-          rttMs: null,
-          reportedVersion: 0,
-        },
-      ]),
-    );
+    this.#targets = new Map(options.urls.map((url) => [url, newTargetState(url)]));
     this.#options = {
       timeoutMs: options.timeoutMs ?? 2_000,
       retries: options.retries ?? 2,
@@ -142,6 +128,23 @@ export class EdgePusher {
       ...state,
       kids: state.kids === null ? null : [...state.kids],
     }));
+  }
+
+  /**
+   * Makes `urls` the targets: new ones start unconfirmed, ones not listed are forgotten (their background retries
+   * stop at the next attempt). Returns the URLs that were added. Used as edges register and their leases lapse.
+   */
+  syncTargets(urls: readonly string[]): string[] {
+    const wanted = new Set(urls);
+    for (const url of this.#targets.keys()) {
+      if (!wanted.has(url)) {
+        this.#targets.delete(url);
+        this.#pending.delete(url);
+      }
+    }
+    const added = urls.filter((url) => !this.#targets.has(url));
+    for (const url of added) this.#targets.set(url, newTargetState(url));
+    return added;
   }
 
   /** Ends background retries: a stopped control plane must not go on pushing what it held. */
@@ -183,7 +186,8 @@ export class EdgePusher {
 
   async #pushTarget(url: string, stored: StoredKeyset): Promise<RoundOutcome> {
     const { retries, backgroundRetries } = this.#options;
-    const state = this.#targets.get(url) as EdgeTargetState;
+    // A target forgotten mid-push (its lease lapsed) is still answered for, on a state nobody reads.
+    const state = this.#targets.get(url) ?? newTargetState(url);
     let result: AttemptResult = { error: '', reported: 0 };
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await this.#backoff(attempt);
@@ -221,7 +225,8 @@ export class EdgePusher {
    * an edge said it holds when that is at or above the pushed one and not confirmed as the pushed keyset.
    */
   async #attempt(url: string, stored: StoredKeyset): Promise<AttemptResult> {
-    const state = this.#targets.get(url) as EdgeTargetState;
+    // A target forgotten mid-push (its lease lapsed) is still answered for, on a state nobody reads.
+    const state = this.#targets.get(url) ?? newTargetState(url);
     const pushedVersion = stored.keyset.version;
     let error = '';
     let reported = 0;
@@ -293,6 +298,19 @@ export class EdgePusher {
     const cap = Math.min(this.#options.maxDelayMs, this.#options.baseDelayMs * 2 ** attempt);
     return new Promise((resolve) => setTimeout(resolve, Math.random() * cap).unref());
   }
+}
+
+function newTargetState(url: string): EdgeTargetState {
+  return {
+    url,
+    confirmedVersion: 0,
+    lastError: '',
+    lastSuccessAt: null,
+    kids: null,
+    clockOffsetMs: null,
+    rttMs: null,
+    reportedVersion: 0,
+  };
 }
 
 /** At most this many kids, each of base64url characters and at most this long (what a keyset may hold). */

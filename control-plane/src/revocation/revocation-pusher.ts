@@ -10,7 +10,8 @@ import type { PushOutcome } from '../push/edge-pusher.ts';
 import type { RevocationLog, RevocationState } from './revocation-log.ts';
 
 export interface RevocationPusherOptions {
-  urls: string[];
+  /** The edges to push to, asked at each round (EDGE_URLS and the registered edges). */
+  urls: () => readonly string[];
   log: RevocationLog;
   timeoutMs?: number;
   /** Requests in flight at once across all edges. */
@@ -67,7 +68,9 @@ export class RevocationPusher {
   /** Pushes `state` to every edge; resolves when each has confirmed it or used up its attempts. */
   async pushAll(state: RevocationState): Promise<PushOutcome[]> {
     this.#latest = Math.max(this.#latest, state.list.serial);
-    const outcomes = await Promise.all(this.#options.urls.map((url) => this.#pushEdge(url, state)));
+    const urls = this.#options.urls();
+    for (const url of this.#held.keys()) if (!urls.includes(url)) this.#held.delete(url);
+    const outcomes = await Promise.all(urls.map((url) => this.#pushEdge(url, state)));
     for (const outcome of outcomes) {
       if (!outcome.confirmed) this.#retryInBackground(outcome.url, state.list.serial);
     }

@@ -26,6 +26,7 @@ export const CLUSTER_KEYS = {
   // Valkey, so on a Cluster these are not kept by name.
   revocations: '{jwt_secrets}:revocations',
   revocationSerial: '{jwt_secrets}:revocation_serial',
+  edges: '{jwt_secrets}:edges',
 } as const satisfies Record<keyof typeof VALKEY_KEYS, string>;
 
 /**

@@ -12,6 +12,8 @@ export class EnvStorage implements KeysetStorage {
   readonly kind = 'env';
   #current: StoredKeyset | null = null;
   #revocations: StoredRevocations = { serial: 0, document: null };
+  /** Registered edge URL -> when its registration expires (epoch ms). */
+  readonly #edges = new Map<string, number>();
   /** The audit log's entries as text, oldest first, and the keyset chain: in memory, like the keyset. */
   readonly auditLog: string[] = [];
   readonly chain: ChainLink[] = [];
@@ -64,6 +66,15 @@ export class EnvStorage implements KeysetStorage {
     return true;
   }
 
+  async registerEdge(url: string, expiresAt: number): Promise<void> {
+    this.#edges.set(url, expiresAt);
+  }
+
+  async registeredEdges(now: number, limit: number): Promise<string[]> {
+    for (const [url, expiresAt] of this.#edges) if (expiresAt <= now) this.#edges.delete(url);
+    return [...this.#edges.keys()].slice(0, limit);
+  }
+
   /** The facts Valkey would hold beside this keyset: in one process they always agree with it. */
   async inspect(): Promise<StorageFacts> {
     const keyset = this.#current?.keyset;
@@ -76,6 +87,10 @@ export class EnvStorage implements KeysetStorage {
       signingKid: findActiveKey(keyset)?.kid ?? null,
       highestSecretVersion: Math.max(0, ...keyset.keys.map((key) => key.version)),
     };
+  }
+
+  async auditTail(count: number): Promise<string[]> {
+    return count > 0 ? this.auditLog.slice(-count) : [];
   }
 
   async watch(): Promise<() => Promise<void>> {

@@ -38,6 +38,13 @@ export interface KeysetStorage {
    * in the same step.
    */
   swapRevocations(expectedSerial: number, next: StoredRevocations, action?: AuditAction): Promise<boolean>;
+  /**
+   * Records that an edge reached at `url` is alive until `expiresAt` (epoch ms), and forgets registrations that
+   * have expired. Throws StorageUnavailableError.
+   */
+  registerEdge(url: string, expiresAt: number): Promise<void>;
+  /** The URLs of the edges whose registration has not expired at `now`, at most `limit`. */
+  registeredEdges(now: number, limit: number): Promise<string[]>;
   /** Calls `onChange` when another process changes the keyset. Returns the function that stops watching. */
   watch(onChange: (version: number) => void): Promise<() => Promise<void>>;
   /**
@@ -50,6 +57,11 @@ export interface KeysetStorage {
    * is wrong, in this storage's terms, and when not `consistent` which keys to restore together.
    */
   describeGuardAhead?(guard: number, held: number, consistent: boolean): string;
+  /**
+   * The last `count` entries of the audit log, oldest first, as stored (JSON text; audit/audit-entry.ts). Absent:
+   * this storage keeps no audit log. Throws StorageUnavailableError.
+   */
+  auditTail?(count: number): Promise<string[]>;
   /** Takes a lock with expiry (scheduled rotation: one replica at a time). Returns false when held elsewhere. */
   tryLock(name: string, ttlMs: number): Promise<boolean>;
   /**

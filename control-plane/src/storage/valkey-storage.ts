@@ -17,6 +17,7 @@
  *   jwt_secrets:revocations  the revocation list: a signed snapshot of every live revocation (shared/revocations.ts),
  *                        what edges that pull through Upstash read
  *   jwt_secrets:revocation_serial  its serial, the revocation list's compare-and-swap guard
+ *   jwt_secrets:edges    sorted set: URL of each edge that registered itself -> when its registration expires
  * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
  * cluster-layout.ts, and the three keys kept by name follow right after the script.
  */
@@ -28,6 +29,7 @@ import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
 import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
 import { CLUSTER_KEYS, writeFollowers } from './cluster-layout.ts';
+import { type NodePolicy, readEvictionPolicies } from './eviction-policy.ts';
 import type { KeysetStorage, StorageFacts, StoredKeyset, StoredRevocations } from './keyset-storage.ts';
 import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
 
@@ -45,6 +47,7 @@ export const VALKEY_KEYS = {
   lockPrefix: 'jwt_secrets:lock:',
   revocations: 'jwt_secrets:revocations',
   revocationSerial: 'jwt_secrets:revocation_serial',
+  edges: 'jwt_secrets:edges',
 } as const;
 
 /**
@@ -174,6 +177,11 @@ export class ValkeyStorage implements KeysetStorage {
   async connect(): Promise<void> {
     await this.#call(() => this.#client.connect());
     if (this.#client instanceof Cluster) await this.#repairFollowers(this.#client);
+  }
+
+  /** Each primary's maxmemory-policy, or why it could not be read (eviction-policy.ts). */
+  evictionPolicies(): Promise<NodePolicy[]> {
+    return readEvictionPolicies(this.#client);
   }
 
   async load(): Promise<StoredKeyset | null> {
@@ -312,6 +320,19 @@ export class ValkeyStorage implements KeysetStorage {
     return true;
   }
 
+  async registerEdge(url: string, expiresAt: number): Promise<void> {
+    const key = this.#keys.edges;
+    await this.#call(() =>
+      this.#client.multi().zadd(key, expiresAt, url).zremrangebyscore(key, '-inf', Date.now()).exec(),
+    );
+  }
+
+  async registeredEdges(now: number, limit: number): Promise<string[]> {
+    return this.#call(() =>
+      this.#client.zrangebyscore(this.#keys.edges, `(${now}`, '+inf', 'LIMIT', 0, limit),
+    );
+  }
+
   /** Brings the keys kept by name up to the slot's keyset (a writer may have stopped between the two steps). */
   async #repairFollowers(client: Cluster): Promise<void> {
     const [version, active, envelope, signingKey] = await this.#call(() =>
@@ -366,6 +387,11 @@ export class ValkeyStorage implements KeysetStorage {
       clearInterval(heartbeat);
       subscriber.disconnect();
     };
+  }
+
+  async auditTail(count: number): Promise<string[]> {
+    if (count <= 0) return [];
+    return this.#call(() => this.#client.lrange(this.#keys.audit, -count, -1));
   }
 
   async tryLock(name: string, ttlMs: number): Promise<boolean> {

@@ -241,6 +241,26 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       await stop();
     });
 
+    it('the audit log tail: the last entries of admin actions, oldest first, with no secret', async () => {
+      const { manager } = await replica();
+      await manager.start();
+      const storage = await open();
+      const secrets = [newSecret('audited-1'), newSecret('audited-2'), newSecret('audited-3')];
+      for (const secret of secrets) await manager.rotate({ secret, actor: 'conformance' });
+      const tail = (await storage.auditTail?.(2)) ?? [];
+      const entries = tail.map(
+        (text) => JSON.parse(text) as { action: string; actor: string; version: number },
+      );
+      expect(entries.map(({ action, actor }) => ({ action, actor }))).toEqual([
+        { action: 'rotate', actor: 'conformance' },
+        { action: 'rotate', actor: 'conformance' },
+      ]);
+      expect(entries.map((entry) => entry.version)).toEqual([3, 4]);
+      expect(await storage.auditTail?.(0)).toEqual([]);
+      expect(((await storage.auditTail?.(100)) ?? []).length).toBe(3);
+      for (const secret of secrets) expect(tail.join('\n')).not.toContain(encodeBase64url(utf8(secret)));
+    });
+
     it('names what to restore when a keyset cannot be written over "none stored"', async () => {
       expect((await open()).describeMissingKeyset()).toMatch(/\S/);
     });

@@ -1,6 +1,8 @@
 /** Deno entry: `deno run --node-modules-dir=manual --allow-net --allow-env --allow-read edge/src/runtime/deno.ts`. */
 import { createEdge } from '../create-edge.ts';
 import { denoVerify } from './deno-verify.ts';
+import { listenAddress } from './listen-address.ts';
+import { startRegistration } from './registration.ts';
 import { withSecretFiles } from './secret-files.ts';
 import { createVerifyFetch } from './verify-fetch.ts';
 
@@ -17,11 +19,11 @@ declare const Deno: {
   exit(code: number): never;
 };
 
-const edge = createEdge({ env: withSecretFiles(Deno.env.toObject()), primitive: denoVerify });
-const server = Deno.serve(
-  { port: Number(Deno.env.get('PORT') ?? 8787), hostname: Deno.env.get('HOST') ?? '127.0.0.1' },
-  createVerifyFetch(edge),
-);
+const env = withSecretFiles(Deno.env.toObject());
+const edge = createEdge({ env, primitive: denoVerify });
+const { port, host } = listenAddress({ PORT: Deno.env.get('PORT'), HOST: Deno.env.get('HOST') });
+const server = Deno.serve({ port, hostname: host }, createVerifyFetch(edge));
+const registration = startRegistration(env, (message) => console.warn(message));
 
 // A stop (SIGTERM from an orchestrator, Ctrl-C) lets the requests in flight finish, as the Node entry does;
 // anything still open after 5 s is cut.
@@ -30,6 +32,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   Deno.addSignalListener(signal, () => {
     if (stopping) return;
     stopping = true;
+    registration?.stop();
     void server.shutdown().then(() => Deno.exit(0));
     setTimeout(() => Deno.exit(0), 5_000);
   });

@@ -6,7 +6,11 @@ import { readFileSync } from 'node:fs';
 import { EdgeError } from '../errors.ts';
 
 /** Edge variables that hold a secret. */
-export const EDGE_SECRET_FILE_VARIABLES = ['KEYSET_KEY'] as const;
+export const EDGE_SECRET_FILE_VARIABLES = [
+  'KEYSET_KEY',
+  'UPSTASH_REDIS_REST_TOKEN',
+  'EDGE_REGISTRATION_TOKEN',
+] as const;
 
 /**
  * The environment with each `NAME_FILE` read into NAME. Throws EdgeError `config_invalid` naming both when both

@@ -249,6 +249,7 @@ describe("a previous key's expires_at is judged on the edge's clock, without CLO
       version: pruned.version,
       kids: pruned.keys.map((key) => key.kid),
       time: cpNow - 30_000,
+      revocations: 0,
     });
     expect(await verifyError(edge, withKid)).toBe('key_unknown');
     expect(await verifyError(edge, withoutKid)).toBe('signature_invalid');
