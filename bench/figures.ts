@@ -5,6 +5,7 @@ import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
 import type { PushFanoutBench } from './cases/push-fanout.ts';
+import type { RevocationBench } from './cases/revocation-propagation.ts';
 import type { RevocationVerify } from './cases/revocation-verify.ts';
 import type { RotationBench } from './cases/rotation.ts';
 import type { RuntimeVerify } from './cases/runtime-verify.ts';
@@ -20,6 +21,7 @@ export interface BenchFigures {
   http: HttpVerify;
   rotation: RotationBench;
   fanout: PushFanoutBench;
+  revocationPropagation: RevocationBench;
   bundle: BundleSize;
   adminToken: AdminTokenTiming;
   keysetSize: KeysetSize;
@@ -37,6 +39,7 @@ export const CASE_NAMES: readonly CaseName[] = [
   'http',
   'rotation',
   'fanout',
+  'revocationPropagation',
   'bundle',
   'adminToken',
   'keysetSize',

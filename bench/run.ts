@@ -20,6 +20,7 @@ import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
 import { measurePushFanout } from './cases/push-fanout.ts';
+import { measureRevocation } from './cases/revocation-propagation.ts';
 import { measureRevocationVerify } from './cases/revocation-verify.ts';
 import { measureRotation } from './cases/rotation.ts';
 import { measureRuntimeVerify } from './cases/runtime-verify.ts';
@@ -138,6 +139,21 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
     },
   },
   {
+    name: 'revocationPropagation',
+    label: 'revocation: RevokeTokens against valkey-server, 20 node edges refusing, 100,000 live revocations',
+    measure: async () => {
+      figures.revocationPropagation = await measureRevocation({
+        edges: 20,
+        latencyCalls: quick ? 20 : 100,
+        propagationCalls: quick ? 5 : 30,
+        batches: 10,
+        batchSize: 10_000,
+        freshEdgeRounds: quick ? 1 : 3,
+        log,
+      });
+    },
+  },
+  {
     name: 'bundle',
     label: 'worker bundle size and cold start',
     measure: async () => {
@@ -199,7 +215,8 @@ const versions = [
   `node ${process.version}`,
   `bun ${bun}`,
   figures.workerd && `workerd ${figures.workerd.workerdVersion}`,
-  (figures.rotation ?? figures.ha) && `valkey ${(figures.rotation ?? figures.ha)?.valkeyVersion}`,
+  (figures.rotation ?? figures.ha ?? figures.revocationPropagation) &&
+    `valkey ${(figures.rotation ?? figures.ha ?? figures.revocationPropagation)?.valkeyVersion}`,
 ].filter(Boolean);
 log(
   `\n${versions.join(', ')}; ${cpus().length} cores; load ${loadText(loadAtStart)} -> ${loadText(loadAtEnd)}; ` +

@@ -14,7 +14,7 @@ export interface Target {
   case: CaseName;
   /** A per-round ratio (judged by its median) or a single value in `unit`. */
   figure: (figures: BenchFigures) => Summary | number;
-  unit: 'x' | 'ms' | 'KiB' | 'rotations' | 'keys' | 'rounds' | 'edges';
+  unit: 'x' | 'ms' | 'KiB' | 'rotations' | 'calls' | 'keys' | 'rounds' | 'edges';
   bound: { atMost: number } | { atLeast: number } | { below: number };
 }
 
@@ -105,6 +105,10 @@ const PROPAGATION =
   'an operator (or the scheduler) waits from the call until every edge holds the new kid, and issuers may sign ' +
   'with it as soon as the call returns; the call waits for the pushes, so this is the time a rotation takes, ' +
   'and it must stay short with 20 edges too';
+
+const REVOCATION_BUDGET =
+  'a revoked token is one an attacker may hold: every edge must refuse it within the same push budget as a ' +
+  'rotation, and the call that revokes it waits for the pushes';
 
 export const TARGETS: Target[] = [
   {
@@ -270,6 +274,40 @@ export const TARGETS: Target[] = [
     bound: { atMost: 0 },
   },
   {
+    target: 'revocation at 20 edges: every edge refusing the token, median <= 20 ms from the call',
+    reason: REVOCATION_BUDGET,
+    case: 'revocationPropagation',
+    figure: (f) => f.revocationPropagation.propagation.refusedAfterCall.p50Ms,
+    unit: 'ms',
+    bound: { atMost: 20 },
+  },
+  {
+    target: 'revocation at 20 edges: every edge refusing the token, p99 <= 60 ms from the call',
+    reason: REVOCATION_BUDGET,
+    case: 'revocationPropagation',
+    figure: (f) => f.revocationPropagation.propagation.refusedAfterCall.p99Ms,
+    unit: 'ms',
+    bound: { atMost: 60 },
+  },
+  {
+    target: 'revocation at 20 edges with 100,000 live: every edge refusing, median <= 20 ms from the call',
+    reason: `${REVOCATION_BUDGET}; 100,000 live revocations must not break that budget`,
+    case: 'revocationPropagation',
+    figure: (f) => f.revocationPropagation.scale.propagation.refusedAfterCall.p50Ms,
+    unit: 'ms',
+    bound: { atMost: 20 },
+  },
+  {
+    target: 'revocation at 20 edges: no call some edge still verified 2 s after the answer',
+    reason: 'a revocation that never reaches an edge is a failure, whatever the other calls measured',
+    case: 'revocationPropagation',
+    figure: (f) =>
+      f.revocationPropagation.propagation.notRefusedWithin2s +
+      f.revocationPropagation.scale.propagation.notRefusedWithin2s,
+    unit: 'calls',
+    bound: { atMost: 0 },
+  },
+  {
     target: 'worker bundle (gzip) under the 3 MB limit',
     reason: 'Cloudflare refuses a compressed Worker over 3 MB on the Workers Free plan',
     case: 'bundle',
@@ -340,7 +378,7 @@ export function judge(figures: Partial<BenchFigures>, targets: readonly Target[]
       const measured =
         typeof figure !== 'number'
           ? ratioText(figure)
-          : t.unit === 'rotations' || t.unit === 'keys' || t.unit === 'edges'
+          : t.unit === 'rotations' || t.unit === 'calls' || t.unit === 'keys' || t.unit === 'edges'
             ? `${fmt(figure, 0)} ${t.unit}`
             : `${fmt(figure, t.unit === 'KiB' ? 1 : 2)} ${t.unit}`;
       return { target: t.target, reason: t.reason, measured, met };

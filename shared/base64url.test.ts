@@ -16,6 +16,23 @@ describe('base64url', () => {
     );
   });
 
+  it('encodes large inputs (a signed revocation list) like small ones, from any offset into their buffer', () => {
+    const whole = new Uint8Array(300_003);
+    for (let i = 0; i < whole.length; i++) whole[i] = (i * 7919 + (i >> 8)) & 255;
+    for (const [start, end] of [
+      [0, whole.length],
+      [1, 4_097],
+      [5, whole.length - 2],
+      [200, 4_295],
+    ] as const) {
+      const bytes = whole.subarray(start, end);
+      const text = encodeBase64url(bytes);
+      expect(text).toBe(Buffer.from(bytes).toString('base64url'));
+      expect(STRICT.test(text)).toBe(true);
+      expect(decodeBase64url(text)).toEqual(bytes);
+    }
+  });
+
   it('decodes exactly the canonical unpadded encodings, whatever the string', () => {
     const chars = fc.constantFrom(...'AZaz09-_+/= \t\n.$é\u00ff\u0100\u2028'.split(''), 'Q', 'w');
     fc.assert(

@@ -6,7 +6,20 @@ const encoder = new TextEncoder();
 // ignoreBOM keeps a leading U+FEFF: the text is exactly the bytes (a secret may begin with one).
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Node's (and Bun's) Buffer where the runtime has one as a global; undefined on workerd and Deno. */
+const NativeBuffer = (globalThis as { Buffer?: typeof import('node:buffer').Buffer }).Buffer;
+
+/**
+ * From this many bytes a native encoder is used where there is one: the loop below builds its string four
+ * characters at a time, which costs about 0.1 µs a byte (a signed revocation list of a few MB took most of a
+ * second), while Buffer encodes in native code. Below it the loop is as fast as the call into Buffer.
+ */
+const NATIVE_FROM_BYTES = 4096;
+
 export function encodeBase64url(bytes: Uint8Array): string {
+  if (bytes.length >= NATIVE_FROM_BYTES && NativeBuffer !== undefined) {
+    return NativeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64url');
+  }
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {

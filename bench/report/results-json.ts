@@ -1,6 +1,11 @@
 /** bench/results.json: every figure of a run with its unit, the runtime versions and the machine's load. */
 import { cpus } from 'node:os';
 import { round, roundSummary, type Summary } from '../../test/support/stats.ts';
+import type {
+  FreshEdgeFigures,
+  RevocationBench,
+  RevocationPropagation,
+} from '../cases/revocation-propagation.ts';
 import type { LatencyFigures } from '../cases/rotation.ts';
 import type { ColdStartFigures } from '../cases/worker-cold-start.ts';
 import type { BenchFigures } from '../figures.ts';
@@ -81,9 +86,77 @@ const haJson = (ha: BenchFigures['ha']) => ({
   ),
 });
 
+const propagationJson = (p: RevocationPropagation) => ({
+  edges: p.edges,
+  calls: p.calls,
+  liveBefore: { unit: 'revocations', value: p.liveBefore },
+  revokeTokens: latencyJson(p.revokeTokens),
+  refusedAfterCall: latencyJson(p.refusedAfterCall),
+  refusedAfterReturn: latencyJson(p.refusedAfterReturn),
+  probeRoundTripNoChange: latencyJson(p.probeRoundTripNoChange),
+  notRefusedAtReturn: { unit: 'calls', value: p.notRefusedAtReturn },
+  notRefusedWithin2s: { unit: 'calls', value: p.notRefusedWithin2s },
+});
+
+const freshEdgeJson = (f: FreshEdgeFigures) => ({
+  rounds: f.rounds,
+  spawnToFirstVerify: latencyJson(f.verifies),
+  spawnToRefusingRevoked:
+    f.refuses.calls > 0 && Number.isFinite(f.refuses.p50Ms) ? latencyJson(f.refuses) : null,
+  validBeforeRefusal: { unit: 'answers', value: f.validBeforeRefusal },
+});
+
+function revocationJson(r: RevocationBench): object {
+  const s = r.scale;
+  return {
+    method:
+      'control plane process, valkey-server, Node edge processes pushed to; UUID jtis; each propagation call first ' +
+      'has every edge verify the token, then times RevokeTokens and probes every edge until 401 token_revoked',
+    revokeNoEdges: latencyJson(r.revokeNoEdges),
+    propagation: propagationJson(r.propagation),
+    revoke1000With20Edges: latencyJson(r.revoke1000With20Edges),
+    bytesPushed: {
+      oneJtiDelta: bytes(r.bytes.oneJtiDelta),
+      thousandJtiDelta: bytes(r.bytes.thousandJtiDelta),
+      perJtiIn1000: { unit: 'bytes/jti', value: round(r.bytes.perJtiIn1000, 4) },
+    },
+    scale: {
+      live: { unit: 'revocations', value: s.live },
+      batches: s.batches,
+      batchSize: { unit: 'jtis', value: s.batchSize },
+      revokeBatchWithEdges: latencyJson(s.revokeBatchWithEdges),
+      propagation: propagationJson(s.propagation),
+      revokeNoEdges: latencyJson(s.revokeNoEdges),
+      snapshot: bytes(s.snapshotBytes),
+      freshEdgeNoRevocations: freshEdgeJson(s.freshEdgeNoRevocations),
+      freshEdgeAtScale: freshEdgeJson(s.freshEdgeAtScale),
+    },
+    controlPlaneRss: {
+      noRevocations: bytes(r.controlPlaneRssBytes.noRevocations),
+      atScale: bytes(r.controlPlaneRssBytes.atScale),
+      peakDuringScale: bytes(r.controlPlaneRssBytes.peakDuringScale),
+    },
+    controlPlaneHeapUsed: {
+      noRevocations: bytes(r.controlPlaneHeapUsedBytes.noRevocations),
+      atScale: bytes(r.controlPlaneHeapUsedBytes.atScale),
+    },
+  };
+}
+
 /** The object written to bench/results.json. */
 export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: RunContext): object {
-  const { inProcess, workerd, http, rotation, bundle, keysetSize, runtimeVerify, isolates, revocations } = f;
+  const {
+    inProcess,
+    workerd,
+    http,
+    rotation,
+    revocationPropagation,
+    bundle,
+    keysetSize,
+    runtimeVerify,
+    isolates,
+    revocations,
+  } = f;
   const edgeRss = (name: string) => ({
     idleWithKeyset: bytes(http.rss[name]?.idle ?? Number.NaN),
     peakUnderLoad: bytes(http.rss[name]?.peakUnderLoad ?? Number.NaN),
@@ -285,6 +358,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         withEdges: { unit: 'ms', value: round(f.fanout.cpuPerRotationMs.withEdges) },
       },
     },
+    revocationPropagation: revocationJson(revocationPropagation),
     memory: {
       controlPlaneRss: {
         idleNoEdges: bytes(rotation.controlPlaneRssBytes.idle),

@@ -6,6 +6,7 @@ import type { HttpVerify } from '../cases/http-verify.ts';
 import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
 import type { PushFanoutBench } from '../cases/push-fanout.ts';
+import type { RevocationBench } from '../cases/revocation-propagation.ts';
 import type { RevocationVerify } from '../cases/revocation-verify.ts';
 import type { RotationBench } from '../cases/rotation.ts';
 import type { RuntimeVerify } from '../cases/runtime-verify.ts';
@@ -190,6 +191,70 @@ function failoverTable(ha: HaBench): BenchTable {
     rows,
     inReadme: true,
   };
+}
+
+function revocationTable(r: RevocationBench): BenchTable {
+  const latency = (label: string, f: { p50Ms: number; p99Ms: number; maxMs: number }): Row => [
+    label,
+    fmt(f.p50Ms),
+    fmt(f.p99Ms),
+    fmt(f.maxMs),
+  ];
+  const p = r.propagation;
+  const s = r.scale;
+  const live = s.live.toLocaleString('en-US');
+  const rows: Row[] = [
+    latency(`RevokeTokens, 1 jti, no edges (${r.revokeNoEdges.calls} calls)`, r.revokeNoEdges),
+    latency(`RevokeTokens, 1 jti, ${p.edges} edges (waits for pushes; ${p.calls} calls)`, p.revokeTokens),
+    latency(`  every edge refusing (token_revoked), from the call`, p.refusedAfterCall),
+    latency(`  probe round trip, nothing new`, p.probeRoundTripNoChange),
+    latency(`RevokeTokens, 1,000 jtis, ${p.edges} edges`, r.revoke1000With20Edges),
+    latency(
+      `RevokeTokens, ${s.batchSize.toLocaleString('en-US')} jtis, ${p.edges} edges (${s.batches} calls to ${live} live)`,
+      s.revokeBatchWithEdges,
+    ),
+    latency(`at ${live} live: RevokeTokens, 1 jti, no edges (rewrites the snapshot)`, s.revokeNoEdges),
+    latency(`at ${live} live: RevokeTokens, 1 jti, ${p.edges} edges`, s.propagation.revokeTokens),
+    latency(`  every edge refusing, from the call`, s.propagation.refusedAfterCall),
+    latency(
+      `fresh node edge (KEYSET_URL), spawn to first verify, no revocations (${s.freshEdgeNoRevocations.rounds} rounds)`,
+      s.freshEdgeNoRevocations.verifies,
+    ),
+    latency(`fresh node edge, spawn to first verify, ${live} live`, s.freshEdgeAtScale.verifies),
+    latency(`fresh node edge, spawn to refusing a revoked jti, ${live} live`, s.freshEdgeAtScale.refuses),
+  ];
+  return {
+    header: ['revocation (valkey, control plane process)', 'p50 ms', 'p99 ms', 'max ms'],
+    rows,
+    inReadme: true,
+  };
+}
+
+function revocationSizeTable(r: RevocationBench): BenchTable {
+  const s = r.scale;
+  const live = s.live.toLocaleString('en-US');
+  const cp = r.controlPlaneRssBytes;
+  const missed = r.propagation.notRefusedWithin2s + s.propagation.notRefusedWithin2s;
+  const rows: Row[] = [
+    ['delta pushed to an up-to-date edge, 1 jti', `${r.bytes.oneJtiDelta} B`],
+    [
+      'delta pushed, 1,000 jtis (per jti)',
+      `${fmt(r.bytes.thousandJtiDelta / 1024, 1)} KiB (${fmt(r.bytes.perJtiIn1000, 1)} B)`,
+    ],
+    [`snapshot (GET /revocations?since=0), ${live} live`, mib(s.snapshotBytes)],
+    [`control plane RSS, no revocations / ${live} live`, `${mib(cp.noRevocations)} / ${mib(cp.atScale)}`],
+    ['control plane RSS, peak during the scale calls', mib(cp.peakDuringScale)],
+    [
+      `control plane V8 heap in use, no revocations / ${live} live`,
+      `${mib(r.controlPlaneHeapUsedBytes.noRevocations)} / ${mib(r.controlPlaneHeapUsedBytes.atScale)}`,
+    ],
+    [
+      'fresh edge answered 200 to the revoked token before refusing it',
+      `${s.freshEdgeAtScale.validBeforeRefusal} answers in ${s.freshEdgeAtScale.rounds} rounds`,
+    ],
+    ['calls some edge still verified 2 s after the answer', String(missed)],
+  ];
+  return { header: ['revocation sizes and memory', 'value'], rows, inReadme: true };
 }
 
 function pushBreakdownTable(rotation: RotationBench): BenchTable {
@@ -406,12 +471,16 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     isolates,
     ha,
     revocations,
+    revocationPropagation,
   } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
     ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
+    ...(revocationPropagation
+      ? [revocationTable(revocationPropagation), revocationSizeTable(revocationPropagation)]
+      : []),
     ...(fanout ? [fanoutTable(fanout)] : []),
     ...(ha ? [haTable(ha), failoverTable(ha)] : []),
     ...(keysetSize ? [keysetSizeTable(keysetSize)] : []),

@@ -10,6 +10,8 @@ import { credentials } from '@grpc/grpc-js';
 import type {
   PromoteKeyRequest,
   PromoteKeyResponse,
+  RevokeTokensRequest,
+  RevokeTokensResponse,
   RotateSecretRequest,
   RotateSecretResponse,
   StageKeyRequest,
@@ -26,6 +28,8 @@ export interface ControlPlaneProcess {
   process: ManagedProcess;
   /** The control plane's http://127.0.0.1:HTTP_PORT/keyset, what edges get as KEYSET_URL. */
   keysetUrl: string;
+  /** http://127.0.0.1:HTTP_PORT: GET /revocations?since=N and the rest of the HTTP port. */
+  httpUrl: string;
   /** RotateSecret with this process's admin token. */
   rotate(request: Partial<RotateSecretRequest>): Promise<RotateSecretResponse>;
   /** RotateSecret with the admin token given (for a process started with `adminTokenFile`). */
@@ -34,6 +38,8 @@ export interface ControlPlaneProcess {
   stage(request: Partial<StageKeyRequest>): Promise<StageKeyResponse>;
   /** PromoteKey with this process's admin token. */
   promote(request: Partial<PromoteKeyRequest>): Promise<PromoteKeyResponse>;
+  /** RevokeTokens with this process's admin token. */
+  revokeTokens(jtis: string[], subject?: string): Promise<RevokeTokensResponse>;
   stop(): Promise<void>;
 }
 
@@ -96,7 +102,7 @@ export async function startControlPlaneProcess(options: {
       ),
     );
   const unary =
-    <Request, Response>(method: 'StageKey' | 'PromoteKey') =>
+    <Request, Response>(method: 'StageKey' | 'PromoteKey' | 'RevokeTokens') =>
     (request: Partial<Request>) =>
       new Promise<Response>((resolve, reject) =>
         (
@@ -111,10 +117,13 @@ export async function startControlPlaneProcess(options: {
   return {
     process: child,
     keysetUrl: `http://127.0.0.1:${httpPort}/keyset`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     rotate: (request) => rotateAs(adminToken, request),
     rotateAs,
     stage: unary<StageKeyRequest, StageKeyResponse>('StageKey'),
     promote: unary<PromoteKeyRequest, PromoteKeyResponse>('PromoteKey'),
+    revokeTokens: (jtis, subject = '') =>
+      unary<RevokeTokensRequest, RevokeTokensResponse>('RevokeTokens')({ jtis, subject }),
     async stop() {
       client.close();
       await child.stop();

@@ -5,7 +5,6 @@
  * Names follow the control plane's conventions: `_total` on counters, points in time as `_timestamp_seconds`
  * (Unix time, so an alert computes `time() - x`), and the same `keyward_build_info`.
  */
-
 import { currentRuntime, KEYWARD_VERSION } from '../../../shared/build-info.ts';
 import type { RevocationSet } from '../../../shared/revocations.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
