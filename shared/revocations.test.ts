@@ -17,7 +17,6 @@ import {
   REVOCATIONS_TYPE,
   type RevocationBatch,
   type RevocationList,
-  RevocationMismatchError,
   RevocationSet,
   revocationListJson,
   revocationsSince,
