@@ -279,7 +279,7 @@ describe('pulling the revocation list from the real control plane (GET /revocati
     expect((await health(edge)).body).toMatchObject({ revocation_serial: byJti.version });
 
     const bySubject = await controlPlane.revokeTokens([], 'url-alice');
-    expect(bySubject.version).toBe(byJti.version + 1);
+    expect(bySubject.version).toBeGreaterThan(byJti.version);
     await edge.refresh('stale');
     expect(await verifyError(edge, alices)).toBe('token_revoked');
     expect(await verifyError(edge, stolen)).toBe('token_revoked');
