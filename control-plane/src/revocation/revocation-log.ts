@@ -77,9 +77,13 @@ export class RevocationLog {
     if (!this.enabled || Date.now() - this.#readAt < maxAgeMs) return this.#state;
     const readAt = Date.now();
     const stored = await this.#options.storage.loadRevocations(this.#state.list.serial);
-    if (stored.document !== null && stored.serial > this.#state.list.serial) {
-      const list = await openRevocationList(stored.document, [await this.#verifier()]);
-      if (list.serial > this.#state.list.serial) this.#state = stateOf(list, this.#now().getTime());
+    // Any other serial is taken, a lower one too: storage restored from a backup is what the next write swaps.
+    if (stored.serial !== this.#state.list.serial) {
+      const list =
+        stored.document === null
+          ? { ...EMPTY, serial: stored.serial }
+          : await openRevocationList(stored.document, [await this.#verifier()]);
+      this.#state = stateOf(list, this.#now().getTime());
     }
     this.#readAt = readAt;
     return this.#state;

@@ -49,7 +49,7 @@ export class EnvStorage implements KeysetStorage {
 
   async loadRevocations(knownSerial: number): Promise<StoredRevocations> {
     const { serial, document } = this.#revocations;
-    return { serial, document: serial > knownSerial ? document : null };
+    return { serial, document: serial !== knownSerial ? document : null };
   }
 
   async swapRevocations(

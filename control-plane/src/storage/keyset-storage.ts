@@ -28,8 +28,9 @@ export interface KeysetStorage {
    */
   compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean>;
   /**
-   * The revocation list: its serial, and the document only when that serial is above `knownSerial` (so that a
-   * replica checking for news reads a number, not the whole list). Throws StorageUnavailableError.
+   * The revocation list: its serial, and the document only when that serial is not `knownSerial` (so that a
+   * replica checking for news reads a number, not the whole list; a lower serial is a restored backup). Throws
+   * StorageUnavailableError.
    */
   loadRevocations(knownSerial: number): Promise<StoredRevocations>;
   /**

@@ -278,7 +278,7 @@ export class ValkeyStorage implements KeysetStorage {
   async loadRevocations(knownSerial: number): Promise<StoredRevocations> {
     const { revocations, revocationSerial } = this.#keys;
     const serial = Number(await this.#call(() => this.#client.get(revocationSerial))) || 0;
-    if (serial <= knownSerial) return { serial, document: null };
+    if (serial === knownSerial) return { serial, document: null };
     const document = await this.#call(() => this.#client.get(revocations));
     return { serial, document };
   }
