@@ -71,7 +71,14 @@ export class RevocationPusher {
   async pushAll(state: RevocationState): Promise<PushOutcome[]> {
     this.#latest = Math.max(this.#latest, state.list.serial);
     const urls = this.#options.urls();
-    for (const url of this.#held.keys()) if (!urls.includes(url)) this.#held.delete(url);
+    // Edges no longer listed (a lease that lapsed) are forgotten.
+    const listed = new Set(urls);
+    for (const url of this.#held.keys()) {
+      if (!listed.has(url)) {
+        this.#held.delete(url);
+        this.#urls.delete(url);
+      }
+    }
     const outcomes = await Promise.all(urls.map((url) => this.#pushEdge(url, state)));
     for (const outcome of outcomes) {
       if (!outcome.confirmed) this.#retryInBackground(outcome.url, state.list.serial);
@@ -79,8 +86,7 @@ export class RevocationPusher {
     return outcomes;
   }
 
-  async #pushEdge(url: string, initial: RevocationState): Promise<PushOutcome> {
-    const state = initial;
+  async #pushEdge(url: string, state: RevocationState): Promise<PushOutcome> {
     let error = '';
     // A behind edge names a lower serial each time, so one redirect normally suffices; the bound keeps an edge
     // that answers nonsense from holding the round.
