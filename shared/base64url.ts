@@ -6,19 +6,25 @@ const encoder = new TextEncoder();
 // ignoreBOM keeps a leading U+FEFF: the text is exactly the bytes (a secret may begin with one).
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Node's (and Bun's) Buffer where the runtime has one as a global; undefined on workerd and Deno. */
-const NativeBuffer = (globalThis as { Buffer?: typeof import('node:buffer').Buffer }).Buffer;
-
 /**
- * From this many bytes a native encoder is used where there is one: the loop below builds its string four
- * characters at a time, which costs about 0.1 µs a byte (a signed revocation list of a few MB took most of a
- * second), while Buffer encodes in native code. Below it the loop is as fast as the call into Buffer.
+ * From this many bytes the runtime's own `btoa` encodes (every runtime has it): the loop below builds its string
+ * four characters at a time, about 0.1 µs a byte (a signed revocation list of a few MB took most of a second),
+ * while `btoa` runs in native code once the bytes are a binary string. Below it the loop is as fast.
  */
 const NATIVE_FROM_BYTES = 4096;
+/** Bytes turned into a binary string per String.fromCharCode call (its arguments go on the stack). */
+const CHUNK = 0x2000;
 
 export function encodeBase64url(bytes: Uint8Array): string {
-  if (bytes.length >= NATIVE_FROM_BYTES && NativeBuffer !== undefined) {
-    return NativeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64url');
+  if (bytes.length >= NATIVE_FROM_BYTES) {
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += CHUNK) {
+      // apply takes the typed array as it is; a spread would walk it through an iterator, several times slower.
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
+    }
+    const padded = btoa(binary);
+    const end = padded.endsWith('==') ? -2 : padded.endsWith('=') ? -1 : padded.length;
+    return padded.slice(0, end).replace(/\+/g, '-').replace(/\//g, '_');
   }
   let out = '';
   let i = 0;
