@@ -21,7 +21,7 @@ import { cpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts'
 import { quantile } from '../../test/support/stats.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
-import type { LatencyFigures } from './rotation.ts';
+import { figures, type LatencyFigures } from './rotation.ts';
 
 export interface PushFanoutBench {
   edges: number;
@@ -43,16 +43,6 @@ export interface PushFanoutBench {
   cpuPerEdgeUs: number;
   /** CPU per rotation without edges and with them, in ms. */
   cpuPerRotationMs: { noEdges: number; withEdges: number };
-}
-
-function figures(samples: number[]): LatencyFigures {
-  return {
-    calls: samples.length,
-    p50Ms: quantile(samples, 0.5),
-    p99Ms: quantile(samples, 0.99),
-    maxMs: Math.max(...samples),
-    minMs: Math.min(...samples),
-  };
 }
 
 const FARM = fileURLToPath(new URL('../support/listener-farm.ts', import.meta.url));

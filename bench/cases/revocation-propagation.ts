@@ -20,7 +20,7 @@ import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
 import { benchClaims } from '../support/fixture.ts';
-import type { LatencyFigures } from './rotation.ts';
+import { figures, type LatencyFigures } from './rotation.ts';
 
 export interface RevocationPropagation {
   edges: number;
@@ -104,16 +104,6 @@ export interface RevocationBench {
    * what it holds, where RSS also counts memory the collector freed but the process has not returned.
    */
   controlPlaneHeapUsedBytes: { noRevocations: number; atScale: number };
-}
-
-function figures(samples: number[]): LatencyFigures {
-  return {
-    calls: samples.length,
-    p50Ms: quantile(samples, 0.5),
-    p99Ms: quantile(samples, 0.99),
-    maxMs: Math.max(...samples),
-    minMs: Math.min(...samples),
-  };
 }
 
 const uuids = (count: number): string[] => Array.from({ length: count }, () => randomUUID());

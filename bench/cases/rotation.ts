@@ -81,7 +81,8 @@ export interface RotationBench {
   edgeIdleRssBytes: number[];
 }
 
-function figures(samples: number[]): LatencyFigures {
+/** A latency sample's count, median, p99 and extremes: every timed case reports its calls this way. */
+export function figures(samples: number[]): LatencyFigures {
   return {
     calls: samples.length,
     p50Ms: quantile(samples, 0.5),

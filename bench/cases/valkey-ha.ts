@@ -24,7 +24,7 @@ import {
 } from '../../test/support/valkey-sentinel.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
-import type { LatencyFigures } from './rotation.ts';
+import { figures, type LatencyFigures } from './rotation.ts';
 
 export interface HaLatency {
   /** standalone, sentinel, sentinel+wait1, cluster, cluster+wait1 */
@@ -63,16 +63,6 @@ export interface HaBench {
 const CALL_TIMEOUT_MS = 10_000;
 /** A failover that has not produced a successful rotation by then is reported as Infinity. */
 const FAILOVER_BOUND_MS = 60_000;
-
-function figures(samples: number[]): LatencyFigures {
-  return {
-    calls: samples.length,
-    p50Ms: quantile(samples, 0.5),
-    p99Ms: quantile(samples, 0.99),
-    maxMs: Math.max(...samples),
-    minMs: Math.min(...samples),
-  };
-}
 
 async function rotateWithin(cp: ControlPlaneProcess): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
