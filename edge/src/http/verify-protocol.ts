@@ -123,8 +123,9 @@ export class VerifyProtocol {
     const { sync, store } = this.#parts;
     const ready = sync.beforeRequest(request.background);
     // With a usable keyset held, beforeRequest waits for nothing (it may start a pull in the background, kept
-    // alive by `request.background`): the verdict need not wait for its promise. Without one (cold, or past
-    // KEYSET_MAX_STALENESS) it may pull first, and the verdict waits for that.
+    // alive by `request.background`) and gives no promise. Without one (cold, or past KEYSET_MAX_STALENESS) it
+    // may pull first, and the verdict waits for that.
+    if (ready === undefined) return this.#verdict(request);
     if (store.usableRing() === undefined) return ready.then(() => this.#verdict(request));
     ready.catch((error: unknown) => this.#unexpected(error));
     return this.#verdict(request);
