@@ -554,3 +554,91 @@ describe('verifyToken: which keys it tries, in which order', () => {
     }
   });
 });
+
+describe('verifyToken: headers read once and remembered', () => {
+  const options = (algorithms: JwsAlg[] = ['HS256']): VerifyOptions => ({
+    algorithms,
+    clockToleranceMs: 0,
+    maxTokenBytes: DEFAULT_MAX_TOKEN_BYTES,
+    now: () => NOW,
+  });
+
+  it('a header first seen on a forged token takes nothing from it: the same header verifies a signed token after, and refuses a forged one again', async () => {
+    const ring = await prepareKeyRing(await buildKeyset(), nodeVerify as VerifyPrimitive);
+    const header = { alg: 'HS256', kid: activeKid, typ: 'JWT', x: 'memo-forged-first' };
+    const forged = await handSigner.sign(header, { sub: 'mallory' }, STRANGER);
+    const signed = await handSigner.sign(header, { sub: 'alice' }, ACTIVE);
+    expect(verifyToken(forged, ring, options())).toEqual({ valid: false, error: 'signature_invalid' });
+    expect(verifyToken(signed, ring, options())).toMatchObject({ valid: true, claims: { sub: 'alice' } });
+    expect(verifyToken(forged, ring, options())).toEqual({ valid: false, error: 'signature_invalid' });
+  });
+
+  it('the checks against the ring and the options run per token, not once per header', async () => {
+    const ring = await prepareKeyRing(await buildKeyset(), nodeVerify as VerifyPrimitive);
+    const token = await handSigner.sign(
+      { alg: 'HS256', kid: activeKid, x: 'memo-options' },
+      { sub: 'u' },
+      ACTIVE,
+    );
+    expect(verifyToken(token, ring, options())).toMatchObject({ valid: true });
+    expect(verifyToken(token, ring, options(['EdDSA']))).toEqual({
+      valid: false,
+      error: 'algorithm_not_allowed',
+    });
+    expect(verifyToken(token, ring, options())).toMatchObject({ valid: true });
+  });
+
+  it('a bad header is refused every time it comes, in the order the checks have without the memo', async () => {
+    const ring = await prepareKeyRing(await buildKeyset(), nodeVerify as VerifyPrimitive);
+    const cases: [Header, string][] = [
+      [{ alg: 'HS256', kid: activeKid, crit: ['exp'] }, 'token_malformed'],
+      [{ alg: 'HS256', kid: 7 }, 'token_malformed'],
+      [{ alg: 'none', kid: 7 }, 'algorithm_not_allowed'],
+      [{ alg: 'none', crit: ['exp'] }, 'algorithm_not_allowed'],
+      [{ alg: 5 }, 'token_malformed'],
+    ];
+    for (const [header, error] of cases) {
+      const token = await handSigner.sign(header, { sub: 'u' }, ACTIVE);
+      for (let i = 0; i < 3; i++)
+        expect(verifyToken(token, ring, options())).toEqual({ valid: false, error });
+    }
+  });
+
+  it('the header a verdict carries cannot be changed under the tokens that share it', async () => {
+    const ring = await prepareKeyRing(await buildKeyset(), nodeVerify as VerifyPrimitive);
+    const token = await handSigner.sign(
+      { alg: 'HS256', kid: activeKid, nested: { role: 'user' } },
+      { sub: 'u' },
+      ACTIVE,
+    );
+    const first = verifyToken(token, ring, options()) as { valid: true; header: Header };
+    expect(() => {
+      first.header.kid = 'other';
+    }).toThrow(TypeError);
+    expect(() => {
+      (first.header.nested as Header).role = 'admin';
+    }).toThrow(TypeError);
+    expect(verifyToken(token, ring, options())).toMatchObject({
+      valid: true,
+      kid: activeKid,
+      header: { nested: { role: 'user' } },
+    });
+  });
+
+  it('thousands of made-up headers do not stop a known one from verifying, nor change any verdict', async () => {
+    const ring = await prepareKeyRing(await buildKeyset(), nodeVerify as VerifyPrimitive);
+    const known = await handSigner.sign({ alg: 'HS256', kid: activeKid }, { sub: 'u' }, ACTIVE);
+    for (let i = 0; i < 2_000; i++) {
+      const made = await handSigner.sign({ alg: 'HS256', kid: activeKid, n: i }, { sub: 'u' }, STRANGER);
+      expect(verifyToken(made, ring, options())).toEqual({ valid: false, error: 'signature_invalid' });
+      if (i % 97 === 0) expect(verifyToken(known, ring, options())).toMatchObject({ valid: true });
+    }
+    const long = await handSigner.sign(
+      { alg: 'HS256', kid: activeKid, pad: 'p'.repeat(2_000) },
+      { sub: 'u' },
+      ACTIVE,
+    );
+    expect(verifyToken(long, ring, options())).toMatchObject({ valid: true });
+    expect(verifyToken(long, ring, options())).toMatchObject({ valid: true });
+  });
+});

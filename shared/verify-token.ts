@@ -91,10 +91,9 @@ function parseToken(token: string, ring: KeyRing, options: VerifyOptions): Parse
   const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1);
   if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) return fail('token_malformed');
 
-  const header = parseJoseSegment(token.slice(0, dot1));
-  if (header === undefined) return fail('token_malformed');
-  const alg = header.alg;
-  if (typeof alg !== 'string') return fail('token_malformed');
+  const read = readHeader(token.slice(0, dot1));
+  if (read === undefined) return fail('token_malformed');
+  const { header, alg, kid } = read;
   // `none` never, whatever the options say; nor an algorithm the ring holds no imported keys for.
   if (
     alg === 'none' ||
@@ -103,8 +102,7 @@ function parseToken(token: string, ring: KeyRing, options: VerifyOptions): Parse
   ) {
     return fail('algorithm_not_allowed');
   }
-  for (const name of FORBIDDEN_HEADERS) if (name in header) return fail('token_malformed');
-  const kid = header.kid;
+  if (read.forbidden) return fail('token_malformed');
   if (kid !== undefined && typeof kid !== 'string') return fail('token_malformed');
 
   const claims = parseJoseSegment(token.slice(dot1 + 1, dot2));
@@ -114,6 +112,56 @@ function parseToken(token: string, ring: KeyRing, options: VerifyOptions): Parse
   const length = SIGNATURE_BYTES[alg];
   if (length !== undefined && signature.length !== length) return fail('token_malformed');
   return { alg: alg as JwsAlg, kid, header, claims, signingInput: token.slice(0, dot2), signature };
+}
+
+/** What a header segment says, as far as it depends on the segment alone. */
+interface ReadHeader {
+  header: Record<string, unknown>;
+  alg: string;
+  kid: unknown;
+  /** It carries a parameter we honour none of (FORBIDDEN_HEADERS). */
+  forbidden: boolean;
+}
+
+/**
+ * Header segments read lately, by their text: the tokens of one issuer share a handful of headers (one per kid),
+ * so a verify skips the base64url decode and JSON parse of its header (a segment is one string for one header,
+ * base64url being strict). Bounded in entries and segment length, and emptied when full, so headers an attacker
+ * makes up cost a clear now and then, never memory. The verdicts never depend on it: the same segment is read
+ * the same way either way; only the checks against the ring and the options, done per token, may differ.
+ */
+const HEADER_MEMO = new Map<string, ReadHeader | undefined>();
+const HEADER_MEMO_ENTRIES = 64;
+const HEADER_MEMO_SEGMENT_CHARS = 512;
+
+/** The segment read (cached when small), or undefined when it is no JOSE header with a string alg. */
+function readHeader(segment: string): ReadHeader | undefined {
+  const memo = HEADER_MEMO.get(segment);
+  if (memo !== undefined || HEADER_MEMO.has(segment)) return memo;
+  const read = parseHeader(segment);
+  if (segment.length <= HEADER_MEMO_SEGMENT_CHARS) {
+    if (HEADER_MEMO.size >= HEADER_MEMO_ENTRIES) HEADER_MEMO.clear();
+    HEADER_MEMO.set(segment, read);
+  }
+  return read;
+}
+
+function parseHeader(segment: string): ReadHeader | undefined {
+  const header = parseJoseSegment(segment);
+  if (header === undefined) return undefined;
+  const { alg, kid } = header;
+  if (typeof alg !== 'string') return undefined;
+  const forbidden = FORBIDDEN_HEADERS.some((name) => name in header);
+  // Shared by every token with this header: nobody may change it under the others.
+  return { header: deepFreeze(header), alg, kid, forbidden };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
 }
 
 /** A token without kid: the keys of its algorithm still valid, in `candidates` order from `from` on. */
