@@ -1,7 +1,8 @@
 /**
- * The synchronous node:crypto verify primitive with KeyObjects: no thread-pool hop, keys imported once. HMAC
- * compares in constant time; ES256 takes the JWS form of the signature (IEEE P1363, raw r||s), never DER.
+ * The synchronous node:crypto verify primitive: no thread-pool hop, keys imported once. HMAC compares in constant
+ * time; ES256 takes the JWS form of the signature (IEEE P1363, raw r||s), never DER.
  */
+import * as nodeCrypto from 'node:crypto';
 import {
   createHmac,
   createPublicKey,
@@ -16,7 +17,7 @@ import { publicJwk, type VerifyPrimitive } from '../verify-primitive.ts';
 import { nodeEnvelopeCrypto } from './node-envelope.ts';
 
 type NodeKey =
-  | { alg: 'HS256'; key: KeyObject }
+  | { alg: 'HS256'; key: KeyObject; mac: (signingInput: string) => Uint8Array }
   | { alg: 'ES256'; key: { key: KeyObject; dsaEncoding: 'ieee-p1363' } }
   | { alg: 'EdDSA'; key: KeyObject };
 
@@ -25,7 +26,8 @@ export const nodeVerify: VerifyPrimitive<NodeKey> = {
   envelope: nodeEnvelopeCrypto,
   importKey(entry) {
     if (entry.alg === 'HS256') {
-      return { alg: 'HS256', key: createSecretKey(decodeBase64url(entry.k) as Uint8Array) };
+      const secret = decodeBase64url(entry.k) as Uint8Array;
+      return { alg: 'HS256', key: createSecretKey(secret), mac: hmacSha256(secret) };
     }
     const key = createPublicKey({ key: publicJwk(entry) as NodeJsonWebKey, format: 'jwk' });
     if (entry.alg === 'ES256') return { alg: 'ES256', key: { key, dsaEncoding: 'ieee-p1363' } };
@@ -33,7 +35,7 @@ export const nodeVerify: VerifyPrimitive<NodeKey> = {
   },
   verify(imported, signingInput, signature) {
     if (imported.alg === 'HS256') {
-      const expected = createHmac('sha256', imported.key).update(signingInput).digest();
+      const expected = imported.mac(signingInput);
       return expected.length === signature.length && timingSafeEqual(expected, signature);
     }
     const data = Buffer.from(signingInput, 'latin1');
@@ -41,3 +43,44 @@ export const nodeVerify: VerifyPrimitive<NodeKey> = {
     return verifySignature(null, data, imported.key, signature);
   },
 };
+
+/** SHA-256's block size, in bytes (RFC 2104's B). */
+const BLOCK = 64;
+/** The largest signing input, in UTF-8 bytes, the one-shot HMAC takes; longer ones go through createHmac. */
+const SCRATCH_INPUT_BYTES = 16 * 1024;
+/** Where the inner hash's input is put together: the key's inner pad, then the signing input. */
+const scratch = Buffer.alloc(BLOCK + SCRATCH_INPUT_BYTES);
+// `crypto.hash` (Node 21.7+, Bun, Deno): a one-shot digest, no Hash object per call.
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer })
+  .hash;
+
+/**
+ * HMAC-SHA256 under `secret` (RFC 2104), as two one-shot SHA-256 digests over the key's pads computed once here:
+ * createHmac sets up an HMAC object, fetches the digest and keys it on every call, which in a server whose caches
+ * the network work keeps cold costs several times the two digests (`npm run bench`, case http). Same bytes as
+ * createHmac (shared/runtime/node-verify.test.ts); createHmac where the runtime has no `crypto.hash` and for inputs
+ * longer than the scratch buffer. Synchronous and not reentrant: each call fills the module's scratch buffer and
+ * is done with it before returning.
+ */
+export function hmacSha256(secret: Uint8Array): (input: string) => Uint8Array {
+  const fallback = createSecretKey(secret);
+  const viaCreateHmac = (input: string) => createHmac('sha256', fallback).update(input).digest();
+  const hash = oneShot;
+  if (hash === undefined) return viaCreateHmac;
+  // A key longer than a block is hashed first; a shorter one is zero-padded to the block.
+  const key = secret.length > BLOCK ? hash('sha256', secret, 'buffer') : secret;
+  const innerPad = Buffer.alloc(BLOCK, 0x36);
+  const outer = Buffer.alloc(BLOCK + 32, 0x5c);
+  for (let i = 0; i < key.length; i++) {
+    innerPad[i] = (innerPad[i] as number) ^ (key[i] as number);
+    outer[i] = (outer[i] as number) ^ (key[i] as number);
+  }
+  return (input) => {
+    // Three UTF-8 bytes at most per UTF-16 unit: a string this short always fits.
+    if (input.length * 3 > SCRATCH_INPUT_BYTES) return viaCreateHmac(input);
+    innerPad.copy(scratch, 0);
+    const written = scratch.write(input, BLOCK, 'utf8');
+    hash('sha256', scratch.subarray(0, BLOCK + written), 'buffer').copy(outer, BLOCK);
+    return hash('sha256', outer, 'buffer');
+  };
+}
