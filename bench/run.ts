@@ -111,8 +111,8 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
           : {
               connections: 50,
               warmupSeconds: 1,
-              roundSeconds: 2.5,
-              rounds: 3,
+              roundSeconds: 2,
+              rounds: 5,
               rawVerifyTiming: { rounds: 6, batchMs: 100, warmupMs: 300 },
             },
       );
