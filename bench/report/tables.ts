@@ -307,10 +307,10 @@ function memoryBreakdownTable(breakdown: MemoryBreakdown): BenchTable {
       p.name,
       mb(p.rssBytes),
       `${mb(p.rssAnonBytes)} / ${mb(p.rssFileBytes)}`,
-      mb(p.heapTotalBytes),
+      `${mb(p.heapUsedBytes)} / ${mb(p.heapTotalBytes)}`,
       base === undefined
         ? ''
-        : `${signed(p.rssBytes - base.rssBytes)} RSS, ${signed(p.heapTotalBytes - base.heapTotalBytes)} heap over ${base.name}`,
+        : `${signed(p.rssBytes - base.rssBytes)} RSS, ${signed(p.heapTotalBytes - base.heapTotalBytes)} heap total over ${base.name}`,
     ];
   });
   return {
@@ -318,7 +318,7 @@ function memoryBreakdownTable(breakdown: MemoryBreakdown): BenchTable {
       `idle process, fresh, ${fmt(breakdown.settleMs / 1000, 1)} s after listening`,
       'RSS MiB',
       'anon / file MiB',
-      'heap total MiB',
+      'heap used / total MiB',
       'adds (MiB) over',
     ],
     rows,
