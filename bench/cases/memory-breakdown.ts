@@ -5,7 +5,8 @@
  * the preload bench/support/idle-memory-probe.cjs, which leaves the shipped code as it is). Plain node:http in
  * JavaScript is the floor; each library the edge loads is added alone, then all of them; then the edge compiled
  * to JavaScript (what the packed package runs, built by scripts/build.ts into .tmp/, dist/ untouched) and from
- * its TypeScript sources (the checkout, types stripped by Node at load); the same for the control plane, with
+ * its TypeScript sources (the checkout, types stripped by Node at load), and compiled with jose and @upstash/redis
+ * resolved to empty stand-ins (what loading them only when used would save); the same for the control plane, with
  * in-memory storage (SECRET_STORAGE=env), no edges and no Valkey. One process at a time.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,7 @@ import { waitForOutput } from '../../test/support/wait-for-output.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROBE = fileURLToPath(new URL('../support/idle-memory-probe.cjs', import.meta.url));
+const STUB_LIBRARIES = fileURLToPath(new URL('../support/stub-edge-libraries.mjs', import.meta.url));
 /** Inside the checkout, so that the compiled files find node_modules and the package's "type": "module". */
 const BUILD_DIR = '.tmp/bench-memory-build';
 
@@ -109,16 +111,17 @@ function specs(): IdleProcessSpec[] {
     },
     ...Object.entries(EDGE_LIBRARIES).map(([name, modules]) => plainServer(`+ ${name}`, modules, PLAIN)),
     plainServer('+ all four edge libraries', edgeLibraries, PLAIN),
-    // What the edge's libraries would hold if jose and @upstash/redis loaded only when used.
-    plainServer(
-      '+ hono and @hono/node-server only',
-      [...(EDGE_LIBRARIES.hono ?? []), ...(EDGE_LIBRARIES['@hono/node-server'] ?? [])],
-      '+ all four edge libraries',
-    ),
     {
       name: 'Node edge, compiled (dist/, the package)',
       over: '+ all four edge libraries',
       args: [join(ROOT, BUILD_DIR, 'edge/src/runtime/node.js')],
+      env: edgeEnv,
+      listening: /keyward edge \(node\) listening/,
+    },
+    {
+      name: 'Node edge, compiled, jose and @upstash/redis stubbed',
+      over: 'Node edge, compiled (dist/, the package)',
+      args: ['--import', STUB_LIBRARIES, join(ROOT, BUILD_DIR, 'edge/src/runtime/node.js')],
       env: edgeEnv,
       listening: /keyward edge \(node\) listening/,
     },
