@@ -4,6 +4,7 @@ import type { HttpVerify } from './cases/http-verify.ts';
 import type { InProcessVerify } from './cases/in-process-verify.ts';
 import type { IsolateConvergenceBench } from './cases/isolate-convergence.ts';
 import type { KeysetSize } from './cases/keyset-size.ts';
+import type { MemoryBreakdown } from './cases/memory-breakdown.ts';
 import type { PushFanoutBench } from './cases/push-fanout.ts';
 import type { RevocationBench } from './cases/revocation-propagation.ts';
 import type { RevocationVerify } from './cases/revocation-verify.ts';
@@ -29,6 +30,7 @@ export interface BenchFigures {
   isolates: IsolateConvergenceBench;
   ha: HaBench;
   revocations: RevocationVerify;
+  memoryBreakdown: MemoryBreakdown;
 }
 
 /** The cases `node bench/run.ts --only=<names>` can pick (every one when the flag is absent). */
@@ -47,4 +49,5 @@ export const CASE_NAMES: readonly CaseName[] = [
   'isolates',
   'ha',
   'revocations',
+  'memoryBreakdown',
 ];

@@ -19,6 +19,7 @@ import { measureHttpVerify } from './cases/http-verify.ts';
 import { measureInProcessVerify } from './cases/in-process-verify.ts';
 import { measureIsolateConvergence } from './cases/isolate-convergence.ts';
 import { measureKeysetSize } from './cases/keyset-size.ts';
+import { measureMemoryBreakdown } from './cases/memory-breakdown.ts';
 import { measurePushFanout } from './cases/push-fanout.ts';
 import { measureRevocation } from './cases/revocation-propagation.ts';
 import { measureRevocationVerify } from './cases/revocation-verify.ts';
@@ -193,6 +194,16 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
         fixture,
         quick ? { rounds: 4, batchMs: 80, warmupMs: 200 } : { rounds: 10, batchMs: 150, warmupMs: 400 },
         quick ? 2 : 5,
+      );
+    },
+  },
+  {
+    name: 'memoryBreakdown',
+    label:
+      'idle RSS, what it is made of: node:http, the libraries, the Node edge and control plane compiled and from .ts',
+    measure: async () => {
+      figures.memoryBreakdown = await measureMemoryBreakdown(
+        quick ? { settleMs: 800, rounds: 1, log } : { settleMs: 1_500, rounds: 1, log },
       );
     },
   },

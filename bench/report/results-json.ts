@@ -377,6 +377,19 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
           { idle: bytes(rss.idle), peakUnderLoad: bytes(rss.peakUnderLoad) },
         ]),
       ),
+      breakdown: {
+        method: `each process started fresh and alone with --expose-gc and a preload (bench/support/idle-memory-probe.cjs), idle ${f.memoryBreakdown.settleMs} ms after listening; RSS and its anonymous and file-backed parts from /proc/<pid>/status, then heap figures from process.memoryUsage() after gc(); median of ${f.memoryBreakdown.rounds} rounds; compiled rows run scripts/build.ts output in .tmp/bench-memory-build (built in ${f.memoryBreakdown.buildMs} ms)`,
+        processes: f.memoryBreakdown.processes.map((p) => ({
+          name: p.name,
+          over: p.over ?? null,
+          rss: bytes(p.rssBytes),
+          rssAnon: bytes(p.rssAnonBytes),
+          rssFile: bytes(p.rssFileBytes),
+          heapTotal: bytes(p.heapTotalBytes),
+          heapUsed: bytes(p.heapUsedBytes),
+          external: bytes(p.externalBytes),
+        })),
+      },
     },
     bundle: {
       tool: bundle.tool,

@@ -5,6 +5,7 @@ import type { AdminTokenTiming } from '../cases/admin-token-timing.ts';
 import type { HttpVerify } from '../cases/http-verify.ts';
 import type { IsolateConvergenceBench } from '../cases/isolate-convergence.ts';
 import type { KeysetSize, KeysetSizePoint } from '../cases/keyset-size.ts';
+import type { MemoryBreakdown } from '../cases/memory-breakdown.ts';
 import type { PushFanoutBench } from '../cases/push-fanout.ts';
 import type { RevocationBench } from '../cases/revocation-propagation.ts';
 import type { RevocationVerify } from '../cases/revocation-verify.ts';
@@ -296,6 +297,35 @@ function memoryTable(rotation: RotationBench, http: HttpVerify, bundle: BundleSi
   return { header: ['memory and size', 'value'], rows, inReadme: true };
 }
 
+function memoryBreakdownTable(breakdown: MemoryBreakdown): BenchTable {
+  const byName = new Map(breakdown.processes.map((p) => [p.name, p]));
+  const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 1);
+  const signed = (bytes: number) => `${bytes >= 0 ? '+' : ''}${mb(bytes)}`;
+  const rows: Row[] = breakdown.processes.map((p) => {
+    const base = p.over === undefined ? undefined : byName.get(p.over);
+    return [
+      p.name,
+      mb(p.rssBytes),
+      `${mb(p.rssAnonBytes)} / ${mb(p.rssFileBytes)}`,
+      `${mb(p.heapUsedBytes)} / ${mb(p.heapTotalBytes)}`,
+      base === undefined
+        ? ''
+        : `${signed(p.rssBytes - base.rssBytes)} RSS, ${signed(p.heapTotalBytes - base.heapTotalBytes)} heap total over ${base.name}`,
+    ];
+  });
+  return {
+    header: [
+      `idle process, fresh, ${fmt(breakdown.settleMs / 1000, 1)} s after listening`,
+      'RSS MiB',
+      'anon / file MiB',
+      'heap used / total MiB',
+      'adds (MiB) over',
+    ],
+    rows,
+    inReadme: true,
+  };
+}
+
 function coldStartTable(bundle: BundleSize): BenchTable {
   const c = bundle.coldStart;
   const row = (name: string, f: typeof c.keyward): Row => [
@@ -472,6 +502,7 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     ha,
     revocations,
     revocationPropagation,
+    memoryBreakdown,
   } = figures;
   return [
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
@@ -488,6 +519,7 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     ...(revocations ? [revocationsTable(revocations)] : []),
     ...(bundle ? [coldStartTable(bundle)] : []),
     ...(rotation && http && bundle ? [memoryTable(rotation, http, bundle)] : []),
+    ...(memoryBreakdown ? [memoryBreakdownTable(memoryBreakdown)] : []),
     targetTable(verdicts),
   ];
 }

@@ -49,3 +49,22 @@ export function sampleRss(pid: number | undefined, everyMs = 25): { stop(): numb
     },
   };
 }
+
+/**
+ * The two parts of a process's resident set, in bytes (NaN where unreadable): `anon`, memory it allocated (V8
+ * heap, malloc, thread stacks), and `file`, pages of mapped files read in, for Node mostly the node binary's own
+ * code and read-only data. File pages are shared with every other process mapping the same file.
+ */
+export function rssPartsBytes(pid: number | undefined): { anon: number; file: number } {
+  if (pid === undefined) return { anon: Number.NaN, file: Number.NaN };
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kB = (field: string) => {
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+      return match ? Number(match[1]) * 1024 : Number.NaN;
+    };
+    return { anon: kB('RssAnon'), file: kB('RssFile') + kB('RssShmem') };
+  } catch {
+    return { anon: Number.NaN, file: Number.NaN };
+  }
+}
