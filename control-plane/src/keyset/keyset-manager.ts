@@ -380,6 +380,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
       await this.#cache.dropIfRolledBack();
       return false;
     }
+    this.#cache.wrote(next.version);
     await this.#cache.install(stored, changes);
     this.emit('change', stored);
     if (this.#unwatch) this.pruneExpired().catch((error) => this.#warn('pruning failed', error));
