@@ -60,6 +60,8 @@ export interface Edge {
   readonly verifyBodyLimit: number;
   /** PUT /keyset without HTTP, for a runtime entry that answers it from its own server; never rejects. */
   pushKeyset(request: KeysetPushRequest): Promise<KeysetPushAnswer>;
+  /** The edge's log, for the lines a runtime entry writes after the answer (KeysetPushRequest.logAfterAnswer). */
+  log(message: string): void;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
 }
@@ -177,6 +179,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     verify: (request) => verify.respond(request),
     verifyBodyLimit: verify.bodyLimit,
     pushKeyset: (request) => keysetPush.answer(request),
+    log,
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
 }

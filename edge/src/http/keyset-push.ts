@@ -17,6 +17,11 @@ export interface KeysetPushRequest {
   readBody: (maxBytes: number) => Promise<string | undefined>;
   /** Keeps the copy to KV alive past the answer (waitUntil on Workers). */
   background: (task: Promise<unknown>) => void;
+  /**
+   * The caller writes the answer first and logs `logLines` after it (the Node entry: a log write to a pipe is
+   * a system call the pusher need not wait for). Otherwise the lines go to the log before the answer is returned.
+   */
+  logAfterAnswer?: boolean;
 }
 
 export interface KeysetPushAnswer {
@@ -27,6 +32,8 @@ export interface KeysetPushAnswer {
   body: string;
   /** "taken", "held", or the error code the answer carries (for the access log). */
   outcome: string;
+  /** With `logAfterAnswer`: the lines for the log, in order, once the answer is on its way. */
+  logLines?: string[];
 }
 
 export interface KeysetPushParts {
@@ -54,21 +61,23 @@ export class KeysetPushProtocol {
   /** Answers one PUT /keyset; an unexpected error is logged (by name only) and answered 500, never thrown. */
   async answer(request: KeysetPushRequest): Promise<KeysetPushAnswer> {
     const startedAt = this.#parts.accessLog ? performance.now() : 0;
+    const lines: string[] = [];
+    const log = request.logAfterAnswer ? (line: string) => lines.push(line) : this.#parts.log;
     let answer: KeysetPushAnswer;
     try {
-      answer = await this.#answer(request);
+      answer = await this.#answer(request, log);
     } catch (error) {
-      this.#parts.log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
+      log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
       answer = { ...failure(INTERNAL_ERROR), outcome: 'internal_error' };
     }
     if (this.#parts.accessLog) {
       const durationMs = performance.now() - startedAt;
-      this.#parts.log(accessLine('PUT', '/keyset', answer.status, answer.outcome, durationMs));
+      log(accessLine('PUT', '/keyset', answer.status, answer.outcome, durationMs));
     }
-    return answer;
+    return request.logAfterAnswer ? { ...answer, logLines: lines } : answer;
   }
 
-  async #answer(request: KeysetPushRequest): Promise<KeysetPushAnswer> {
+  async #answer(request: KeysetPushRequest, log: (line: string) => void): Promise<KeysetPushAnswer> {
     const { store, sync, metrics } = this.#parts;
     try {
       const envelope = await request.readBody(MAX_ENVELOPE_BYTES);
@@ -84,7 +93,7 @@ export class KeysetPushProtocol {
       const { outcome, version } = await sync.push(envelope);
       metrics.pushed(outcome);
       if (outcome === 'taken') {
-        this.#parts.log(`keyset: took version ${version} (push)`);
+        log(`keyset: took version ${version} (push)`);
         request.background(sync.publish(envelope, version));
       }
       // With the held revocation serial: the control plane learns it from every keyset push.

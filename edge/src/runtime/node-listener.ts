@@ -61,9 +61,16 @@ export function createNodeListener(edge: Edge): NodeListener {
       // Read with callbacks, as for POST /verify; the protocol then opens and takes the envelope.
       readIncoming(request, MAX_ENVELOPE_BYTES, headersOf(request).contentLength, (read) => {
         edge
-          .pushKeyset({ readBody: async () => read(), background: runOn })
-          .then((settled) => send(response, settled))
-          .catch(() => response.destroy());
+          .pushKeyset({ readBody: async () => read(), background: runOn, logAfterAnswer: true })
+          .then((settled) => {
+            try {
+              send(response, settled);
+            } catch {
+              response.destroy();
+            }
+            // The log lines once the answer is written: the pusher does not wait for them.
+            for (const line of settled.logLines ?? []) edge.log(line);
+          });
       });
       return;
     }
