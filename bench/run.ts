@@ -127,6 +127,7 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
         edgeCounts: [1, 5, 20],
         latencyCalls: quick ? 30 : 100,
         rotationsPerCount: quick ? 5 : 30,
+        pairedRotations: quick ? 10 : 60,
         breakdownCalls: quick ? 30 : 100,
         log,
       });

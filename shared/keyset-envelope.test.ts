@@ -16,6 +16,7 @@ import {
 } from './keyset-envelope.ts';
 import { importSigner } from './keyset-signing-key.ts';
 import { computeKid, publicThumbprint } from './kid.ts';
+import { nodeEnvelopeCrypto, nodeSealingCrypto } from './runtime/node-envelope.ts';
 import { nodeVerify } from './runtime/node-verify.ts';
 import { MANIFEST_TYPE, signManifest } from './signed-manifest.ts';
 import { webCryptoVerify } from './verify-primitive.ts';
@@ -174,6 +175,53 @@ describe('sealKeyset / openKeyset', () => {
       ],
     };
     expect(parseKeyset(minimal).keys[0]).toMatchObject({ expires_at: null, version: 0 });
+  });
+});
+
+describe('sealKeyset with node:crypto (the control plane)', () => {
+  const segments = (envelope: string) => envelope.split('.');
+  const manifestOf = async (envelope: string) => {
+    const [header, , iv, ciphertext, tag] = segments(envelope) as [string, string, string, string, string];
+    const { createDecipheriv } = await import('node:crypto');
+    const decipher = createDecipheriv('aes-256-gcm', KEY, Buffer.from(iv, 'base64url'));
+    decipher.setAAD(Buffer.from(header));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([
+      decipher.update(Buffer.from(ciphertext, 'base64url')),
+      decipher.final(),
+    ]).toString();
+  };
+
+  it('makes the envelope WebCrypto and jose make: same header, same signed manifest inside', async () => {
+    const keyset = { ...(await sampleKeyset()), version: 7 };
+    const viaJose = await sealKeyset(keyset, SEAL);
+    const viaNode = await sealKeyset(keyset, { ...SEAL, crypto: nodeSealingCrypto });
+    expect(segments(viaNode)).toHaveLength(5);
+    expect(segments(viaNode)[0]).toBe(segments(viaJose)[0]);
+    expect(segments(viaNode)[1]).toBe('');
+    expect(Buffer.from(segments(viaNode)[2] as string, 'base64url')).toHaveLength(12);
+    expect(Buffer.from(segments(viaNode)[4] as string, 'base64url')).toHaveLength(16);
+    // Ed25519 is deterministic: the manifests are byte for byte the same.
+    expect(await manifestOf(viaNode)).toBe(await manifestOf(viaJose));
+    // Fresh IVs: sealing twice never repeats one under the same key.
+    const again = await sealKeyset(keyset, { ...SEAL, crypto: nodeSealingCrypto });
+    expect(segments(again)[2]).not.toBe(segments(viaNode)[2]);
+  });
+
+  it('opens on every path an edge has: jose and WebCrypto, and node:crypto', async () => {
+    const keyset = { ...(await sampleKeyset()), version: 8 };
+    const envelope = await sealKeyset(keyset, { ...SEAL, crypto: nodeSealingCrypto });
+    const expected = parseKeyset(JSON.parse(JSON.stringify(keyset)));
+    expect(await openKeyset(envelope, OPEN)).toEqual(expected);
+    const sync = openingKeys([KEY], [SIGNER.publicKey], nodeEnvelopeCrypto);
+    expect(await openKeyset(envelope, sync)).toEqual(expected);
+  });
+
+  it('signs a keyset of public keys only as the bare manifest, the same as WebCrypto signs it', async () => {
+    const keyset = await buildMixedKeyset(3, [{ key: EDDSA_PAIR }]);
+    const viaNode = await sealKeyset(keyset, { ...SEAL, crypto: nodeSealingCrypto });
+    expect(viaNode).toBe(await sealKeyset(keyset, SEAL));
+    expect(segments(viaNode)).toHaveLength(3);
   });
 });
 

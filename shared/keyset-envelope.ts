@@ -175,7 +175,31 @@ function invalid(path: string, problem: string): never {
 export interface SealingKeys {
   keysetKey: Uint8Array | undefined;
   signer: KeysetSigner;
+  /** The runtime's synchronous crypto (node:crypto on the control plane): the same envelope, no thread-pool hops. */
+  crypto?: SealingCrypto;
 }
+
+/**
+ * Synchronous crypto a runtime may offer for sealing: what WebCrypto does in an import, an encrypt and a sign, each
+ * a thread-pool hop and a promise, done in one turn. The envelope is the one the WebCrypto path makes (Ed25519
+ * signatures are deterministic; the IV is random either way).
+ */
+export interface SealingCrypto {
+  /** AES-256-GCM seal with a 12-byte IV and a 16-byte tag. */
+  encryptA256Gcm(
+    key: Uint8Array,
+    iv: Uint8Array,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+  ): { ciphertext: Uint8Array; tag: Uint8Array };
+  /** Ed25519 signature of `data` with the signer's private key. */
+  signEd25519(privateKey: CryptoKey, data: Uint8Array): Uint8Array;
+}
+
+/** The JWE protected header a control plane seals under, as jose's CompactEncrypt serializes it. */
+const SEALED_HEADER = encodeBase64url(
+  utf8(JSON.stringify({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })),
+);
 
 /**
  * Synchronous crypto a runtime may offer for opening envelopes (node:crypto on Node and Bun): no thread-pool hop
@@ -239,7 +263,13 @@ export function holdsSecrets(keyset: Keyset): boolean {
  * asymmetric keys never enter it: the control plane's own copy may hold them, the envelope never does.
  */
 export async function sealKeyset(keyset: Keyset, keys: SealingKeys): Promise<string> {
-  const manifest = await signManifest(JSON.stringify(publicKeyset(keyset)), keys.signer);
+  const sync = keys.crypto;
+  const manifest = await signManifest(
+    JSON.stringify(publicKeyset(keyset)),
+    keys.signer,
+    MANIFEST_TYPE,
+    sync && ((data) => sync.signEd25519(keys.signer.privateKey, data)),
+  );
   let envelope = manifest;
   if (holdsSecrets(keyset)) {
     if (keys.keysetKey === undefined) {
@@ -248,9 +278,11 @@ export async function sealKeyset(keyset: Keyset, keys: SealingKeys): Promise<str
         'KEYSET_KEY is required to seal a keyset that holds a secret',
       );
     }
-    envelope = await new CompactEncrypt(utf8(manifest))
-      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
-      .encrypt(keys.keysetKey);
+    envelope = sync
+      ? encryptSync(manifest, keys.keysetKey, sync)
+      : await new CompactEncrypt(utf8(manifest))
+          .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
+          .encrypt(keys.keysetKey);
   }
   if (envelope.length > MAX_ENVELOPE_BYTES) {
     throw new KeywardError(
@@ -259,6 +291,13 @@ export async function sealKeyset(keyset: Keyset, keys: SealingKeys): Promise<str
     );
   }
   return envelope;
+}
+
+/** The JWE compact `dir` + `A256GCM` of `manifest`, as CompactEncrypt makes it: no encrypted key, a random IV. */
+function encryptSync(manifest: string, keysetKey: Uint8Array, crypto: SealingCrypto): string {
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  const { ciphertext, tag } = crypto.encryptA256Gcm(keysetKey, iv, utf8(manifest), utf8(SEALED_HEADER));
+  return `${SEALED_HEADER}..${encodeBase64url(iv)}.${encodeBase64url(ciphertext)}.${encodeBase64url(tag)}`;
 }
 
 /**

@@ -10,13 +10,14 @@ import { type Keyset, publicKeyset } from './keyset.ts';
 /**
  * base64url SHA-256 of the keyset's canonical JSON, as edges hold it: private members of key pairs are left
  * out, so the control plane's copy and an edge's copy of one keyset have one hash, and anyone holding the
- * published keysets can check the chain.
+ * published keysets can check the chain. `sha256`: a synchronous SHA-256 to use instead of WebCrypto's (the same
+ * digest).
  */
-export async function keysetHash(keyset: Keyset): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    'SHA-256',
-    utf8(canonicalJson(publicKeyset(keyset))) as Uint8Array<ArrayBuffer>,
-  );
+export async function keysetHash(keyset: Keyset, sha256?: (data: Uint8Array) => Uint8Array): Promise<string> {
+  const text = utf8(canonicalJson(publicKeyset(keyset)));
+  // The runtime's synchronous SHA-256 (node:crypto) when given: no thread-pool hop, as WebCrypto's digest pays.
+  if (sha256 !== undefined) return encodeBase64url(sha256(text));
+  const digest = await crypto.subtle.digest('SHA-256', text as Uint8Array<ArrayBuffer>);
   return encodeBase64url(new Uint8Array(digest));
 }
 

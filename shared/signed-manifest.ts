@@ -14,21 +14,24 @@ export const MANIFEST_TYPE = 'keyward-keyset+jws';
 
 /**
  * Signs `payload` (the keyset JSON, or with `typ` another document the control plane vouches for, such as the
- * revocation list) as a compact JWS.
+ * revocation list) as a compact JWS. `sign`: the runtime's synchronous Ed25519 signature with the signer's key,
+ * instead of WebCrypto's (the same signature: Ed25519 is deterministic).
  */
 export async function signManifest(
   payload: string,
   signer: KeysetSigner,
   typ: string = MANIFEST_TYPE,
+  sign?: (data: Uint8Array) => Uint8Array,
 ): Promise<string> {
   const header = encodeBase64url(utf8(JSON.stringify({ alg: 'EdDSA', typ, kid: signer.kid })));
   const input = `${header}.${encodeBase64url(utf8(payload))}`;
-  const signature = await crypto.subtle.sign(
-    { name: 'Ed25519' },
-    signer.privateKey,
-    utf8(input) as BufferSource,
-  );
-  return `${input}.${encodeBase64url(new Uint8Array(signature))}`;
+  const signature =
+    sign === undefined
+      ? new Uint8Array(
+          await crypto.subtle.sign({ name: 'Ed25519' }, signer.privateKey, utf8(input) as BufferSource),
+        )
+      : sign(utf8(input));
+  return `${input}.${encodeBase64url(signature)}`;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * RotateSecret latency against a real valkey-server, and the time from the call until every one of N Node edges
  * verifies a token of the new kid; then where one push's time goes (push-breakdown.ts). The control plane runs as
- * its own process (`control-plane/src/main.ts`), so its RSS is measured too.
+ * its own process (`control-plane/src/main.ts`), so its RSS is measured too. What one edge adds is the 1-edge
+ * RotateSecret against a no-edge one timed alike (same call, same pauses), the two interleaved call by call.
  */
 import { randomBytes } from 'node:crypto';
 import { computeKid } from '../../shared/kid.ts';
@@ -65,11 +66,21 @@ export interface StageFigures {
 export interface RotationBench {
   valkeyVersion: string;
   gracePeriod: string;
+  /** RotateSecret with a generated secret, no edges, calls back to back (also the RSS figure's load). */
   rotateSecretNoEdges: LatencyFigures;
+  /**
+   * RotateSecret with no edges timed as the edge counts are (a `new_secret` and a token made per call, 20 ms
+   * between calls), interleaved call by call with the 1-edge rotations, on a control plane and a valkey-server of
+   * its own: what `oneEdgeAddsMs` subtracts.
+   */
+  rotateSecretNoEdgesPaced: LatencyFigures;
   propagation: PropagationFigures[];
   /** StageKey to every edge confirmed, with the most edges. */
   staging: StageFigures;
-  /** RotateSecret's median with one edge minus its median with none: the cost of one push, in ms. */
+  /**
+   * RotateSecret's median with one edge minus its median with none (`rotateSecretNoEdgesPaced`, the same
+   * protocol, interleaved): the cost of one push, in ms.
+   */
   oneEdgeAddsMs: number;
   pushBreakdown: PushBreakdown;
   controlPlaneRssBytes: {
@@ -141,9 +152,12 @@ async function newSecretAndToken(): Promise<{ secret: string; token: string }> {
 
 /** RotateSecret alone, then with each count of edges in EDGE_URLS; see the file's comment. */
 export async function measureRotation(options: {
+  /** Must hold 1: the 1-edge rotations are interleaved with the paced no-edge ones. */
   edgeCounts: number[];
   latencyCalls: number;
   rotationsPerCount: number;
+  /** Rotations with 1 edge, and as many paced ones without: more than the other counts, for a steadier difference. */
+  pairedRotations: number;
   /** Calls per part of the push breakdown. */
   breakdownCalls: number;
   log: (line: string) => void;
@@ -153,8 +167,12 @@ export async function measureRotation(options: {
   const gracePeriod = '0s';
   const keysetKey = randomBytes(32).toString('base64url');
   const valkey = await startValkey();
+  // The paced no-edge control plane's own storage: on one valkey-server each control plane would re-read the
+  // other's every write (pub/sub), work neither does alone.
+  const pacedValkey = await startValkey();
   const edges: EdgeProcess[] = [];
   let controlPlane: ControlPlaneProcess | undefined;
+  let noEdges: ControlPlaneProcess | undefined;
   try {
     const maxEdges = Math.max(...options.edgeCounts);
     // A few at a time: twenty Node start-ups at once on two cores would only time out.
@@ -186,20 +204,43 @@ export async function measureRotation(options: {
     const peakUnderRotations = sampler.stop();
     await controlPlane.stop();
     controlPlane = undefined;
-    options.log(`  RotateSecret x${options.latencyCalls}: p50 ${quantile(latencies, 0.5).toFixed(2)} ms`);
+    options.log(
+      `  RotateSecret x${options.latencyCalls}, back to back: p50 ${quantile(latencies, 0.5).toFixed(2)} ms`,
+    );
 
     const propagation: PropagationFigures[] = [];
     let staging: StageFigures = { edges: 0, stageToConfirmed: figures([Number.NaN]), notConfirmed: 0 };
     let idleWith20Edges = Number.NaN;
     let peakWith20Edges = Number.NaN;
+    const paced: number[] = [];
     for (const count of options.edgeCounts) {
       const targets = edges.slice(0, count);
+      const paired = count === 1;
+      const rotations = paired ? options.pairedRotations : options.rotationsPerCount;
       controlPlane = await startControlPlaneProcess({
         valkeyUrl: valkey.url,
         keysetKey,
         edgeUrls: targets.map((edge) => edge.url),
         gracePeriod,
       });
+      if (paired) {
+        noEdges = await startControlPlaneProcess({
+          valkeyUrl: pacedValkey.url,
+          keysetKey,
+          edgeUrls: [],
+          gracePeriod,
+        });
+      }
+      const bare = noEdges;
+      // The no-edge call in the same shape as the edges' (a new_secret, its token made first, 20 ms after).
+      const pacedCall = async (record: boolean) => {
+        if (bare === undefined) return;
+        const { secret } = await newSecretAndToken();
+        const start = performance.now();
+        await bare.rotate({ new_secret: secret });
+        if (record) paced.push(performance.now() - start);
+        await sleep(20);
+      };
       await sleep(500);
       if (count === maxEdges) idleWith20Edges = rssBytes(controlPlane.process.child.pid);
       const cpSampler = sampleRss(controlPlane.process.child.pid);
@@ -211,7 +252,9 @@ export async function measureRotation(options: {
       let notAtReturn = 0;
       let current: string | undefined;
       // Two unrecorded rotations first: connections opened, code paths warm.
-      for (let i = -2; i < options.rotationsPerCount; i++) {
+      for (let i = -2; i < rotations; i++) {
+        // Which of the pair goes first alternates, so that neither always follows the other.
+        if (i % 2 === 0) await pacedCall(i >= 0);
         const { secret, token } = await newSecretAndToken();
         if (current !== undefined && i >= 0) {
           const before = performance.now();
@@ -235,16 +278,19 @@ export async function measureRotation(options: {
         afterReturn.push(last - returned);
         afterCall.push(atReturn ? returned - start : last - start);
         await sleep(20);
+        if (i % 2 !== 0) await pacedCall(i >= 0);
       }
       if (count === maxEdges) staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
       const peak = cpSampler.stop();
       if (count === maxEdges) peakWith20Edges = peak;
       await controlPlane.stop();
       controlPlane = undefined;
+      await noEdges?.stop();
+      noEdges = undefined;
       const finite = (values: number[]) => values.filter(Number.isFinite);
       propagation.push({
         edges: count,
-        rotations: options.rotationsPerCount,
+        rotations,
         rotateSecret: figures(rotate),
         visibleAfterReturn: figures(finite(afterReturn)),
         visibleAfterCall: figures(finite(afterCall)),
@@ -255,6 +301,11 @@ export async function measureRotation(options: {
       options.log(
         `  ${count} edge(s): every edge verifying, from the call: median ${quantile(finite(afterCall), 0.5).toFixed(2)} ms`,
       );
+      if (paired) {
+        options.log(
+          `  RotateSecret, 1 edge / no edges paced alike, interleaved: medians ${quantile(rotate, 0.5).toFixed(2)} / ${quantile(paced, 0.5).toFixed(2)} ms`,
+        );
+      }
     }
     const pushBreakdown = await measurePushBreakdown({
       valkeyUrl: valkey.url,
@@ -262,20 +313,24 @@ export async function measureRotation(options: {
       keys: 4,
     });
     const oneEdge = propagation.find((p) => p.edges === 1);
+    const pacedFigures = paced.length > 0 ? figures(paced) : figures([Number.NaN]);
     return {
       valkeyVersion: valkeyVersion(),
       gracePeriod,
       rotateSecretNoEdges: figures(latencies),
+      rotateSecretNoEdgesPaced: pacedFigures,
       propagation,
       staging,
-      oneEdgeAddsMs: (oneEdge?.rotateSecret.p50Ms ?? Number.NaN) - quantile(latencies, 0.5),
+      oneEdgeAddsMs: (oneEdge?.rotateSecret.p50Ms ?? Number.NaN) - pacedFigures.p50Ms,
       pushBreakdown,
       controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },
       edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.process.child.pid)),
     };
   } finally {
     await controlPlane?.stop();
+    await noEdges?.stop();
     await Promise.all(edges.map((edge) => edge.stop()));
     await valkey.stop();
+    await pacedValkey.stop();
   }
 }

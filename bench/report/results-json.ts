@@ -311,6 +311,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
     rotation: {
       gracePeriod: rotation.gracePeriod,
       rotateSecretNoEdges: latencyJson(rotation.rotateSecretNoEdges),
+      rotateSecretNoEdgesPaced: latencyJson(rotation.rotateSecretNoEdgesPaced),
       oneEdgeAdds: { unit: 'ms', value: round(rotation.oneEdgeAddsMs) },
       pushBreakdown: {
         keys: rotation.pushBreakdown.keys,

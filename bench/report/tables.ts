@@ -95,8 +95,12 @@ function rotationTable(rotation: RotationBench): BenchTable {
   ];
   const rows: Row[] = [
     latency(
-      `RotateSecret, no edges (${rotation.rotateSecretNoEdges.calls} calls)`,
+      `RotateSecret, no edges (${rotation.rotateSecretNoEdges.calls} calls, back to back)`,
       rotation.rotateSecretNoEdges,
+    ),
+    latency(
+      `RotateSecret, no edges, paced as the edge counts (${rotation.rotateSecretNoEdgesPaced.calls} calls)`,
+      rotation.rotateSecretNoEdgesPaced,
     ),
   ];
   for (const p of rotation.propagation) {
@@ -106,7 +110,7 @@ function rotationTable(rotation: RotationBench): BenchTable {
       latency(`  probe round trip, nothing new`, p.probeRoundTripNoChange),
     );
   }
-  rows.push(['one edge adds to RotateSecret (medians)', fmt(rotation.oneEdgeAddsMs), '', '']);
+  rows.push(['one edge adds to RotateSecret (medians, paced alike)', fmt(rotation.oneEdgeAddsMs), '', '']);
   rows.push(
     latency(
       `StageKey (EdDSA), ${rotation.staging.edges} edges: the call until every edge confirmed`,

@@ -1,10 +1,12 @@
 /**
  * Where one push's time goes, part by part, in this process: the control plane's seal, a Valkey round trip, the
  * edge's open (AES-GCM decrypt, Ed25519 manifest check, keyset parse with its thumbprints) and key import, the
- * edge's whole PUT /keyset through its Hono app, and the same PUT over loopback to an idle Node edge process.
+ * edge's whole PUT /keyset through its Hono app, the same PUT over loopback to an idle Node edge process, and,
+ * as the floor under that, to a bare node:http server that only reads the body and answers (no open, no take).
  * Each part is timed alone, one call at a time, so the parts add up to what one edge adds to RotateSecret.
  */
 import { Agent, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { Valkey } from 'iovalkey';
 import { EdgePusher } from '../../control-plane/src/push/edge-pusher.ts';
 import { createEdge } from '../../edge/src/create-edge.ts';
@@ -12,12 +14,14 @@ import { prepareKeyRing } from '../../shared/key-ring.ts';
 import { type Keyset, rotateKeyset } from '../../shared/keyset.ts';
 import { openingKeys, openKeyset, sealKeyset } from '../../shared/keyset-envelope.ts';
 import { computeKid } from '../../shared/kid.ts';
-import { nodeEnvelopeCrypto } from '../../shared/runtime/node-envelope.ts';
+import { nodeEnvelopeCrypto, nodeSealingCrypto } from '../../shared/runtime/node-envelope.ts';
 import { nodeVerify } from '../../shared/runtime/node-verify.ts';
-import { startNodeEdge } from '../../test/support/edge-processes.ts';
+import { ROOT, startNodeEdge } from '../../test/support/edge-processes.ts';
 import { KEYSET_VERIFY_KEY, sealingKeys } from '../../test/support/keysets.ts';
+import { startProcess } from '../../test/support/managed-process.ts';
 import { newSecret } from '../../test/support/sign-token.ts';
 import { quantile } from '../../test/support/stats.ts';
+import { waitForOutput } from '../../test/support/wait-for-output.ts';
 
 export interface PushPart {
   part: string;
@@ -87,11 +91,20 @@ export async function measurePushBreakdown(options: {
   });
   const valkey = new Valkey(options.valkeyUrl);
   const edge = await startNodeEdge({ keysetKey: keysetKeyText });
+  const bare = startProcess(
+    'bare PUT /keyset',
+    process.execPath,
+    [join(ROOT, 'bench/servers/bare-keyset-put.ts')],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' },
+    },
+  );
   const agent = new Agent({ keepAlive: true });
-  const put = (envelope: string) =>
+  const put = (envelope: string, url = edge.url) =>
     new Promise<void>((resolve, reject) => {
       const request = httpRequest(
-        `${edge.url}/keyset`,
+        `${url}/keyset`,
         {
           method: 'PUT',
           agent,
@@ -112,8 +125,11 @@ export async function measurePushBreakdown(options: {
     const add = async (part: string, run: (i: number) => Promise<unknown>) => {
       parts.push([part, await timed(calls, run)]);
     };
-    await add('control plane: sealKeyset (manifest signed, JWE encrypted)', () =>
+    await add('control plane: sealKeyset, WebCrypto (manifest signed, JWE encrypted)', () =>
       sealKeyset(keyset, sealing),
+    );
+    await add('control plane: sealKeyset, node:crypto (what the control plane seals with)', () =>
+      sealKeyset(keyset, { ...sealing, crypto: nodeSealingCrypto }),
     );
     await add('control plane: one Valkey round trip (PING)', () => valkey.ping());
     await add('edge: openKeyset, WebCrypto (decrypt, manifest check, parse; workerd, Deno)', (i) =>
@@ -133,6 +149,10 @@ export async function measurePushBreakdown(options: {
     let wire = 0;
     await add('edge: PUT /keyset over loopback (node:http, keep-alive)', () =>
       put(envelopes[wire++] as string),
+    );
+    const barePort = (await waitForOutput(bare, /listening on port (\d+)/))[1];
+    await add('floor: the same PUT to a bare node:http server (reads the body, answers; loopback)', (i) =>
+      put(envelopes[i % envelopes.length] as string, `http://127.0.0.1:${barePort}`),
     );
     // The control plane's pusher, one edge: its transport, the answer's checks and the inventory update.
     const stored = (i: number) => ({
@@ -167,5 +187,6 @@ export async function measurePushBreakdown(options: {
     agent.destroy();
     valkey.disconnect();
     await edge.stop();
+    await bare.stop();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Replicas over one real valkey-server converging through pub/sub despite a 300 s cache TTL: a single change,
- * a replica slower than the rate of changes, and a burst read while it lands.
+ * the writer skipping only its own notice, a replica slower than the rate of changes, and a burst read while it
+ * lands.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +39,34 @@ describe('replicas converging through pub/sub', () => {
     );
     expect([...events].sort()).toEqual([`A wrote ${version}`, `B installed ${version}`]);
     expect(await b.manager.keyset()).toEqual(rotated);
+  });
+
+  it("the writer reads storage once for its own write, not again on its notice; another's notice it re-reads", async () => {
+    const a = await replica({ cacheTtlMs: 300_000 });
+    const b = await replica({ cacheTtlMs: 300_000 });
+    await a.manager.start();
+    await b.manager.start();
+    let loads = 0;
+    const load = a.storage.load.bind(a.storage);
+    a.storage.load = () => {
+      loads++;
+      return load();
+    };
+    const installed: number[] = [];
+    a.manager.on('installed', (stored) => installed.push(stored.keyset.version));
+    const own = (await a.manager.rotate({ secret: newSecret('own') })).keyset.version;
+    // B's write is announced after A's on the same channel: once A installed it, A has had its own notice too.
+    const other = (await b.manager.rotate({ secret: newSecret('other') })).keyset.version;
+    await eventually(
+      async () => installed,
+      (seen) => seen.includes(other),
+      30_000,
+      2,
+    );
+    expect(installed).toEqual([own, other]);
+    // One read for the rotation's compare-and-swap, one on B's notice; none on A's own.
+    expect(loads).toBe(2);
+    expect(await a.manager.keyset()).toEqual(await b.manager.keyset());
   });
 
   it('a replica slower to import keys than the rate of changes still converges (no missed notification)', async () => {

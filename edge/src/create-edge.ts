@@ -7,6 +7,7 @@ import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primi
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
+import { type KeysetPushAnswer, KeysetPushProtocol, type KeysetPushRequest } from './http/keyset-push.ts';
 import { EdgeMetrics } from './http/metrics-answer.ts';
 import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
 import { KeysetStore } from './keyset/keyset-store.ts';
@@ -57,6 +58,10 @@ export interface Edge {
   verify(request: VerifyRequest): VerifyAnswer | Promise<VerifyAnswer>;
   /** The most a POST /verify body may hold, for a server that reads it ahead (VerifyProtocol.bodyLimit). */
   readonly verifyBodyLimit: number;
+  /** PUT /keyset without HTTP, for a runtime entry that answers it from its own server; never rejects. */
+  pushKeyset(request: KeysetPushRequest): Promise<KeysetPushAnswer>;
+  /** The edge's log, for the lines a runtime entry writes after the answer (KeysetPushRequest.logAfterAnswer). */
+  log(message: string): void;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
 }
@@ -141,12 +146,22 @@ export function createEdge(deps: EdgeDeps): Edge {
     metrics,
     accessLog: config.accessLog,
   });
+  const keysetPush = new KeysetPushProtocol({
+    store,
+    sync,
+    revocations,
+    metrics,
+    now,
+    log,
+    accessLog: config.accessLog,
+  });
   const app = createApp({
     store,
     sync,
     revocations,
     revocationSync,
     verify,
+    keysetPush,
     cacheStats: () => verifier.cacheStats,
     now,
     log,
@@ -163,6 +178,8 @@ export function createEdge(deps: EdgeDeps): Edge {
     fetch: async (request, ctx) => app.fetch(request, undefined, ctx as never),
     verify: (request) => verify.respond(request),
     verifyBodyLimit: verify.bodyLimit,
+    pushKeyset: (request) => keysetPush.answer(request),
+    log,
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };
 }

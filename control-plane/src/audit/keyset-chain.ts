@@ -5,6 +5,7 @@
  */
 import type { Keyset } from '../../../shared/keyset.ts';
 import { keysetHash } from '../../../shared/keyset-hash.ts';
+import { nodeEnvelopeCrypto } from '../../../shared/runtime/node-envelope.ts';
 
 export interface ChainLink {
   version: number;
@@ -15,5 +16,9 @@ export interface ChainLink {
 
 /** The link a keyset adds to the chain. */
 export async function chainLink(keyset: Keyset): Promise<ChainLink> {
-  return { version: keyset.version, hash: await keysetHash(keyset), previous_hash: keyset.previous_hash };
+  return {
+    version: keyset.version,
+    hash: await keysetHash(keyset, nodeEnvelopeCrypto.sha256),
+    previous_hash: keyset.previous_hash,
+  };
 }

@@ -27,6 +27,9 @@ interface CacheEntry {
   loadedAt: number;
 }
 
+/** Own writes whose announcement is awaited, at most: more are only ever pending without pub/sub. */
+const OWN_WRITES_KEPT = 8;
+
 /** What storage holding no keyset reads as. */
 const NO_KEYSET: StoredKeyset = {
   keyset: { version: 0, issued_at: new Date(0).toISOString(), keys: [] },
@@ -42,6 +45,8 @@ export class KeysetCache {
   #reloading: { changes: number; entry: Promise<CacheEntry> } | null = null;
   /** When storage last answered a read or took a write, and whether a read has failed since. */
   #storageSeen = { atMs: 0, failing: false };
+  /** Versions this process wrote whose announcement has not come back yet (a few at most). */
+  readonly #ownWrites = new Set<number>();
 
   constructor(options: KeysetCacheOptions) {
     this.#options = options;
@@ -54,7 +59,11 @@ export class KeysetCache {
 
   /** Starts listening for other replicas' changes; returns the function that stops. */
   watch(): Promise<() => Promise<void>> {
-    return this.#options.storage.watch(() => {
+    return this.#options.storage.watch((version) => {
+      // The announcement of this process's own write, while the cache holds that write: nothing to re-read.
+      if (this.#ownWrites.delete(version) && this.#entry?.stored.keyset.version === version) return;
+      // After a reconnect (NaN) announcements may have been missed, this process's own among them.
+      if (Number.isNaN(version)) this.#ownWrites.clear();
       this.#changes++;
       this.#stale = true;
       this.current().catch((error) =>
@@ -97,6 +106,18 @@ export class KeysetCache {
   /** The keyset as storage holds it now (version 0: none), installed in the cache. */
   async reload(): Promise<StoredKeyset> {
     return (await this.#reload()).stored;
+  }
+
+  /**
+   * This process wrote `version` (its compare-and-swap succeeded): storage's announcement of it needs no re-read
+   * once `install` has put it in the cache. Any other announcement still re-reads.
+   */
+  wrote(version: number): void {
+    this.#ownWrites.add(version);
+    // Storage without announcements (env) never takes them back: keep the last few only.
+    if (this.#ownWrites.size > OWN_WRITES_KEPT) {
+      this.#ownWrites.delete(this.#ownWrites.values().next().value as number);
+    }
   }
 
   /** `changes`: the count of change notifications when `stored` was read. */

@@ -16,6 +16,7 @@ import {
 import { type SealingKeys, sealKeyset } from '../../../shared/keyset-envelope.ts';
 import { keysetHash } from '../../../shared/keyset-hash.ts';
 import { importSigner } from '../../../shared/keyset-signing-key.ts';
+import { nodeEnvelopeCrypto, nodeSealingCrypto } from '../../../shared/runtime/node-envelope.ts';
 import { nodeVerify } from '../../../shared/runtime/node-verify.ts';
 import type { VerifyPrimitive } from '../../../shared/verify-primitive.ts';
 import type { AuditAction } from '../audit/audit-entry.ts';
@@ -328,7 +329,12 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
   #sealingKeys(): Promise<SealingKeys> | undefined {
     const { keysetKey, signingKey } = this.#options;
     if (signingKey === undefined) return undefined;
-    this.#sealing ??= importSigner(signingKey).then((signer) => ({ keysetKey, signer }));
+    // node:crypto seals in one turn, where WebCrypto takes a thread-pool hop per step.
+    this.#sealing ??= importSigner(signingKey).then((signer) => ({
+      keysetKey,
+      signer,
+      crypto: nodeSealingCrypto,
+    }));
     return this.#sealing;
   }
 
@@ -361,7 +367,10 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
     action?: AuditAction,
   ): Promise<boolean> {
     const { previous_hash: _, ...raised } = this.#floor.raise(current, proposed);
-    const next: Keyset = current === null ? raised : { ...raised, previous_hash: await keysetHash(current) };
+    const next: Keyset =
+      current === null
+        ? raised
+        : { ...raised, previous_hash: await keysetHash(current, nodeEnvelopeCrypto.sha256) };
     const sealing = this.#sealingKeys();
     const envelope = sealing === undefined ? null : await sealKeyset(next, await sealing);
     const stored = { keyset: next, envelope };
@@ -371,6 +380,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
       await this.#cache.dropIfRolledBack();
       return false;
     }
+    this.#cache.wrote(next.version);
     await this.#cache.install(stored, changes);
     this.emit('change', stored);
     if (this.#unwatch) this.pruneExpired().catch((error) => this.#warn('pruning failed', error));

@@ -5,7 +5,8 @@
 import { KeywardError } from '../../../shared/errors.ts';
 import { generateKeyPair } from '../../../shared/generate-key-pair.ts';
 import { assertSecretStrength, KEY_ALGORITHMS, type KeyAlg, type NewKey } from '../../../shared/keyset.ts';
-import { computeKid } from '../../../shared/kid.ts';
+import { computeKidWith } from '../../../shared/kid.ts';
+import { nodeEnvelopeCrypto } from '../../../shared/runtime/node-envelope.ts';
 import { generateSecret } from './generate-secret.ts';
 
 /** `value` as a key algorithm; '' means `empty` when given (RotateSecret's HS256), else it is refused. */
@@ -28,7 +29,7 @@ export async function newKey(alg: KeyAlg, secret?: string): Promise<NewKey> {
   if (alg === 'HS256') {
     const value = secret ?? generateSecret();
     assertSecretStrength(value);
-    return { alg: 'HS256', secret: value, kid: await computeKid(value) };
+    return { alg: 'HS256', secret: value, kid: computeKidWith(value, nodeEnvelopeCrypto.sha256) };
   }
   if (secret !== undefined) {
     throw new KeywardError(

@@ -155,6 +155,8 @@ export class ValkeyStorage implements KeysetStorage {
   readonly #minReplicas: number;
   /** WAIT's timeout: well within the command timeout, so that the client does not give up on WAIT first. */
   readonly #ackTimeoutMs: number;
+  /** The audit log's last entry as the last load read it, with the keyset version it was read beside. */
+  #loadedTail: { version: number; tail: string | null } | null = null;
 
   constructor(options: ValkeyStorageOptions) {
     this.#options = options;
@@ -185,10 +187,22 @@ export class ValkeyStorage implements KeysetStorage {
   }
 
   async load(): Promise<StoredKeyset | null> {
-    const [state, envelope] = await this.#call(() => this.#client.mget(this.#keys.state, this.#keys.keyset));
-    if (state == null) return null;
+    const keys = this.#keys;
+    // The audit log's tail rides along: the swap over this keyset chains its audit entry to it, one round trip
+    // fewer than reading it then (the swap script checks the tail anyway, and a moved one loses the swap).
+    const [[state, envelope], tail] = await this.#call(async () => {
+      const replies =
+        (await this.#client.pipeline().mget(keys.state, keys.keyset).lindex(keys.audit, -1).exec()) ?? [];
+      for (const [error] of replies) if (error) throw error;
+      return [replies[0]?.[1], replies[1]?.[1]] as [(string | null)[], string | null];
+    });
+    if (state == null) {
+      this.#loadedTail = null;
+      return null;
+    }
     // The control plane's own copy: the private keys of key pairs are kept here, and only here.
-    const keyset = parseKeyset(parseJson(state, this.#keys.state), { private: true });
+    const keyset = parseKeyset(parseJson(state, keys.state), { private: true });
+    this.#loadedTail = { version: keyset.version, tail };
     return { keyset, envelope: envelope ?? null };
   }
 
@@ -207,7 +221,15 @@ export class ValkeyStorage implements KeysetStorage {
     const signingKey = JSON.stringify(signingJwk(next.keyset));
     const keys = this.#keys;
     const link = JSON.stringify(await chainLink(next.keyset));
-    const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));
+    // Used once: whatever this swap's outcome, the tail read with the keyset may no longer be the log's.
+    const loaded = this.#loadedTail;
+    this.#loadedTail = null;
+    const tail =
+      action === undefined
+        ? null
+        : loaded?.version === expectedVersion
+          ? loaded.tail
+          : await this.#call(() => this.#client.lindex(keys.audit, -1));
     const entry = action === undefined ? null : nextAuditEntry(tail, action, next.keyset.version, new Date());
     // WAIT follows on the same connection (and, on a Cluster, the same node) as the script it confirms.
     const pipeline = this.#client
@@ -289,6 +311,8 @@ export class ValkeyStorage implements KeysetStorage {
     action?: AuditAction,
   ): Promise<boolean> {
     const keys = this.#keys;
+    // This appends to the audit log too: a tail read with the keyset before is no longer its tail.
+    this.#loadedTail = null;
     const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));
     const entry = action === undefined ? null : nextAuditEntry(tail, action, next.serial, new Date());
     const pipeline = this.#client

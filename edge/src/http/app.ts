@@ -3,12 +3,12 @@ import type { Context } from 'hono';
 import { HonoBase as Hono } from 'hono/hono-base';
 import { TrieRouter } from 'hono/router/trie-router';
 import { JwksCache, matchesIfNoneMatch } from '../../../shared/jwks.ts';
-import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import { MAX_REVOCATIONS_BYTES, type RevocationSet } from '../../../shared/revocations.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
 import type { RevocationSync } from '../revocation/revocation-sync.ts';
-import { type ErrorAnswer, INTERNAL_ERROR, keysetFailure, revocationsFailure } from './error-answers.ts';
+import { type ErrorAnswer, INTERNAL_ERROR, revocationsFailure } from './error-answers.ts';
+import type { KeysetPushProtocol } from './keyset-push.ts';
 import { accessLine, type EdgeMetrics, METRICS_CONTENT_TYPE } from './metrics-answer.ts';
 import { readBodyText } from './read-body.ts';
 import type { VerifyProtocol } from './verify-protocol.ts';
@@ -20,6 +20,8 @@ export interface AppParts {
   revocations: RevocationSet;
   revocationSync: RevocationSync;
   verify: VerifyProtocol;
+  /** PUT /keyset. */
+  keysetPush: KeysetPushProtocol;
   /** The verified-token cache's counters in this isolate; undefined when VERIFY_CACHE_SIZE is 0. */
   cacheStats: () => { hits: number; misses: number; size: number } | undefined;
   now: () => number;
@@ -45,10 +47,11 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
   if (parts.accessLog) {
     app.use('*', async (c, next) => {
       const method = c.req.method;
-      // VerifyProtocol logs /verify itself, on the Node entry's direct path too.
-      if (c.req.path === '/verify' && (method === 'GET' || method === 'POST' || method === 'HEAD')) {
-        return next();
-      }
+      // VerifyProtocol logs /verify itself, and KeysetPushProtocol PUT /keyset, on the Node entry's direct
+      // paths too.
+      const path = c.req.path;
+      if (path === '/verify' && (method === 'GET' || method === 'POST' || method === 'HEAD')) return next();
+      if (path === '/keyset' && method === 'PUT') return next();
       const startedAt = performance.now();
       await next();
       const durationMs = performance.now() - startedAt;
@@ -88,29 +91,11 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
   });
 
   app.put('/keyset', async (c) => {
-    try {
-      const envelope = await readBodyText(c.req.raw, MAX_ENVELOPE_BYTES);
-      if (envelope === undefined) {
-        metrics.pushed('envelope_malformed');
-        c.set('outcome', 'envelope_malformed');
-        return c.json({ error: 'envelope_malformed' }, 400);
-      }
-      const { outcome, version } = await sync.push(envelope);
-      metrics.pushed(outcome);
-      c.set('outcome', outcome);
-      if (outcome === 'taken') {
-        parts.log(`keyset: took version ${version} (push)`);
-        background(c, sync.publish(envelope, version));
-      }
-      // With the held revocation serial: the control plane learns it from every keyset push.
-      return c.json({ ...pushAnswer(store, version, parts.now()), revocations: revocations.serial });
-    } catch (error) {
-      const failure = keysetFailure(error, store.version);
-      if (failure === undefined) throw error;
-      metrics.pushed(failure.body.error);
-      c.set('outcome', failure.body.error);
-      return answer(c, failure);
-    }
+    const answer = await parts.keysetPush.answer({
+      readBody: (max) => readBodyText(c.req.raw, max),
+      background: (task) => background(c, task),
+    });
+    return c.body(answer.body, answer.status, answer.headers);
   });
 
   // A signed revocation list (SPEC section 8): a delta from the held serial, or a snapshot (from 0).
@@ -186,21 +171,6 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
     return answer(c, INTERNAL_ERROR);
   });
   return app;
-}
-
-/**
- * PUT /keyset's 200 answer: the version (SPEC section 6), the kids of the keyset now held and the edge's clock
- * (epoch ms), from which the control plane keeps its inventory of what each edge holds and how far its clock
- * is off. `kids` is left out when another push replaced the keyset meanwhile: they would belong to another version.
- */
-function pushAnswer(
-  store: KeysetStore,
-  version: number,
-  time: number,
-): { version: number; kids?: string[]; time: number } {
-  const ring = store.ring;
-  if (ring === undefined || ring.version !== version) return { version, time };
-  return { version, kids: ring.keyset.keys.map((key) => key.kid), time };
 }
 
 /** Why the edge cannot verify now, with /healthz's status codes; undefined when it can. */

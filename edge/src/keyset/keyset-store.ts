@@ -23,9 +23,12 @@ export class KeysetStore {
   #hash = '';
   #takenAt = 0;
   #confirmedAt = 0;
+  /** The primitive's synchronous SHA-256 (node:crypto), when it has one. */
+  readonly #sha256: ((data: Uint8Array) => Uint8Array) | undefined;
 
   constructor(options: KeysetStoreOptions) {
     this.#options = options;
+    this.#sha256 = options.primitive.envelope?.sha256;
   }
 
   get ring(): KeyRing | undefined {
@@ -69,7 +72,7 @@ export class KeysetStore {
   async accept(keyset: Keyset): Promise<AcceptOutcome> {
     // An older version is refused on its number alone, before hashing it.
     this.#refuseOlder(keyset);
-    const hash = await keysetHash(keyset);
+    const hash = await keysetHash(keyset, this.#sha256);
     const before = this.#check(keyset, hash);
     if (before !== undefined) return before;
     const ring = await prepareKeyRing(keyset, this.#options.primitive, this.#options.algorithms);
@@ -91,7 +94,7 @@ export class KeysetStore {
 
   /** True when `keyset` is the held one: same version, same content. */
   async holds(keyset: Keyset): Promise<boolean> {
-    return keyset.version === this.version && (await keysetHash(keyset)) === this.#hash;
+    return keyset.version === this.version && (await keysetHash(keyset, this.#sha256)) === this.#hash;
   }
 
   #check(keyset: Keyset, hash: string): AcceptOutcome | undefined {
