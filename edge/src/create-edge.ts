@@ -7,8 +7,9 @@ import { type VerifyPrimitive, webCryptoVerify } from '../../shared/verify-primi
 import { parseEdgeConfig } from './config.ts';
 import type { EdgeEnv } from './env.ts';
 import { createApp } from './http/app.ts';
-import { type KeysetPushAnswer, KeysetPushProtocol, type KeysetPushRequest } from './http/keyset-push.ts';
+import { KeysetPushProtocol, type KeysetPushRequest, type PushAnswer } from './http/keyset-push.ts';
 import { EdgeMetrics } from './http/metrics-answer.ts';
+import { RevocationsPushProtocol, type RevocationsPushRequest } from './http/revocations-push.ts';
 import { type VerifyAnswer, VerifyProtocol, type VerifyRequest } from './http/verify-protocol.ts';
 import { KeysetStore } from './keyset/keyset-store.ts';
 import { KeysetSync, type PullReason, type PullReport } from './keyset/keyset-sync.ts';
@@ -59,8 +60,10 @@ export interface Edge {
   /** The most a POST /verify body may hold, for a server that reads it ahead (VerifyProtocol.bodyLimit). */
   readonly verifyBodyLimit: number;
   /** PUT /keyset without HTTP, for a runtime entry that answers it from its own server; never rejects. */
-  pushKeyset(request: KeysetPushRequest): Promise<KeysetPushAnswer>;
-  /** The edge's log, for the lines a runtime entry writes after the answer (KeysetPushRequest.logAfterAnswer). */
+  pushKeyset(request: KeysetPushRequest): Promise<PushAnswer>;
+  /** PUT /revocations without HTTP, for a runtime entry that answers it from its own server; never rejects. */
+  pushRevocations(request: RevocationsPushRequest): Promise<PushAnswer>;
+  /** The edge's log, for the lines a runtime entry writes after the answer (a push's logAfterAnswer). */
   log(message: string): void;
   /** A pull now, as the cron trigger does. */
   refresh(reason?: PullReason): Promise<PullReport>;
@@ -155,13 +158,19 @@ export function createEdge(deps: EdgeDeps): Edge {
     log,
     accessLog: config.accessLog,
   });
+  const revocationsPush = new RevocationsPushProtocol({
+    revocationSync,
+    metrics,
+    log,
+    accessLog: config.accessLog,
+  });
   const app = createApp({
     store,
     sync,
     revocations,
-    revocationSync,
     verify,
     keysetPush,
+    revocationsPush,
     cacheStats: () => verifier.cacheStats,
     now,
     log,
@@ -179,6 +188,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     verify: (request) => verify.respond(request),
     verifyBodyLimit: verify.bodyLimit,
     pushKeyset: (request) => keysetPush.answer(request),
+    pushRevocations: (request) => revocationsPush.answer(request),
     log,
     refresh: (reason = 'scheduled') => sync.refresh(reason),
   };

@@ -3,14 +3,14 @@ import type { Context } from 'hono';
 import { HonoBase as Hono } from 'hono/hono-base';
 import { TrieRouter } from 'hono/router/trie-router';
 import { JwksCache, matchesIfNoneMatch } from '../../../shared/jwks.ts';
-import { MAX_REVOCATIONS_BYTES, type RevocationSet } from '../../../shared/revocations.ts';
+import type { RevocationSet } from '../../../shared/revocations.ts';
 import type { KeysetStore } from '../keyset/keyset-store.ts';
 import type { KeysetSync } from '../keyset/keyset-sync.ts';
-import type { RevocationSync } from '../revocation/revocation-sync.ts';
-import { type ErrorAnswer, INTERNAL_ERROR, revocationsFailure } from './error-answers.ts';
+import { type ErrorAnswer, INTERNAL_ERROR } from './error-answers.ts';
 import type { KeysetPushProtocol } from './keyset-push.ts';
 import { accessLine, type EdgeMetrics, METRICS_CONTENT_TYPE } from './metrics-answer.ts';
 import { readBodyText } from './read-body.ts';
+import type { RevocationsPushProtocol } from './revocations-push.ts';
 import type { VerifyProtocol } from './verify-protocol.ts';
 
 export interface AppParts {
@@ -18,10 +18,11 @@ export interface AppParts {
   sync: KeysetSync;
   /** The held revocations (read for /healthz, /metrics and PUT /keyset's answer). */
   revocations: RevocationSet;
-  revocationSync: RevocationSync;
   verify: VerifyProtocol;
   /** PUT /keyset. */
   keysetPush: KeysetPushProtocol;
+  /** PUT /revocations. */
+  revocationsPush: RevocationsPushProtocol;
   /** The verified-token cache's counters in this isolate; undefined when VERIFY_CACHE_SIZE is 0. */
   cacheStats: () => { hits: number; misses: number; size: number } | undefined;
   now: () => number;
@@ -39,7 +40,7 @@ export interface AppParts {
 type AppEnv = { Variables: { outcome: string } };
 
 export function createApp(parts: AppParts): Hono<AppEnv> {
-  const { store, sync, revocations, revocationSync, verify, metrics } = parts;
+  const { store, sync, revocations, verify, metrics } = parts;
   // The trie router alone: the default preset bundles it with the RegExp router too (the same matches, more
   // bytes in the Worker); the tiny preset's pattern router would also take `/verify/` for `/verify`.
   const app = new Hono<AppEnv>({ router: new TrieRouter() });
@@ -47,11 +48,11 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
   if (parts.accessLog) {
     app.use('*', async (c, next) => {
       const method = c.req.method;
-      // VerifyProtocol logs /verify itself, and KeysetPushProtocol PUT /keyset, on the Node entry's direct
-      // paths too.
+      // VerifyProtocol logs /verify itself, and the push protocols PUT /keyset and PUT /revocations, on the
+      // Node entry's direct paths too.
       const path = c.req.path;
       if (path === '/verify' && (method === 'GET' || method === 'POST' || method === 'HEAD')) return next();
-      if (path === '/keyset' && method === 'PUT') return next();
+      if (method === 'PUT' && (path === '/keyset' || path === '/revocations')) return next();
       const startedAt = performance.now();
       await next();
       const durationMs = performance.now() - startedAt;
@@ -98,27 +99,9 @@ export function createApp(parts: AppParts): Hono<AppEnv> {
     return c.body(answer.body, answer.status, answer.headers);
   });
 
-  // A signed revocation list (SPEC section 8): a delta from the held serial, or a snapshot (from 0).
   app.put('/revocations', async (c) => {
-    try {
-      const jws = await readBodyText(c.req.raw, MAX_REVOCATIONS_BYTES);
-      if (jws === undefined) {
-        metrics.revocationsPushed('envelope_malformed');
-        c.set('outcome', 'envelope_malformed');
-        return c.json({ error: 'envelope_malformed' }, 400, noStore);
-      }
-      const { outcome, serial } = await revocationSync.push(jws);
-      metrics.revocationsPushed(outcome);
-      c.set('outcome', outcome);
-      if (outcome === 'taken') parts.log(`revocations: took serial ${serial} (push)`);
-      return c.json({ serial }, 200, noStore);
-    } catch (error) {
-      const failure = revocationsFailure(error);
-      if (failure === undefined) throw error;
-      metrics.revocationsPushed(failure.body.error);
-      c.set('outcome', failure.body.error);
-      return answer(c, failure);
-    }
+    const answer = await parts.revocationsPush.answer({ readBody: (max) => readBodyText(c.req.raw, max) });
+    return c.body(answer.body, answer.status, answer.headers);
   });
 
   app.get('/healthz', (c) => {

@@ -24,7 +24,8 @@ export interface KeysetPushRequest {
   logAfterAnswer?: boolean;
 }
 
-export interface KeysetPushAnswer {
+/** A push's answer, whatever was pushed. */
+export interface PushAnswer {
   status: 200 | ErrorAnswer<unknown>['status'];
   /** Lower-case names, content-type included. */
   headers: Record<string, string>;
@@ -36,20 +37,19 @@ export interface KeysetPushAnswer {
   logLines?: string[];
 }
 
-export interface KeysetPushParts {
+export type KeysetPushAnswer = PushAnswer;
+
+export interface KeysetPushParts extends PushLog {
   store: KeysetStore;
   sync: KeysetSync;
   /** The held revocations: their serial rides along in every 200. */
   revocations: RevocationSet;
   metrics: EdgeMetrics;
   now: () => number;
-  log: (message: string) => void;
-  /** ACCESS_LOG: one line per request through `log`. */
-  accessLog: boolean;
 }
 
 const JSON_ONLY = { 'content-type': 'application/json' };
-const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+export const JSON_NO_STORE = { 'content-type': 'application/json', 'cache-control': 'no-store' };
 
 export class KeysetPushProtocol {
   readonly #parts: KeysetPushParts;
@@ -59,22 +59,8 @@ export class KeysetPushProtocol {
   }
 
   /** Answers one PUT /keyset; an unexpected error is logged (by name only) and answered 500, never thrown. */
-  async answer(request: KeysetPushRequest): Promise<KeysetPushAnswer> {
-    const startedAt = this.#parts.accessLog ? performance.now() : 0;
-    const lines: string[] = [];
-    const log = request.logAfterAnswer ? (line: string) => lines.push(line) : this.#parts.log;
-    let answer: KeysetPushAnswer;
-    try {
-      answer = await this.#answer(request, log);
-    } catch (error) {
-      log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
-      answer = { ...failure(INTERNAL_ERROR), outcome: 'internal_error' };
-    }
-    if (this.#parts.accessLog) {
-      const durationMs = performance.now() - startedAt;
-      log(accessLine('PUT', '/keyset', answer.status, answer.outcome, durationMs));
-    }
-    return request.logAfterAnswer ? { ...answer, logLines: lines } : answer;
+  answer(request: KeysetPushRequest): Promise<KeysetPushAnswer> {
+    return answerPush('/keyset', this.#parts, request, (log) => this.#answer(request, log));
   }
 
   async #answer(request: KeysetPushRequest, log: (line: string) => void): Promise<KeysetPushAnswer> {
@@ -111,7 +97,42 @@ export class KeysetPushProtocol {
   }
 }
 
-function failure<B>(answer: ErrorAnswer<B>): Omit<KeysetPushAnswer, 'outcome'> {
+/** What a push protocol (PUT /keyset, PUT /revocations) needs to log its answers. */
+export interface PushLog {
+  log: (message: string) => void;
+  /** ACCESS_LOG: one line per request through `log`. */
+  accessLog: boolean;
+}
+
+/**
+ * Runs `answer` for one push to `path`: its log lines go to the log, or with `logAfterAnswer` into the answer's
+ * `logLines`; an unexpected error is logged (by name only) and answered 500; then the access line, if logged.
+ */
+export async function answerPush(
+  path: string,
+  parts: PushLog,
+  request: { logAfterAnswer?: boolean },
+  answer: (log: (line: string) => void) => Promise<PushAnswer>,
+): Promise<PushAnswer> {
+  const startedAt = parts.accessLog ? performance.now() : 0;
+  const lines: string[] = [];
+  const log = request.logAfterAnswer ? (line: string) => lines.push(line) : parts.log;
+  let answered: PushAnswer;
+  try {
+    answered = await answer(log);
+  } catch (error) {
+    log(`edge: unexpected error: ${error instanceof Error ? error.name : typeof error}`);
+    answered = { ...failure(INTERNAL_ERROR), outcome: 'internal_error' };
+  }
+  if (parts.accessLog) {
+    const durationMs = performance.now() - startedAt;
+    log(accessLine('PUT', path, answered.status, answered.outcome, durationMs));
+  }
+  return request.logAfterAnswer ? { ...answered, logLines: lines } : answered;
+}
+
+/** An error answer as JSON, not to be stored. */
+export function failure<B>(answer: ErrorAnswer<B>): Omit<PushAnswer, 'outcome'> {
   return {
     status: answer.status,
     headers: { ...JSON_NO_STORE, ...answer.headers },

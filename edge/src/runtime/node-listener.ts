@@ -1,16 +1,18 @@
 /**
  * The Node entry's request listener: GET and POST /verify go straight from node:http to the edge's
- * VerifyProtocol, and PUT /keyset to its KeysetPushProtocol (the ones the Hono routes call too), skipping the web
- * Request/Response round trip @hono/node-server makes; every other request goes to the Hono app.
+ * VerifyProtocol, PUT /keyset to its KeysetPushProtocol and PUT /revocations to its RevocationsPushProtocol (the
+ * ones the Hono routes call too), skipping the web Request/Response round trip @hono/node-server makes; every
+ * other request goes to the Hono app.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { fromUtf8 } from '../../../shared/base64url.ts';
 import { bearerToken } from '../../../shared/bearer-token.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
+import { MAX_REVOCATIONS_BYTES } from '../../../shared/revocations.ts';
 import type { Edge } from '../create-edge.ts';
 import { EdgeError } from '../errors.ts';
-import type { KeysetPushAnswer } from '../http/keyset-push.ts';
+import type { KeysetPushRequest, PushAnswer } from '../http/keyset-push.ts';
 import type { BodyReader, VerifyAnswer } from '../http/verify-protocol.ts';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
@@ -42,6 +44,26 @@ export function createNodeListener(edge: Edge): NodeListener {
     }
   };
 
+  // A push: read with callbacks, as for POST /verify; the protocol then opens and takes what was pushed.
+  const push = (
+    request: IncomingMessage,
+    response: ServerResponse,
+    maxBytes: number,
+    protocol: (request: KeysetPushRequest) => Promise<PushAnswer>,
+  ) => {
+    readIncoming(request, maxBytes, headersOf(request).contentLength, (read) => {
+      protocol({ readBody: async () => read(), background: runOn, logAfterAnswer: true }).then((settled) => {
+        try {
+          send(response, settled);
+        } catch {
+          response.destroy();
+        }
+        // The log lines once the answer is written: the pusher does not wait for them.
+        for (const line of settled.logLines ?? []) edge.log(line);
+      });
+    });
+  };
+
   return (request, response) => {
     const { method, url } = request;
     if ((method === 'GET' || method === 'POST') && (url === '/verify' || url?.startsWith('/verify?'))) {
@@ -58,20 +80,11 @@ export function createNodeListener(edge: Edge): NodeListener {
       return;
     }
     if (method === 'PUT' && (url === '/keyset' || url?.startsWith('/keyset?'))) {
-      // Read with callbacks, as for POST /verify; the protocol then opens and takes the envelope.
-      readIncoming(request, MAX_ENVELOPE_BYTES, headersOf(request).contentLength, (read) => {
-        edge
-          .pushKeyset({ readBody: async () => read(), background: runOn, logAfterAnswer: true })
-          .then((settled) => {
-            try {
-              send(response, settled);
-            } catch {
-              response.destroy();
-            }
-            // The log lines once the answer is written: the pusher does not wait for them.
-            for (const line of settled.logLines ?? []) edge.log(line);
-          });
-      });
+      push(request, response, MAX_ENVELOPE_BYTES, edge.pushKeyset);
+      return;
+    }
+    if (method === 'PUT' && (url === '/revocations' || url?.startsWith('/revocations?'))) {
+      push(request, response, MAX_REVOCATIONS_BYTES, edge.pushRevocations);
       return;
     }
     void viaHono(request, response);
@@ -82,7 +95,7 @@ export function createNodeListener(edge: Edge): NodeListener {
  * Writes the answer with its headers as one flat array (no object for node:http to walk) and Content-Length set
  * (no chunked encoding). A client that went away mid-body gets no answer.
  */
-function send(response: ServerResponse, answer: VerifyAnswer | KeysetPushAnswer): void {
+function send(response: ServerResponse, answer: VerifyAnswer | PushAnswer): void {
   if (response.destroyed) return;
   const headers: string[] = [];
   for (const name in answer.headers) headers.push(name, answer.headers[name] as string);
