@@ -22,6 +22,7 @@ import {
   revocationsSince,
   signRevocationList,
 } from './revocations.ts';
+import { nodeEnvelopeCrypto } from './runtime/node-envelope.ts';
 import { MANIFEST_TYPE, signManifest } from './signed-manifest.ts';
 
 const SIGNER = await importSigner(new Uint8Array(randomBytes(32)));
@@ -223,6 +224,27 @@ describe('signed revocation lists', () => {
     expect(await codeOf(openRevocationList(`${header}.${other}.${signature}`, VERIFIERS))).toBe(
       'envelope_signature_invalid',
     );
+  });
+
+  it("opens with the runtime's synchronous Ed25519 check when given one, with the same verdicts as WebCrypto", async () => {
+    const keys = openingKeys([], [SIGNER.publicKey], nodeEnvelopeCrypto);
+    const verifiers = await keys.verifiers;
+    let calls = 0;
+    const counted = {
+      verifyEd25519: (...args: Parameters<typeof nodeEnvelopeCrypto.verifyEd25519>) => {
+        calls++;
+        return nodeEnvelopeCrypto.verifyEd25519(...args);
+      },
+    };
+    const jws = await signRevocationList(sample, SIGNER);
+    expect(await openRevocationList(jws, verifiers, counted)).toEqual(sample);
+    expect(calls).toBe(1);
+    const [header, , signature] = jws.split('.');
+    const other = (await signRevocationList(list(9, 0, []), SIGNER)).split('.')[1];
+    const changed = `${header}.${other}.${signature}`;
+    expect(await codeOf(openRevocationList(changed, verifiers, counted))).toBe('envelope_signature_invalid');
+    expect(await codeOf(openRevocationList(changed, verifiers))).toBe('envelope_signature_invalid');
+    expect(calls).toBe(2);
   });
 
   it('refuses a keyset manifest as a revocation list, and a revocation list as a keyset manifest', async () => {

@@ -14,6 +14,7 @@
  */
 import { fromUtf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
+import type { EnvelopeCrypto } from './keyset-envelope.ts';
 import type { KeysetSigner, KeysetVerifier } from './keyset-signing-key.ts';
 import { signManifest, verifyManifest } from './signed-manifest.ts';
 
@@ -136,11 +137,13 @@ export function signRevocationList(list: RevocationList, signer: KeysetSigner): 
 /**
  * The list in a signed document: `revocations_too_large` past MAX_REVOCATIONS_BYTES, `envelope_malformed` or
  * `envelope_signature_invalid` (signed-manifest.ts) unless one of `verifiers` signed it as a revocation list,
- * `revocations_invalid` when its content is not a list.
+ * `revocations_invalid` when its content is not a list. `crypto`: the runtime's synchronous Ed25519 check, as for
+ * keysets (keyset-envelope.ts), where it has one; WebCrypto otherwise.
  */
 export async function openRevocationList(
   jws: string,
   verifiers: readonly KeysetVerifier[],
+  crypto?: Pick<EnvelopeCrypto, 'verifyEd25519'>,
 ): Promise<RevocationList> {
   if (jws.length > MAX_REVOCATIONS_BYTES) {
     throw new KeywardError(
@@ -148,7 +151,7 @@ export async function openRevocationList(
       `revocation lists are at most ${MAX_REVOCATIONS_BYTES} bytes`,
     );
   }
-  const payload = await verifyManifest(jws, verifiers, undefined, REVOCATIONS_TYPE);
+  const payload = await verifyManifest(jws, verifiers, crypto, REVOCATIONS_TYPE);
   const json = fromUtf8(payload);
   let value: unknown;
   try {

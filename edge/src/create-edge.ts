@@ -105,6 +105,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   const revocationSync = new RevocationSync({
     set: revocations,
     verifiers: () => keys.verifiers,
+    crypto: keys.crypto,
     sources: revocationSources,
     now,
     log,

@@ -5,6 +5,7 @@
  * the list, so a pull asks the origins, and nearly always hears "nothing newer" (a 304, or a serial not above the
  * held one).
  */
+import type { EnvelopeCrypto } from '../../../shared/keyset-envelope.ts';
 import type { KeysetVerifier } from '../../../shared/keyset-signing-key.ts';
 import { openRevocationList, type RevocationSet } from '../../../shared/revocations.ts';
 import type { PullOutcome, PullReason } from '../keyset/keyset-sync.ts';
@@ -14,6 +15,8 @@ export interface RevocationSyncOptions {
   set: RevocationSet;
   /** KEYSET_VERIFY_KEY(s): a list is taken only signed by one of them, as a revocation list. */
   verifiers: () => Promise<readonly KeysetVerifier[]>;
+  /** The runtime's synchronous Ed25519 check (node:crypto on Node and Bun), the keyset's; WebCrypto without. */
+  crypto?: Pick<EnvelopeCrypto, 'verifyEd25519'>;
   /** KEYSET_URL's and Upstash's, in that order. */
   sources: readonly RevocationSource[];
   now: () => number;
@@ -46,7 +49,7 @@ export class RevocationSync {
    * held set is then unchanged.
    */
   async push(jws: string): Promise<RevocationPushResult> {
-    const list = await openRevocationList(jws.trim(), await this.#o.verifiers());
+    const list = await openRevocationList(jws.trim(), await this.#o.verifiers(), this.#o.crypto);
     const outcome = this.#o.set.apply(list, this.#o.now());
     return { outcome, serial: this.#o.set.serial };
   }
