@@ -4,7 +4,7 @@
  * one after the other, judges bench/targets.ts, prints the tables and writes bench/results.json (and the
  * README's tables to .tmp/bench-tables.md). Loopback only; every load is bounded in time.
  *
- *   node bench/run.ts           full run, about five minutes on two cores
+ *   node bench/run.ts           full run, about twelve minutes on two cores
  *   node bench/run.ts --quick   shorter rounds and fewer calls, to check the harness (figures not comparable)
  *   node bench/run.ts --only=inProcess,workerd
  *                               only those cases (names in bench/figures.ts CASE_NAMES; also BENCH_ONLY=...);
