@@ -2,11 +2,11 @@
  * The synchronous node:crypto verify primitive: no thread-pool hop, keys imported once. HMAC compares in constant
  * time; ES256 takes the JWS form of the signature (IEEE P1363, raw r||s), never DER.
  */
-import * as nodeCrypto from 'node:crypto';
 import {
   createHmac,
   createPublicKey,
   createSecretKey,
+  hash,
   type KeyObject,
   type JsonWebKey as NodeJsonWebKey,
   timingSafeEqual,
@@ -17,7 +17,7 @@ import { publicJwk, type VerifyPrimitive } from '../verify-primitive.ts';
 import { nodeEnvelopeCrypto } from './node-envelope.ts';
 
 type NodeKey =
-  | { alg: 'HS256'; key: KeyObject; mac: (signingInput: string) => Uint8Array }
+  | { alg: 'HS256'; mac: (signingInput: string) => Uint8Array }
   | { alg: 'ES256'; key: { key: KeyObject; dsaEncoding: 'ieee-p1363' } }
   | { alg: 'EdDSA'; key: KeyObject };
 
@@ -26,8 +26,7 @@ export const nodeVerify: VerifyPrimitive<NodeKey> = {
   envelope: nodeEnvelopeCrypto,
   importKey(entry) {
     if (entry.alg === 'HS256') {
-      const secret = decodeBase64url(entry.k) as Uint8Array;
-      return { alg: 'HS256', key: createSecretKey(secret), mac: hmacSha256(secret) };
+      return { alg: 'HS256', mac: hmacSha256(decodeBase64url(entry.k) as Uint8Array) };
     }
     const key = createPublicKey({ key: publicJwk(entry) as NodeJsonWebKey, format: 'jwk' });
     if (entry.alg === 'ES256') return { alg: 'ES256', key: { key, dsaEncoding: 'ieee-p1363' } };
@@ -50,23 +49,17 @@ const BLOCK = 64;
 const SCRATCH_INPUT_BYTES = 16 * 1024;
 /** Where the inner hash's input is put together: the key's inner pad, then the signing input. */
 const scratch = Buffer.alloc(BLOCK + SCRATCH_INPUT_BYTES);
-// `crypto.hash` (Node 21.7+, Bun, Deno): a one-shot digest, no Hash object per call.
-const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer })
-  .hash;
 
 /**
- * HMAC-SHA256 under `secret` (RFC 2104), as two one-shot SHA-256 digests over the key's pads computed once here:
- * createHmac sets up an HMAC object, fetches the digest and keys it on every call, which in a server whose caches
- * the network work keeps cold costs several times the two digests (`npm run bench`, case http). Same bytes as
- * createHmac (shared/runtime/node-verify.test.ts); createHmac where the runtime has no `crypto.hash` and for inputs
- * longer than the scratch buffer. Synchronous and not reentrant: each call fills the module's scratch buffer and
- * is done with it before returning.
+ * HMAC-SHA256 under `secret` (RFC 2104), as two one-shot SHA-256 digests (`crypto.hash`, which Node 22, Bun and
+ * Deno have) over the key's pads computed once here: createHmac sets up an HMAC object, fetches the digest and
+ * keys it on every call, which in a server whose caches the network work keeps cold costs several times the two
+ * digests (`npm run bench`, case http). Same bytes as createHmac (shared/runtime/node-verify.test.ts); createHmac
+ * for inputs longer than the scratch buffer. Synchronous and not reentrant: each call fills the module's scratch
+ * buffer and is done with it before returning.
  */
 export function hmacSha256(secret: Uint8Array): (input: string) => Uint8Array {
-  const fallback = createSecretKey(secret);
-  const viaCreateHmac = (input: string) => createHmac('sha256', fallback).update(input).digest();
-  const hash = oneShot;
-  if (hash === undefined) return viaCreateHmac;
+  let longInputKey: KeyObject | undefined;
   // A key longer than a block is hashed first; a shorter one is zero-padded to the block.
   const key = secret.length > BLOCK ? hash('sha256', secret, 'buffer') : secret;
   const innerPad = Buffer.alloc(BLOCK, 0x36);
@@ -77,7 +70,10 @@ export function hmacSha256(secret: Uint8Array): (input: string) => Uint8Array {
   }
   return (input) => {
     // Three UTF-8 bytes at most per UTF-16 unit: a string this short always fits.
-    if (input.length * 3 > SCRATCH_INPUT_BYTES) return viaCreateHmac(input);
+    if (input.length * 3 > SCRATCH_INPUT_BYTES) {
+      longInputKey ??= createSecretKey(secret);
+      return createHmac('sha256', longInputKey).update(input).digest();
+    }
     innerPad.copy(scratch, 0);
     const written = scratch.write(input, BLOCK, 'utf8');
     hash('sha256', scratch.subarray(0, BLOCK + written), 'buffer').copy(outer, BLOCK);
