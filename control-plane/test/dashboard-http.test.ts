@@ -13,6 +13,7 @@ import { SecretService } from '../src/grpc/secret-service.ts';
 import { createHttpApp, startHttpServer } from '../src/http-server.ts';
 import { KeysetManager } from '../src/keyset/keyset-manager.ts';
 import { createLogger } from '../src/logger.ts';
+import { ROTATION_OFF } from '../src/rotation/rotation-status.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
 
 const ADMIN_TOKEN = randomBytes(48).toString('base64url');
@@ -37,16 +38,7 @@ beforeAll(async () => {
       staleBeyondTtl: () => manager.staleBeyondTtl,
       storageKind: storage.kind,
       edges: () => [],
-      rotation: async () => ({
-        phase: 'off',
-        standby_kid: null,
-        staged_at: null,
-        stage_at: null,
-        due_at: null,
-        unconfirmed_edges: 0,
-        unconfirmed_urls: [],
-        blocked_since: null,
-      }),
+      rotation: async () => ROTATION_OFF,
       auditTail: (count) => storage.auditTail(count),
       now: () => new Date(),
     });
