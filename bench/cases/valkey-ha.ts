@@ -279,13 +279,7 @@ export async function measureValkeyHa(options: {
           ),
       );
       await stopAll();
-      sentinelRounds.promotedMs.push(result.promotedMs);
-      sentinelRounds.firstRotationMs.push(result.firstRotationMs);
-      sentinelRounds.failedCalls.push(result.failedCalls);
-      options.log(
-        `  Sentinel failover ${round + 1}: promoted after ${result.promotedMs.toFixed(0)} ms, ` +
-          `first rotation after ${result.firstRotationMs.toFixed(0)} ms (${result.failedCalls} failed calls)`,
-      );
+      recordRound(sentinelRounds, 'Sentinel', round, result, options.log);
     }
     failover.push(sentinelRounds);
 
@@ -321,17 +315,28 @@ export async function measureValkeyHa(options: {
           ),
       );
       await stopAll();
-      clusterRounds.promotedMs.push(result.promotedMs);
-      clusterRounds.firstRotationMs.push(result.firstRotationMs);
-      clusterRounds.failedCalls.push(result.failedCalls);
-      options.log(
-        `  Cluster failover ${round + 1}: promoted after ${result.promotedMs.toFixed(0)} ms, ` +
-          `first rotation after ${result.firstRotationMs.toFixed(0)} ms (${result.failedCalls} failed calls)`,
-      );
+      recordRound(clusterRounds, 'Cluster', round, result, options.log);
     }
     failover.push(clusterRounds);
     return { valkeyVersion: valkeyVersion(), gracePeriod, latency, failover };
   } finally {
     await stopAll();
   }
+}
+
+/** Adds one failover round's figures to `rounds` and logs them. */
+function recordRound(
+  rounds: FailoverFigures,
+  label: string,
+  round: number,
+  result: { promotedMs: number; firstRotationMs: number; failedCalls: number },
+  log: (line: string) => void,
+): void {
+  rounds.promotedMs.push(result.promotedMs);
+  rounds.firstRotationMs.push(result.firstRotationMs);
+  rounds.failedCalls.push(result.failedCalls);
+  log(
+    `  ${label} failover ${round + 1}: promoted after ${result.promotedMs.toFixed(0)} ms, ` +
+      `first rotation after ${result.firstRotationMs.toFixed(0)} ms (${result.failedCalls} failed calls)`,
+  );
 }
