@@ -7,24 +7,22 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * From this many bytes the runtime's own `btoa` encodes (every runtime has it): the loop below builds its string
- * four characters at a time, about 0.1 µs a byte (a signed revocation list of a few MB took most of a second),
- * while `btoa` runs in native code once the bytes are a binary string. Below it the loop is as fast.
+ * From this many bytes a large input (a signed revocation list of a few MB) is encoded in one pass: by the
+ * runtime's native `Uint8Array.prototype.toBase64` where it has one (Bun, Deno, workerd; Node from 25), else
+ * into a byte array of ASCII codes read back with one TextDecoder call. The string-building loop below costs
+ * about 0.1 µs a byte; below this size it is as fast and allocates less.
  */
-const NATIVE_FROM_BYTES = 4096;
-/** Bytes turned into a binary string per String.fromCharCode call (its arguments go on the stack). */
-const CHUNK = 0x2000;
+const ONE_PASS_FROM_BYTES = 4096;
+const CODES = Uint8Array.from(ALPHABET, (char) => char.charCodeAt(0));
+const ascii = new TextDecoder();
+
+type NativeBase64 = (this: Uint8Array, options: { alphabet: 'base64url'; omitPadding: boolean }) => string;
+const nativeToBase64 = (Uint8Array.prototype as { toBase64?: NativeBase64 }).toBase64;
+const NATIVE_OPTIONS = { alphabet: 'base64url', omitPadding: true } as const;
 
 export function encodeBase64url(bytes: Uint8Array): string {
-  if (bytes.length >= NATIVE_FROM_BYTES) {
-    let binary = '';
-    for (let i = 0; i < bytes.length; i += CHUNK) {
-      // apply takes the typed array as it is; a spread would walk it through an iterator, several times slower.
-      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
-    }
-    const padded = btoa(binary);
-    const end = padded.endsWith('==') ? -2 : padded.endsWith('=') ? -1 : padded.length;
-    return padded.slice(0, end).replace(/\+/g, '-').replace(/\//g, '_');
+  if (bytes.length >= ONE_PASS_FROM_BYTES) {
+    return nativeToBase64 === undefined ? encodeLarge(bytes) : nativeToBase64.call(bytes, NATIVE_OPTIONS);
   }
   let out = '';
   let i = 0;
@@ -41,6 +39,28 @@ export function encodeBase64url(bytes: Uint8Array): string {
     out += ALPHABET[n >> 18] + ALPHABET[(n >> 12) & 63] + ALPHABET[(n >> 6) & 63];
   }
   return out;
+}
+
+/** The same encoding written into a byte array, four ASCII codes per three bytes, decoded to a string at once. */
+function encodeLarge(bytes: Uint8Array): string {
+  const out = new Uint8Array(Math.ceil((bytes.length * 4) / 3));
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
+    out[o++] = CODES[n >> 18] as number;
+    out[o++] = CODES[(n >> 12) & 63] as number;
+    out[o++] = CODES[(n >> 6) & 63] as number;
+    out[o++] = CODES[n & 63] as number;
+  }
+  const rest = bytes.length - i;
+  if (rest > 0) {
+    const n = ((bytes[i] as number) << 16) | (rest === 2 ? (bytes[i + 1] as number) << 8 : 0);
+    out[o++] = CODES[n >> 18] as number;
+    out[o++] = CODES[(n >> 12) & 63] as number;
+    if (rest === 2) out[o++] = CODES[(n >> 6) & 63] as number;
+  }
+  return ascii.decode(out.subarray(0, o));
 }
 
 // What `atob` takes but base64url is not: after `-`/`_` are mapped, atob would accept `+`, `/`, `=` padding

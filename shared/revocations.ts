@@ -130,8 +130,13 @@ export function revocationListJson(list: RevocationList): string {
   });
 }
 
-export function signRevocationList(list: RevocationList, signer: KeysetSigner): Promise<string> {
-  return signManifest(revocationListJson(list), signer, REVOCATIONS_TYPE);
+/** The signed list; `json` is `revocationListJson(list)` when the caller already made it (it is several MB at scale). */
+export function signRevocationList(
+  list: RevocationList,
+  signer: KeysetSigner,
+  json: string = revocationListJson(list),
+): Promise<string> {
+  return signManifest(json, signer, REVOCATIONS_TYPE);
 }
 
 /**

@@ -169,7 +169,7 @@ export class RevocationLog {
         `The revocation list would exceed ${maxBytes} bytes; nothing was revoked. Revocations expire after REVOCATION_TTL: revoke by subject to cover many tokens at once, or shorten token lifetimes`,
       );
     }
-    const document = await this.#sign(next);
+    const document = await this.#sign(next, json);
     if (!(await this.#options.storage.swapRevocations(expected, { serial: next.serial, document }, action))) {
       this.#readAt = Number.NEGATIVE_INFINITY;
       // Another replica wrote: a random pause so that two losers do not collide again in step.
@@ -181,8 +181,8 @@ export class RevocationLog {
     return true;
   }
 
-  async #sign(list: RevocationList): Promise<string> {
-    return signRevocationList(list, await this.#signerOrThrow());
+  async #sign(list: RevocationList, json?: string): Promise<string> {
+    return signRevocationList(list, await this.#signerOrThrow(), json);
   }
 
   #signerOrThrow(): Promise<KeysetSigner> {
