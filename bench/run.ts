@@ -129,6 +129,7 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
         rotationsPerCount: quick ? 5 : 30,
         pairedRotations: quick ? 10 : 60,
         breakdownCalls: quick ? 30 : 100,
+        fanOutRounds: quick ? 10 : 60,
         log,
       });
     },

@@ -17,6 +17,7 @@ import { quantile } from '../../test/support/stats.ts';
 import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
+import { type FanOutFloor, measureFanOutFloor } from '../support/fan-out-floor.ts';
 import { benchClaims } from '../support/fixture.ts';
 import { measurePushBreakdown, type PushBreakdown } from '../support/push-breakdown.ts';
 
@@ -83,6 +84,8 @@ export interface RotationBench {
    */
   oneEdgeAddsMs: number;
   pushBreakdown: PushBreakdown;
+  /** With the most edges: the rotation's CPU per process, and the same fan-out to bare servers (its floor). */
+  fanOutFloor: FanOutFloor;
   controlPlaneRssBytes: {
     idle: number;
     peakUnderRotations: number;
@@ -160,6 +163,8 @@ export async function measureRotation(options: {
   pairedRotations: number;
   /** Calls per part of the push breakdown. */
   breakdownCalls: number;
+  /** Rotations, and as many bare fan-outs, for the fan-out floor. */
+  fanOutRounds: number;
   log: (line: string) => void;
 }): Promise<RotationBench> {
   // A zero grace period keeps the keyset at one key over hundreds of rotations; with a long grace every
@@ -210,6 +215,7 @@ export async function measureRotation(options: {
 
     const propagation: PropagationFigures[] = [];
     let staging: StageFigures = { edges: 0, stageToConfirmed: figures([Number.NaN]), notConfirmed: 0 };
+    let fanOutFloor: FanOutFloor | undefined;
     let idleWith20Edges = Number.NaN;
     let peakWith20Edges = Number.NaN;
     const paced: number[] = [];
@@ -280,7 +286,17 @@ export async function measureRotation(options: {
         await sleep(20);
         if (i % 2 !== 0) await pacedCall(i >= 0);
       }
-      if (count === maxEdges) staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
+      if (count === maxEdges) {
+        staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
+        fanOutFloor = await measureFanOutFloor({
+          controlPlane,
+          edgePids: targets.map((edge) => edge.process.child.pid as number),
+          rounds: options.fanOutRounds,
+        });
+        options.log(
+          `  ${count} edges, no probes: RotateSecret median ${fanOutFloor.rotateP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.rotationCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
+        );
+      }
       const peak = cpSampler.stop();
       if (count === maxEdges) peakWith20Edges = peak;
       await controlPlane.stop();
@@ -312,6 +328,7 @@ export async function measureRotation(options: {
       calls: options.breakdownCalls,
       keys: 4,
     });
+    if (fanOutFloor === undefined) throw new Error('rotation: the fan-out floor runs with the most edges');
     const oneEdge = propagation.find((p) => p.edges === 1);
     const pacedFigures = paced.length > 0 ? figures(paced) : figures([Number.NaN]);
     return {
@@ -323,6 +340,7 @@ export async function measureRotation(options: {
       staging,
       oneEdgeAddsMs: (oneEdge?.rotateSecret.p50Ms ?? Number.NaN) - pacedFigures.p50Ms,
       pushBreakdown,
+      fanOutFloor,
       controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },
       edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.process.child.pid)),
     };

@@ -6,7 +6,7 @@ import type {
   RevocationBench,
   RevocationPropagation,
 } from '../cases/revocation-propagation.ts';
-import type { LatencyFigures } from '../cases/rotation.ts';
+import type { LatencyFigures, RotationBench } from '../cases/rotation.ts';
 import type { ColdStartFigures } from '../cases/worker-cold-start.ts';
 import type { BenchFigures } from '../figures.ts';
 import type { CaseTiming } from '../support/interleaved-timing.ts';
@@ -324,6 +324,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
           ]),
         ),
       },
+      fanOutFloor: fanOutFloorJson(rotation),
       propagation: rotation.propagation.map((p) => ({
         edges: p.edges,
         rotations: p.rotations,
@@ -409,5 +410,31 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
     adminToken: f.adminToken,
     ha: haJson(f.ha),
     targets: verdicts,
+  };
+}
+
+/** The rotation with the most edges against the same fan-out to bare servers, and the CPU each side spent. */
+function fanOutFloorJson(rotation: RotationBench) {
+  const f = rotation.fanOutFloor;
+  const ms = (value: number) => ({ unit: 'ms', value: round(value) });
+  return {
+    method: `${f.edges} node edges, ${f.rounds} RotateSecret calls 20 ms apart with no probe between; then the control plane's ${f.envelopeBytes} B envelope PUT through its own push transport to ${f.edges} bare node:http servers (bench/servers/bare-keyset-put.ts), as many rounds, paced alike; CPU from /proc, every thread`,
+    rotateSecret: { unit: 'ms', p50: round(f.rotateP50Ms), p99: round(f.rotateP99Ms) },
+    bareFanOut: { unit: 'ms', p50: round(f.bareFanOutP50Ms), p99: round(f.bareFanOutP99Ms) },
+    floor: {
+      ...ms(rotation.rotateSecretNoEdgesPaced.p50Ms + f.bareFanOutP50Ms),
+      of: 'RotateSecret without edges, paced (p50) + the bare fan-out (p50)',
+    },
+    cpuPerRotation: {
+      controlPlane: ms(f.rotationCpuMs.controlPlane),
+      edges: ms(f.rotationCpuMs.edges),
+      perEdge: ms(f.rotationCpuMs.perEdge),
+      caller: ms(f.rotationCpuMs.caller),
+    },
+    cpuPerBareRound: {
+      sender: ms(f.bareCpuMs.sender),
+      servers: ms(f.bareCpuMs.servers),
+      perServer: ms(f.bareCpuMs.perServer),
+    },
   };
 }

@@ -262,6 +262,35 @@ function revocationSizeTable(r: RevocationBench): BenchTable {
   return { header: ['revocation sizes and memory', 'value'], rows, inReadme: true };
 }
 
+function fanOutFloorTable(rotation: RotationBench): BenchTable {
+  const f = rotation.fanOutFloor;
+  const floor = rotation.rotateSecretNoEdgesPaced.p50Ms + f.bareFanOutP50Ms;
+  const rows: Row[] = [
+    [`RotateSecret, ${f.edges} edges, no probes (${f.rounds} calls)`, fmt(f.rotateP50Ms), fmt(f.rotateP99Ms)],
+    [
+      `the same envelope (${f.envelopeBytes} B) to ${f.edges} bare node:http servers, the control plane's transport`,
+      fmt(f.bareFanOutP50Ms),
+      fmt(f.bareFanOutP99Ms),
+    ],
+    ['floor: RotateSecret without edges, paced (p50) + the bare fan-out (p50)', fmt(floor), ''],
+    [
+      'CPU per rotation: control plane / all edges / one edge / caller',
+      `${fmt(f.rotationCpuMs.controlPlane)} / ${fmt(f.rotationCpuMs.edges)} / ${fmt(f.rotationCpuMs.perEdge)} / ${fmt(f.rotationCpuMs.caller)}`,
+      '',
+    ],
+    [
+      'CPU per bare round: sender / all servers / one server',
+      `${fmt(f.bareCpuMs.sender)} / ${fmt(f.bareCpuMs.servers)} / ${fmt(f.bareCpuMs.perServer)}`,
+      '',
+    ],
+  ];
+  return {
+    header: ['rotation to the most edges, against its fan-out floor', 'p50 ms', 'p99 ms'],
+    rows,
+    inReadme: true,
+  };
+}
+
 function pushBreakdownTable(rotation: RotationBench): BenchTable {
   const b = rotation.pushBreakdown;
   const rows: Row[] = b.parts.map((p) => [p.part, fmt(p.p50Ms, 3), fmt(p.p90Ms, 3)]);
@@ -512,7 +541,7 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     ...(inProcess || workerd ? [verifyTable(figures), verifyRatioTable(figures)] : []),
     ...(runtimeVerify ? [runtimeVerifyTable(runtimeVerify)] : []),
     ...(http ? [httpTable(http), httpFloorTable(http), httpRatioTable(http)] : []),
-    ...(rotation ? [rotationTable(rotation), pushBreakdownTable(rotation)] : []),
+    ...(rotation ? [rotationTable(rotation), fanOutFloorTable(rotation), pushBreakdownTable(rotation)] : []),
     ...(revocationPropagation
       ? [revocationTable(revocationPropagation), revocationSizeTable(revocationPropagation)]
       : []),
