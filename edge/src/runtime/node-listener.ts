@@ -8,8 +8,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { fromUtf8 } from '../../../shared/base64url.ts';
 import { bearerToken } from '../../../shared/bearer-token.ts';
-import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
-import { MAX_REVOCATIONS_BYTES } from '../../../shared/revocations.ts';
 import type { Edge } from '../create-edge.ts';
 import { EdgeError } from '../errors.ts';
 import type { KeysetPushRequest, PushAnswer } from '../http/keyset-push.ts';
@@ -44,23 +42,22 @@ export function createNodeListener(edge: Edge): NodeListener {
     }
   };
 
-  // A push: read with callbacks, as for POST /verify; the protocol then opens and takes what was pushed.
+  // A push: the protocol reads the body with its own limit (the read starts in this turn), then opens and takes it.
   const push = (
     request: IncomingMessage,
     response: ServerResponse,
-    maxBytes: number,
     protocol: (request: KeysetPushRequest) => Promise<PushAnswer>,
   ) => {
-    readIncoming(request, maxBytes, headersOf(request).contentLength, (read) => {
-      protocol({ readBody: async () => read(), background: runOn, logAfterAnswer: true }).then((settled) => {
-        try {
-          send(response, settled);
-        } catch {
-          response.destroy();
-        }
-        // The log lines once the answer is written: the pusher does not wait for them.
-        for (const line of settled.logLines ?? []) edge.log(line);
-      });
+    const { contentLength } = headersOf(request);
+    const readBody = (maxBytes: number) => readIncomingText(request, maxBytes, contentLength);
+    protocol({ readBody, background: runOn, logAfterAnswer: true }).then((settled) => {
+      try {
+        send(response, settled);
+      } catch {
+        response.destroy();
+      }
+      // The log lines once the answer is written: the pusher does not wait for them.
+      for (const line of settled.logLines ?? []) edge.log(line);
     });
   };
 
@@ -80,11 +77,11 @@ export function createNodeListener(edge: Edge): NodeListener {
       return;
     }
     if (method === 'PUT' && (url === '/keyset' || url?.startsWith('/keyset?'))) {
-      push(request, response, MAX_ENVELOPE_BYTES, edge.pushKeyset);
+      push(request, response, edge.pushKeyset);
       return;
     }
     if (method === 'PUT' && (url === '/revocations' || url?.startsWith('/revocations?'))) {
-      push(request, response, MAX_REVOCATIONS_BYTES, edge.pushRevocations);
+      push(request, response, edge.pushRevocations);
       return;
     }
     void viaHono(request, response);
