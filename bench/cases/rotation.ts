@@ -286,19 +286,26 @@ export async function measureRotation(options: {
         await sleep(20);
         if (i % 2 !== 0) await pacedCall(i >= 0);
       }
+      if (count === maxEdges) staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
+      const peak = cpSampler.stop();
       if (count === maxEdges) {
-        staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
+        peakWith20Edges = peak;
+        noEdges = await startControlPlaneProcess({
+          valkeyUrl: pacedValkey.url,
+          keysetKey,
+          edgeUrls: [],
+          gracePeriod,
+        });
         fanOutFloor = await measureFanOutFloor({
           controlPlane,
+          noEdges,
           edgePids: targets.map((edge) => edge.process.child.pid as number),
           rounds: options.fanOutRounds,
         });
         options.log(
-          `  ${count} edges, no probes: RotateSecret median ${fanOutFloor.rotateP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.rotationCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
+          `  ${count} edges, interleaved: RotateSecret median ${fanOutFloor.rotateP50Ms.toFixed(2)} ms; without edges ${fanOutFloor.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.rotationCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
         );
       }
-      const peak = cpSampler.stop();
-      if (count === maxEdges) peakWith20Edges = peak;
       await controlPlane.stop();
       controlPlane = undefined;
       await noEdges?.stop();

@@ -1,25 +1,26 @@
 /**
- * What a rotation to N edges costs this machine, and the floor under it. First RotateSecret with the N edges,
- * paced as the edge counts are but with no probe in between, and the CPU each process spent per rotation (user +
- * system, every thread, from /proc): the control plane, the edges, and this process (the caller's gRPC client).
- * Then the control plane's own envelope, through the control plane's own push transport, to N bare node:http
- * servers (bench/servers/bare-keyset-put.ts: they read the body and answer without opening it), paced alike.
- * Edges that share the machine's cores with the control plane cannot make a rotation faster than the no-edge
- * RotateSecret plus that fan-out; what the edges add beyond it is their open-and-take, visible as CPU per push.
+ * What a rotation to N edges costs this machine, and the floor under it, interleaved call by call in a rotating
+ * order, each call followed by the same pause: RotateSecret with the N edges (no probe in between), RotateSecret
+ * on a control plane with no edges and a valkey-server of its own, and the first control plane's envelope sent
+ * through the control plane's own push transport to N bare node:http servers (bench/servers/bare-keyset-put.ts:
+ * they read the body and answer without opening it). Edges that share the machine's cores with the control plane
+ * cannot make a rotation faster than the no-edge RotateSecret plus that fan-out. The CPU each process spends per
+ * call (every thread, /proc schedstat, from the call until the pause after it ends) shows what the edges' open and
+ * take add over a bare server's answer.
  */
 import { join } from 'node:path';
 import { createPushTransport } from '../../control-plane/src/push/push-transport.ts';
 import type { ControlPlaneProcess } from '../../test/support/control-plane-process.ts';
 import { ROOT } from '../../test/support/edge-processes.ts';
 import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
-import { cpuMs } from '../../test/support/process-stats.ts';
+import { onCpuMs } from '../../test/support/process-stats.ts';
 import { newSecret } from '../../test/support/sign-token.ts';
 import { quantile } from '../../test/support/stats.ts';
 import { sleep } from '../../test/support/wait-for.ts';
 import { waitForOutput } from '../../test/support/wait-for-output.ts';
 
-/** As the rotation case paces its calls. */
-const PAUSE_MS = 20;
+/** After every call, as the rotation case paces its calls. */
+export const FAN_OUT_PAUSE_MS = 20;
 
 export interface FanOutFloor {
   edges: number;
@@ -28,49 +29,45 @@ export interface FanOutFloor {
   /** RotateSecret with the N edges, no probes in between. */
   rotateP50Ms: number;
   rotateP99Ms: number;
-  /** CPU per rotation: the control plane, all N edges together, one edge on average, and the caller. */
-  rotationCpuMs: { controlPlane: number; edges: number; perEdge: number; caller: number };
+  /** RotateSecret without edges, interleaved with the others. */
+  noEdgesP50Ms: number;
   /** The same envelope PUT to N bare servers at once, from the control plane's push transport. */
   bareFanOutP50Ms: number;
   bareFanOutP99Ms: number;
-  /** CPU per round: the sending process, all N servers together, one server on average. */
+  /** Mean CPU per rotation with the edges: the control plane, all N edges together, one edge, the caller. */
+  rotationCpuMs: { controlPlane: number; edges: number; perEdge: number; caller: number };
+  /** Mean CPU per bare round: the sending process, all N servers together, one server. */
   bareCpuMs: { sender: number; servers: number; perServer: number };
 }
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+const mean = (values: number[]) => sum(values) / values.length;
 
-function callerCpuMs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1000;
+/** Runs `call`, then the pause; its duration and the CPU `pids` spent from the call until the pause ended. */
+async function timedCall(
+  pids: number[],
+  call: () => Promise<unknown>,
+): Promise<{ ms: number; cpu: number[] }> {
+  const before = pids.map(onCpuMs);
+  const start = performance.now();
+  await call();
+  const ms = performance.now() - start;
+  await sleep(FAN_OUT_PAUSE_MS);
+  return { ms, cpu: pids.map((pid, i) => onCpuMs(pid) - (before[i] as number)) };
 }
 
+/** See the file's comment; `noEdges` is a control plane with no EDGE_URLS on a valkey-server of its own. */
 export async function measureFanOutFloor(options: {
   controlPlane: ControlPlaneProcess;
+  noEdges: ControlPlaneProcess;
   edgePids: number[];
   rounds: number;
 }): Promise<FanOutFloor> {
-  const { controlPlane, edgePids, rounds } = options;
+  const { controlPlane, noEdges, edgePids, rounds } = options;
   const n = edgePids.length;
-  const rotate: number[] = [];
-  const cpPid = controlPlane.process.child.pid;
-  for (let i = 0; i < 3; i++) await controlPlane.rotate({ new_secret: newSecret() });
-  const before = { cp: cpuMs(cpPid), edges: edgePids.map(cpuMs), caller: callerCpuMs() };
-  for (let i = 0; i < rounds; i++) {
-    const secret = newSecret();
-    const start = performance.now();
-    await controlPlane.rotate({ new_secret: secret });
-    rotate.push(performance.now() - start);
-    await sleep(PAUSE_MS);
-  }
-  const edgesCpu = sum(edgePids.map((pid, i) => cpuMs(pid) - (before.edges[i] as number))) / rounds;
-  const rotationCpuMs = {
-    controlPlane: (cpuMs(cpPid) - before.cp) / rounds,
-    edges: edgesCpu,
-    perEdge: edgesCpu / n,
-    caller: (callerCpuMs() - before.caller) / rounds,
-  };
-
-  const envelope = await (await fetch(controlPlane.keysetUrl)).text();
+  const response = await fetch(controlPlane.keysetUrl);
+  if (!response.ok) throw new Error(`fan-out floor: GET /keyset answered HTTP ${response.status}`);
+  const envelope = await response.text();
   const servers: ManagedProcess[] = [];
   const transport = createPushTransport();
   try {
@@ -87,7 +84,7 @@ export async function measureFanOutFloor(options: {
       const port = (await waitForOutput(server, /listening on port (\d+)/))[1];
       urls.push(new URL(`http://127.0.0.1:${port}/keyset`));
     }
-    const round = () =>
+    const bareRound = () =>
       Promise.all(
         urls.map(async (url) => {
           const answer = await transport.send({
@@ -100,32 +97,65 @@ export async function measureFanOutFloor(options: {
           if (answer.status !== 200) throw new Error(`bare PUT: HTTP ${answer.status}`);
         }),
       );
-    for (let i = 0; i < 3; i++) await round();
+    const self = process.pid;
+    const cpPid = controlPlane.process.child.pid as number;
     const serverPids = servers.map((server) => server.child.pid as number);
-    const bareBefore = { servers: serverPids.map(cpuMs), sender: callerCpuMs() };
-    const fanOut: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      const start = performance.now();
-      await round();
-      fanOut.push(performance.now() - start);
-      await sleep(PAUSE_MS);
+    const kinds = [
+      { pids: [cpPid, ...edgePids, self], call: () => controlPlane.rotate({ new_secret: newSecret() }) },
+      { pids: [], call: () => noEdges.rotate({ new_secret: newSecret() }) },
+      { pids: [self, ...serverPids], call: bareRound },
+    ];
+    const samples = kinds.map(() => [] as { ms: number; cpu: number[] }[]);
+    // Three unrecorded rounds: connections opened, code paths warm on every side.
+    for (let round = -3; round < rounds; round++) {
+      for (let k = 0; k < kinds.length; k++) {
+        // The order rotates, so that no kind always follows another.
+        const index = (k + Math.max(round, 0)) % kinds.length;
+        const kind = kinds[index] as (typeof kinds)[number];
+        const timed = await timedCall(kind.pids, kind.call);
+        if (round >= 0) samples[index]?.push(timed);
+      }
     }
-    const serversCpu =
-      sum(serverPids.map((pid, i) => cpuMs(pid) - (bareBefore.servers[i] as number))) / rounds;
+    const [rotation, noEdge, bare] = samples as [
+      (typeof samples)[0],
+      (typeof samples)[0],
+      (typeof samples)[0],
+    ];
+    const cpuOf = (of: typeof rotation, from: number, to: number) =>
+      mean(of.map((sample) => sum(sample.cpu.slice(from, to))));
+    const edgesCpu = cpuOf(rotation, 1, 1 + n);
+    const serversCpu = cpuOf(bare, 1, 1 + n);
     return {
       edges: n,
       rounds,
       envelopeBytes: Buffer.byteLength(envelope),
-      rotateP50Ms: quantile(rotate, 0.5),
-      rotateP99Ms: quantile(rotate, 0.99),
-      rotationCpuMs,
-      bareFanOutP50Ms: quantile(fanOut, 0.5),
-      bareFanOutP99Ms: quantile(fanOut, 0.99),
-      bareCpuMs: {
-        sender: (callerCpuMs() - bareBefore.sender) / rounds,
-        servers: serversCpu,
-        perServer: serversCpu / n,
+      rotateP50Ms: quantile(
+        rotation.map((s) => s.ms),
+        0.5,
+      ),
+      rotateP99Ms: quantile(
+        rotation.map((s) => s.ms),
+        0.99,
+      ),
+      noEdgesP50Ms: quantile(
+        noEdge.map((s) => s.ms),
+        0.5,
+      ),
+      bareFanOutP50Ms: quantile(
+        bare.map((s) => s.ms),
+        0.5,
+      ),
+      bareFanOutP99Ms: quantile(
+        bare.map((s) => s.ms),
+        0.99,
+      ),
+      rotationCpuMs: {
+        controlPlane: cpuOf(rotation, 0, 1),
+        edges: edgesCpu,
+        perEdge: edgesCpu / n,
+        caller: cpuOf(rotation, 1 + n, 2 + n),
       },
+      bareCpuMs: { sender: cpuOf(bare, 0, 1), servers: serversCpu, perServer: serversCpu / n },
     };
   } finally {
     transport.close();

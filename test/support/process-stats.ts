@@ -1,6 +1,6 @@
 /** What a running process costs, read from Linux /proc: resident memory and CPU time. NaN where unreadable. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Resident set size of a process in bytes, or NaN when it cannot be read. */
 export function rssBytes(pid: number | undefined): number {
@@ -28,6 +28,28 @@ export function cpuMs(pid: number | undefined): number {
     // 12th and 13th of them (fields 14 and 15 of proc(5)).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Time on a CPU of every thread of a process so far, in ms with nanosecond resolution (the first field of each
+ * thread's /proc schedstat), or NaN: for spans of a few milliseconds, which the clock ticks of cpuMs cannot resolve.
+ * Threads that ended before the call no longer count.
+ */
+export function onCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+    return ns / 1e6;
   } catch {
     return Number.NaN;
   }

@@ -174,11 +174,11 @@ export function readIncoming(
   });
 }
 
-/** readIncoming as a promise of the text. */
+/** readIncoming as a promise of the text; `declared` is the request's Content-Length (headersOf), if any. */
 export function readIncomingText(
   request: IncomingMessage,
   maxBytes: number,
-  declared: string | undefined = request.headers['content-length'],
+  declared: string | undefined,
 ): Promise<string | undefined> {
   return new Promise((resolve, reject) =>
     readIncoming(request, maxBytes, declared, (read) => {
