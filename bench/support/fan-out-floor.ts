@@ -43,11 +43,14 @@ export interface FanOutFloor {
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 const mean = (values: number[]) => sum(values) / values.length;
 
-/** Runs `call`, then the pause; its duration and the CPU `pids` spent from the call until the pause ended. */
-async function timedCall(
-  pids: number[],
-  call: () => Promise<unknown>,
-): Promise<{ ms: number; cpu: number[] }> {
+/** One call's duration, and the CPU each watched process spent from the call until the pause after it ended. */
+interface TimedSample {
+  ms: number;
+  cpu: number[];
+}
+
+/** Runs `call`, then the pause, watching `pids`. */
+async function timedCall(pids: number[], call: () => Promise<unknown>): Promise<TimedSample> {
   const before = pids.map(onCpuMs);
   const start = performance.now();
   await call();
@@ -105,7 +108,7 @@ export async function measureFanOutFloor(options: {
       { pids: [], call: () => noEdges.rotate({ new_secret: newSecret() }) },
       { pids: [self, ...serverPids], call: bareRound },
     ];
-    const samples = kinds.map(() => [] as { ms: number; cpu: number[] }[]);
+    const samples: TimedSample[][] = kinds.map(() => []);
     // Three unrecorded rounds: connections opened, code paths warm on every side.
     for (let round = -3; round < rounds; round++) {
       for (let k = 0; k < kinds.length; k++) {
@@ -116,39 +119,25 @@ export async function measureFanOutFloor(options: {
         if (round >= 0) samples[index]?.push(timed);
       }
     }
-    const [rotation, noEdge, bare] = samples as [
-      (typeof samples)[0],
-      (typeof samples)[0],
-      (typeof samples)[0],
-    ];
-    const cpuOf = (of: typeof rotation, from: number, to: number) =>
+    const [rotation = [], noEdge = [], bare = []] = samples;
+    const cpuOf = (of: TimedSample[], from: number, to: number) =>
       mean(of.map((sample) => sum(sample.cpu.slice(from, to))));
     const edgesCpu = cpuOf(rotation, 1, 1 + n);
     const serversCpu = cpuOf(bare, 1, 1 + n);
+    const rotationMs = rotation.map((sample) => sample.ms);
+    const bareMs = bare.map((sample) => sample.ms);
     return {
       edges: n,
       rounds,
       envelopeBytes: Buffer.byteLength(envelope),
-      rotateP50Ms: quantile(
-        rotation.map((s) => s.ms),
-        0.5,
-      ),
-      rotateP99Ms: quantile(
-        rotation.map((s) => s.ms),
-        0.99,
-      ),
+      rotateP50Ms: quantile(rotationMs, 0.5),
+      rotateP99Ms: quantile(rotationMs, 0.99),
       noEdgesP50Ms: quantile(
-        noEdge.map((s) => s.ms),
+        noEdge.map((sample) => sample.ms),
         0.5,
       ),
-      bareFanOutP50Ms: quantile(
-        bare.map((s) => s.ms),
-        0.5,
-      ),
-      bareFanOutP99Ms: quantile(
-        bare.map((s) => s.ms),
-        0.99,
-      ),
+      bareFanOutP50Ms: quantile(bareMs, 0.5),
+      bareFanOutP99Ms: quantile(bareMs, 0.99),
       rotationCpuMs: {
         controlPlane: cpuOf(rotation, 0, 1),
         edges: edgesCpu,
