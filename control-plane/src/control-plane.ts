@@ -100,6 +100,7 @@ export async function startControlPlane(
     signingKey: config.keysetSigningKey,
     ttlMs: config.revocationTtlMs,
     now,
+    onWarning: (message, error) => logger.warn({ cause: (error as Error | undefined)?.message }, message),
   });
   const revocationPusher = new RevocationPusher({
     urls: () => registry.targets,
@@ -289,6 +290,8 @@ export async function startControlPlane(
       pushTransport.close();
       await servers.http.close();
       await manager.stop();
+      // A snapshot being written finishes first (stopping it half-way would lose nothing, but cost the work).
+      await revocations.settled();
       await storage.close();
     },
   } satisfies ControlPlane;

@@ -8,7 +8,7 @@ import { importVerifier, parseSigningSeed, parseVerifyKeys } from '../../shared/
 import { MAX_REVOCATIONS_BYTES, openRevocationList } from '../../shared/revocations.ts';
 import { KEYSET_SIGNING_KEY, KEYSET_VERIFY_KEY } from '../../test/support/keysets.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
-import { RevocationLog } from '../src/revocation/revocation-log.ts';
+import { COMPACT_AFTER_DELTAS, RevocationLog } from '../src/revocation/revocation-log.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
 import { ValkeyStorage } from '../src/storage/valkey-storage.ts';
 
@@ -71,7 +71,10 @@ describe('RevocationLog', () => {
     expect((refused as { code?: string }).code).toBe('revocations_too_large');
     expect((refused as Error).message).toContain(String(maxBytes));
     expect((await log.current(0)).list.serial).toBe(serial);
-    expect((await storage.loadRevocations(0)).document?.length).toBeLessThanOrEqual(maxBytes);
+    await log.settled();
+    const stored = await storage.loadRevocations(0);
+    expect(stored.serial).toBe(serial);
+    expect(stored.snapshot?.length).toBeLessThanOrEqual(maxBytes);
     // What edges take is what the control plane writes by default.
     expect(MAX_REVOCATIONS_BYTES).toBe(16 * 1024 * 1024);
   });
@@ -88,7 +91,8 @@ describe('RevocationLog', () => {
     expect(second.list.serial).toBe(first.list.serial + 1);
     // A restore: the stored list goes back to the first call's, while an edge may hold the second's serial.
     const restored = new EnvStorage(undefined);
-    await restored.swapRevocations(0, { serial: first.list.serial, document: backup.document });
+    expect(backup).toMatchObject({ serial: first.list.serial, snapshot: null, deltas: [expect.any(String)] });
+    await restored.appendRevocations(0, { serial: first.list.serial, document: backup.deltas[0] as string });
     time.advance(1000);
     const after = await new RevocationLog({
       storage: restored,
@@ -97,6 +101,49 @@ describe('RevocationLog', () => {
       now: time.now,
     }).revoke({ jtis: ['c'], subject: '' }, 'test');
     expect(after.list.serial).toBeGreaterThan(second.list.serial);
+  });
+
+  it('stores each call as its own signed delta, and folds them into the snapshot once they add up', async () => {
+    const storage = new EnvStorage(undefined);
+    const log = new RevocationLog({ storage, signingKey, ttlMs: HOUR });
+    // 10,000 UUIDs are about 530 KB of snapshot: COMPACT_AFTER_DELTAS one-jti deltas stay under a quarter of it.
+    const many = Array.from({ length: 10_000 }, () => crypto.randomUUID());
+    await log.revoke({ jtis: many, subject: '' }, 'test');
+    await log.settled();
+    const folded = await storage.loadRevocations(0);
+    expect(folded.deltas).toEqual([]);
+    const snapshot = folded.snapshot as string;
+    expect(snapshot.length).toBeGreaterThan(500_000);
+
+    for (let call = 0; call < 10; call++) await log.revoke({ jtis: [`one-${call}`], subject: '' }, 'test');
+    await log.settled();
+    const stored = await storage.loadRevocations(0);
+    // Ten calls wrote ten small documents and left the snapshot alone.
+    expect(stored.snapshot).toBe(snapshot);
+    expect(stored.deltas).toHaveLength(10);
+    for (const delta of stored.deltas) expect(delta.length).toBeLessThan(1_000);
+    // Another process reads the same list from the snapshot and the deltas.
+    const reader = new RevocationLog({ storage, signingKey, ttlMs: HOUR });
+    const held = (await log.current(0)).list;
+    const read = (await reader.current(0)).list;
+    expect(read.serial).toBe(held.serial);
+    expect(read.batches).toEqual(held.batches);
+    expect((await reader.current(0)).live).toBe(10_010);
+
+    // COMPACT_AFTER_DELTAS calls fold the deltas however small they are.
+    for (let call = 10; call < COMPACT_AFTER_DELTAS - 1; call++) {
+      await log.revoke({ jtis: [`one-${call}`], subject: '' }, 'test');
+    }
+    await log.settled();
+    expect((await storage.loadRevocations(0)).deltas).toHaveLength(COMPACT_AFTER_DELTAS - 1);
+    await log.revoke({ jtis: [`one-${COMPACT_AFTER_DELTAS - 1}`], subject: '' }, 'test');
+    await log.settled();
+    const after = await storage.loadRevocations(0);
+    expect(after.deltas).toEqual([]);
+    const verifiers = await Promise.all(parseVerifyKeys(KEYSET_VERIFY_KEY).map(importVerifier));
+    const list = await openRevocationList(after.snapshot as string, verifiers);
+    expect(list.serial).toBe((await log.current(0)).list.serial);
+    expect(list.batches.flatMap((batch) => batch.jti)).toHaveLength(10_000 + COMPACT_AFTER_DELTAS);
   });
 
   it('refuses to revoke without KEYSET_SIGNING_KEY', async () => {
@@ -129,14 +176,18 @@ describe('RevocationLog, two replicas on one Valkey', () => {
     const admin = new Valkey(valkey.url);
     try {
       await log.revoke({ jtis: ['before-backup'], subject: '' }, 'test');
-      const backup = await admin.mget('jwt_secrets:revocation_serial', 'jwt_secrets:revocations');
-      const lost = await log.revoke({ jtis: ['after-backup'], subject: '' }, 'test');
-      await admin.mset(
+      // A backup holds every key of the list together, as an RDB or AOF file does.
+      const keys = [
         'jwt_secrets:revocation_serial',
-        backup[0] as string,
         'jwt_secrets:revocations',
-        backup[1] as string,
-      );
+        'jwt_secrets:revocation_deltas',
+      ];
+      const backup = await Promise.all(keys.map((key) => admin.dumpBuffer(key)));
+      const lost = await log.revoke({ jtis: ['after-backup'], subject: '' }, 'test');
+      await admin.del(...keys);
+      for (const [index, dump] of backup.entries()) {
+        if (dump !== null) await admin.restore(keys[index] as string, 0, dump);
+      }
       // The running log still holds the newer list in its cache; the write swaps against what storage holds.
       const next = await log.revoke({ jtis: ['after-restore'], subject: '' }, 'test');
       expect(next.list.serial).toBeGreaterThan(lost.list.serial);
@@ -158,5 +209,32 @@ describe('RevocationLog, two replicas on one Valkey', () => {
     expect(final.list.batches.flatMap((batch) => batch.jti)).toEqual(
       expect.arrayContaining(Array.from({ length: 20 }, (_, i) => `jti-${i}`)),
     );
+  });
+
+  it('follows the other replica by its deltas, and reads the whole list once those it lacks were folded in', async () => {
+    const [a, b] = [await replica(), await replica()];
+    const admin = new Valkey(valkey.url);
+    try {
+      await a.revoke({ jtis: ['first'], subject: '' }, 'test');
+      await b.current(0);
+      await a.revoke({ jtis: ['second'], subject: '' }, 'test');
+      expect((await b.current(0)).list.batches.flatMap((batch) => batch.jti)).toContain('second');
+      // The snapshot's length before a large call, and after it: a call of one jti leaves it alone.
+      await a.revoke({ jtis: Array.from({ length: 2_000 }, () => crypto.randomUUID()), subject: '' }, 'test');
+      await a.settled();
+      const snapshotBytes = await admin.strlen('jwt_secrets:revocations');
+      expect(snapshotBytes).toBeGreaterThan(100_000);
+      expect(await admin.zcard('jwt_secrets:revocation_deltas')).toBe(0);
+      await a.revoke({ jtis: ['last'], subject: '' }, 'test');
+      expect(await admin.strlen('jwt_secrets:revocations')).toBe(snapshotBytes);
+      const [delta] = await admin.zrange('jwt_secrets:revocation_deltas', 0, -1);
+      expect((delta as string).length).toBeLessThan(1_000);
+      // b holds the second call's serial; the delta above it starts at the large call's, which is in the snapshot.
+      const [held, read] = [(await a.current(0)).list, (await b.current(0)).list];
+      expect(read.serial).toBe(held.serial);
+      expect(read.batches).toEqual(held.batches);
+    } finally {
+      admin.disconnect();
+    }
   });
 });

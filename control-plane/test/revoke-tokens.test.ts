@@ -56,12 +56,13 @@ async function pull(since: number | string): Promise<{ status: number; list?: Re
 
 /** What a refused call must leave as it was. */
 async function storedState() {
-  const [serial, list, auditLength] = await Promise.all([
+  const [serial, list, deltas, auditLength] = await Promise.all([
     redis.get('jwt_secrets:revocation_serial'),
     redis.get('jwt_secrets:revocations'),
+    redis.zrange('jwt_secrets:revocation_deltas', 0, -1),
     redis.llen('jwt_secrets:audit'),
   ]);
-  return { serial, list, auditLength };
+  return { serial, list, deltas, auditLength };
 }
 
 describe('RevokeTokens', () => {
@@ -123,11 +124,19 @@ describe('RevokeTokens', () => {
     const two = second.response?.version as number;
     expect(two).toBeGreaterThan(one);
 
-    // Valkey holds exactly what an edge pulling through Upstash reads: the serial and a signed snapshot.
+    // Valkey holds exactly what an edge pulling through Upstash reads: the serial, and each call's own signed
+    // delta scored by its serial (the snapshot, rewritten now and then, is not written per call).
     expect(await redis.get('jwt_secrets:revocation_serial')).toBe(String(two));
-    const stored = await open((await redis.get('jwt_secrets:revocations')) as string);
-    expect(stored).toMatchObject({ serial: two, from: 0 });
-    const newest = stored.batches.slice(-2);
+    const [oneDelta, oneScore, twoDelta, twoScore] = await redis.zrangebyscore(
+      'jwt_secrets:revocation_deltas',
+      one,
+      two,
+      'WITHSCORES',
+    );
+    expect([Number(oneScore), Number(twoScore)]).toEqual([one, two]);
+    const deltas = [await open(oneDelta as string), await open(twoDelta as string)];
+    expect(deltas[1]).toMatchObject({ serial: two, from: one });
+    const newest = deltas.flatMap((delta) => delta.batches);
     expect(newest.map((batch) => [batch.jti, batch.sub])).toEqual([
       [['stolen-1', 'stolen-2'], []],
       [[], ['user-42']],

@@ -1,8 +1,10 @@
 /**
- * The control plane's revocation list (SPEC section 8, RevokeTokens): kept in storage as one signed snapshot of
- * every live revocation, with a serial that is the compare-and-swap guard. A call appends one batch, drops the
- * expired ones and writes the new snapshot in one step; edges get deltas (the batches above the serial they hold)
- * pushed and pulled, signed with KEYSET_SIGNING_KEY.
+ * The control plane's revocation list (SPEC section 8, RevokeTokens). Storage holds a signed snapshot and, above
+ * it, one signed delta per call, with the newest serial as the compare-and-swap guard: a call signs and appends
+ * its own batch (a few hundred bytes however long the list is), and once the deltas add up to a quarter of the
+ * snapshot, or to COMPACT_AFTER_DELTAS calls, the process that wrote the last one folds them into a new snapshot
+ * after answering. Edges get deltas (the batches above the serial they hold) pushed and pulled, signed with
+ * KEYSET_SIGNING_KEY; a pull through Upstash reads the stored deltas themselves.
  */
 import { KeywardError } from '../../../shared/errors.ts';
 import {
@@ -14,6 +16,7 @@ import {
 import {
   MAX_REVOCATIONS_BYTES,
   openRevocationList,
+  type RevocationBatch,
   type RevocationList,
   type RevocationRequest,
   revocationListJson,
@@ -21,7 +24,7 @@ import {
   signRevocationList,
 } from '../../../shared/revocations.ts';
 import { ControlPlaneError } from '../errors.ts';
-import type { KeysetStorage } from '../storage/keyset-storage.ts';
+import type { KeysetStorage, StoredRevocations } from '../storage/keyset-storage.ts';
 
 export interface RevocationLogOptions {
   storage: KeysetStorage;
@@ -34,6 +37,8 @@ export interface RevocationLogOptions {
   freshForMs?: number;
   /** The largest signed list written (default MAX_REVOCATIONS_BYTES, what edges take). */
   maxBytes?: number;
+  /** Told when folding the deltas into a snapshot failed (the next call tries again; nothing is lost). */
+  onWarning?: (message: string, error: unknown) => void;
 }
 
 /** The list as this process last read or wrote it: always a snapshot (`from` 0). */
@@ -45,6 +50,10 @@ export interface RevocationState {
 
 /** Attempts of a write that lost the compare-and-swap to another replica before the call gives up. */
 const WRITE_ATTEMPTS = 10;
+/** Stored deltas that make the writer fold them into a new snapshot, however small they are. */
+export const COMPACT_AFTER_DELTAS = 256;
+/** Stored delta bytes that make the writer fold them, below which a quarter of the snapshot is not waited for. */
+const COMPACT_AFTER_BYTES = 64 * 1024;
 
 const EMPTY: RevocationList = { serial: 0, from: 0, issued_at: new Date(0).toISOString(), batches: [] };
 
@@ -60,6 +69,9 @@ export class RevocationLog {
   #documentsSerial = -1;
   /** This process's writes, one at a time (other replicas race by compare-and-swap). */
   #writes: Promise<unknown> = Promise.resolve();
+  /** The deltas stored above the snapshot, as far as this process has seen, and the snapshot's size. */
+  #stored = { deltas: 0, deltaBytes: 0, snapshotBytes: 0 };
+  #compacting: Promise<void> | undefined;
 
   constructor(options: RevocationLogOptions) {
     this.#options = options;
@@ -76,13 +88,16 @@ export class RevocationLog {
     // Without a signing key nothing was revoked through this process, and a stored list could not be checked.
     if (!this.enabled || Date.now() - this.#readAt < maxAgeMs) return this.#state;
     const readAt = Date.now();
-    const stored = await this.#options.storage.loadRevocations(this.#state.list.serial);
+    const held = this.#state.list;
+    const stored = await this.#options.storage.loadRevocations(held.serial);
     // Any other serial is taken, a lower one too: storage restored from a backup is what the next write swaps.
-    if (stored.serial !== this.#state.list.serial) {
-      const list =
-        stored.document === null
-          ? { ...EMPTY, serial: stored.serial }
-          : await openRevocationList(stored.document, [await this.#verifier()]);
+    if (stored.serial !== held.serial) {
+      // Read from serial 0 or from above the stored serial, storage answered the whole list.
+      const whole = held.serial === 0 || stored.serial < held.serial;
+      const list = whole
+        ? await this.#load(stored)
+        : ((await this.#follow(held, stored)) ??
+          (await this.#load(await this.#options.storage.loadRevocations(0))));
       this.#state = stateOf(list, this.#now().getTime());
     }
     this.#readAt = readAt;
@@ -90,9 +105,9 @@ export class RevocationLog {
   }
 
   /**
-   * Adds one batch (the request's jtis and subject, from now until now + REVOCATION_TTL) and writes the list;
-   * returns it. Refused, nothing written, without KEYSET_SIGNING_KEY or when the list would outgrow
-   * MAX_REVOCATIONS_BYTES.
+   * Adds one batch (the request's jtis and subject, from now until now + REVOCATION_TTL) and appends it to the
+   * list in storage; returns the list. Refused, nothing written, without KEYSET_SIGNING_KEY or when the list
+   * would outgrow MAX_REVOCATIONS_BYTES.
    */
   revoke(request: RevocationRequest, actor: string): Promise<RevocationState> {
     return this.#serialize(async () => {
@@ -118,13 +133,30 @@ export class RevocationLog {
         };
         const live = revocationsSince(list, 0, at);
         const next = { ...live, serial, batches: [...live.batches, batch] };
+        this.#checkSize(next);
+        const delta = { serial, from: list.serial, issued_at: new Date(at).toISOString(), batches: [batch] };
+        const document = await this.#sign(delta);
         const action = {
           action: 'revoke_tokens' as const,
           actor,
           kid: '',
           revoked: { jtis: request.jtis.length, subject: request.subject },
         };
-        if (await this.#write(list.serial, next, action)) return this.#state;
+        if (!(await this.#options.storage.appendRevocations(list.serial, { serial, document }, action))) {
+          this.#readAt = Number.NEGATIVE_INFINITY;
+          // Another replica wrote: a random pause so that two losers do not collide again in step.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
+          continue;
+        }
+        this.#state = stateOf(next, at);
+        this.#readAt = Date.now();
+        // The delta just signed is what every edge holding the previous serial is sent.
+        this.#documents = new Map([[list.serial, Promise.resolve(document)]]);
+        this.#documentsSerial = serial;
+        this.#stored.deltas++;
+        this.#stored.deltaBytes += document.length;
+        this.#compactWhenDue();
+        return this.#state;
       }
       throw new ControlPlaneError(
         'conflict',
@@ -155,30 +187,91 @@ export class RevocationLog {
     return document;
   }
 
-  async #write(
-    expected: number,
-    next: RevocationList,
-    action?: Parameters<KeysetStorage['swapRevocations']>[2],
-  ): Promise<boolean> {
-    const json = revocationListJson(next);
+  /** Settles once a fold of the deltas into a snapshot that is under way has ended (for tests and shutdown). */
+  async settled(): Promise<void> {
+    await this.#compacting;
+  }
+
+  /**
+   * `held` brought up to `stored` (read from `held`'s serial) by its deltas; undefined when they do not follow on
+   * from it (a snapshot took them in, or storage went back to a backup): storage must be read whole.
+   */
+  async #follow(held: RevocationList, stored: StoredRevocations): Promise<RevocationList | undefined> {
+    if (stored.deltas.length === 0) return undefined;
+    const deltas = await this.#open(stored.deltas);
+    if ((deltas[0] as RevocationList).from > held.serial) return undefined;
+    this.#stored.deltas += stored.deltas.length;
+    for (const document of stored.deltas) this.#stored.deltaBytes += document.length;
+    return fold(held, deltas, stored.serial);
+  }
+
+  /** The list from a whole read of storage: its snapshot and every delta. */
+  async #load(stored: StoredRevocations): Promise<RevocationList> {
+    const snapshot =
+      stored.snapshot === null ? EMPTY : ((await this.#open([stored.snapshot]))[0] as RevocationList);
+    let deltaBytes = 0;
+    for (const document of stored.deltas) deltaBytes += document.length;
+    this.#stored = {
+      deltas: stored.deltas.length,
+      deltaBytes,
+      snapshotBytes: stored.snapshot?.length ?? 0,
+    };
+    return fold(snapshot, await this.#open(stored.deltas), stored.serial);
+  }
+
+  async #open(documents: readonly string[]): Promise<RevocationList[]> {
+    const verifiers = [await this.#verifier()];
+    const lists: RevocationList[] = [];
+    for (const document of documents) lists.push(await openRevocationList(document, verifiers));
+    return lists;
+  }
+
+  /** Refuses (`revocations_too_large`, nothing written) a list whose signed snapshot would pass the limit. */
+  #checkSize(list: RevocationList): void {
     const maxBytes = this.#options.maxBytes ?? MAX_REVOCATIONS_BYTES;
-    // The signed document is its base64url (4/3 of the UTF-8 bytes) plus a header and signature under 1 KB.
-    if (Math.ceil((Buffer.byteLength(json) * 4) / 3) + 1024 > maxBytes) {
+    // The snapshot's JSON is its batches' plus an envelope under 128 bytes; signed, it is its base64url (4/3 of
+    // the UTF-8 bytes) plus a header and signature under 1 KB.
+    let bytes = 128;
+    for (const batch of list.batches) bytes += batchBytes(batch);
+    if (Math.ceil((bytes * 4) / 3) + 1024 > maxBytes) {
       throw new KeywardError(
         'revocations_too_large',
         `The revocation list would exceed ${maxBytes} bytes; nothing was revoked. Revocations expire after REVOCATION_TTL: revoke by subject to cover many tokens at once, or shorten token lifetimes`,
       );
     }
-    const document = await this.#sign(next, json);
-    if (!(await this.#options.storage.swapRevocations(expected, { serial: next.serial, document }, action))) {
-      this.#readAt = Number.NEGATIVE_INFINITY;
-      // Another replica wrote: a random pause so that two losers do not collide again in step.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
-      return false;
-    }
-    this.#state = stateOf(next, this.#now().getTime());
-    this.#readAt = Date.now();
-    return true;
+  }
+
+  /**
+   * Folds the stored deltas into a new snapshot after this call has answered, when they reach
+   * COMPACT_AFTER_DELTAS or a quarter of the snapshot's size (and COMPACT_AFTER_BYTES): a snapshot costs what
+   * the whole list weighs, so it is written once for as many bytes of deltas, never per call.
+   */
+  #compactWhenDue(): void {
+    const { deltas, deltaBytes, snapshotBytes } = this.#stored;
+    if (this.#compacting !== undefined) return;
+    if (deltas < COMPACT_AFTER_DELTAS && deltaBytes < Math.max(COMPACT_AFTER_BYTES, snapshotBytes / 4))
+      return;
+    this.#compacting = this.#serialize(async () => {
+      const { list } = this.#state;
+      const snapshot = revocationsSince(list, 0, this.#now().getTime());
+      const json = revocationListJson(snapshot);
+      const document = await this.#sign(snapshot, json);
+      await this.#options.storage.compactRevocations({ serial: list.serial, document });
+      // Written, or a snapshot as new was already there: either way no delta at or below it is stored.
+      this.#stored = { deltas: 0, deltaBytes: 0, snapshotBytes: document.length };
+      if (this.#documentsSerial === list.serial && !this.#documents.has(0)) {
+        this.#documents.set(0, Promise.resolve(document));
+      }
+    })
+      .catch((error: unknown) => {
+        this.#options.onWarning?.(
+          'revocation deltas not folded into a snapshot; the next RevokeTokens call tries again',
+          error,
+        );
+      })
+      .finally(() => {
+        this.#compacting = undefined;
+      });
   }
 
   async #sign(list: RevocationList, json?: string): Promise<string> {
@@ -204,6 +297,38 @@ export class RevocationLog {
     this.#writes = result.catch(() => {});
     return result;
   }
+}
+
+/**
+ * `list` with the batches of `deltas` above its serial, in order; its serial then the newest of them, or
+ * `serial` (the stored guard) when that is higher.
+ */
+function fold(list: RevocationList, deltas: readonly RevocationList[], serial: number): RevocationList {
+  const batches = [...list.batches];
+  let newest = list.serial;
+  let issuedAt = list.issued_at;
+  for (const delta of deltas) {
+    for (const batch of delta.batches) {
+      if (batch.serial > newest) batches.push(batch);
+    }
+    if (delta.serial > newest) {
+      newest = delta.serial;
+      issuedAt = delta.issued_at;
+    }
+  }
+  return { serial: Math.max(newest, serial), from: 0, issued_at: issuedAt, batches };
+}
+
+/** A batch's bytes in the list's JSON (and its comma), counted once per batch. */
+const BATCH_BYTES = new WeakMap<RevocationBatch, number>();
+function batchBytes(batch: RevocationBatch): number {
+  let bytes = BATCH_BYTES.get(batch);
+  if (bytes === undefined) {
+    const { serial, at, expires, jti, sub } = batch;
+    bytes = Buffer.byteLength(JSON.stringify({ serial, at, expires, jti, sub })) + 1;
+    BATCH_BYTES.set(batch, bytes);
+  }
+  return bytes;
 }
 
 function stateOf(list: RevocationList, now: number): RevocationState {

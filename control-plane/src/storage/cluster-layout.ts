@@ -25,6 +25,7 @@ export const CLUSTER_KEYS = {
   // In the slot with the audit log their script appends to; edges that pull through Upstash read a standalone
   // Valkey, so on a Cluster these are not kept by name.
   revocations: '{jwt_secrets}:revocations',
+  revocationDeltas: '{jwt_secrets}:revocation_deltas',
   revocationSerial: '{jwt_secrets}:revocation_serial',
   edges: '{jwt_secrets}:edges',
 } as const satisfies Record<keyof typeof VALKEY_KEYS, string>;

@@ -6,12 +6,21 @@
 import { findActiveKey, legacyActiveSecret, signingJwk } from '../../../shared/keyset.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { type ChainLink, chainLink } from '../audit/keyset-chain.ts';
-import type { KeysetStorage, StorageFacts, StoredKeyset, StoredRevocations } from './keyset-storage.ts';
+import type {
+  KeysetStorage,
+  RevocationDocument,
+  StorageFacts,
+  StoredKeyset,
+  StoredRevocations,
+} from './keyset-storage.ts';
 
 export class EnvStorage implements KeysetStorage {
   readonly kind = 'env';
   #current: StoredKeyset | null = null;
-  #revocations: StoredRevocations = { serial: 0, document: null };
+  /** The revocation list as Valkey holds it: the serial, the snapshot and the deltas above it, oldest first. */
+  #revocationSerial = 0;
+  #revocationSnapshot: string | null = null;
+  #revocationDeltas: RevocationDocument[] = [];
   /** Registered edge URL -> when its registration expires (epoch ms). */
   readonly #edges = new Map<string, number>();
   /** The audit log's entries as text, oldest first, and the keyset chain: in memory, like the keyset. */
@@ -47,22 +56,36 @@ export class EnvStorage implements KeysetStorage {
     return true;
   }
 
-  async loadRevocations(knownSerial: number): Promise<StoredRevocations> {
-    const { serial, document } = this.#revocations;
-    return { serial, document: serial !== knownSerial ? document : null };
+  async loadRevocations(since: number): Promise<StoredRevocations> {
+    const serial = this.#revocationSerial;
+    if (since === serial) return { serial, snapshot: null, deltas: [] };
+    const full = since === 0 || since > serial;
+    return {
+      serial,
+      snapshot: full ? this.#revocationSnapshot : null,
+      deltas: this.#revocationDeltas.filter((delta) => full || delta.serial > since).map((d) => d.document),
+    };
   }
 
-  async swapRevocations(
+  async appendRevocations(
     expectedSerial: number,
-    next: StoredRevocations,
+    delta: RevocationDocument,
     action?: AuditAction,
   ): Promise<boolean> {
-    if (this.#revocations.serial !== expectedSerial) return false;
-    this.#revocations = next;
+    if (this.#revocationSerial !== expectedSerial) return false;
+    this.#revocationDeltas.push(delta);
+    this.#revocationSerial = delta.serial;
     if (action !== undefined) {
       const tail = this.auditLog.at(-1) ?? null;
-      this.auditLog.push(nextAuditEntry(tail, action, next.serial, new Date()).text);
+      this.auditLog.push(nextAuditEntry(tail, action, delta.serial, new Date()).text);
     }
+    return true;
+  }
+
+  async compactRevocations(snapshot: RevocationDocument): Promise<boolean> {
+    if (!this.#revocationDeltas.some((delta) => delta.serial <= snapshot.serial)) return false;
+    this.#revocationSnapshot = snapshot.document;
+    this.#revocationDeltas = this.#revocationDeltas.filter((delta) => delta.serial > snapshot.serial);
     return true;
   }
 

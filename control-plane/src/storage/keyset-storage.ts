@@ -8,11 +8,24 @@ export interface StoredKeyset {
   envelope: string | null;
 }
 
-/** The revocation list as stored: its serial and the signed snapshot (shared/revocations.ts). */
+/**
+ * The revocation list as stored (shared/revocations.ts): a signed snapshot (`from` 0) and, above its serial, one
+ * signed delta per RevokeTokens call since (each `from` the serial before it), so that a call writes its own
+ * batch and not the whole list; the control plane folds the deltas into a new snapshot now and then.
+ */
 export interface StoredRevocations {
+  /** The serial of the newest batch, the compare-and-swap guard; 0 when nothing was ever revoked. */
   serial: number;
-  /** The signed snapshot; null when nothing was ever revoked. */
-  document: string | null;
+  /** The signed snapshot, when it was read (see loadRevocations); null when not read or none was written. */
+  snapshot: string | null;
+  /** Signed deltas, oldest first. */
+  deltas: string[];
+}
+
+/** One signed document with the serial it ends at: a delta appended, or a snapshot written. */
+export interface RevocationDocument {
+  serial: number;
+  document: string;
 }
 
 export interface KeysetStorage {
@@ -28,17 +41,28 @@ export interface KeysetStorage {
    */
   compareAndSwap(expectedVersion: number, next: StoredKeyset, action?: AuditAction): Promise<boolean>;
   /**
-   * The revocation list: its serial, and the document only when that serial is not `knownSerial` (so that a
-   * replica checking for news reads a number, not the whole list; a lower serial is a restored backup). Throws
-   * StorageUnavailableError.
+   * The revocation list, read in one atomic step: its serial alone when that is `since` (so that a replica
+   * checking for news reads a number, not the list); the deltas above `since` when `since` is lower and not 0;
+   * else (0, or above the serial: a restored backup) the snapshot and every delta. The deltas above `since` may
+   * start above it when a snapshot took in the ones between: read again from 0. Throws StorageUnavailableError.
    */
-  loadRevocations(knownSerial: number): Promise<StoredRevocations>;
+  loadRevocations(since: number): Promise<StoredRevocations>;
   /**
-   * Replaces the revocation list in one atomic step if the stored serial is still `expectedSerial`; false,
-   * changing nothing, when another writer got there first. The audit entry of `action`, when given, is written
-   * in the same step.
+   * Appends one delta and moves the serial to its serial, in one atomic step, if the stored serial is still
+   * `expectedSerial`; false, changing nothing, when another writer got there first. The audit entry of `action`,
+   * when given, is written in the same step.
    */
-  swapRevocations(expectedSerial: number, next: StoredRevocations, action?: AuditAction): Promise<boolean>;
+  appendRevocations(
+    expectedSerial: number,
+    delta: RevocationDocument,
+    action?: AuditAction,
+  ): Promise<boolean>;
+  /**
+   * Replaces the snapshot with `snapshot` and drops the deltas at or below its serial, in one atomic step, unless
+   * no delta is at or below it (a snapshot as new was already written). False when nothing changed. The list it
+   * describes is the same before and after.
+   */
+  compactRevocations(snapshot: RevocationDocument): Promise<boolean>;
   /**
    * Records that an edge reached at `url` is alive until `expiresAt` (epoch ms), and forgets registrations that
    * have expired. Throws StorageUnavailableError.

@@ -14,9 +14,10 @@
  *   jwt_secrets:audit    list: one JSON entry per admin action, each chained to the one before (audit/)
  *   jwt_secrets:audit_head  the hash of the audit log's last entry, so that editing or dropping it shows
  *   jwt_secrets:changed  pub/sub channel announcing each new version
- *   jwt_secrets:revocations  the revocation list: a signed snapshot of every live revocation (shared/revocations.ts),
- *                        what edges that pull through Upstash read
- *   jwt_secrets:revocation_serial  its serial, the revocation list's compare-and-swap guard
+ *   jwt_secrets:revocations  the revocation list's signed snapshot (shared/revocations.ts), rewritten now and then
+ *   jwt_secrets:revocation_deltas  sorted set: batch serial -> the signed delta of each RevokeTokens call above the
+ *                        snapshot; edges that pull through Upstash read the deltas above what they hold
+ *   jwt_secrets:revocation_serial  the newest batch's serial, the revocation list's compare-and-swap guard
  *   jwt_secrets:edges    sorted set: URL of each edge that registered itself -> when its registration expires
  * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
  * cluster-layout.ts, and the three keys kept by name follow right after the script.
@@ -30,7 +31,13 @@ import { chainLink } from '../audit/keyset-chain.ts';
 import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
 import { CLUSTER_KEYS, writeFollowers } from './cluster-layout.ts';
 import { type NodePolicy, readEvictionPolicies } from './eviction-policy.ts';
-import type { KeysetStorage, StorageFacts, StoredKeyset, StoredRevocations } from './keyset-storage.ts';
+import type {
+  KeysetStorage,
+  RevocationDocument,
+  StorageFacts,
+  StoredKeyset,
+  StoredRevocations,
+} from './keyset-storage.ts';
 import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
 
 export const VALKEY_KEYS = {
@@ -46,23 +53,46 @@ export const VALKEY_KEYS = {
   changed: 'jwt_secrets:changed',
   lockPrefix: 'jwt_secrets:lock:',
   revocations: 'jwt_secrets:revocations',
+  revocationDeltas: 'jwt_secrets:revocation_deltas',
   revocationSerial: 'jwt_secrets:revocation_serial',
   edges: 'jwt_secrets:edges',
 } as const;
 
 /**
- * The revocation list's compare-and-swap: 0 when the serial moved (or the audit log's tail is not the one the new
- * entry chains to), 1 when written, the list, its serial and the audit entry together.
+ * A RevokeTokens call's write: 0 when the serial moved (or the audit log's tail is not the one the new entry
+ * chains to), 1 when written: the delta, the serial and the audit entry together.
  */
-const REVOCATIONS_SCRIPT = `
+const APPEND_REVOCATIONS_SCRIPT = `
 if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
 if ARGV[5] ~= '' and (redis.call('LINDEX', KEYS[3], -1) or '') ~= ARGV[4] then return 0 end
-redis.call('SET', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[5] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[5])
   redis.call('SET', KEYS[4], ARGV[6])
 end
+return 1
+`;
+
+/**
+ * The revocation list read in one step (see KeysetStorage.loadRevocations): {serial} when it is ARGV[1];
+ * {serial, false, deltas above ARGV[1]} when ARGV[1] is below it and not 0; else {serial, snapshot, every delta}.
+ */
+const LOAD_REVOCATIONS_SCRIPT = `
+local serial = tonumber(redis.call('GET', KEYS[1]) or '0')
+local since = tonumber(ARGV[1])
+if serial == since then return {tostring(serial)} end
+if since > 0 and since < serial then
+  return {tostring(serial), false, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')}
+end
+return {tostring(serial), redis.call('GET', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1)}
+`;
+
+/** Folds the deltas up to ARGV[1] into the snapshot ARGV[2]: 0, changing nothing, when there is none to fold. */
+const COMPACT_REVOCATIONS_SCRIPT = `
+if #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return 1
 `;
 
@@ -297,36 +327,43 @@ export class ValkeyStorage implements KeysetStorage {
     return true;
   }
 
-  async loadRevocations(knownSerial: number): Promise<StoredRevocations> {
-    const { revocations, revocationSerial } = this.#keys;
-    const serial = Number(await this.#call(() => this.#client.get(revocationSerial))) || 0;
-    if (serial === knownSerial) return { serial, document: null };
-    const document = await this.#call(() => this.#client.get(revocations));
-    return { serial, document };
+  async loadRevocations(since: number): Promise<StoredRevocations> {
+    const { revocations, revocationDeltas, revocationSerial } = this.#keys;
+    const [serial, snapshot, deltas] = (await this.#call(() =>
+      this.#client.eval(
+        LOAD_REVOCATIONS_SCRIPT,
+        3,
+        revocationSerial,
+        revocations,
+        revocationDeltas,
+        String(since),
+      ),
+    )) as [string, string | null | undefined, string[] | undefined];
+    return { serial: Number(serial) || 0, snapshot: snapshot ?? null, deltas: deltas ?? [] };
   }
 
-  async swapRevocations(
+  async appendRevocations(
     expectedSerial: number,
-    next: StoredRevocations,
+    delta: RevocationDocument,
     action?: AuditAction,
   ): Promise<boolean> {
     const keys = this.#keys;
     // This appends to the audit log too: a tail read with the keyset before is no longer its tail.
     this.#loadedTail = null;
     const tail = action === undefined ? null : await this.#call(() => this.#client.lindex(keys.audit, -1));
-    const entry = action === undefined ? null : nextAuditEntry(tail, action, next.serial, new Date());
+    const entry = action === undefined ? null : nextAuditEntry(tail, action, delta.serial, new Date());
     const pipeline = this.#client
       .pipeline()
       .eval(
-        REVOCATIONS_SCRIPT,
+        APPEND_REVOCATIONS_SCRIPT,
         4,
         keys.revocationSerial,
-        keys.revocations,
+        keys.revocationDeltas,
         keys.audit,
         keys.auditHead,
         String(expectedSerial),
-        String(next.serial),
-        next.document ?? '',
+        String(delta.serial),
+        delta.document,
         tail ?? '',
         entry?.text ?? '',
         entry?.hash ?? '',
@@ -342,6 +379,22 @@ export class ValkeyStorage implements KeysetStorage {
     if (acknowledged < this.#minReplicas)
       throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
     return true;
+  }
+
+  async compactRevocations(snapshot: RevocationDocument): Promise<boolean> {
+    const { revocations, revocationDeltas } = this.#keys;
+    // No WAIT: the list reads the same before and after, so a failover that loses this step loses nothing.
+    const written = await this.#call(() =>
+      this.#client.eval(
+        COMPACT_REVOCATIONS_SCRIPT,
+        2,
+        revocations,
+        revocationDeltas,
+        String(snapshot.serial),
+        snapshot.document,
+      ),
+    );
+    return written === 1;
   }
 
   async registerEdge(url: string, expiresAt: number): Promise<void> {

@@ -410,6 +410,41 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       await expectPublished(storage, first);
     });
 
+    it('keeps the revocation list: deltas appended by compare-and-swap, read from a serial, folded into a snapshot', async () => {
+      const [a, b] = [await open(), await open()];
+      const none = { serial: 0, snapshot: null, deltas: [] };
+      expect(await a.loadRevocations(0)).toEqual(none);
+      expect(await a.appendRevocations(0, { serial: 10, document: 'delta-10' })).toBe(true);
+      // Lost the compare-and-swap: nothing written.
+      expect(await b.appendRevocations(0, { serial: 11, document: 'delta-11' })).toBe(false);
+      expect(await b.appendRevocations(10, { serial: 20, document: 'delta-20' })).toBe(true);
+      expect(await a.appendRevocations(20, { serial: 30, document: 'delta-30' })).toBe(true);
+      expect(await b.loadRevocations(30)).toEqual({ serial: 30, snapshot: null, deltas: [] });
+      expect(await b.loadRevocations(10)).toEqual({
+        serial: 30,
+        snapshot: null,
+        deltas: ['delta-20', 'delta-30'],
+      });
+      expect(await b.loadRevocations(0)).toEqual({
+        serial: 30,
+        snapshot: null,
+        deltas: ['delta-10', 'delta-20', 'delta-30'],
+      });
+
+      expect(await a.compactRevocations({ serial: 20, document: 'snapshot-20' })).toBe(true);
+      // A fold no newer than the one written changes nothing.
+      expect(await b.compactRevocations({ serial: 10, document: 'snapshot-10' })).toBe(false);
+      const folded = { serial: 30, snapshot: 'snapshot-20', deltas: ['delta-30'] };
+      expect(await b.loadRevocations(0)).toEqual(folded);
+      // From a serial the snapshot took in: what is left above it (the reader sees the gap in its `from`).
+      expect(await b.loadRevocations(10)).toEqual({ serial: 30, snapshot: null, deltas: ['delta-30'] });
+      // From above the stored serial (storage restored from a backup): the whole list.
+      expect(await b.loadRevocations(40)).toEqual(folded);
+      expect(await b.compactRevocations({ serial: 30, document: 'snapshot-30' })).toBe(true);
+      expect(await a.loadRevocations(0)).toEqual({ serial: 30, snapshot: 'snapshot-30', deltas: [] });
+      expect(await a.loadRevocations(20)).toEqual({ serial: 30, snapshot: null, deltas: [] });
+    });
+
     it('two replicas rotating concurrently 200 times each lose no rotation and reuse no version', async () => {
       const a = await replica({ gracePeriodMs: 200 });
       const b = await replica({ gracePeriodMs: 200 });

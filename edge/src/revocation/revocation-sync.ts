@@ -7,7 +7,11 @@
  */
 import type { EnvelopeCrypto } from '../../../shared/keyset-envelope.ts';
 import type { KeysetVerifier } from '../../../shared/keyset-signing-key.ts';
-import { openRevocationList, type RevocationSet } from '../../../shared/revocations.ts';
+import {
+  openRevocationList,
+  RevocationMismatchError,
+  type RevocationSet,
+} from '../../../shared/revocations.ts';
 import type { PullOutcome, PullReason } from '../keyset/keyset-sync.ts';
 import type { RevocationSource } from './revocation-sources.ts';
 
@@ -73,9 +77,21 @@ export class RevocationSync {
   }
 
   async #pullFrom(source: RevocationSource): Promise<PullOutcome> {
-    const jws = await source.pull(this.#o.set.serial);
-    if (jws === undefined) return 'unchanged';
-    return (await this.push(jws)).outcome === 'taken' ? 'taken' : 'unchanged';
+    const documents = await source.pull(this.#o.set.serial);
+    try {
+      return await this.#take(documents);
+    } catch (error) {
+      // Deltas that start above the held serial: the source folded the ones between into its snapshot.
+      if (!(error instanceof RevocationMismatchError)) throw error;
+      return await this.#take(await source.pull(0));
+    }
+  }
+
+  /** Takes `documents` in order: 'taken' when any added to the held set. */
+  async #take(documents: readonly string[]): Promise<PullOutcome> {
+    let taken = false;
+    for (const document of documents) if ((await this.push(document)).outcome === 'taken') taken = true;
+    return taken ? 'taken' : 'unchanged';
   }
 }
 

@@ -16,6 +16,7 @@ import { startValkey, type ValkeyServer } from '../../../test/support/valkey-ser
 import { createEdge } from '../../src/create-edge.ts';
 import { KEYSET_REDIS_KEY } from '../../src/keyset/sources/upstash-keyset-source.ts';
 import {
+  REVOCATION_DELTAS_REDIS_KEY,
   REVOCATION_SERIAL_REDIS_KEY,
   REVOCATIONS_REDIS_KEY,
 } from '../../src/revocation/revocation-sources.ts';
@@ -187,5 +188,71 @@ describe('pulling the revocation list through @upstash/redis (real valkey-server
       `revocations: pull (scheduled) failed: UPSTASH_REDIS_REST_URL: pull_failed: ${REVOCATION_SERIAL_REDIS_KEY} is not a decimal serial`,
     );
     await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY);
+  });
+
+  it('reads only the deltas above the held serial, and the snapshot again once deltas it lacks were folded in', async () => {
+    const now = Date.parse('2026-06-04T00:00:00Z');
+    const env = { ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY, REVOCATION_DELTAS_REDIS_KEY);
+    const logs: string[] = [];
+    const edge = createEdge({ env, now: () => now, log: (line) => logs.push(line) });
+    const tokens = Object.fromEntries(
+      await Promise.all(
+        [1, 2, 3, 4, 5, 6, 7].map(async (n) => [n, await signByHand(ONE, { sub: `u${n}`, jti: `jti-${n}` })]),
+      ),
+    ) as Record<number, string>;
+    const batch = (n: number) => revocationBatch(n, now, { jti: [`jti-${n}`] });
+    const delta = async (n: number) => [n, await signRevocations(revocationList(n - 1, [batch(n)]))] as const;
+    const refused = async () => {
+      const outcomes = await Promise.all(
+        [1, 2, 3, 4, 5, 6, 7].map((n) => verifyError(edge, tokens[n] as string)),
+      );
+      return [1, 2, 3, 4, 5, 6, 7].filter((_, i) => outcomes[i] === 'token_revoked');
+    };
+    expect(await verifyError(edge, tokens[1] as string)).toBeUndefined();
+
+    // An edge that holds nothing: the snapshot (batches 1, 2) and the delta above it (3).
+    await client.set(REVOCATIONS_REDIS_KEY, await signRevocations(revocationList(0, [batch(1), batch(2)])));
+    await client.zadd(REVOCATION_DELTAS_REDIS_KEY, ...(await delta(3)));
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '3');
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 3 });
+    expect(await refused()).toEqual([1, 2, 3]);
+
+    // Holding 3: only the deltas above it are read. A snapshot that is no list at all proves it is left unread.
+    await client.set(REVOCATIONS_REDIS_KEY, 'not a signed list');
+    await client.zadd(REVOCATION_DELTAS_REDIS_KEY, ...(await delta(4)));
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '4');
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 4 });
+    expect(await refused()).toEqual([1, 2, 3, 4]);
+    expect(logs).toEqual([]);
+
+    // Deltas 5 and 6 folded into a snapshot before this edge saw them; only 7 is left above it. The delta above
+    // the held serial starts at 6: the edge reads the snapshot and every delta.
+    await client.set(
+      REVOCATIONS_REDIS_KEY,
+      await signRevocations(revocationList(0, [1, 2, 3, 4, 5, 6].map(batch))),
+    );
+    await client.del(REVOCATION_DELTAS_REDIS_KEY);
+    await client.zadd(REVOCATION_DELTAS_REDIS_KEY, ...(await delta(7)));
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '7');
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 7 });
+    expect(await refused()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+
+    // A delta written by someone who holds the database but not KEYSET_SIGNING_KEY: refused, nothing taken.
+    const forged = revocationList(7, [revocationBatch(8, now, { sub: ['u1'] })]);
+    await client.zadd(REVOCATION_DELTAS_REDIS_KEY, 8, await signRevocations(forged, FOREIGN_SIGNING_KEY));
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '8');
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 7 });
+    expect(logs).toEqual([
+      expect.stringMatching(
+        /^revocations: pull \(scheduled\) failed: UPSTASH_REDIS_REST_URL: envelope_signature_invalid: /,
+      ),
+    ]);
+    await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY, REVOCATION_DELTAS_REDIS_KEY);
   });
 });
