@@ -2,9 +2,9 @@
  * RevokeTokens against a real valkey-server, with the control plane as its own process (`control-plane/src/main.ts`)
  * and 20 Node edge processes: the call's latency with no edges and with 20 (it answers after the push round), the
  * time until every edge refuses the revoked token (401 token_revoked), the bytes of the delta document an
- * up-to-date edge receives, and the same at 100,000 live revocations: the call's latency (each call re-signs and
- * rewrites the whole snapshot), the snapshot's size, the time a fresh edge takes to hold it, and the control
- * plane's RSS.
+ * up-to-date edge receives, and the same at 100,000 live revocations: the call's latency (each call signs and
+ * stores its own delta; the snapshot is rewritten only once the deltas add up), the snapshot's size, the time a
+ * fresh edge takes to hold it, and the control plane's RSS.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { computeKid } from '../../shared/kid.ts';
@@ -87,6 +87,12 @@ export interface RevocationBench {
     revokeNoEdges: LatencyFigures;
     /** GET /revocations?since=0 body: what a fresh or restarted edge pulls (and is pushed). */
     snapshotBytes: number;
+    /**
+     * The last snapshot the control plane wrote during the scale calls (after answering one of the large calls),
+     * from its log line: the fold's duration (sign and Valkey write, beside that call's push round) and the
+     * snapshot's bytes; undefined if none.
+     */
+    lastFold: { durationMs: number; bytes: number } | undefined;
     /** A fresh Node edge with KEYSET_URL: with no revocations, and with `live`. */
     freshEdgeNoRevocations: FreshEdgeFigures;
     freshEdgeAtScale: FreshEdgeFigures;
@@ -398,6 +404,7 @@ export async function measureRevocation(options: {
     );
     live += atScale.calls + 2;
     const peakDuringScale = sampler.stop();
+    const lastFold = foldsLogged(controlPlane.process.output()).at(-1);
     options.log(
       `  at ${live} live: RevokeTokens (1 jti) p50 ${atScale.revokeTokens.p50Ms.toFixed(1)} ms, every edge refusing p50 ${atScale.refusedAfterCall.p50Ms.toFixed(1)} ms`,
     );
@@ -406,7 +413,7 @@ export async function measureRevocation(options: {
     const heapAtScale = await heapUsedBytes(controlPlane);
     const snapshotBytes = await documentBytes(controlPlane, 0);
 
-    // A second process on the same storage, without edges: the re-sign and rewrite alone.
+    // A second process on the same storage, without edges: the call's own work at this size, no push round.
     spare = await startControlPlaneProcess({
       valkeyUrl: valkey.url,
       keysetKey,
@@ -446,6 +453,7 @@ export async function measureRevocation(options: {
         propagation: atScale,
         revokeNoEdges: revokeAtScaleNoEdges,
         snapshotBytes,
+        lastFold,
         freshEdgeNoRevocations,
         freshEdgeAtScale,
       },
@@ -458,4 +466,15 @@ export async function measureRevocation(options: {
     await Promise.all(edges.map((edge) => edge.stop()));
     await valkey.stop();
   }
+}
+
+/** The control plane's `revocation deltas folded into a snapshot` log lines, oldest first. */
+function foldsLogged(output: string): { durationMs: number; bytes: number }[] {
+  const folds: { durationMs: number; bytes: number }[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.includes('revocation deltas folded into a snapshot')) continue;
+    const entry = JSON.parse(line) as { duration_ms: number; bytes: number };
+    folds.push({ durationMs: entry.duration_ms, bytes: entry.bytes });
+  }
+  return folds;
 }

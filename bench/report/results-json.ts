@@ -129,6 +129,10 @@ function revocationJson(r: RevocationBench): object {
       propagation: propagationJson(s.propagation),
       revokeNoEdges: latencyJson(s.revokeNoEdges),
       snapshot: bytes(s.snapshotBytes),
+      lastFold:
+        s.lastFold === undefined
+          ? null
+          : { duration: { unit: 'ms', value: s.lastFold.durationMs }, snapshot: bytes(s.lastFold.bytes) },
       freshEdgeNoRevocations: freshEdgeJson(s.freshEdgeNoRevocations),
       freshEdgeAtScale: freshEdgeJson(s.freshEdgeAtScale),
     },

@@ -218,7 +218,7 @@ function revocationTable(r: RevocationBench): BenchTable {
       `RevokeTokens, ${s.batchSize.toLocaleString('en-US')} jtis, ${p.edges} edges (${s.batches} calls to ${live} live)`,
       s.revokeBatchWithEdges,
     ),
-    latency(`at ${live} live: RevokeTokens, 1 jti, no edges (rewrites the snapshot)`, s.revokeNoEdges),
+    latency(`at ${live} live: RevokeTokens, 1 jti, no edges`, s.revokeNoEdges),
     latency(`at ${live} live: RevokeTokens, 1 jti, ${p.edges} edges`, s.propagation.revokeTokens),
     latency(`  every edge refusing, from the call`, s.propagation.refusedAfterCall),
     latency(
@@ -247,6 +247,10 @@ function revocationSizeTable(r: RevocationBench): BenchTable {
       `${fmt(r.bytes.thousandJtiDelta / 1024, 1)} KiB (${fmt(r.bytes.perJtiIn1000, 1)} B)`,
     ],
     [`snapshot (GET /revocations?since=0), ${live} live`, mib(s.snapshotBytes)],
+    [
+      'last snapshot rewrite during the scale calls (after answering: sign, Valkey write)',
+      s.lastFold === undefined ? 'none logged' : `${s.lastFold.durationMs} ms (${mib(s.lastFold.bytes)})`,
+    ],
     [`control plane RSS, no revocations / ${live} live`, `${mib(cp.noRevocations)} / ${mib(cp.atScale)}`],
     ['control plane RSS, peak during the scale calls', mib(cp.peakDuringScale)],
     [

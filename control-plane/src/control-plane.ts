@@ -101,6 +101,11 @@ export async function startControlPlane(
     ttlMs: config.revocationTtlMs,
     now,
     onWarning: (message, error) => logger.warn({ cause: (error as Error | undefined)?.message }, message),
+    onFold: ({ serial, deltas, bytes, durationMs }) =>
+      logger.info(
+        { serial, deltas, bytes, duration_ms: Math.round(durationMs) },
+        'revocation deltas folded into a snapshot',
+      ),
   });
   const revocationPusher = new RevocationPusher({
     urls: () => registry.targets,

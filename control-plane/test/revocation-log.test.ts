@@ -8,7 +8,11 @@ import { importVerifier, parseSigningSeed, parseVerifyKeys } from '../../shared/
 import { MAX_REVOCATIONS_BYTES, openRevocationList } from '../../shared/revocations.ts';
 import { KEYSET_SIGNING_KEY, KEYSET_VERIFY_KEY } from '../../test/support/keysets.ts';
 import { startValkey, type ValkeyServer } from '../../test/support/valkey-server.ts';
-import { COMPACT_AFTER_DELTAS, RevocationLog } from '../src/revocation/revocation-log.ts';
+import {
+  COMPACT_AFTER_DELTAS,
+  type RevocationFold,
+  RevocationLog,
+} from '../src/revocation/revocation-log.ts';
 import { EnvStorage } from '../src/storage/env-storage.ts';
 import { ValkeyStorage } from '../src/storage/valkey-storage.ts';
 
@@ -105,7 +109,8 @@ describe('RevocationLog', () => {
 
   it('stores each call as its own signed delta, and folds them into the snapshot once they add up', async () => {
     const storage = new EnvStorage(undefined);
-    const log = new RevocationLog({ storage, signingKey, ttlMs: HOUR });
+    const folds: RevocationFold[] = [];
+    const log = new RevocationLog({ storage, signingKey, ttlMs: HOUR, onFold: (fold) => folds.push(fold) });
     // 10,000 UUIDs are about 530 KB of snapshot: COMPACT_AFTER_DELTAS one-jti deltas stay under a quarter of it.
     const many = Array.from({ length: 10_000 }, () => crypto.randomUUID());
     await log.revoke({ jtis: many, subject: '' }, 'test');
@@ -143,6 +148,12 @@ describe('RevocationLog', () => {
     const verifiers = await Promise.all(parseVerifyKeys(KEYSET_VERIFY_KEY).map(importVerifier));
     const list = await openRevocationList(after.snapshot as string, verifiers);
     expect(list.serial).toBe((await log.current(0)).list.serial);
+    expect(folds).toHaveLength(2);
+    expect(folds[1]).toMatchObject({
+      serial: list.serial,
+      deltas: COMPACT_AFTER_DELTAS,
+      bytes: (after.snapshot as string).length,
+    });
     expect(list.batches.flatMap((batch) => batch.jti)).toHaveLength(10_000 + COMPACT_AFTER_DELTAS);
   });
 

@@ -39,6 +39,15 @@ export interface RevocationLogOptions {
   maxBytes?: number;
   /** Told when folding the deltas into a snapshot failed (the next call tries again; nothing is lost). */
   onWarning?: (message: string, error: unknown) => void;
+  /** Told of each snapshot written: its serial, the deltas it took in, its bytes and how long the fold took. */
+  onFold?: (fold: RevocationFold) => void;
+}
+
+export interface RevocationFold {
+  serial: number;
+  deltas: number;
+  bytes: number;
+  durationMs: number;
 }
 
 /** The list as this process last read or wrote it: always a snapshot (`from` 0). */
@@ -252,11 +261,20 @@ export class RevocationLog {
     if (deltas < COMPACT_AFTER_DELTAS && deltaBytes < Math.max(COMPACT_AFTER_BYTES, snapshotBytes / 4))
       return;
     this.#compacting = this.#serialize(async () => {
+      const started = performance.now();
       const { list } = this.#state;
       const snapshot = revocationsSince(list, 0, this.#now().getTime());
       const json = revocationListJson(snapshot);
       const document = await this.#sign(snapshot, json);
-      await this.#options.storage.compactRevocations({ serial: list.serial, document });
+      const written = await this.#options.storage.compactRevocations({ serial: list.serial, document });
+      if (written) {
+        this.#options.onFold?.({
+          serial: list.serial,
+          deltas: this.#stored.deltas,
+          bytes: document.length,
+          durationMs: performance.now() - started,
+        });
+      }
       // Written, or a snapshot as new was already there: either way no delta at or below it is stored.
       this.#stored = { deltas: 0, deltaBytes: 0, snapshotBytes: document.length };
       if (this.#documentsSerial === list.serial && !this.#documents.has(0)) {
