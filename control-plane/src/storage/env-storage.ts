@@ -83,7 +83,7 @@ export class EnvStorage implements KeysetStorage {
   }
 
   async compactRevocations(snapshot: RevocationDocument): Promise<boolean> {
-    if (!this.#revocationDeltas.some((delta) => delta.serial <= snapshot.serial)) return false;
+    if (!this.#revocationDeltas.some((delta) => delta.serial === snapshot.serial)) return false;
     this.#revocationSnapshot = snapshot.document;
     this.#revocationDeltas = this.#revocationDeltas.filter((delta) => delta.serial > snapshot.serial);
     return true;

@@ -88,9 +88,13 @@ end
 return {tostring(serial), redis.call('GET', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1)}
 `;
 
-/** Folds the deltas up to ARGV[1] into the snapshot ARGV[2]: 0, changing nothing, when there is none to fold. */
+/**
+ * Folds the deltas up to ARGV[1] into the snapshot ARGV[2]: 0, changing nothing, when there is none to fold, or
+ * when the delta of serial ARGV[1] itself is not stored (storage went back to an older list meanwhile).
+ */
 const COMPACT_REVOCATIONS_SCRIPT = `
 if #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 then return 0 end
+if redis.call('ZCOUNT', KEYS[2], ARGV[1], ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return 1
