@@ -208,7 +208,8 @@ export class RevocationLog {
   async #follow(held: RevocationList, stored: StoredRevocations): Promise<RevocationList | undefined> {
     if (stored.deltas.length === 0) return undefined;
     const deltas = await this.#open(stored.deltas);
-    if ((deltas[0] as RevocationList).from > held.serial) return undefined;
+    // Only the delta that starts at the held serial continues it; any other start means storage moved under it.
+    if ((deltas[0] as RevocationList).from !== held.serial) return undefined;
     this.#stored.deltas += stored.deltas.length;
     for (const document of stored.deltas) this.#stored.deltaBytes += document.length;
     return fold(held, deltas, stored.serial);

@@ -79,13 +79,14 @@ return 1
  * {serial, false, deltas above ARGV[1]} when ARGV[1] is below it and not 0; else {serial, snapshot, every delta}.
  */
 const LOAD_REVOCATIONS_SCRIPT = `
-local serial = tonumber(redis.call('GET', KEYS[1]) or '0')
+local stored = redis.call('GET', KEYS[1]) or '0'
+local serial = tonumber(stored) or 0
 local since = tonumber(ARGV[1])
-if serial == since then return {tostring(serial)} end
+if serial == since then return {stored} end
 if since > 0 and since < serial then
-  return {tostring(serial), false, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')}
+  return {stored, false, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')}
 end
-return {tostring(serial), redis.call('GET', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1)}
+return {stored, redis.call('GET', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1)}
 `;
 
 /**
