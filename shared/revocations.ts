@@ -2,9 +2,9 @@
  * Token revocation (SPEC section 8, RevokeTokens): the revocation list the control plane keeps and signs, and the
  * set an edge checks every valid token against.
  *
- * The list is numbered like the keyset: `serial` rises by one with every RevokeTokens call, each call being one
- * batch (its jtis, its subject, the time of the call and when it expires). A document carries the batches with
- * a serial above `from`: `from` 0 is a snapshot (every live batch, what a pull of an edge that holds nothing
+ * The list is numbered by `serial`, which rises with every RevokeTokens call (the call's time in Unix ms, or one
+ * more than the last serial when that is later), each call being one batch (its jtis, its subject, the time of
+ * the call and when it expires). A document carries the batches with a serial above `from`: `from` 0 is a snapshot (every live batch, what a pull of an edge that holds nothing
  * gets), anything else a delta (what a push after one call carries: one batch, a few hundred bytes). Expired
  * batches are simply left out: an edge drops them by itself at the same moment, so a delta never has to say so.
  *

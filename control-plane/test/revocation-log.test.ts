@@ -175,11 +175,11 @@ describe('RevocationLog, two replicas on one Valkey', () => {
     await valkey?.stop();
   });
 
-  async function replica(): Promise<RevocationLog> {
+  async function replica(onWarning?: (message: string) => void): Promise<RevocationLog> {
     const storage = new ValkeyStorage({ url: valkey.url });
     await storage.connect();
     storages.push(storage);
-    return new RevocationLog({ storage, signingKey, ttlMs: HOUR });
+    return new RevocationLog({ storage, signingKey, ttlMs: HOUR, onWarning });
   }
 
   it('follows storage restored from a backup under a running control plane, and numbers the next call above', async () => {
@@ -244,6 +244,57 @@ describe('RevocationLog, two replicas on one Valkey', () => {
       const [held, read] = [(await a.current(0)).list, (await b.current(0)).list];
       expect(read.serial).toBe(held.serial);
       expect(read.batches).toEqual(held.batches);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('warns of revocations missing from storage, and folds what is left into one snapshot for every reader', async () => {
+    const admin = new Valkey(valkey.url);
+    const deltas = 'jwt_secrets:revocation_deltas';
+    try {
+      await admin.del('jwt_secrets:revocation_serial', 'jwt_secrets:revocations', deltas);
+      const writer = await replica();
+      const serials: number[] = [];
+      for (const jti of ['one', 'two', 'three', 'four']) {
+        serials.push((await writer.revoke({ jtis: [jti], subject: '' }, 'test')).list.serial);
+      }
+      // Storage loses the second call's delta (evicted, or restored in part): the chain breaks after the first.
+      await admin.zremrangebyscore(deltas, serials[1] as number, serials[1] as number);
+      const warnings: string[] = [];
+      const reader = await replica((message) => warnings.push(message));
+      const read = (await reader.current(0)).list;
+      expect(read.serial).toBe(serials[3]);
+      expect(read.batches.flatMap((batch) => batch.jti)).toEqual(['one', 'three', 'four']);
+      expect(warnings).toEqual([
+        expect.stringContaining(
+          `misses the RevokeTokens calls above serial ${serials[0]} up to ${serials[1]}`,
+        ),
+      ]);
+      // The reader folded at once: one snapshot, no break left, and a second reader finds nothing to warn of.
+      await reader.settled();
+      expect(await admin.zcard(deltas)).toBe(0);
+      const again: string[] = [];
+      expect((await (await replica((message) => again.push(message))).current(0)).list.batches).toEqual(
+        read.batches,
+      );
+      expect(again).toEqual([]);
+
+      // The newest delta lost: the stored serial is above every delta, so the fold waits for the next call's.
+      const fifth = (await writer.revoke({ jtis: ['five'], subject: '' }, 'test')).list.serial;
+      await admin.zremrangebyscore(deltas, fifth, fifth);
+      const late = await replica((message) => warnings.push(message));
+      expect((await late.current(0)).list.serial).toBe(fifth);
+      expect(warnings.at(-1)).toContain(`above serial ${serials[3]} up to ${fifth}`);
+      await late.settled();
+      expect(await admin.exists('jwt_secrets:revocations')).toBe(1);
+      await late.revoke({ jtis: ['six'], subject: '' }, 'test');
+      await late.settled();
+      expect(await admin.zcard(deltas)).toBe(0);
+      const healed: string[] = [];
+      const last = (await (await replica((message) => healed.push(message))).current(0)).list;
+      expect(last.batches.flatMap((batch) => batch.jti)).toEqual(['one', 'three', 'four', 'six']);
+      expect(healed).toEqual([]);
     } finally {
       admin.disconnect();
     }

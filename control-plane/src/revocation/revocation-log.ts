@@ -37,8 +37,11 @@ export interface RevocationLogOptions {
   freshForMs?: number;
   /** The largest signed list written (default MAX_REVOCATIONS_BYTES, what edges take). */
   maxBytes?: number;
-  /** Told when folding the deltas into a snapshot failed (the next call tries again; nothing is lost). */
-  onWarning?: (message: string, error: unknown) => void;
+  /**
+   * Told when folding the deltas into a snapshot failed (the next call tries again; nothing is lost), and when
+   * storage holds a list with revocations missing from it (evicted, or restored in part).
+   */
+  onWarning?: (message: string, error?: unknown) => void;
   /** Told of each snapshot written: its serial, the deltas it took in, its bytes and how long the fold took. */
   onFold?: (fold: RevocationFold) => void;
 }
@@ -81,6 +84,8 @@ export class RevocationLog {
   /** The deltas stored above the snapshot, as far as this process has seen, and the snapshot's size. */
   #stored = { deltas: 0, deltaBytes: 0, snapshotBytes: 0 };
   #compacting: Promise<void> | undefined;
+  /** Storage was read with a break in its chain of deltas: fold at once, so that readers read one list again. */
+  #foldDue = false;
 
   constructor(options: RevocationLogOptions) {
     this.#options = options;
@@ -108,6 +113,7 @@ export class RevocationLog {
         : ((await this.#follow(held, stored)) ??
           (await this.#load(await this.#options.storage.loadRevocations(0))));
       this.#state = stateOf(list, this.#now().getTime());
+      if (this.#foldDue) this.#compactWhenDue();
     }
     this.#readAt = readAt;
     return this.#state;
@@ -226,7 +232,15 @@ export class RevocationLog {
       deltaBytes,
       snapshotBytes: stored.snapshot?.length ?? 0,
     };
-    return fold(snapshot, await this.#open(stored.deltas), stored.serial);
+    const deltas = await this.#open(stored.deltas);
+    const gap = chainGap(snapshot, deltas, stored.serial);
+    if (gap !== undefined) {
+      this.#foldDue = true;
+      this.#options.onWarning?.(
+        `the revocation list in storage misses the RevokeTokens calls above serial ${gap.from} up to ${gap.to} (a serial is the call's time in Unix ms): storage evicted or was restored in part; revoke those tokens again`,
+      );
+    }
+    return fold(snapshot, deltas, stored.serial);
   }
 
   async #open(documents: readonly string[]): Promise<RevocationList[]> {
@@ -259,8 +273,13 @@ export class RevocationLog {
   #compactWhenDue(): void {
     const { deltas, deltaBytes, snapshotBytes } = this.#stored;
     if (this.#compacting !== undefined) return;
-    if (deltas < COMPACT_AFTER_DELTAS && deltaBytes < Math.max(COMPACT_AFTER_BYTES, snapshotBytes / 4))
-      return;
+    const due =
+      this.#foldDue ||
+      deltas >= COMPACT_AFTER_DELTAS ||
+      deltaBytes >= Math.max(COMPACT_AFTER_BYTES, snapshotBytes / 4);
+    if (!due) return;
+    const healing = this.#foldDue;
+    this.#foldDue = false;
     this.#compacting = this.#serialize(async () => {
       const started = performance.now();
       const { list } = this.#state;
@@ -268,6 +287,9 @@ export class RevocationLog {
       const json = revocationListJson(snapshot);
       const document = await this.#sign(snapshot, json);
       const written = await this.#options.storage.compactRevocations({ serial: list.serial, document });
+      // A break that left the stored serial above every delta: no delta at it to fold at, so the next call,
+      // whose delta is one, folds.
+      if (healing && !written) this.#foldDue = true;
       if (written) {
         this.#options.onFold?.({
           serial: list.serial,
@@ -283,6 +305,7 @@ export class RevocationLog {
       }
     })
       .catch((error: unknown) => {
+        if (healing) this.#foldDue = true;
         this.#options.onWarning?.(
           'revocation deltas not folded into a snapshot; the next RevokeTokens call tries again',
           error,
@@ -336,6 +359,24 @@ function fold(list: RevocationList, deltas: readonly RevocationList[], serial: n
     }
   }
   return { serial: Math.max(newest, serial), from: 0, issued_at: issuedAt, batches };
+}
+
+/**
+ * The serials between which `deltas` do not follow on from `snapshot` and one another, up to the stored
+ * `serial`; undefined when they do. A delta the snapshot took in already is passed over.
+ */
+function chainGap(
+  snapshot: RevocationList,
+  deltas: readonly RevocationList[],
+  serial: number,
+): { from: number; to: number } | undefined {
+  let held = snapshot.serial;
+  for (const delta of deltas) {
+    if (delta.serial <= held) continue;
+    if (delta.from > held) return { from: held, to: delta.from };
+    held = delta.serial;
+  }
+  return serial > held ? { from: held, to: serial } : undefined;
 }
 
 /** A batch's bytes in the list's JSON (and its comma), counted once per batch. */

@@ -58,9 +58,9 @@ export interface KeysetStorage {
     action?: AuditAction,
   ): Promise<boolean>;
   /**
-   * Replaces the snapshot with `snapshot` and drops the deltas at or below its serial, in one atomic step, unless
-   * no delta is at or below it (a snapshot as new was already written). False when nothing changed. The list it
-   * describes is the same before and after.
+   * Replaces the snapshot with `snapshot` and drops the deltas at or below its serial, in one atomic step, only
+   * while the delta at its serial is stored: not once a snapshot as new took it in, nor after storage went back to
+   * a backup that never held it. False when nothing changed. The list it describes is the same before and after.
    */
   compactRevocations(snapshot: RevocationDocument): Promise<boolean>;
   /**

@@ -440,6 +440,11 @@ export function runStorageConformance(name: string, target: () => StorageTarget)
       expect(await b.loadRevocations(10)).toEqual({ serial: 30, snapshot: null, deltas: ['delta-30'] });
       // From above the stored serial (storage restored from a backup): the whole list.
       expect(await b.loadRevocations(40)).toEqual(folded);
+      // A fold at a serial whose delta storage does not hold (a writer's list from before storage went back to a
+      // backup, or a fold another replica already took in) changes nothing.
+      expect(await a.compactRevocations({ serial: 40, document: 'snapshot-40' })).toBe(false);
+      expect(await a.compactRevocations({ serial: 25, document: 'snapshot-25' })).toBe(false);
+      expect(await b.loadRevocations(0)).toEqual(folded);
       expect(await b.compactRevocations({ serial: 30, document: 'snapshot-30' })).toBe(true);
       expect(await a.loadRevocations(0)).toEqual({ serial: 30, snapshot: 'snapshot-30', deltas: [] });
       expect(await a.loadRevocations(20)).toEqual({ serial: 30, snapshot: null, deltas: [] });
