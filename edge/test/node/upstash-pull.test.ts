@@ -255,4 +255,34 @@ describe('pulling the revocation list through @upstash/redis (real valkey-server
     ]);
     await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY, REVOCATION_DELTAS_REDIS_KEY);
   });
+
+  it('takes the deltas alone before any snapshot was written, and fails a pull that finds a serial but no list', async () => {
+    const now = Date.parse('2026-06-05T00:00:00Z');
+    const env = { ...EDGE_KEYS, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: TOKEN };
+    await client.set(KEYSET_REDIS_KEY, await seal(await buildKeyset(1, ONE)));
+    await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY, REVOCATION_DELTAS_REDIS_KEY);
+    const logs: string[] = [];
+    const edge = createEdge({ env, now: () => now, log: (line) => logs.push(line) });
+    const token = await signByHand(ONE, { sub: 'kim', jti: 'jti-kim' });
+    expect(await verifyError(edge, token)).toBeUndefined();
+
+    // A serial with neither a snapshot nor a delta: storage lost the list. A failed pull naming both keys.
+    await client.set(REVOCATION_SERIAL_REDIS_KEY, '2');
+    await edge.refresh('scheduled');
+    expect(logs).toEqual([
+      `revocations: pull (scheduled) failed: UPSTASH_REDIS_REST_URL: pull_failed: ${REVOCATION_SERIAL_REDIS_KEY} is 2 but neither ${REVOCATIONS_REDIS_KEY} nor ${REVOCATION_DELTAS_REDIS_KEY} holds a list`,
+    ]);
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 0 });
+
+    // The first two calls, not yet folded into a snapshot: the deltas from 0 make the whole list.
+    const first = revocationList(0, [revocationBatch(1, now, { sub: ['someone'] })]);
+    const second = revocationList(1, [revocationBatch(2, now, { jti: ['jti-kim'] })]);
+    await client.zadd(REVOCATION_DELTAS_REDIS_KEY, 1, await signRevocations(first));
+    await client.zadd(REVOCATION_DELTAS_REDIS_KEY, 2, await signRevocations(second));
+    await edge.refresh('scheduled');
+    expect((await health(edge)).body).toMatchObject({ revocation_serial: 2 });
+    expect(await verifyError(edge, token)).toBe('token_revoked');
+    expect(logs).toHaveLength(1);
+    await client.del(REVOCATION_SERIAL_REDIS_KEY, REVOCATIONS_REDIS_KEY, REVOCATION_DELTAS_REDIS_KEY);
+  });
 });
