@@ -3,7 +3,7 @@ import { signatureOf } from '../test/support/asymmetric-by-hand.ts';
 import { buildMixedKeyset, EDDSA_PAIR, ES256_PAIR, edgeView } from '../test/support/key-pairs.ts';
 import { KeywardError } from './errors.ts';
 import { prepareKeyRing } from './key-ring.ts';
-import type { Keyset } from './keyset.ts';
+import type { KeyEntry, Keyset } from './keyset.ts';
 import { publicThumbprint } from './kid.ts';
 import { nodeVerify } from './runtime/node-verify.ts';
 import { type VerifyPrimitive, webCryptoVerify } from './verify-primitive.ts';
@@ -133,4 +133,56 @@ describe('prepareKeyRing with keys of every algorithm', () => {
     const ring = await prepareKeyRing(keyset, nodeVerify as VerifyPrimitive);
     expect(ring.byKid.get(EDDSA_PAIR.kid)).toMatchObject({ status: 'previous', expiresAt: at.getTime() });
   });
+});
+
+describe('prepareKeyRing over the ring it replaces', () => {
+  for (const primitive of PRIMITIVES) {
+    it(`takes over the keys it imported already, and imports the rest (${primitive.name})`, async () => {
+      const keyset = await mixed();
+      const imports: string[] = [];
+      const counting: VerifyPrimitive = {
+        ...primitive,
+        importKey: (entry: KeyEntry) => {
+          imports.push(entry.kid);
+          return primitive.importKey(entry);
+        },
+      };
+      const held = await prepareKeyRing(keyset, counting);
+      const [hs256, eddsa, es256, old] = keyset.keys as [KeyEntry, KeyEntry, KeyEntry, KeyEntry];
+      const [fresh] = (await buildMixedKeyset(9, [{ key: `${SECRET}-new`, status: 'standby' }])).keys as [
+        KeyEntry,
+      ];
+      // The next keyset: the EdDSA key promoted, the HS256 key in grace, one key gone and a new one standby.
+      const next: Keyset = {
+        ...keyset,
+        version: 9,
+        keys: [
+          { ...eddsa, status: 'active', expires_at: null },
+          { ...hs256, status: 'previous', expires_at: '2101-01-01T00:00:00.000Z' },
+          es256,
+          fresh,
+        ],
+      };
+      imports.length = 0;
+      const ring = await prepareKeyRing(next, counting, undefined, held);
+      expect(imports).toEqual([fresh.kid]);
+      for (const { kid } of [eddsa, hs256, es256])
+        expect(ring.byKid.get(kid)?.key).toBe(held.byKid.get(kid)?.key);
+      // Status and expiry are the new keyset's.
+      expect(ring.byKid.get(eddsa.kid)?.status).toBe('active');
+      expect(ring.byKid.get(hs256.kid)?.expiresAt).toBe(Date.parse('2101-01-01T00:00:00.000Z'));
+      expect(ring.byKid.has(old.kid)).toBe(false);
+
+      // A ring imported by another primitive is not taken over: its keys are that primitive's objects.
+      imports.length = 0;
+      await prepareKeyRing(next, counting, undefined, await prepareKeyRing(keyset, primitive));
+      expect(imports).toHaveLength(4);
+      // The same kid over other key material (no edge takes such a keyset: a kid is its key's thumbprint).
+      imports.length = 0;
+      const other = { ...hs256, k: Buffer.from(`${SECRET}-other`).toString('base64url') };
+      const swapped = await prepareKeyRing({ ...next, keys: [other] }, counting, undefined, ring);
+      expect(imports).toEqual([hs256.kid]);
+      expect(swapped.byKid.get(hs256.kid)?.key).not.toBe(ring.byKid.get(hs256.kid)?.key);
+    });
+  }
 });

@@ -1,6 +1,6 @@
 /** A keyset prepared for verification: every key imported once, for its own algorithm, looked up by kid. */
 import { KeywardError } from './errors.ts';
-import type { KeyAlg, KeyStatus, Keyset } from './keyset.ts';
+import type { KeyAlg, KeyEntry, KeyStatus, Keyset } from './keyset.ts';
 import type { VerifyPrimitive } from './verify-primitive.ts';
 
 export interface RingKey {
@@ -38,12 +38,14 @@ const RANK: Record<KeyStatus, number> = { active: 0, standby: 1, previous: 2 };
  * Imports every key of `keyset` with `primitive`, only those of `algorithms` when given (the others could
  * never verify a token the edge accepts). A key left out is still known by kid, unimported, so that a token
  * naming it under another algorithm is `algorithm_not_allowed` (SPEC section 8), never tried. A key that does
- * not import fails with `keyset_invalid`.
+ * not import fails with `keyset_invalid`. A key that `held` (the ring this one replaces) imported with the same
+ * primitive, same kid, algorithm and key, is taken over as imported: a rotation imports only the new key.
  */
 export async function prepareKeyRing(
   keyset: Keyset,
   primitive: VerifyPrimitive,
   algorithms?: readonly string[],
+  held?: KeyRing,
 ): Promise<KeyRing> {
   const allowed = (entry: Keyset['keys'][number]) =>
     algorithms === undefined || algorithms.includes(entry.alg);
@@ -54,8 +56,14 @@ export async function prepareKeyRing(
         ? Date.parse(b.created_at) - Date.parse(a.created_at)
         : RANK[a.status] - RANK[b.status],
     );
+  const imported = held?.primitive === primitive ? importedKeys(held) : undefined;
   const ordered: RingKey[] = [];
   for (const entry of sorted) {
+    const before = imported?.get(entry.kid);
+    if (before !== undefined && sameKey(before.entry, entry)) {
+      ordered.push(ringKey(entry, before.key));
+      continue;
+    }
     let key: unknown;
     try {
       key = await primitive.importKey(entry);
@@ -100,4 +108,26 @@ export async function prepareKeyRing(
 function ringKey(entry: Keyset['keys'][number], key: unknown): RingKey {
   const expiresAt = entry.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(entry.expires_at);
   return { kid: entry.kid, alg: entry.alg, status: entry.status, expiresAt, key };
+}
+
+/** The keys `ring` imported, by kid, with the entries they were imported from. */
+function importedKeys(ring: KeyRing): Map<string, { entry: KeyEntry; key: unknown }> {
+  const imported = new Map<string, { entry: KeyEntry; key: unknown }>();
+  for (const entry of ring.keyset.keys) {
+    const key = ring.byKid.get(entry.kid)?.key;
+    if (key !== undefined) imported.set(entry.kid, { entry, key });
+  }
+  return imported;
+}
+
+/** True when `a` and `b` are one key for one algorithm: what importKey reads of them is equal. */
+function sameKey(a: KeyEntry, b: KeyEntry): boolean {
+  switch (a.alg) {
+    case 'HS256':
+      return b.alg === 'HS256' && a.k === b.k;
+    case 'ES256':
+      return b.alg === 'ES256' && a.crv === b.crv && a.x === b.x && a.y === b.y;
+    case 'EdDSA':
+      return b.alg === 'EdDSA' && a.crv === b.crv && a.x === b.x;
+  }
 }

@@ -19,8 +19,11 @@ export type AcceptOutcome = 'taken' | 'held';
 export class KeysetStore {
   readonly #options: KeysetStoreOptions;
   #ring: KeyRing | undefined;
-  /** keysetHash of the held keyset: the same version with another hash is a conflict, never "already held". */
-  #hash = '';
+  /**
+   * keysetHash of the held keyset, computed when first asked for: only a keyset of the held version needs it
+   * (the same version with another hash is a conflict, never "already held"), and a newer one is taken unhashed.
+   */
+  #hash: { ring: KeyRing; hash: Promise<string> } | undefined;
   #takenAt = 0;
   #confirmedAt = 0;
   /** The primitive's synchronous SHA-256 (node:crypto), when it has one. */
@@ -70,21 +73,30 @@ export class KeysetStore {
    * sees either keyset, whole.
    */
   async accept(keyset: Keyset): Promise<AcceptOutcome> {
-    // An older version is refused on its number alone, before hashing it.
-    this.#refuseOlder(keyset);
-    const hash = await keysetHash(keyset, this.#sha256);
-    const before = this.#check(keyset, hash);
-    if (before !== undefined) return before;
-    const ring = await prepareKeyRing(keyset, this.#options.primitive, this.#options.algorithms);
-    // Another accept may have finished while the keys were being imported.
-    const after = this.#check(keyset, hash);
-    if (after !== undefined) return after;
-    this.#ring = ring;
-    this.#hash = hash;
-    this.#takenAt = this.#options.now();
-    // Taking a keyset does not confirm it: anyone holding an old envelope can push it into an edge that holds
-    // nothing newer. The next request's TTL check sees it unconfirmed and asks the sources (if any) at once.
-    return 'taken';
+    // Each pass decides against the ring held when it began; another accept that finished meanwhile (while
+    // this one hashed or imported keys) makes it decide again against the newer ring.
+    for (;;) {
+      const held = this.#ring;
+      // An older version is refused on its number alone, before hashing it.
+      this.#refuseOlder(keyset);
+      if (held !== undefined && keyset.version === held.version) {
+        const same = await this.#sameContent(keyset, held);
+        if (this.#ring !== held) continue;
+        if (same) return 'held';
+        throw new EdgeError(
+          'keyset_conflict',
+          `keyset version ${held.version} is held with other content; a new keyset needs a higher version`,
+        );
+      }
+      // Keys the held ring imported already (same kid, same key) are taken over, not imported again.
+      const ring = await prepareKeyRing(keyset, this.#options.primitive, this.#options.algorithms, held);
+      if (this.#ring !== held) continue;
+      this.#ring = ring;
+      this.#takenAt = this.#options.now();
+      // Taking a keyset does not confirm it: anyone holding an old envelope can push it into an edge that holds
+      // nothing newer. The next request's TTL check sees it unconfirmed and asks the sources (if any) at once.
+      return 'taken';
+    }
   }
 
   /** Records that a source was asked and had nothing newer. */
@@ -94,20 +106,14 @@ export class KeysetStore {
 
   /** True when `keyset` is the held one: same version, same content. */
   async holds(keyset: Keyset): Promise<boolean> {
-    return keyset.version === this.version && (await keysetHash(keyset, this.#sha256)) === this.#hash;
+    const held = this.#ring;
+    return held !== undefined && keyset.version === held.version && (await this.#sameContent(keyset, held));
   }
 
-  #check(keyset: Keyset, hash: string): AcceptOutcome | undefined {
-    const held = this.version;
-    if (keyset.version === held && held > 0) {
-      if (hash === this.#hash) return 'held';
-      throw new EdgeError(
-        'keyset_conflict',
-        `keyset version ${held} is held with other content; a new keyset needs a higher version`,
-      );
-    }
-    this.#refuseOlder(keyset);
-    return undefined;
+  async #sameContent(keyset: Keyset, held: KeyRing): Promise<boolean> {
+    if (this.#hash?.ring !== held) this.#hash = { ring: held, hash: keysetHash(held.keyset, this.#sha256) };
+    const [hash, heldHash] = await Promise.all([keysetHash(keyset, this.#sha256), this.#hash.hash]);
+    return hash === heldHash;
   }
 
   #refuseOlder(keyset: Keyset): void {
