@@ -152,6 +152,7 @@ const steps: { name: CaseName; label: string; measure: () => Promise<void> }[] =
         batches: 10,
         batchSize: 10_000,
         freshEdgeRounds: quick ? 1 : 3,
+        fanOutRounds: quick ? 10 : 60,
         log,
       });
     },

@@ -4,7 +4,8 @@
  * time until every edge refuses the revoked token (401 token_revoked), the bytes of the delta document an
  * up-to-date edge receives, and the same at 100,000 live revocations: the call's latency (each call signs and
  * stores its own delta; the snapshot is rewritten only once the deltas add up), the snapshot's size, the time a
- * fresh edge takes to hold it, and the control plane's RSS.
+ * fresh edge takes to hold it, and the control plane's RSS; and the call with the edges against its fan-out floor
+ * (bench/support/fan-out-floor.ts).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { computeKid } from '../../shared/kid.ts';
@@ -19,6 +20,7 @@ import { quantile } from '../../test/support/stats.ts';
 import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
+import { type FanOutFloor, measureFanOutFloor } from '../support/fan-out-floor.ts';
 import { benchClaims } from '../support/fixture.ts';
 import { figures, type LatencyFigures } from './rotation.ts';
 
@@ -61,6 +63,8 @@ export interface RevocationBench {
   revokeNoEdges: LatencyFigures;
   /** With the most edges, few live revocations. */
   propagation: RevocationPropagation;
+  /** RevokeTokens of one jti with the edges against its fan-out floor, few live revocations. */
+  fanOutFloor: FanOutFloor;
   /** RevokeTokens with 1,000 UUID jtis, with the edges. */
   revoke1000With20Edges: LatencyFigures;
   bytes: {
@@ -310,6 +314,49 @@ async function measureNoEdges(keysetKey: string, calls: number): Promise<Latency
   }
 }
 
+/**
+ * RevokeTokens of one jti with the edges, against its floor (bench/support/fan-out-floor.ts): the same call on a
+ * control plane with no edges and a valkey-server of its own, and a one-jti delta sent to as many bare servers.
+ */
+async function measureRevocationFloor(
+  controlPlane: ControlPlaneProcess,
+  edges: EdgeProcess[],
+  keysetKey: string,
+  rounds: number,
+): Promise<FanOutFloor> {
+  const valkey = await startValkey();
+  let noEdges: ControlPlaneProcess | undefined;
+  try {
+    const withoutEdges = await startControlPlaneProcess({
+      valkeyUrl: valkey.url,
+      keysetKey,
+      edgeUrls: [],
+      gracePeriod: '1h',
+    });
+    noEdges = withoutEdges;
+    // A one-jti delta as the call pushes it: the batches above the serial before the call.
+    const sample = await controlPlane.revokeTokens([randomUUID()]);
+    const since = Number(sample.version) - 1;
+    const answer = await fetch(`${controlPlane.httpUrl}/revocations?since=${since}`);
+    if (answer.status !== 200) throw new Error(`GET /revocations?since=${since} answered ${answer.status}`);
+    return await measureFanOutFloor({
+      controlPlane,
+      call: {
+        name: 'RevokeTokens',
+        withEdges: () => controlPlane.revokeTokens([randomUUID()]),
+        noEdges: () => withoutEdges.revokeTokens([randomUUID()]),
+        path: '/revocations',
+        document: await answer.text(),
+      },
+      edgePids: edges.map((edge) => edge.process.child.pid as number),
+      rounds,
+    });
+  } finally {
+    await noEdges?.stop();
+    await valkey.stop();
+  }
+}
+
 /** See the file's comment. */
 export async function measureRevocation(options: {
   edges: number;
@@ -321,6 +368,8 @@ export async function measureRevocation(options: {
   batches: number;
   batchSize: number;
   freshEdgeRounds: number;
+  /** Rounds of the interleaved fan-out floor. */
+  fanOutRounds: number;
   log: (line: string) => void;
 }): Promise<RevocationBench> {
   const keysetKey = randomBytes(32).toString('base64url');
@@ -372,6 +421,13 @@ export async function measureRevocation(options: {
     let live = propagation.calls + 2;
     options.log(
       `  ${edges.length} edges: every edge refusing, from the call: median ${propagation.refusedAfterCall.p50Ms.toFixed(2)} ms`,
+    );
+
+    const fanOutFloor = await measureRevocationFloor(controlPlane, edges, keysetKey, options.fanOutRounds);
+    // Its calls: one for the document, three unrecorded rounds and the recorded ones, one jti each.
+    live += 1 + 3 + options.fanOutRounds;
+    options.log(
+      `  ${edges.length} edges, interleaved: RevokeTokens median ${fanOutFloor.callP50Ms.toFixed(2)} ms; without edges ${fanOutFloor.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.callCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
     );
 
     const one = await controlPlane.revokeTokens([randomUUID()]);
@@ -443,6 +499,7 @@ export async function measureRevocation(options: {
       valkeyVersion: valkeyVersion(),
       revokeNoEdges,
       propagation,
+      fanOutFloor,
       revoke1000With20Edges: figures(thousand),
       bytes: { oneJtiDelta, thousandJtiDelta, perJtiIn1000: thousandJtiDelta / 1_000 },
       scale: {

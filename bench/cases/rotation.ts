@@ -296,14 +296,25 @@ export async function measureRotation(options: {
           edgeUrls: [],
           gracePeriod,
         });
+        const keysetAnswer = await fetch(controlPlane.keysetUrl);
+        if (!keysetAnswer.ok)
+          throw new Error(`fan-out floor: GET /keyset answered HTTP ${keysetAnswer.status}`);
+        const withEdges = controlPlane;
+        const withoutEdges = noEdges;
         fanOutFloor = await measureFanOutFloor({
           controlPlane,
-          noEdges,
+          call: {
+            name: 'RotateSecret',
+            withEdges: () => withEdges.rotate({ new_secret: newSecret() }),
+            noEdges: () => withoutEdges.rotate({ new_secret: newSecret() }),
+            path: '/keyset',
+            document: await keysetAnswer.text(),
+          },
           edgePids: targets.map((edge) => edge.process.child.pid as number),
           rounds: options.fanOutRounds,
         });
         options.log(
-          `  ${count} edges, interleaved: RotateSecret median ${fanOutFloor.rotateP50Ms.toFixed(2)} ms; without edges ${fanOutFloor.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.rotationCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
+          `  ${count} edges, interleaved: RotateSecret median ${fanOutFloor.callP50Ms.toFixed(2)} ms; without edges ${fanOutFloor.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.callCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
         );
       }
       await controlPlane.stop();

@@ -6,10 +6,10 @@ import type {
   RevocationBench,
   RevocationPropagation,
 } from '../cases/revocation-propagation.ts';
-import type { LatencyFigures, RotationBench } from '../cases/rotation.ts';
+import type { LatencyFigures } from '../cases/rotation.ts';
 import type { ColdStartFigures } from '../cases/worker-cold-start.ts';
 import type { BenchFigures } from '../figures.ts';
-import { FAN_OUT_PAUSE_MS } from '../support/fan-out-floor.ts';
+import { FAN_OUT_PAUSE_MS, type FanOutFloor } from '../support/fan-out-floor.ts';
 import type { CaseTiming } from '../support/interleaved-timing.ts';
 import type { Verdict } from '../targets.ts';
 
@@ -115,6 +115,7 @@ function revocationJson(r: RevocationBench): object {
       'has every edge verify the token, then times RevokeTokens and probes every edge until 401 token_revoked',
     revokeNoEdges: latencyJson(r.revokeNoEdges),
     propagation: propagationJson(r.propagation),
+    fanOutFloor: fanOutFloorJson(r.fanOutFloor),
     revoke1000With20Edges: latencyJson(r.revoke1000With20Edges),
     bytesPushed: {
       oneJtiDelta: bytes(r.bytes.oneJtiDelta),
@@ -329,7 +330,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
           ]),
         ),
       },
-      fanOutFloor: fanOutFloorJson(rotation),
+      fanOutFloor: fanOutFloorJson(rotation.fanOutFloor),
       propagation: rotation.propagation.map((p) => ({
         edges: p.edges,
         rotations: p.rotations,
@@ -418,24 +419,24 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
   };
 }
 
-/** The rotation with the most edges against the same fan-out to bare servers, and the CPU each side spent. */
-function fanOutFloorJson(rotation: RotationBench) {
-  const f = rotation.fanOutFloor;
+/** A call with the most edges against the same fan-out to bare servers, and the CPU each side spent. */
+function fanOutFloorJson(f: FanOutFloor) {
   const ms = (value: number) => ({ unit: 'ms', value: round(value) });
   return {
-    method: `interleaved call by call, ${f.rounds} rounds, ${FAN_OUT_PAUSE_MS} ms after every call: RotateSecret with ${f.edges} node edges (no probes); RotateSecret on a control plane with no edges and its own valkey-server; the first control plane's ${f.envelopeBytes} B envelope PUT through its push transport to ${f.edges} bare node:http servers (bench/servers/bare-keyset-put.ts). CPU: mean per call of every thread's time on a CPU (/proc schedstat), from the call until the pause after it ended`,
-    rotateSecret: { unit: 'ms', p50: round(f.rotateP50Ms), p99: round(f.rotateP99Ms) },
-    rotateSecretNoEdges: { unit: 'ms', p50: round(f.noEdgesP50Ms) },
+    method: `interleaved call by call, ${f.rounds} rounds, ${FAN_OUT_PAUSE_MS} ms after every call: ${f.call} with ${f.edges} node edges (no probes); ${f.call} on a control plane with no edges and its own valkey-server; the ${f.envelopeBytes} B document it pushes, PUT through the control plane's push transport to ${f.edges} bare node:http servers (bench/servers/bare-keyset-put.ts). CPU: mean per call of every thread's time on a CPU (/proc schedstat), from the call until the pause after it ended`,
+    call: f.call,
+    withEdges: { unit: 'ms', p50: round(f.callP50Ms), p99: round(f.callP99Ms) },
+    noEdges: { unit: 'ms', p50: round(f.noEdgesP50Ms) },
     bareFanOut: { unit: 'ms', p50: round(f.bareFanOutP50Ms), p99: round(f.bareFanOutP99Ms) },
     floor: {
       ...ms(f.noEdgesP50Ms + f.bareFanOutP50Ms),
-      of: 'RotateSecret without edges (p50) + the bare fan-out (p50), interleaved',
+      of: `${f.call} without edges (p50) + the bare fan-out (p50), interleaved`,
     },
-    cpuPerRotation: {
-      controlPlane: ms(f.rotationCpuMs.controlPlane),
-      edges: ms(f.rotationCpuMs.edges),
-      perEdge: ms(f.rotationCpuMs.perEdge),
-      caller: ms(f.rotationCpuMs.caller),
+    cpuPerCall: {
+      controlPlane: ms(f.callCpuMs.controlPlane),
+      edges: ms(f.callCpuMs.edges),
+      perEdge: ms(f.callCpuMs.perEdge),
+      caller: ms(f.callCpuMs.caller),
     },
     cpuPerBareRound: {
       sender: ms(f.bareCpuMs.sender),

@@ -14,6 +14,7 @@ import type { RuntimeVerify } from '../cases/runtime-verify.ts';
 import type { HaBench } from '../cases/valkey-ha.ts';
 import type { BundleSize } from '../cases/worker-bundle-size.ts';
 import type { BenchFigures } from '../figures.ts';
+import type { FanOutFloor } from '../support/fan-out-floor.ts';
 import { type CaseTiming, caseNamed, ratioOf } from '../support/interleaved-timing.ts';
 import type { Verdict } from '../targets.ts';
 
@@ -266,25 +267,20 @@ function revocationSizeTable(r: RevocationBench): BenchTable {
   return { header: ['revocation sizes and memory', 'value'], rows, inReadme: true };
 }
 
-function fanOutFloorTable(rotation: RotationBench): BenchTable {
-  const f = rotation.fanOutFloor;
+function fanOutFloorTable(f: FanOutFloor): BenchTable {
   const rows: Row[] = [
-    [`RotateSecret, ${f.edges} edges, no probes`, fmt(f.rotateP50Ms), fmt(f.rotateP99Ms)],
-    ['RotateSecret, no edges', fmt(f.noEdgesP50Ms), ''],
+    [`${f.call}, ${f.edges} edges, no probes`, fmt(f.callP50Ms), fmt(f.callP99Ms)],
+    [`${f.call}, no edges`, fmt(f.noEdgesP50Ms), ''],
     [
-      `the same envelope (${f.envelopeBytes} B) to ${f.edges} bare node:http servers, the control plane's transport`,
+      `the same document (${f.envelopeBytes} B) to ${f.edges} bare node:http servers, the control plane's transport`,
       fmt(f.bareFanOutP50Ms),
       fmt(f.bareFanOutP99Ms),
     ],
-    [
-      'floor: RotateSecret without edges + the bare fan-out (p50s)',
-      fmt(f.noEdgesP50Ms + f.bareFanOutP50Ms),
-      '',
-    ],
+    [`floor: ${f.call} without edges + the bare fan-out (p50s)`, fmt(f.noEdgesP50Ms + f.bareFanOutP50Ms), ''],
   ];
   return {
     header: [
-      `rotation to ${f.edges} edges against its fan-out floor (${f.rounds} rounds, interleaved)`,
+      `${f.call} to ${f.edges} edges against its fan-out floor (${f.rounds} rounds, interleaved)`,
       'p50 ms',
       'p99 ms',
     ],
@@ -293,15 +289,14 @@ function fanOutFloorTable(rotation: RotationBench): BenchTable {
   };
 }
 
-function fanOutCpuTable(rotation: RotationBench): BenchTable {
-  const f = rotation.fanOutFloor;
+function fanOutCpuTable(f: FanOutFloor): BenchTable {
   const rows: Row[] = [
-    ['control plane, per rotation', fmt(f.rotationCpuMs.controlPlane)],
+    [`control plane, per ${f.call}`, fmt(f.callCpuMs.controlPlane)],
     [
-      `all ${f.edges} edges, per rotation; one edge`,
-      `${fmt(f.rotationCpuMs.edges)}; ${fmt(f.rotationCpuMs.perEdge)}`,
+      `all ${f.edges} edges, per ${f.call}; one edge`,
+      `${fmt(f.callCpuMs.edges)}; ${fmt(f.callCpuMs.perEdge)}`,
     ],
-    ['the caller (gRPC client), per rotation', fmt(f.rotationCpuMs.caller)],
+    [`the caller (gRPC client), per ${f.call}`, fmt(f.callCpuMs.caller)],
     ['the sender of the bare fan-out, per round', fmt(f.bareCpuMs.sender)],
     [
       `all ${f.edges} bare servers, per round; one server`,
@@ -564,13 +559,18 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     ...(rotation
       ? [
           rotationTable(rotation),
-          fanOutFloorTable(rotation),
-          fanOutCpuTable(rotation),
+          fanOutFloorTable(rotation.fanOutFloor),
+          fanOutCpuTable(rotation.fanOutFloor),
           pushBreakdownTable(rotation),
         ]
       : []),
     ...(revocationPropagation
-      ? [revocationTable(revocationPropagation), revocationSizeTable(revocationPropagation)]
+      ? [
+          revocationTable(revocationPropagation),
+          fanOutFloorTable(revocationPropagation.fanOutFloor),
+          fanOutCpuTable(revocationPropagation.fanOutFloor),
+          revocationSizeTable(revocationPropagation),
+        ]
       : []),
     ...(fanout ? [fanoutTable(fanout)] : []),
     ...(ha ? [haTable(ha), failoverTable(ha)] : []),

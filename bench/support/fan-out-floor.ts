@@ -1,12 +1,12 @@
 /**
- * What a rotation to N edges costs this machine, and the floor under it, interleaved call by call in a rotating
- * order, each call followed by the same pause: RotateSecret with the N edges (no probe in between), RotateSecret
- * on a control plane with no edges and a valkey-server of its own, and the first control plane's envelope sent
- * through the control plane's own push transport to N bare node:http servers (bench/servers/bare-keyset-put.ts:
- * they read the body and answer without opening it). Edges that share the machine's cores with the control plane
- * cannot make a rotation faster than the no-edge RotateSecret plus that fan-out. The CPU each process spends per
- * call (every thread, /proc schedstat, from the call until the pause after it ends) shows what the edges' open and
- * take add over a bare server's answer.
+ * What a call that pushes to N edges (RotateSecret, RevokeTokens) costs this machine, and the floor under it,
+ * interleaved call by call in a rotating order, each call followed by the same pause: the call with the N edges
+ * (no probe in between), the same call on a control plane with no edges and a valkey-server of its own, and the
+ * document that call pushes sent through the control plane's own push transport to N bare node:http servers
+ * (bench/servers/bare-keyset-put.ts: they read the body and answer without opening it). Edges that share the
+ * machine's cores with the control plane cannot make the call faster than its no-edge latency plus that fan-out.
+ * The CPU each process spends per call (every thread, /proc schedstat, from the call until the pause after it
+ * ends) shows what the edges' open and take add over a bare server's answer.
  */
 import { join } from 'node:path';
 import { createPushTransport } from '../../control-plane/src/push/push-transport.ts';
@@ -14,7 +14,6 @@ import type { ControlPlaneProcess } from '../../test/support/control-plane-proce
 import { ROOT } from '../../test/support/edge-processes.ts';
 import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
 import { onCpuMs } from '../../test/support/process-stats.ts';
-import { newSecret } from '../../test/support/sign-token.ts';
 import { quantile } from '../../test/support/stats.ts';
 import { sleep } from '../../test/support/wait-for.ts';
 import { waitForOutput } from '../../test/support/wait-for-output.ts';
@@ -22,20 +21,35 @@ import { waitForOutput } from '../../test/support/wait-for-output.ts';
 /** After every call, as the rotation case paces its calls. */
 export const FAN_OUT_PAUSE_MS = 20;
 
+/** A call that pushes to every edge, and what it pushes. */
+export interface FanOutCall {
+  /** The gRPC method's name, e.g. RotateSecret. */
+  name: string;
+  /** The call on the control plane with the edges, and on the one without. */
+  withEdges: () => Promise<unknown>;
+  noEdges: () => Promise<unknown>;
+  /** The edge path the document is PUT to, and the document (as the call pushes it). */
+  path: '/keyset' | '/revocations';
+  document: string;
+}
+
 export interface FanOutFloor {
+  /** The call's gRPC method. */
+  call: string;
   edges: number;
   rounds: number;
+  /** The bytes of the document pushed. */
   envelopeBytes: number;
-  /** RotateSecret with the N edges, no probes in between. */
-  rotateP50Ms: number;
-  rotateP99Ms: number;
-  /** RotateSecret without edges, interleaved with the others. */
+  /** The call with the N edges, no probes in between. */
+  callP50Ms: number;
+  callP99Ms: number;
+  /** The call without edges, interleaved with the others. */
   noEdgesP50Ms: number;
-  /** The same envelope PUT to N bare servers at once, from the control plane's push transport. */
+  /** The same document PUT to N bare servers at once, from the control plane's push transport. */
   bareFanOutP50Ms: number;
   bareFanOutP99Ms: number;
-  /** Mean CPU per rotation with the edges: the control plane, all N edges together, one edge, the caller. */
-  rotationCpuMs: { controlPlane: number; edges: number; perEdge: number; caller: number };
+  /** Mean CPU per call with the edges: the control plane, all N edges together, one edge, the caller. */
+  callCpuMs: { controlPlane: number; edges: number; perEdge: number; caller: number };
   /** Mean CPU per bare round: the sending process, all N servers together, one server. */
   bareCpuMs: { sender: number; servers: number; perServer: number };
 }
@@ -59,18 +73,16 @@ async function timedCall(pids: number[], call: () => Promise<unknown>): Promise<
   return { ms, cpu: pids.map((pid, i) => onCpuMs(pid) - (before[i] as number)) };
 }
 
-/** See the file's comment; `noEdges` is a control plane with no EDGE_URLS on a valkey-server of its own. */
+/** See the file's comment; `call.noEdges` calls a control plane with no EDGE_URLS on a valkey-server of its own. */
 export async function measureFanOutFloor(options: {
   controlPlane: ControlPlaneProcess;
-  noEdges: ControlPlaneProcess;
+  call: FanOutCall;
   edgePids: number[];
   rounds: number;
 }): Promise<FanOutFloor> {
-  const { controlPlane, noEdges, edgePids, rounds } = options;
+  const { controlPlane, call, edgePids, rounds } = options;
   const n = edgePids.length;
-  const response = await fetch(controlPlane.keysetUrl);
-  if (!response.ok) throw new Error(`fan-out floor: GET /keyset answered HTTP ${response.status}`);
-  const envelope = await response.text();
+  const envelope = call.document;
   const servers: ManagedProcess[] = [];
   const transport = createPushTransport();
   try {
@@ -85,7 +97,7 @@ export async function measureFanOutFloor(options: {
     const urls: URL[] = [];
     for (const server of servers) {
       const port = (await waitForOutput(server, /listening on port (\d+)/))[1];
-      urls.push(new URL(`http://127.0.0.1:${port}/keyset`));
+      urls.push(new URL(`http://127.0.0.1:${port}${call.path}`));
     }
     const bareRound = () =>
       Promise.all(
@@ -104,8 +116,8 @@ export async function measureFanOutFloor(options: {
     const cpPid = controlPlane.process.child.pid as number;
     const serverPids = servers.map((server) => server.child.pid as number);
     const kinds = [
-      { pids: [cpPid, ...edgePids, self], call: () => controlPlane.rotate({ new_secret: newSecret() }) },
-      { pids: [], call: () => noEdges.rotate({ new_secret: newSecret() }) },
+      { pids: [cpPid, ...edgePids, self], call: call.withEdges },
+      { pids: [], call: call.noEdges },
       { pids: [self, ...serverPids], call: bareRound },
     ];
     const samples: TimedSample[][] = kinds.map(() => []);
@@ -127,18 +139,19 @@ export async function measureFanOutFloor(options: {
     const rotationMs = rotation.map((sample) => sample.ms);
     const bareMs = bare.map((sample) => sample.ms);
     return {
+      call: call.name,
       edges: n,
       rounds,
       envelopeBytes: Buffer.byteLength(envelope),
-      rotateP50Ms: quantile(rotationMs, 0.5),
-      rotateP99Ms: quantile(rotationMs, 0.99),
+      callP50Ms: quantile(rotationMs, 0.5),
+      callP99Ms: quantile(rotationMs, 0.99),
       noEdgesP50Ms: quantile(
         noEdge.map((sample) => sample.ms),
         0.5,
       ),
       bareFanOutP50Ms: quantile(bareMs, 0.5),
       bareFanOutP99Ms: quantile(bareMs, 0.99),
-      rotationCpuMs: {
+      callCpuMs: {
         controlPlane: cpuOf(rotation, 0, 1),
         edges: edgesCpu,
         perEdge: edgesCpu / n,
