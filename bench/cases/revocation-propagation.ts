@@ -334,7 +334,8 @@ async function measureRevocationFloor(
       gracePeriod: '1h',
     });
     noEdges = withoutEdges;
-    // A one-jti delta as the call pushes it: the batches above the serial before the call.
+    // A one-jti delta of the size the call pushes: the batch above a serial just below the call's (serials are
+    // times in ms, so this is not the serial before it, and `from` differs; the bytes are the same).
     const sample = await controlPlane.revokeTokens([randomUUID()]);
     const since = Number(sample.version) - 1;
     const answer = await fetch(`${controlPlane.httpUrl}/revocations?since=${since}`);

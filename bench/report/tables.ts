@@ -303,7 +303,11 @@ function fanOutCpuTable(f: FanOutFloor): BenchTable {
       `${fmt(f.bareCpuMs.servers)}; ${fmt(f.bareCpuMs.perServer)}`,
     ],
   ];
-  return { header: ['CPU per call (mean ms, every thread, /proc schedstat)', 'ms'], rows, inReadme: true };
+  return {
+    header: [`CPU per ${f.call} call (mean ms, every thread, /proc schedstat)`, 'ms'],
+    rows,
+    inReadme: true,
+  };
 }
 
 function pushBreakdownTable(rotation: RotationBench): BenchTable {

@@ -295,6 +295,56 @@ describe('RevocationLog, two replicas on one Valkey', () => {
       const last = (await (await replica((message) => healed.push(message))).current(0)).list;
       expect(last.batches.flatMap((batch) => batch.jti)).toEqual(['one', 'three', 'four', 'six']);
       expect(healed).toEqual([]);
+
+      // The serial key alone lost (evicted): storage's list is above it. Nothing is lost, and the next call
+      // swaps against the key as it is, numbered above both.
+      await admin.del('jwt_secrets:revocation_serial');
+      const behind: string[] = [];
+      const fresh = await replica((message) => behind.push(message));
+      expect((await fresh.current(0)).list.batches.flatMap((batch) => batch.jti)).toEqual(
+        last.batches.flatMap((batch) => batch.jti),
+      );
+      expect(behind).toEqual([
+        expect.stringContaining(`holds serial ${last.serial}, above its serial key (0)`),
+      ]);
+      const seventh = (await fresh.revoke({ jtis: ['seven'], subject: '' }, 'test')).list;
+      expect(seventh.serial).toBeGreaterThan(last.serial);
+      expect(Number(await admin.get('jwt_secrets:revocation_serial'))).toBe(seventh.serial);
+      await fresh.settled();
+      const after: string[] = [];
+      const reread = (await (await replica((message) => after.push(message))).current(0)).list;
+      expect(reread.batches.flatMap((batch) => batch.jti)).toEqual(['one', 'three', 'four', 'six', 'seven']);
+      expect(after).toEqual([]);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('warns of a delta missing between those a running replica follows by', async () => {
+    const admin = new Valkey(valkey.url);
+    const deltas = 'jwt_secrets:revocation_deltas';
+    try {
+      await admin.del('jwt_secrets:revocation_serial', 'jwt_secrets:revocations', deltas);
+      const writer = await replica();
+      const warnings: string[] = [];
+      const follower = await replica((message) => warnings.push(message));
+      await writer.revoke({ jtis: ['a'], subject: '' }, 'test');
+      const held = (await follower.current(0)).list.serial;
+      const serials: number[] = [];
+      for (const jti of ['b', 'c', 'd']) {
+        serials.push((await writer.revoke({ jtis: [jti], subject: '' }, 'test')).list.serial);
+      }
+      await admin.zremrangebyscore(deltas, serials[1] as number, serials[1] as number);
+      const read = (await follower.current(0)).list;
+      expect(read.batches.flatMap((batch) => batch.jti)).toEqual(['a', 'b', 'd']);
+      expect(held).toBeLessThan(serials[0] as number);
+      expect(warnings).toEqual([
+        expect.stringContaining(
+          `misses the RevokeTokens calls above serial ${serials[0]} up to ${serials[1]}`,
+        ),
+      ]);
+      await follower.settled();
+      expect(await admin.zcard(deltas)).toBe(0);
     } finally {
       admin.disconnect();
     }

@@ -73,6 +73,11 @@ export class RevocationLog {
   readonly #options: RevocationLogOptions;
   readonly #now: () => Date;
   #state: RevocationState = { list: EMPTY, live: 0 };
+  /**
+   * The serial storage held at the last read or write: what the next write swaps against. It is the list's serial
+   * unless storage lost or went back on its serial key alone (then lower).
+   */
+  #storedSerial = 0;
   #readAt = Number.NEGATIVE_INFINITY;
   #signer: Promise<KeysetSigner> | undefined;
   #verifierKey: Promise<KeysetVerifier> | undefined;
@@ -103,14 +108,16 @@ export class RevocationLog {
     if (!this.enabled || Date.now() - this.#readAt < maxAgeMs) return this.#state;
     const readAt = Date.now();
     const held = this.#state.list;
-    const stored = await this.#options.storage.loadRevocations(held.serial);
+    const since = this.#storedSerial;
+    const stored = await this.#options.storage.loadRevocations(since);
     // Any other serial is taken, a lower one too: storage restored from a backup is what the next write swaps.
-    if (stored.serial !== held.serial) {
+    // From 0 storage answers the whole list, which may hold batches even under a serial key that was lost.
+    if (stored.serial !== since || (since === 0 && (stored.snapshot !== null || stored.deltas.length > 0))) {
       // Read from serial 0 or from above the stored serial, storage answered the whole list.
-      const whole = held.serial === 0 || stored.serial < held.serial;
+      const whole = since === 0 || stored.serial < since;
       const list = whole
         ? await this.#load(stored)
-        : ((await this.#follow(held, stored)) ??
+        : ((held.serial === since ? await this.#follow(held, stored) : undefined) ??
           (await this.#load(await this.#options.storage.loadRevocations(0))));
       this.#state = stateOf(list, this.#now().getTime());
       if (this.#foldDue) this.#compactWhenDue();
@@ -138,7 +145,7 @@ export class RevocationLog {
         // The time of the call in ms, or one more than the last serial if that is later: a serial is never used
         // twice, even after a restore from a backup took the list back to an older serial (an edge may still
         // hold a list numbered above it, whose serial a count would reach again with other content).
-        const serial = Math.max(list.serial + 1, at);
+        const serial = Math.max(list.serial + 1, this.#storedSerial + 1, at);
         const batch = {
           serial,
           at,
@@ -157,13 +164,15 @@ export class RevocationLog {
           kid: '',
           revoked: { jtis: request.jtis.length, subject: request.subject },
         };
-        if (!(await this.#options.storage.appendRevocations(list.serial, { serial, document }, action))) {
+        const expected = this.#storedSerial;
+        if (!(await this.#options.storage.appendRevocations(expected, { serial, document }, action))) {
           this.#readAt = Number.NEGATIVE_INFINITY;
           // Another replica wrote: a random pause so that two losers do not collide again in step.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
           continue;
         }
         this.#state = stateOf(next, at);
+        this.#storedSerial = serial;
         this.#readAt = Date.now();
         // The delta just signed is what every edge holding the previous serial is sent.
         this.#documents = new Map([[list.serial, Promise.resolve(document)]]);
@@ -218,13 +227,13 @@ export class RevocationLog {
     if ((deltas[0] as RevocationList).from !== held.serial) return undefined;
     this.#stored.deltas += stored.deltas.length;
     for (const document of stored.deltas) this.#stored.deltaBytes += document.length;
+    this.#warnOfGap(chainGap(held, deltas, stored.serial));
+    this.#storedSerial = stored.serial;
     return fold(held, deltas, stored.serial);
   }
 
   /** The list from a whole read of storage: its snapshot and every delta. */
   async #load(stored: StoredRevocations): Promise<RevocationList> {
-    const snapshot =
-      stored.snapshot === null ? EMPTY : ((await this.#open([stored.snapshot]))[0] as RevocationList);
     let deltaBytes = 0;
     for (const document of stored.deltas) deltaBytes += document.length;
     this.#stored = {
@@ -232,15 +241,29 @@ export class RevocationLog {
       deltaBytes,
       snapshotBytes: stored.snapshot?.length ?? 0,
     };
+    const { list, gap } = await this.#read(stored);
+    this.#warnOfGap(gap);
+    this.#storedSerial = stored.serial;
+    return list;
+  }
+
+  /** The list a whole read of storage holds, and the break in its chain of deltas, if any. */
+  async #read(stored: StoredRevocations): Promise<{ list: RevocationList; gap: ChainGap | undefined }> {
+    const snapshot =
+      stored.snapshot === null ? EMPTY : ((await this.#open([stored.snapshot]))[0] as RevocationList);
     const deltas = await this.#open(stored.deltas);
-    const gap = chainGap(snapshot, deltas, stored.serial);
-    if (gap !== undefined) {
-      this.#foldDue = true;
-      this.#options.onWarning?.(
-        `the revocation list in storage misses the RevokeTokens calls above serial ${gap.from} up to ${gap.to} (a serial is the call's time in Unix ms): storage evicted or was restored in part; revoke those tokens again`,
-      );
-    }
-    return fold(snapshot, deltas, stored.serial);
+    return { list: fold(snapshot, deltas, stored.serial), gap: chainGap(snapshot, deltas, stored.serial) };
+  }
+
+  /** Warns of a break in storage's chain of deltas, and has the list folded into one snapshot at once. */
+  #warnOfGap(gap: ChainGap | undefined): void {
+    if (gap === undefined) return;
+    this.#foldDue = true;
+    this.#options.onWarning?.(
+      gap.kind === 'missing'
+        ? `the revocation list in storage misses the RevokeTokens calls above serial ${gap.from} up to ${gap.to} (a serial is the call's time in Unix ms): storage evicted or was restored in part; revoke those tokens again`
+        : `the revocation list in storage holds serial ${gap.from}, above its serial key (${gap.to}): storage evicted or was restored in part; nothing revoked is lost, and the next RevokeTokens call numbers above both`,
+    );
   }
 
   async #open(documents: readonly string[]): Promise<RevocationList[]> {
@@ -282,7 +305,17 @@ export class RevocationLog {
     this.#foldDue = false;
     this.#compacting = this.#serialize(async () => {
       const started = performance.now();
-      const { list } = this.#state;
+      let { list } = this.#state;
+      if (healing) {
+        // Storage may have changed since the read that found the break (a restore still under way, or another
+        // replica that folded first): fold what it holds now, or nothing once no break is left.
+        const stored = await this.#options.storage.loadRevocations(0);
+        const now = await this.#read(stored);
+        if (now.gap === undefined) return;
+        list = now.list;
+        this.#state = stateOf(list, this.#now().getTime());
+        this.#storedSerial = stored.serial;
+      }
       const snapshot = revocationsSince(list, 0, this.#now().getTime());
       const json = revocationListJson(snapshot);
       const document = await this.#sign(snapshot, json);
@@ -362,21 +395,32 @@ function fold(list: RevocationList, deltas: readonly RevocationList[], serial: n
 }
 
 /**
- * The serials between which `deltas` do not follow on from `snapshot` and one another, up to the stored
- * `serial`; undefined when they do. A delta the snapshot took in already is passed over.
+ * A break in storage's chain: deltas `missing` between two serials, or a serial key `behind` the newest delta
+ * (`from` the newest delta's serial, `to` the key's).
+ */
+interface ChainGap {
+  kind: 'missing' | 'behind';
+  from: number;
+  to: number;
+}
+
+/**
+ * Where `deltas` do not follow on from `snapshot` and one another up to the stored `serial`, or that serial is
+ * below the newest delta; undefined when the chain is whole. A delta the snapshot took in already is passed over.
  */
 function chainGap(
   snapshot: RevocationList,
   deltas: readonly RevocationList[],
   serial: number,
-): { from: number; to: number } | undefined {
+): ChainGap | undefined {
   let held = snapshot.serial;
   for (const delta of deltas) {
     if (delta.serial <= held) continue;
-    if (delta.from > held) return { from: held, to: delta.from };
+    if (delta.from > held) return { kind: 'missing', from: held, to: delta.from };
     held = delta.serial;
   }
-  return serial > held ? { from: held, to: serial } : undefined;
+  if (serial > held) return { kind: 'missing', from: held, to: serial };
+  return serial < held ? { kind: 'behind', from: held, to: serial } : undefined;
 }
 
 /** A batch's bytes in the list's JSON (and its comma), counted once per batch. */

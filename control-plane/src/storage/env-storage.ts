@@ -58,7 +58,7 @@ export class EnvStorage implements KeysetStorage {
 
   async loadRevocations(since: number): Promise<StoredRevocations> {
     const serial = this.#revocationSerial;
-    if (since === serial) return { serial, snapshot: null, deltas: [] };
+    if (since > 0 && since === serial) return { serial, snapshot: null, deltas: [] };
     const full = since === 0 || since > serial;
     return {
       serial,

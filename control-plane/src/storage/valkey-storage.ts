@@ -82,7 +82,7 @@ const LOAD_REVOCATIONS_SCRIPT = `
 local stored = redis.call('GET', KEYS[1]) or '0'
 local serial = tonumber(stored) or 0
 local since = tonumber(ARGV[1])
-if serial == since then return {stored} end
+if since > 0 and serial == since then return {stored} end
 if since > 0 and since < serial then
   return {stored, false, redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')}
 end

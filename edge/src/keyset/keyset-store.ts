@@ -111,7 +111,14 @@ export class KeysetStore {
   }
 
   async #sameContent(keyset: Keyset, held: KeyRing): Promise<boolean> {
-    if (this.#hash?.ring !== held) this.#hash = { ring: held, hash: keysetHash(held.keyset, this.#sha256) };
+    if (this.#hash?.ring !== held) {
+      const entry = { ring: held, hash: keysetHash(held.keyset, this.#sha256) };
+      // A digest that failed is asked for again next time, not kept.
+      entry.hash.catch(() => {
+        if (this.#hash === entry) this.#hash = undefined;
+      });
+      this.#hash = entry;
+    }
     const [hash, heldHash] = await Promise.all([keysetHash(keyset, this.#sha256), this.#hash.hash]);
     return hash === heldHash;
   }
