@@ -1,6 +1,6 @@
 /** A keyset prepared for verification: every key imported once, for its own algorithm, looked up by kid. */
 import { KeywardError } from './errors.ts';
-import type { KeyAlg, KeyEntry, KeyStatus, Keyset } from './keyset.ts';
+import { type KeyAlg, type KeyEntry, type KeyStatus, type Keyset, sameKey } from './keyset.ts';
 import type { VerifyPrimitive } from './verify-primitive.ts';
 
 export interface RingKey {
@@ -118,16 +118,4 @@ function importedKeys(ring: KeyRing): Map<string, { entry: KeyEntry; key: unknow
     if (key !== undefined) imported.set(entry.kid, { entry, key });
   }
   return imported;
-}
-
-/** True when `a` and `b` are one key for one algorithm: what importKey reads of them is equal. */
-function sameKey(a: KeyEntry, b: KeyEntry): boolean {
-  switch (a.alg) {
-    case 'HS256':
-      return b.alg === 'HS256' && a.k === b.k;
-    case 'ES256':
-      return b.alg === 'ES256' && a.crv === b.crv && a.x === b.x && a.y === b.y;
-    case 'EdDSA':
-      return b.alg === 'EdDSA' && a.crv === b.crv && a.x === b.x;
-  }
 }

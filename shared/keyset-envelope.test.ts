@@ -455,6 +455,35 @@ describe('keysets with ES256 and EdDSA keys, as an edge opens them', () => {
     expect(await refusal(swapped)).toContain("is not its key's thumbprint");
   });
 
+  it('checks a kid again unless the keyset already checked holds that kid over the very same key', async () => {
+    const base = await publicOnly();
+    const held = await openKeyset(await envelopeOf(json(base)), OPEN);
+    // The kids swapped: each names a key the checked keyset holds, but over the other key's material.
+    const swapped = json(base);
+    (swapped.keys[0] as Record<string, unknown>).kid = ES256_PAIR.kid;
+    (swapped.keys[1] as Record<string, unknown>).kid = EDDSA_PAIR.kid;
+    await expect(openKeyset(await envelopeOf(swapped), OPEN, held)).rejects.toThrow(
+      keywardError('keyset_invalid', expect.stringContaining("is not its key's thumbprint")),
+    );
+    // A new key under a kid of its own is checked too.
+    const added = json(base);
+    const fresh = edgeView(await buildMixedKeyset(1, [{ key: SECRET }])).keys[0] as unknown as Record<
+      string,
+      unknown
+    >;
+    added.keys.push({
+      ...fresh,
+      kid: EDDSA_PAIR.kid.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')),
+      status: 'previous',
+      expires_at: '2100-01-01T00:00:00.000Z',
+    });
+    await expect(openKeyset(await envelopeOf(added), OPEN, held)).rejects.toThrow(
+      keywardError('keyset_invalid', expect.stringContaining("is not its key's thumbprint")),
+    );
+    // The same keys again: taken, their kids matched against the checked keyset rather than hashed.
+    expect((await openKeyset(await envelopeOf(json(base)), OPEN, held)).keys).toEqual(held.keys);
+  });
+
   it('refuses two standby keys, and a standby key with expires_at', async () => {
     const two = json(await publicOnly());
     (two.keys[1] as Record<string, unknown>).status = 'standby';

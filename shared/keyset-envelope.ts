@@ -6,7 +6,14 @@ import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
 import { decodeBase64url, encodeBase64url, fromUtf8, utf8 } from './base64url.ts';
 import { KeywardError } from './errors.ts';
 import { parseJoseSegment } from './jose-segment.ts';
-import { KEY_ALGORITHMS, type KeyEntry, type KeyStatus, type Keyset, publicKeyset } from './keyset.ts';
+import {
+  KEY_ALGORITHMS,
+  type KeyEntry,
+  type KeyStatus,
+  type Keyset,
+  publicKeyset,
+  sameKey,
+} from './keyset.ts';
 import { importVerifier, type KeysetSigner, type KeysetVerifier } from './keyset-signing-key.ts';
 import { octThumbprint, publicThumbprint } from './kid.ts';
 import { MANIFEST_TYPE, signManifest, verifyManifest } from './signed-manifest.ts';
@@ -304,9 +311,10 @@ function encryptSync(manifest: string, keysetKey: Uint8Array, crypto: SealingCry
  * Opens an envelope (SPEC section 9): `envelope_malformed` for anything that is not a JWE or JWS of the right
  * shape, `envelope_undecryptable` when no KEYSET_KEY opens it, `envelope_signature_invalid` when no verify key
  * signed it (the unsigned envelope of section 5 included), `envelope_unencrypted` for a bare manifest that
- * carries a secret, `keyset_invalid` for a bad keyset.
+ * carries a secret, `keyset_invalid` for a bad keyset. `checked`: a keyset whose kids were checked when it was
+ * taken (the held one); a key it holds under the same kid, with the same key material, is not hashed again.
  */
-export async function openKeyset(envelope: string, keys: OpeningKeys): Promise<Keyset> {
+export async function openKeyset(envelope: string, keys: OpeningKeys, checked?: Keyset): Promise<Keyset> {
   const text = envelope.trim();
   if (utf8(text).length > MAX_ENVELOPE_BYTES) {
     throw new KeywardError('envelope_malformed', 'envelope too large');
@@ -321,7 +329,7 @@ export async function openKeyset(envelope: string, keys: OpeningKeys): Promise<K
       (await decrypt(text, keys.keysetKeys)))
     : text;
   const verified = await verifyManifest(manifest, await keys.verifiers, keys.crypto);
-  const keyset = await parseManifestKeyset(verified, keys.crypto);
+  const keyset = await parseManifestKeyset(verified, keys.crypto, checked);
   // Signed by the control plane or not, a secret that crossed the network in clear is no longer one.
   if (!encrypted && holdsSecrets(keyset)) {
     throw new KeywardError('envelope_unencrypted', 'a keyset that holds a secret must arrive encrypted');
@@ -422,7 +430,11 @@ async function decrypt(jwe: string, keysetKeys: readonly Uint8Array[]): Promise<
 }
 
 /** The keyset a verified manifest payload holds, with every kid checked against its key. */
-async function parseManifestKeyset(payload: Uint8Array, crypto?: EnvelopeCrypto): Promise<Keyset> {
+async function parseManifestKeyset(
+  payload: Uint8Array,
+  crypto?: EnvelopeCrypto,
+  checked?: Keyset,
+): Promise<Keyset> {
   const json = fromUtf8(payload);
   let value: unknown;
   try {
@@ -434,6 +446,8 @@ async function parseManifestKeyset(payload: Uint8Array, crypto?: EnvelopeCrypto)
   const keyset = parseKeyset(value);
   // SPEC sections 5 and 8: a kid is its key's thumbprint, so a kid a token names can only ever select that key.
   for (const entry of keyset.keys) {
+    const held = checked?.keys.find((key) => key.kid === entry.kid);
+    if (held !== undefined && sameKey(held, entry)) continue;
     const thumbprint = crypto
       ? thumbprintSync(entry, crypto)
       : entry.alg === 'HS256'

@@ -217,6 +217,18 @@ export function promoteKey(current: Keyset, kid: string, options: RotateOptions)
   };
 }
 
+/** True when `a` and `b` are one key for one algorithm: the same key material (kid, status and times aside). */
+export function sameKey(a: KeyEntry, b: KeyEntry): boolean {
+  switch (a.alg) {
+    case 'HS256':
+      return b.alg === 'HS256' && a.k === b.k;
+    case 'ES256':
+      return b.alg === 'ES256' && a.crv === b.crv && a.x === b.x && a.y === b.y;
+    case 'EdDSA':
+      return b.alg === 'EdDSA' && a.crv === b.crv && a.x === b.x;
+  }
+}
+
 /** The keyset as it may leave the control plane: asymmetric keys without their private member `d`. */
 export function publicKeyset(keyset: Keyset): Keyset {
   if (!keyset.keys.some((key) => key.alg !== 'HS256' && key.d !== undefined)) return keyset;

@@ -87,7 +87,8 @@ export class KeysetSync {
 
   /** Opens and takes a pushed envelope; throws the envelope's KeywardError or `keyset_conflict`. */
   async push(envelope: string): Promise<PushResult> {
-    const keyset = await openKeyset(envelope, this.#o.keys);
+    // The held keyset's kids were checked against their keys when it was taken: only new keys are hashed.
+    const keyset = await openKeyset(envelope, this.#o.keys, this.#o.store.ring?.keyset);
     const outcome = await this.#o.store.accept(keyset);
     return { outcome, version: keyset.version };
   }
@@ -296,7 +297,7 @@ export class KeysetSync {
         continue;
       }
       try {
-        const keyset = await openKeyset(result.value, this.#o.keys);
+        const keyset = await openKeyset(result.value, this.#o.keys, store.ring?.keyset);
         // The held version with other content: the source and this edge disagree on what that version is
         // (a restored backup). That is a failed pull, never a confirmation, and no later 304 may vouch for it.
         if (keyset.version === store.version && !(await store.holds(keyset))) {
