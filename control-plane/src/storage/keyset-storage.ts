@@ -44,8 +44,8 @@ export interface KeysetStorage {
    * The revocation list, read in one atomic step: its serial alone when that is `since` and not 0 (so that a
    * replica checking for news reads a number, not the list); the deltas above `since` when `since` is lower and
    * not 0; else (0, or above the serial: a restored backup) the snapshot and every delta, whatever the serial key
-   * says (it may have been lost on its own). The deltas above `since` may
-   * start above it when a snapshot took in the ones between: read again from 0. Throws StorageUnavailableError.
+   * says (it may have been lost on its own). The deltas above `since` may start above it when a snapshot took in
+   * the ones between: read again from 0. Throws StorageUnavailableError.
    */
   loadRevocations(since: number): Promise<StoredRevocations>;
   /**
