@@ -175,10 +175,19 @@ describe('RevocationLog, two replicas on one Valkey', () => {
     await valkey?.stop();
   });
 
-  async function replica(onWarning?: (message: string) => void): Promise<RevocationLog> {
+  /** A control plane's log on the shared Valkey; `onLoad` hears the serial of each read of the list. */
+  async function replica(
+    onWarning?: (message: string) => void,
+    onLoad?: (since: number) => void,
+  ): Promise<RevocationLog> {
     const storage = new ValkeyStorage({ url: valkey.url });
     await storage.connect();
     storages.push(storage);
+    const load = storage.loadRevocations.bind(storage);
+    storage.loadRevocations = (since) => {
+      onLoad?.(since);
+      return load(since);
+    };
     return new RevocationLog({ storage, signingKey, ttlMs: HOUR, onWarning });
   }
 
@@ -283,11 +292,12 @@ describe('RevocationLog, two replicas on one Valkey', () => {
       // The newest delta lost: the stored serial is above every delta, so the fold waits for the next call's.
       const fifth = (await writer.revoke({ jtis: ['five'], subject: '' }, 'test')).list.serial;
       await admin.zremrangebyscore(deltas, fifth, fifth);
+      const snapshot = await admin.get('jwt_secrets:revocations');
       const late = await replica((message) => warnings.push(message));
       expect((await late.current(0)).list.serial).toBe(fifth);
       expect(warnings.at(-1)).toContain(`above serial ${serials[3]} up to ${fifth}`);
       await late.settled();
-      expect(await admin.exists('jwt_secrets:revocations')).toBe(1);
+      expect(await admin.get('jwt_secrets:revocations')).toBe(snapshot);
       await late.revoke({ jtis: ['six'], subject: '' }, 'test');
       await late.settled();
       expect(await admin.zcard(deltas)).toBe(0);
@@ -296,17 +306,29 @@ describe('RevocationLog, two replicas on one Valkey', () => {
       expect(last.batches.flatMap((batch) => batch.jti)).toEqual(['one', 'three', 'four', 'six']);
       expect(healed).toEqual([]);
 
-      // The serial key alone lost (evicted): storage's list is above it. Nothing is lost, and the next call
-      // swaps against the key as it is, numbered above both.
+      // The serial key alone lost (evicted): storage's list is above it. Nothing is lost; the fold brings the
+      // key back above the list through the compare-and-swap, and reads after it are of the serial alone again.
       await admin.del('jwt_secrets:revocation_serial');
       const behind: string[] = [];
-      const fresh = await replica((message) => behind.push(message));
+      const sinces: number[] = [];
+      const fresh = await replica(
+        (message) => behind.push(message),
+        (since) => sinces.push(since),
+      );
       expect((await fresh.current(0)).list.batches.flatMap((batch) => batch.jti)).toEqual(
         last.batches.flatMap((batch) => batch.jti),
       );
       expect(behind).toEqual([
         expect.stringContaining(`holds serial ${last.serial}, above its serial key (0)`),
       ]);
+      await fresh.settled();
+      const repaired = Number(await admin.get('jwt_secrets:revocation_serial'));
+      expect(repaired).toBeGreaterThan(last.serial);
+      expect(await admin.zcard(deltas)).toBe(0);
+      sinces.length = 0;
+      for (let i = 0; i < 3; i++) expect((await fresh.current(0)).list.serial).toBe(repaired);
+      expect(sinces).toEqual([repaired, repaired, repaired]);
+      expect(behind).toHaveLength(1);
       const seventh = (await fresh.revoke({ jtis: ['seven'], subject: '' }, 'test')).list;
       expect(seventh.serial).toBeGreaterThan(last.serial);
       expect(Number(await admin.get('jwt_secrets:revocation_serial'))).toBe(seventh.serial);
@@ -327,9 +349,14 @@ describe('RevocationLog, two replicas on one Valkey', () => {
       await admin.del('jwt_secrets:revocation_serial', 'jwt_secrets:revocations', deltas);
       const writer = await replica();
       const warnings: string[] = [];
-      const follower = await replica((message) => warnings.push(message));
+      const sinces: number[] = [];
+      const follower = await replica(
+        (message) => warnings.push(message),
+        (since) => sinces.push(since),
+      );
       await writer.revoke({ jtis: ['a'], subject: '' }, 'test');
       const held = (await follower.current(0)).list.serial;
+      sinces.length = 0;
       const serials: number[] = [];
       for (const jti of ['b', 'c', 'd']) {
         serials.push((await writer.revoke({ jtis: [jti], subject: '' }, 'test')).list.serial);
@@ -337,13 +364,16 @@ describe('RevocationLog, two replicas on one Valkey', () => {
       await admin.zremrangebyscore(deltas, serials[1] as number, serials[1] as number);
       const read = (await follower.current(0)).list;
       expect(read.batches.flatMap((batch) => batch.jti)).toEqual(['a', 'b', 'd']);
-      expect(held).toBeLessThan(serials[0] as number);
+      // Read from the serial it held: the break was seen in the deltas it followed by.
+      expect(sinces[0]).toBe(held);
       expect(warnings).toEqual([
         expect.stringContaining(
           `misses the RevokeTokens calls above serial ${serials[0]} up to ${serials[1]}`,
         ),
       ]);
       await follower.settled();
+      // The fold that heals it reads storage whole once more, fresh, before it writes.
+      expect(sinces).toEqual([held, 0]);
       expect(await admin.zcard(deltas)).toBe(0);
     } finally {
       admin.disconnect();

@@ -313,8 +313,9 @@ export class RevocationLog {
         const now = await this.#read(stored);
         if (now.gap === undefined) return;
         list = now.list;
-        this.#state = stateOf(list, this.#now().getTime());
         this.#storedSerial = stored.serial;
+        if (now.gap.kind === 'behind') list = await this.#raiseSerialKey(list);
+        this.#state = stateOf(list, this.#now().getTime());
       }
       const snapshot = revocationsSince(list, 0, this.#now().getTime());
       const json = revocationListJson(snapshot);
@@ -347,6 +348,22 @@ export class RevocationLog {
       .finally(() => {
         this.#compacting = undefined;
       });
+  }
+
+  /**
+   * Brings a serial key that is below the list back above it, through the compare-and-swap, with an empty delta
+   * numbered above both: the fold that follows then has a delta at its serial, and readers stop seeing a break.
+   * `list` as it then is; unchanged when another write came first (that write raised the key already).
+   */
+  async #raiseSerialKey(list: RevocationList): Promise<RevocationList> {
+    const at = this.#now().getTime();
+    const serial = Math.max(list.serial + 1, this.#storedSerial + 1, at);
+    const delta = { serial, from: list.serial, issued_at: new Date(at).toISOString(), batches: [] };
+    const document = await this.#sign(delta);
+    if (!(await this.#options.storage.appendRevocations(this.#storedSerial, { serial, document })))
+      return list;
+    this.#storedSerial = serial;
+    return { ...list, serial };
   }
 
   async #sign(list: RevocationList, json?: string): Promise<string> {
