@@ -262,7 +262,7 @@ export class RevocationLog {
     this.#options.onWarning?.(
       gap.kind === 'missing'
         ? `the revocation list in storage misses the RevokeTokens calls above serial ${gap.from} up to ${gap.to} (a serial is the call's time in Unix ms): storage evicted or was restored in part; revoke those tokens again`
-        : `the revocation list in storage holds serial ${gap.from}, above its serial key (${gap.to}): storage evicted or was restored in part; nothing revoked is lost, and the next RevokeTokens call numbers above both`,
+        : `the revocation list in storage holds serial ${gap.from}, above its serial key (${gap.to}): storage evicted or was restored in part; nothing revoked is lost; the key is raised above the list before the fold`,
     );
   }
 
