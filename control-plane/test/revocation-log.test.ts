@@ -217,6 +217,38 @@ describe('RevocationLog, two replicas on one Valkey', () => {
     }
   });
 
+  it('numbers a call after a restore above every serial it saw before, even within one millisecond', async () => {
+    const storage = new ValkeyStorage({ url: valkey.url });
+    await storage.connect();
+    storages.push(storage);
+    const admin = new Valkey(valkey.url);
+    const keys = [
+      'jwt_secrets:revocation_serial',
+      'jwt_secrets:revocations',
+      'jwt_secrets:revocation_deltas',
+    ];
+    try {
+      await admin.del(...keys);
+      // A clock that stands still: every serial comes from the count, none from the time.
+      const frozen = new Date(Date.UTC(2020, 0, 1));
+      const log = new RevocationLog({ storage, signingKey, ttlMs: 100 * 365 * 24 * HOUR, now: () => frozen });
+      await log.revoke({ jtis: ['kept'], subject: '' }, 'test');
+      const backup = await Promise.all(keys.map((key) => admin.dumpBuffer(key)));
+      // An edge takes this call's list, then storage goes back to the backup.
+      const lost = await log.revoke({ jtis: ['lost'], subject: '' }, 'test');
+      await admin.del(...keys);
+      for (const [index, dump] of backup.entries()) {
+        if (dump !== null) await admin.restore(keys[index] as string, 0, dump);
+      }
+      const next = await log.revoke({ jtis: ['next'], subject: '' }, 'test');
+      // Numbered as the lost call was, an edge holding that list would take this one as already held.
+      expect(next.list.serial).toBe(lost.list.serial + 1);
+      expect(next.list.batches.flatMap((batch) => batch.jti)).toEqual(['kept', 'next']);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it('loses no revocation when both write at once: every call gets its own serial', async () => {
     const [a, b] = [await replica(), await replica()];
     const calls = Array.from({ length: 20 }, (_, i) =>

@@ -78,6 +78,11 @@ export class RevocationLog {
    * unless storage lost or went back on its serial key alone (then lower).
    */
   #storedSerial = 0;
+  /**
+   * The highest serial this process has read or written: after storage went back to a backup, edges may still
+   * hold a list numbered up to it, so the next call is numbered above it whatever the clock says.
+   */
+  #highestSerial = 0;
   #readAt = Number.NEGATIVE_INFINITY;
   #signer: Promise<KeysetSigner> | undefined;
   #verifierKey: Promise<KeysetVerifier> | undefined;
@@ -120,6 +125,7 @@ export class RevocationLog {
         : ((held.serial === since ? await this.#follow(held, stored) : undefined) ??
           (await this.#load(await this.#options.storage.loadRevocations(0))));
       this.#state = stateOf(list, this.#now().getTime());
+      this.#highestSerial = Math.max(this.#highestSerial, held.serial, list.serial);
       if (this.#foldDue) this.#compactWhenDue();
     }
     this.#readAt = readAt;
@@ -142,10 +148,7 @@ export class RevocationLog {
       for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
         const { list } = await this.current(0);
         const at = this.#now().getTime();
-        // The time of the call in ms, or one more than the last serial if that is later: a serial is never used
-        // twice, even after a restore from a backup took the list back to an older serial (an edge may still
-        // hold a list numbered above it, whose serial a count would reach again with other content).
-        const serial = Math.max(list.serial + 1, this.#storedSerial + 1, at);
+        const serial = this.#nextSerial(list, at);
         const batch = {
           serial,
           at,
@@ -173,6 +176,7 @@ export class RevocationLog {
         }
         this.#state = stateOf(next, at);
         this.#storedSerial = serial;
+        this.#highestSerial = serial;
         this.#readAt = Date.now();
         // The delta just signed is what every edge holding the previous serial is sent.
         this.#documents = new Map([[list.serial, Promise.resolve(document)]]);
@@ -314,6 +318,7 @@ export class RevocationLog {
         if (now.gap === undefined) return;
         list = now.list;
         this.#storedSerial = stored.serial;
+        this.#highestSerial = Math.max(this.#highestSerial, list.serial);
         if (now.gap.kind === 'behind') list = await this.#raiseSerialKey(list);
         this.#state = stateOf(list, this.#now().getTime());
       }
@@ -357,13 +362,23 @@ export class RevocationLog {
    */
   async #raiseSerialKey(list: RevocationList): Promise<RevocationList> {
     const at = this.#now().getTime();
-    const serial = Math.max(list.serial + 1, this.#storedSerial + 1, at);
+    const serial = this.#nextSerial(list, at);
     const delta = { serial, from: list.serial, issued_at: new Date(at).toISOString(), batches: [] };
     const document = await this.#sign(delta);
     if (!(await this.#options.storage.appendRevocations(this.#storedSerial, { serial, document })))
       return list;
     this.#storedSerial = serial;
+    this.#highestSerial = serial;
     return { ...list, serial };
+  }
+
+  /**
+   * The serial of a write at `at`: the time in ms, or one more than any serial seen if that is later. A serial is
+   * never used twice, even after a restore from a backup took the list back to an older serial (an edge may
+   * still hold a list numbered above it, whose serial a count would reach again with other content).
+   */
+  #nextSerial(list: RevocationList, at: number): number {
+    return Math.max(Math.max(list.serial, this.#storedSerial, this.#highestSerial) + 1, at);
   }
 
   async #sign(list: RevocationList, json?: string): Promise<string> {
