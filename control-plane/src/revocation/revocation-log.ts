@@ -125,7 +125,7 @@ export class RevocationLog {
         : ((held.serial === since ? await this.#follow(held, stored) : undefined) ??
           (await this.#load(await this.#options.storage.loadRevocations(0))));
       this.#state = stateOf(list, this.#now().getTime());
-      this.#highestSerial = Math.max(this.#highestSerial, held.serial, list.serial);
+      this.#highestSerial = Math.max(this.#highestSerial, list.serial);
       if (this.#foldDue) this.#compactWhenDue();
     }
     this.#readAt = readAt;
@@ -148,7 +148,7 @@ export class RevocationLog {
       for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
         const { list } = await this.current(0);
         const at = this.#now().getTime();
-        const serial = this.#nextSerial(list, at);
+        const serial = this.#nextSerial(at);
         const batch = {
           serial,
           at,
@@ -362,7 +362,7 @@ export class RevocationLog {
    */
   async #raiseSerialKey(list: RevocationList): Promise<RevocationList> {
     const at = this.#now().getTime();
-    const serial = this.#nextSerial(list, at);
+    const serial = this.#nextSerial(at);
     const delta = { serial, from: list.serial, issued_at: new Date(at).toISOString(), batches: [] };
     const document = await this.#sign(delta);
     if (!(await this.#options.storage.appendRevocations(this.#storedSerial, { serial, document })))
@@ -373,12 +373,13 @@ export class RevocationLog {
   }
 
   /**
-   * The serial of a write at `at`: the time in ms, or one more than any serial seen if that is later. A serial is
-   * never used twice, even after a restore from a backup took the list back to an older serial (an edge may
-   * still hold a list numbered above it, whose serial a count would reach again with other content).
+   * The serial of a write at `at`: the time in ms, or one more than any serial this process has seen (the held
+   * list's and the stored key's are never above it) if that is later. A serial is never used twice, even after
+   * a restore from a backup took the list back to an older serial (an edge may still hold a list numbered above
+   * it, whose serial a count would reach again with other content).
    */
-  #nextSerial(list: RevocationList, at: number): number {
-    return Math.max(Math.max(list.serial, this.#storedSerial, this.#highestSerial) + 1, at);
+  #nextSerial(at: number): number {
+    return Math.max(this.#highestSerial + 1, at);
   }
 
   async #sign(list: RevocationList, json?: string): Promise<string> {

@@ -75,7 +75,7 @@ return 1
 `;
 
 /**
- * The revocation list read in one step (see KeysetStorage.loadRevocations): {serial} when it is ARGV[1];
+ * The revocation list read in one step (see KeysetStorage.loadRevocations): {serial} when it is ARGV[1], not 0;
  * {serial, false, deltas above ARGV[1]} when ARGV[1] is below it and not 0; else {serial, snapshot, every delta}.
  */
 const LOAD_REVOCATIONS_SCRIPT = `
@@ -90,11 +90,10 @@ return {stored, redis.call('GET', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1)
 `;
 
 /**
- * Folds the deltas up to ARGV[1] into the snapshot ARGV[2]: 0, changing nothing, when there is none to fold, or
- * when the delta of serial ARGV[1] itself is not stored (storage went back to an older list meanwhile).
+ * Folds the deltas up to ARGV[1] into the snapshot ARGV[2]: 0, changing nothing, unless the delta of serial
+ * ARGV[1] itself is stored (not when a snapshot as new took it in, nor after storage went back to an older list).
  */
 const COMPACT_REVOCATIONS_SCRIPT = `
-if #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 then return 0 end
 if redis.call('ZCOUNT', KEYS[2], ARGV[1], ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
