@@ -20,7 +20,7 @@ import { quantile } from '../../test/support/stats.ts';
 import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
-import { type FanOutFloor, measureFanOutFloor } from '../support/fan-out-floor.ts';
+import { type FanOutFloor, fanOutFloorLine, measureFanOutFloor } from '../support/fan-out-floor.ts';
 import { benchClaims } from '../support/fixture.ts';
 import { figures, type LatencyFigures } from './rotation.ts';
 
@@ -325,35 +325,36 @@ async function measureRevocationFloor(
   rounds: number,
 ): Promise<FanOutFloor> {
   const valkey = await startValkey();
-  let noEdges: ControlPlaneProcess | undefined;
   try {
-    const withoutEdges = await startControlPlaneProcess({
+    const noEdges = await startControlPlaneProcess({
       valkeyUrl: valkey.url,
       keysetKey,
       edgeUrls: [],
       gracePeriod: '1h',
     });
-    noEdges = withoutEdges;
-    // A one-jti delta of the size the call pushes: the batch above a serial just below the call's (serials are
-    // times in ms, so this is not the serial before it, and `from` differs; the bytes are the same).
-    const sample = await controlPlane.revokeTokens([randomUUID()]);
-    const since = Number(sample.version) - 1;
-    const answer = await fetch(`${controlPlane.httpUrl}/revocations?since=${since}`);
-    if (answer.status !== 200) throw new Error(`GET /revocations?since=${since} answered ${answer.status}`);
-    return await measureFanOutFloor({
-      controlPlane,
-      call: {
-        name: 'RevokeTokens',
-        withEdges: () => controlPlane.revokeTokens([randomUUID()]),
-        noEdges: () => withoutEdges.revokeTokens([randomUUID()]),
-        path: '/revocations',
-        document: await answer.text(),
-      },
-      edgePids: edges.map((edge) => edge.process.child.pid as number),
-      rounds,
-    });
+    try {
+      // A one-jti delta of the size the call pushes: the batch above a serial just below the call's (serials are
+      // times in ms, so this is not the serial before it, and `from` differs; the bytes are the same).
+      const sample = await controlPlane.revokeTokens([randomUUID()]);
+      const since = Number(sample.version) - 1;
+      const answer = await fetch(`${controlPlane.httpUrl}/revocations?since=${since}`);
+      if (answer.status !== 200) throw new Error(`GET /revocations?since=${since} answered ${answer.status}`);
+      return await measureFanOutFloor({
+        controlPlane,
+        call: {
+          name: 'RevokeTokens',
+          withEdges: () => controlPlane.revokeTokens([randomUUID()]),
+          noEdges: () => noEdges.revokeTokens([randomUUID()]),
+          path: '/revocations',
+          document: await answer.text(),
+        },
+        edgePids: edges.map((edge) => edge.process.child.pid as number),
+        rounds,
+      });
+    } finally {
+      await noEdges.stop();
+    }
   } finally {
-    await noEdges?.stop();
     await valkey.stop();
   }
 }
@@ -427,9 +428,7 @@ export async function measureRevocation(options: {
     const fanOutFloor = await measureRevocationFloor(controlPlane, edges, keysetKey, options.fanOutRounds);
     // Its calls: one for the document, three unrecorded rounds and the recorded ones, one jti each.
     live += 1 + 3 + options.fanOutRounds;
-    options.log(
-      `  ${edges.length} edges, interleaved: RevokeTokens median ${fanOutFloor.callP50Ms.toFixed(2)} ms; without edges ${fanOutFloor.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.callCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
-    );
+    options.log(fanOutFloorLine(fanOutFloor));
 
     const one = await controlPlane.revokeTokens([randomUUID()]);
     const oneJtiDelta = await documentBytes(controlPlane, Number(one.version) - 1);

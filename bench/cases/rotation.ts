@@ -17,7 +17,7 @@ import { quantile } from '../../test/support/stats.ts';
 import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
-import { type FanOutFloor, measureFanOutFloor } from '../support/fan-out-floor.ts';
+import { type FanOutFloor, fanOutFloorLine, measureFanOutFloor } from '../support/fan-out-floor.ts';
 import { benchClaims } from '../support/fixture.ts';
 import { measurePushBreakdown, type PushBreakdown } from '../support/push-breakdown.ts';
 
@@ -313,9 +313,7 @@ export async function measureRotation(options: {
           edgePids: targets.map((edge) => edge.process.child.pid as number),
           rounds: options.fanOutRounds,
         });
-        options.log(
-          `  ${count} edges, interleaved: RotateSecret median ${fanOutFloor.callP50Ms.toFixed(2)} ms; without edges ${fanOutFloor.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${fanOutFloor.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${fanOutFloor.callCpuMs.perEdge.toFixed(2)} ms (bare ${fanOutFloor.bareCpuMs.perServer.toFixed(2)} ms)`,
-        );
+        options.log(fanOutFloorLine(fanOutFloor));
       }
       await controlPlane.stop();
       controlPlane = undefined;
