@@ -241,7 +241,8 @@ export const TARGETS: Target[] = [
     reason:
       'a push is one small PUT on a kept-alive connection and one open of the envelope at the edge; RotateSecret ' +
       'waits for it, so whatever it costs beyond that every operator and scheduler call pays, per edge (measured ' +
-      'against a no-edge RotateSecret timed alike, interleaved)',
+      'against a no-edge RotateSecret timed alike, interleaved; the same PUT to one bare server, paced alike, is ' +
+      'reported beside it as the floor under it)',
     case: 'rotation',
     figure: (f) => f.rotation.oneEdgeAddsMs,
     unit: 'ms',

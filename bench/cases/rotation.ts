@@ -86,6 +86,11 @@ export interface RotationBench {
   pushBreakdown: PushBreakdown;
   /** With the most edges: the rotation's CPU per process, and the same fan-out to bare servers (its floor). */
   fanOutFloor: FanOutFloor;
+  /**
+   * The same with one edge, after the paired rotations: the PUT to one bare server through the push transport,
+   * paced alike, is the floor under `oneEdgeAddsMs`.
+   */
+  oneEdgeFloor: FanOutFloor;
   controlPlaneRssBytes: {
     idle: number;
     peakUnderRotations: number;
@@ -216,9 +221,36 @@ export async function measureRotation(options: {
     const propagation: PropagationFigures[] = [];
     let staging: StageFigures = { edges: 0, stageToConfirmed: figures([Number.NaN]), notConfirmed: 0 };
     let fanOutFloor: FanOutFloor | undefined;
+    let oneEdgeFloor: FanOutFloor | undefined;
     let idleWith20Edges = Number.NaN;
     let peakWith20Edges = Number.NaN;
     const paced: number[] = [];
+    // The call against its fan-out floor, interleaved, on `withEdges` (pushing to `targets`) and `withoutEdges`.
+    const floorOf = async (
+      withEdges: ControlPlaneProcess,
+      withoutEdges: ControlPlaneProcess | undefined,
+      targets: EdgeProcess[],
+    ) => {
+      if (withoutEdges === undefined)
+        throw new Error('rotation: the fan-out floor needs a control plane without edges');
+      const keysetAnswer = await fetch(withEdges.keysetUrl);
+      if (!keysetAnswer.ok)
+        throw new Error(`fan-out floor: GET /keyset answered HTTP ${keysetAnswer.status}`);
+      const floor = await measureFanOutFloor({
+        controlPlane: withEdges,
+        call: {
+          name: 'RotateSecret',
+          withEdges: () => withEdges.rotate({ new_secret: newSecret() }),
+          noEdges: () => withoutEdges.rotate({ new_secret: newSecret() }),
+          path: '/keyset',
+          document: await keysetAnswer.text(),
+        },
+        edgePids: targets.map((edge) => edge.process.child.pid as number),
+        rounds: options.fanOutRounds,
+      });
+      options.log(fanOutFloorLine(floor));
+      return floor;
+    };
     for (const count of options.edgeCounts) {
       const targets = edges.slice(0, count);
       const paired = count === 1;
@@ -288,6 +320,7 @@ export async function measureRotation(options: {
       }
       if (count === maxEdges) staging = await measureStaging(controlPlane, count, options.rotationsPerCount);
       const peak = cpSampler.stop();
+      if (paired) oneEdgeFloor = await floorOf(controlPlane, noEdges, targets);
       if (count === maxEdges) {
         peakWith20Edges = peak;
         noEdges = await startControlPlaneProcess({
@@ -296,24 +329,7 @@ export async function measureRotation(options: {
           edgeUrls: [],
           gracePeriod,
         });
-        const keysetAnswer = await fetch(controlPlane.keysetUrl);
-        if (!keysetAnswer.ok)
-          throw new Error(`fan-out floor: GET /keyset answered HTTP ${keysetAnswer.status}`);
-        const withEdges = controlPlane;
-        const withoutEdges = noEdges;
-        fanOutFloor = await measureFanOutFloor({
-          controlPlane,
-          call: {
-            name: 'RotateSecret',
-            withEdges: () => withEdges.rotate({ new_secret: newSecret() }),
-            noEdges: () => withoutEdges.rotate({ new_secret: newSecret() }),
-            path: '/keyset',
-            document: await keysetAnswer.text(),
-          },
-          edgePids: targets.map((edge) => edge.process.child.pid as number),
-          rounds: options.fanOutRounds,
-        });
-        options.log(fanOutFloorLine(fanOutFloor));
+        fanOutFloor = await floorOf(controlPlane, noEdges, targets);
       }
       await controlPlane.stop();
       controlPlane = undefined;
@@ -345,6 +361,8 @@ export async function measureRotation(options: {
       keys: 4,
     });
     if (fanOutFloor === undefined) throw new Error('rotation: the fan-out floor runs with the most edges');
+    if (oneEdgeFloor === undefined)
+      throw new Error('rotation: the one-edge fan-out floor runs with one edge');
     const oneEdge = propagation.find((p) => p.edges === 1);
     const pacedFigures = paced.length > 0 ? figures(paced) : figures([Number.NaN]);
     return {
@@ -357,6 +375,7 @@ export async function measureRotation(options: {
       oneEdgeAddsMs: (oneEdge?.rotateSecret.p50Ms ?? Number.NaN) - pacedFigures.p50Ms,
       pushBreakdown,
       fanOutFloor,
+      oneEdgeFloor,
       controlPlaneRssBytes: { idle, peakUnderRotations, idleWith20Edges, peakWith20Edges },
       edgeIdleRssBytes: edges.map((edge) => rssBytes(edge.process.child.pid)),
     };

@@ -331,6 +331,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
         ),
       },
       fanOutFloor: fanOutFloorJson(rotation.fanOutFloor),
+      oneEdgeFloor: fanOutFloorJson(rotation.oneEdgeFloor),
       propagation: rotation.propagation.map((p) => ({
         edges: p.edges,
         rotations: p.rotations,
@@ -419,7 +420,7 @@ export function resultsJson(f: BenchFigures, verdicts: readonly Verdict[], run: 
   };
 }
 
-/** A call with the most edges against the same fan-out to bare servers, and the CPU each side spent. */
+/** A call pushing to N edges against the same fan-out to N bare servers, and the CPU each side spent. */
 function fanOutFloorJson(f: FanOutFloor) {
   const ms = (value: number) => ({ unit: 'ms', value: round(value) });
   return {

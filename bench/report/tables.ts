@@ -112,6 +112,12 @@ function rotationTable(rotation: RotationBench): BenchTable {
     );
   }
   rows.push(['one edge adds to RotateSecret (medians, paced alike)', fmt(rotation.oneEdgeAddsMs), '', '']);
+  rows.push([
+    '  floor: the same PUT to one bare server, paced alike (see below)',
+    fmt(rotation.oneEdgeFloor.bareFanOutP50Ms),
+    fmt(rotation.oneEdgeFloor.bareFanOutP99Ms),
+    '',
+  ]);
   rows.push(
     latency(
       `StageKey (EdDSA), ${rotation.staging.edges} edges: the call until every edge confirmed`,
@@ -267,12 +273,15 @@ function revocationSizeTable(r: RevocationBench): BenchTable {
   return { header: ['revocation sizes and memory', 'value'], rows, inReadme: true };
 }
 
+/** "1 edge", "20 edges". */
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 function fanOutFloorTable(f: FanOutFloor): BenchTable {
   const rows: Row[] = [
-    [`${f.call}, ${f.edges} edges, no probes`, fmt(f.callP50Ms), fmt(f.callP99Ms)],
+    [`${f.call}, ${count(f.edges, 'edge')}, no probes`, fmt(f.callP50Ms), fmt(f.callP99Ms)],
     [`${f.call}, no edges`, fmt(f.noEdgesP50Ms), ''],
     [
-      `the same document (${f.envelopeBytes} B) to ${f.edges} bare node:http servers, the control plane's transport`,
+      `the same document (${f.envelopeBytes} B) to ${count(f.edges, 'bare node:http server')}, the control plane's transport`,
       fmt(f.bareFanOutP50Ms),
       fmt(f.bareFanOutP99Ms),
     ],
@@ -280,7 +289,7 @@ function fanOutFloorTable(f: FanOutFloor): BenchTable {
   ];
   return {
     header: [
-      `${f.call} to ${f.edges} edges against its fan-out floor (${f.rounds} rounds, interleaved)`,
+      `${f.call} to ${count(f.edges, 'edge')} against its fan-out floor (${f.rounds} rounds, interleaved)`,
       'p50 ms',
       'p99 ms',
     ],
@@ -293,18 +302,21 @@ function fanOutCpuTable(f: FanOutFloor): BenchTable {
   const rows: Row[] = [
     [`control plane, per ${f.call}`, fmt(f.callCpuMs.controlPlane)],
     [
-      `all ${f.edges} edges, per ${f.call}; one edge`,
+      `all ${count(f.edges, 'edge')}, per ${f.call}; one edge`,
       `${fmt(f.callCpuMs.edges)}; ${fmt(f.callCpuMs.perEdge)}`,
     ],
     [`the caller (gRPC client), per ${f.call}`, fmt(f.callCpuMs.caller)],
     ['the sender of the bare fan-out, per round', fmt(f.bareCpuMs.sender)],
     [
-      `all ${f.edges} bare servers, per round; one server`,
+      `all ${count(f.edges, 'bare server')}, per round; one server`,
       `${fmt(f.bareCpuMs.servers)}; ${fmt(f.bareCpuMs.perServer)}`,
     ],
   ];
   return {
-    header: [`CPU per ${f.call} call (mean ms, every thread, /proc schedstat)`, 'ms'],
+    header: [
+      `CPU per ${f.call} call to ${count(f.edges, 'edge')} (mean ms, every thread, /proc schedstat)`,
+      'ms',
+    ],
     rows,
     inReadme: true,
   };
@@ -563,6 +575,8 @@ export function benchTables(figures: Partial<BenchFigures>, verdicts: readonly V
     ...(rotation
       ? [
           rotationTable(rotation),
+          fanOutFloorTable(rotation.oneEdgeFloor),
+          fanOutCpuTable(rotation.oneEdgeFloor),
           fanOutFloorTable(rotation.fanOutFloor),
           fanOutCpuTable(rotation.fanOutFloor),
           pushBreakdownTable(rotation),

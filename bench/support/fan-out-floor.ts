@@ -167,5 +167,5 @@ export async function measureFanOutFloor(options: {
 
 /** The progress line of one measurement. */
 export function fanOutFloorLine(f: FanOutFloor): string {
-  return `  ${f.edges} edges, interleaved: ${f.call} median ${f.callP50Ms.toFixed(2)} ms; without edges ${f.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${f.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${f.callCpuMs.perEdge.toFixed(2)} ms (bare ${f.bareCpuMs.perServer.toFixed(2)} ms)`;
+  return `  ${f.edges} edge${f.edges === 1 ? '' : 's'}, interleaved: ${f.call} median ${f.callP50Ms.toFixed(2)} ms; without edges ${f.noEdgesP50Ms.toFixed(2)} ms; the same fan-out to bare servers ${f.bareFanOutP50Ms.toFixed(2)} ms; CPU per push ${f.callCpuMs.perEdge.toFixed(2)} ms (bare ${f.bareCpuMs.perServer.toFixed(2)} ms)`;
 }
