@@ -7,7 +7,7 @@
  * in the same state.
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importSigner } from '../../../shared/keyset-signing-key.ts';
 import { MAX_REVOCATIONS_BYTES, REVOCATIONS_TYPE } from '../../../shared/revocations.ts';
@@ -118,6 +118,70 @@ describe('the Node listener answers /verify exactly as the Hono app', () => {
     // The cases reach every answer /verify has.
     expect([...statuses].sort()).toEqual([200, 401, 404]);
     expect(logs.filter((line) => line.includes('unexpected'))).toEqual([]);
+  });
+});
+
+/** The answers on one connection, in the order they came (each with a Content-Length, as the listener sends). */
+function splitResponses(raw: string): { status: number; body: unknown }[] {
+  const answers: { status: number; body: unknown }[] = [];
+  let rest = raw;
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) throw new Error(`an incomplete answer: ${JSON.stringify(rest)}`);
+    const head = rest.slice(0, end);
+    const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
+    const body = rest.slice(end + 4, end + 4 + length);
+    answers.push({ status: Number(head.slice(9, 12)), body: JSON.parse(body) });
+    rest = rest.slice(end + 4 + length);
+  }
+  return answers;
+}
+
+describe('the Node listener answers every /verify reached in one turn of the event loop, in order', () => {
+  it('many at once over their own connections: each its own answer, as the Hono app gives it', async () => {
+    expect(
+      (await overHttp({ method: 'PUT', path: '/keyset', body: await seal(await buildKeyset(1, ACTIVE)) }))
+        .status,
+    ).toBe(200);
+    // /verify only: the other paths' answers count what came before them (/healthz).
+    const cases = (await verifyProtocolRequests(ACTIVE)).filter(
+      ([, request]) => request.path === undefined || request.path.startsWith('/verify'),
+    );
+    expect(cases.length).toBeGreaterThan(10);
+    // Every case three times, all at once: most arrive in a turn with others.
+    const sent = [...cases, ...cases.slice().reverse(), ...cases];
+    const answers = await Promise.all(sent.map(([, request]) => overHttp(request)));
+    for (const [i, [name, request]] of sent.entries()) {
+      expect(answers[i], name).toEqual(await viaApp(request));
+    }
+  });
+
+  it('pipelined on one connection: the answers in the order of the requests', async () => {
+    const cases = (await verifyProtocolRequests(ACTIVE)).filter(
+      ([name]) => name === 'GET valid' || name === 'GET no token' || name === 'POST foreign key',
+    );
+    expect(cases).toHaveLength(3);
+    const expected = [];
+    let requests = '';
+    for (const [, request] of [...cases, ...cases.slice().reverse()]) {
+      const body = request.body === undefined ? '' : String(request.body);
+      const headers = Object.entries(request.headers ?? {})
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      requests += `${request.method} /verify HTTP/1.1\r\nhost: edge.test\r\n${headers}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const { status, body: answer } = await viaApp(request);
+      expected.push({ status, body: answer });
+    }
+    const socket = connect(port, '127.0.0.1');
+    let raw = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      raw += chunk;
+    });
+    // All six in one write: the listener reads them in one turn.
+    socket.end(requests);
+    await new Promise((resolve, reject) => socket.on('close', resolve).on('error', reject));
+    expect(splitResponses(raw)).toEqual(expected);
   });
 });
 
