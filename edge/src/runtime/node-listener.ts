@@ -24,10 +24,10 @@ export function createNodeListener(edge: Edge): NodeListener {
   const viaHono = getRequestListener((request) => edge.fetch(request));
 
   // The first verdict of a turn of the event loop is written at once; the others reached in the same turn wait
-  // until its reads are done (setImmediate runs after the poll phase) and are written together. Under load this
-  // costs a third less CPU per request than a socket write between every two requests (`npm run bench`, case
-  // http, and the listener's own A/B: the verifies and the writes each run back to back, their code and data
-  // staying in the caches); a lone request waits for nothing.
+  // until its reads are done (setImmediate runs after the poll phase) and are written together. Under load (50
+  // connections) that costs a fifth to a third less CPU per request than a socket write after every verdict,
+  // most likely because the verifies and the writes then each run back to back, their code and data still in
+  // the caches; a lone request waits for nothing, and costs the same.
   let waiting: [ServerResponse, VerifyAnswer][] | undefined;
   const sendWaiting = () => {
     const answers = waiting ?? [];
