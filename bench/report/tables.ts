@@ -106,14 +106,14 @@ function rotationTable(rotation: RotationBench): BenchTable {
   ];
   for (const p of rotation.propagation) {
     rows.push(
-      latency(`RotateSecret, ${p.edges} edge(s) (waits for pushes)`, p.rotateSecret),
+      latency(`RotateSecret, ${count(p.edges, 'edge')} (waits for pushes)`, p.rotateSecret),
       latency(`  every edge verifying, from the call`, p.visibleAfterCall),
       latency(`  probe round trip, nothing new`, p.probeRoundTripNoChange),
     );
   }
   rows.push(['one edge adds to RotateSecret (medians, paced alike)', fmt(rotation.oneEdgeAddsMs), '', '']);
   rows.push([
-    '  floor: the same PUT to one bare server, paced alike (see below)',
+    '  floor: the same PUT to one bare server, paced alike (in a session of its own, below)',
     fmt(rotation.oneEdgeFloor.bareFanOutP50Ms),
     fmt(rotation.oneEdgeFloor.bareFanOutP99Ms),
     '',
@@ -301,16 +301,20 @@ function fanOutFloorTable(f: FanOutFloor): BenchTable {
 function fanOutCpuTable(f: FanOutFloor): BenchTable {
   const rows: Row[] = [
     [`control plane, per ${f.call}`, fmt(f.callCpuMs.controlPlane)],
-    [
-      `all ${count(f.edges, 'edge')}, per ${f.call}; one edge`,
-      `${fmt(f.callCpuMs.edges)}; ${fmt(f.callCpuMs.perEdge)}`,
-    ],
+    f.edges === 1
+      ? [`the edge, per ${f.call}`, fmt(f.callCpuMs.edges)]
+      : [
+          `all ${f.edges} edges, per ${f.call}; one edge`,
+          `${fmt(f.callCpuMs.edges)}; ${fmt(f.callCpuMs.perEdge)}`,
+        ],
     [`the caller (gRPC client), per ${f.call}`, fmt(f.callCpuMs.caller)],
     ['the sender of the bare fan-out, per round', fmt(f.bareCpuMs.sender)],
-    [
-      `all ${count(f.edges, 'bare server')}, per round; one server`,
-      `${fmt(f.bareCpuMs.servers)}; ${fmt(f.bareCpuMs.perServer)}`,
-    ],
+    f.edges === 1
+      ? ['the bare server, per round', fmt(f.bareCpuMs.servers)]
+      : [
+          `all ${f.edges} bare servers, per round; one server`,
+          `${fmt(f.bareCpuMs.servers)}; ${fmt(f.bareCpuMs.perServer)}`,
+        ],
   ];
   return {
     header: [

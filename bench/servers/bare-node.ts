@@ -15,7 +15,7 @@ const answerOf = answererOf((name) => process.env[name]);
 let waiting: [ServerResponse, BareAnswer, boolean][] | undefined;
 
 function sendWaiting(): void {
-  const answers = waiting ?? [];
+  const answers = waiting as [ServerResponse, BareAnswer, boolean][];
   waiting = undefined;
   for (const [response, answer, forwardAuth] of answers) write(response, answer, forwardAuth);
 }
