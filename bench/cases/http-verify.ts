@@ -80,9 +80,12 @@ export interface ServerRss {
   peakUnderLoad: number;
 }
 
-/** The lower bound of one verify on a runtime: the faster of its node:crypto and WebCrypto forms. */
+/**
+ * The lower bound of one verify on a runtime: the fastest of its node:crypto and WebCrypto forms and, for HS256,
+ * the HMAC in JavaScript (@noble/hashes).
+ */
 export interface RawVerify {
-  kind: 'node:crypto' | 'webcrypto';
+  kind: 'node:crypto' | 'webcrypto' | 'js-hmac';
   /** Median µs per verify. */
   us: number;
   cases: CaseTiming[];
@@ -146,11 +149,12 @@ function serverOf(name: string, url: string, child: ManagedProcess): Server {
  * Keyward's Node, Bun and Deno entries holding the fixture's keyset, and the bare baselines. The load sends one
  * token over and over, so the edges' verified-token cache is off: every request pays a full verify, as the
  * baselines do. Per runtime, the fastest bare server that answers the same JSON without verifying
- * (bench/servers/bare-*.ts). On Node also the bare server with the raw verify in it, and, for EdDSA, two more
+ * (bench/servers/bare-*.ts), and the same server with the raw verify in it (the HMAC computed as the runtime's
+ * lower bound `raw` computes it). On Node, for EdDSA, also the bare server with the raw EdDSA verify and two more
  * entries holding the public keyset (a bare signed JWS, no secret in it): one with the cache off, one with the
  * cache at its default size, where every request after the first is a hit.
  */
-async function startServers(fixture: BenchFixture, servers: Server[]) {
+async function startServers(fixture: BenchFixture, servers: Server[], raw: Record<string, RawVerify>) {
   const keysetKey = new Uint8Array(32);
   crypto.getRandomValues(keysetKey);
   const edgeOptions: EdgeOptions = {
@@ -189,11 +193,15 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
       BENCH_KEYS: JSON.stringify(rawSpecsOf(fixture.asymmetric.keyset.keys)),
     }),
   );
-  const hs256Keys = { BENCH_KEYS: JSON.stringify([...fixture.secrets].reverse()) };
+  // The hand-written server verifies as the lower bound its floor adds does.
+  const hs256Keys = (runtime: 'bun' | 'deno') => ({
+    BENCH_KEYS: JSON.stringify([...fixture.secrets].reverse()),
+    BENCH_HMAC: raw[`${runtime}/hs256`]?.kind === 'js-hmac' ? 'js' : 'node',
+  });
   const bunEdge = await started(edge('bun keyward', startBunEdge));
   const bunBare = await started(bare('bun', BUN, 'bare-bun.ts', answer));
   const bunBareVerify = await started(
-    startBareServer('bun bare + raw verify', BUN, 'bench/servers/bare-bun.ts', hs256Keys),
+    startBareServer('bun bare + raw verify', BUN, 'bench/servers/bare-bun.ts', hs256Keys('bun')),
   );
   const denoEdge = await started(edge('deno keyward', startDenoEdge));
   const denoBare = await started(
@@ -204,7 +212,7 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
       'deno bare + raw verify',
       deno,
       'bench/servers/bare-deno.ts',
-      hs256Keys,
+      hs256Keys('deno'),
       denoFlags.slice(0, -1),
     ),
   );
@@ -238,9 +246,16 @@ async function startServers(fixture: BenchFixture, servers: Server[]) {
   };
 }
 
+const RAW_KINDS: Record<string, RawVerify['kind']> = {
+  'raw-node': 'node:crypto',
+  'raw-web': 'webcrypto',
+  'raw-js': 'js-hmac',
+};
+
 /**
  * The in-process lower bound of one verify on each runtime, timed inside it on the servers' core before they
- * start: the faster of the node:crypto and the WebCrypto hand-written verify (runtime-verify-runner.ts). Timed in
+ * start: the fastest hand-written verify there, with node:crypto, WebCrypto or (HS256) an HMAC in JavaScript
+ * (runtime-verify-runner.ts). Timed in
  * process CPU time, as the servers are: a wall-clock figure would grow with whatever else the machine runs
  * (descheduled time) while the servers' CPU per request does not, and the floor would rise with the load.
  */
@@ -250,7 +265,7 @@ async function rawVerifyOn(fixture: BenchFixture, timing: TimingOptions): Promis
     const algs = runnerAlgs(fixture, runtime === 'node' ? ['HS256', 'EdDSA'] : ['HS256']);
     const cases = await timeOnRuntime(runtime, {
       timing: { ...timing, cpu: true },
-      kinds: ['raw-node', 'raw-web'],
+      kinds: ['raw-node', 'raw-web', 'raw-js'],
       algs,
     });
     for (const { alg } of algs) {
@@ -259,7 +274,7 @@ async function rawVerifyOn(fixture: BenchFixture, timing: TimingOptions): Promis
         .filter((c) => c.name.endsWith(`/${x}`))
         .sort((a, b) => a.nsPerOp.median - b.nsPerOp.median) as [CaseTiming];
       raw[`${runtime}/${x}`] = {
-        kind: fastest.name.startsWith('raw-node/') ? 'node:crypto' : 'webcrypto',
+        kind: RAW_KINDS[fastest.name.slice(0, fastest.name.indexOf('/'))] ?? 'webcrypto',
         us: fastest.nsPerOp.median / 1000,
         cases: cases.filter((c) => c.name.endsWith(`/${x}`)),
       };
@@ -276,7 +291,7 @@ export async function measureHttpVerify(fixture: BenchFixture, options: HttpOpti
   const servers: Server[] = [];
   try {
     const rawVerify = await rawVerifyOn(fixture, options.rawVerifyTiming);
-    const s = await startServers(fixture, servers);
+    const s = await startServers(fixture, servers, rawVerify);
     if (pinnedApart && split) pinProcess(process.pid, split.loader);
     await sleep(1_000);
     const idle = new Map(servers.map((server) => [server, rssBytes(server.pid)]));

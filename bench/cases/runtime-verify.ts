@@ -1,7 +1,7 @@
 /**
  * One verify in-process on Node, Bun and Deno, each timed inside its own runtime by runtime-verify-runner.ts:
- * which primitive is faster there (node:crypto or WebCrypto), for Keyward's verifyToken and for the hand-written
- * lower bound, per algorithm. The HTTP case reads the lower bounds from here for its floors.
+ * which primitive is faster there (node:crypto, WebCrypto, or for HS256 an HMAC in JavaScript), for Keyward's
+ * verifyToken and for the hand-written lower bound, per algorithm. The HTTP case reads the lower bounds from here for its floors.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,10 @@ export const RUNTIMES: readonly Runtime[] = ['node', 'bun', 'deno'];
 
 export interface RuntimeVerify {
   timing: TimingOptions;
-  /** By runtime: `<kind>/<alg>` cases (kind raw-node, raw-web, keyward-node, keyward-web; alg hs256, ...). */
+  /**
+   * By runtime: `<kind>/<alg>` cases (kind raw-node, raw-web, keyward-node, keyward-web; alg hs256, ...; for
+   * hs256 also raw-js and keyward-js, the HMAC in JavaScript).
+   */
   cases: Record<string, CaseTiming[]>;
   /**
    * By runtime, per round: `keyward-node/<alg> / keyward-web/<alg>` (under 1 where node:crypto is faster) and
@@ -72,7 +75,7 @@ export async function timeOnRuntime(runtime: Runtime, setup: RuntimeVerifySetup)
   }
 }
 
-const KINDS: VerifyKind[] = ['raw-node', 'raw-web', 'keyward-node', 'keyward-web'];
+const KINDS: VerifyKind[] = ['raw-node', 'raw-web', 'raw-js', 'keyward-node', 'keyward-web', 'keyward-js'];
 
 export async function measureRuntimeVerify(
   fixture: BenchFixture,

@@ -3,8 +3,8 @@
  * `claims`, serialized per request as the edge does), the token read the way the edge reads it. Without
  * BENCH_KEYS the token is not checked and every answer says BENCH_ANSWER's kid and claims (the HTTP floor);
  * with BENCH_KEYS the raw node:crypto verify (bench/support/raw-node-verify.ts) decides, which every runtime
- * offers (the floor and the lower bound served as one).
- * Env: BENCH_ANSWER (JSON {kid, claims}) or BENCH_KEYS (JSON RawKeySpec[], newest first).
+ * offers (the floor and the lower bound served as one), its HS256 HMAC in JavaScript with BENCH_HMAC=js.
+ * Env: BENCH_ANSWER (JSON {kid, claims}) or BENCH_KEYS (JSON RawKeySpec[], newest first); BENCH_HMAC.
  */
 import { bearerToken } from '../../shared/bearer-token.ts';
 import { createRawNodeVerifier, type RawKeySpec } from '../support/raw-node-verify.ts';
@@ -37,7 +37,10 @@ export function tokenOfBody(text: string): string | undefined {
 export function answererOf(env: (name: string) => string | undefined): Answerer {
   const keys = env('BENCH_KEYS');
   if (keys !== undefined) {
-    const verify = createRawNodeVerifier(JSON.parse(keys) as RawKeySpec[]);
+    const verify = createRawNodeVerifier(
+      JSON.parse(keys) as RawKeySpec[],
+      env('BENCH_HMAC') === 'js' ? 'js' : 'node',
+    );
     return (token) => {
       const result = verify(token ?? '');
       if (!result.valid) return { status: 401, body: JSON.stringify({ error: result.error }) };

@@ -2,7 +2,9 @@
  * The Node lower bound: what a hand-written JWS check costs with nothing but node:crypto. Same work as Keyward
  * (header and claims parsed, alg and kid honoured, exp/nbf checked), no abstraction in the way. One native call
  * per signature on a key imported beforehand: createHmac + timingSafeEqual for HS256, crypto.verify with a
- * public KeyObject for EdDSA (null digest) and ES256 ('sha256', raw r||s as `ieee-p1363`).
+ * public KeyObject for EdDSA (null digest) and ES256 ('sha256', raw r||s as `ieee-p1363`). With `hmac: 'js'`
+ * the HS256 signature is checked in JavaScript instead (@noble/hashes, keyed once, a copy of the keyed state per
+ * token): on a runtime whose node:crypto goes through bindings per digest (Deno) that is the faster lower bound.
  */
 import {
   createHmac,
@@ -13,6 +15,8 @@ import {
   timingSafeEqual,
   verify,
 } from 'node:crypto';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import type { KeyEntry } from '../../shared/keyset.ts';
 import { publicJwk } from '../../shared/verify-primitive.ts';
 import type { BenchSecret } from './fixture.ts';
@@ -31,8 +35,23 @@ interface RawKey {
 }
 
 const TOLERANCE_MS = 30_000;
+const encoder = new TextEncoder();
 
-function rawKey(spec: RawKeySpec): RawKey {
+/** How the HS256 lower bound computes its HMAC: node:crypto's createHmac, or JavaScript (@noble/hashes). */
+export type RawHmac = 'node' | 'js';
+
+function rawKey(spec: RawKeySpec, withHmac: RawHmac): RawKey {
+  if ('secret' in spec && withHmac === 'js') {
+    const keyed = hmac.create(sha256, encoder.encode(spec.secret));
+    return {
+      kid: spec.kid,
+      alg: 'HS256',
+      matches: (signingInput, signature) => {
+        const expected = keyed.clone().update(encoder.encode(signingInput)).digest();
+        return expected.length === signature.length && timingSafeEqual(expected, signature);
+      },
+    };
+  }
   if ('secret' in spec) {
     const key = createSecretKey(Buffer.from(spec.secret, 'utf8'));
     return {
@@ -64,8 +83,11 @@ function rawKey(spec: RawKeySpec): RawKey {
 }
 
 /** `keys` newest first: the order tried for a token without kid. */
-export function createRawNodeVerifier(keys: readonly RawKeySpec[]): (token: string) => RawResult {
-  const raw = keys.map(rawKey);
+export function createRawNodeVerifier(
+  keys: readonly RawKeySpec[],
+  withHmac: RawHmac = 'node',
+): (token: string) => RawResult {
+  const raw = keys.map((spec) => rawKey(spec, withHmac));
   const byKid = new Map(raw.map((key) => [key.kid, key]));
   return (token) => {
     const dot1 = token.indexOf('.');

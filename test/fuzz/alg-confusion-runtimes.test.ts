@@ -209,7 +209,7 @@ describe('algorithm confusion under node, deno and bun', () => {
     const title =
       primitive === 'webcrypto'
         ? `${runtime} answers every token exactly as node does`
-        : `${runtime} with its edge entry's primitive (${runtime === 'deno' ? 'node:crypto for HS256' : 'node:crypto'}) answers every token exactly as node does`;
+        : `${runtime} with its edge entry's primitive (${runtime === 'deno' ? 'the HMAC in JavaScript for HS256' : 'node:crypto'}) answers every token exactly as node does`;
     it(title, () => {
       const verdicts = run(runtime, primitive);
       expect(verdicts).toHaveLength(nodeVerdicts.length);

@@ -1,6 +1,6 @@
 /**
  * Entry run by `deno` and `bun` from the repository root, like verdicts-entry.ts, with the verify primitive that
- * runtime's edge entry injects instead of WebCrypto: denoVerify under Deno (node:crypto for HS256, WebCrypto for
+ * runtime's edge entry injects instead of WebCrypto: denoVerify under Deno (the HMAC in JavaScript for HS256, WebCrypto for
  * EdDSA and ES256), nodeVerify (the runtime's own node:crypto) under Bun.
  */
 import { denoVerify } from '../../edge/src/runtime/deno-verify.ts';
