@@ -332,18 +332,23 @@ describe('the key lifecycle with ES256 and EdDSA keys', () => {
     ]);
   });
 
-  it('an emergency promotion or rotation drops every earlier key; a standby key outlives an emergency rotation', async () => {
+  it('an emergency promotion or rotation drops every earlier key, a standby key too', async () => {
     const { rotated } = await migration();
     const promoted = promoteKey(rotated, ed.kid, { now: at(3), gracePeriodMs: GRACE, emergency: true });
     expect(statusOf(promoted)).toEqual([['EdDSA', 'active']]);
     expect(legacyActiveSecret(promoted)).toBeNull();
     const third = await generateKeyPair('ES256');
     const rotatedAgain = rotateKeyset(rotated, third, { now: at(3), gracePeriodMs: GRACE, emergency: true });
-    expect(statusOf(rotatedAgain)).toEqual([
+    expect(statusOf(rotatedAgain)).toEqual([['ES256', 'active']]);
+    expect(rotatedAgain.keys[0]?.kid).toBe(third.kid);
+    // Without emergency the standby key stays.
+    const kept = rotateKeyset(rotated, third, { now: at(3), gracePeriodMs: GRACE });
+    expect(statusOf(kept)).toEqual([
       ['ES256', 'active'],
       ['EdDSA', 'standby'],
+      ['ES256', 'previous'],
+      ['HS256', 'previous'],
     ]);
-    expect(rotatedAgain.keys[0]?.kid).toBe(third.kid);
   });
 
   it('refuses a second standby key (standby_exists), a kid already held (secret_reused), and a weak HS256 secret', async () => {

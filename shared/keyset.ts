@@ -148,13 +148,15 @@ export function findStandbyKey(keyset: Keyset): KeyEntry | undefined {
 
 /**
  * The keys after `promoted` becomes active: the active key becomes `previous` until now + grace, expired previous
- * keys are pruned, and with `emergency` every earlier key is dropped. A standby key other than `promoted` stays.
+ * keys are pruned, and a standby key other than `promoted` stays. With `emergency` every earlier key is dropped,
+ * a standby one too: it verifies as much as any other, and after a leak of the admin token it may be one the
+ * intruder staged.
  */
 function promoteEntry(current: Keyset, promoted: KeyEntry, options: RotateOptions): KeyEntry[] {
   const { now } = options;
   const fresh: KeyEntry = { ...promoted, status: 'active', expires_at: null };
+  if (options.emergency) return [fresh];
   const standby = current.keys.filter((key) => key.status === 'standby' && key.kid !== promoted.kid);
-  if (options.emergency) return [fresh, ...standby];
   const superseded = activeKey(current);
   const expiresAt = new Date(now.getTime() + options.gracePeriodMs);
   const demoted: KeyEntry[] =
@@ -167,8 +169,8 @@ function promoteEntry(current: Keyset, promoted: KeyEntry, options: RotateOption
 
 /**
  * Installs `next` as the active key in one step (stage and promote): the active key becomes `previous` until
- * now + grace, expired previous keys are pruned (with `emergency`, all earlier keys are dropped), and the version
- * rises by one. A first rotation over no keyset creates version 1. A standby key stays standby.
+ * now + grace, expired previous keys are pruned, and the version rises by one. A first rotation over no keyset
+ * creates version 1. A standby key stays standby; with `emergency`, every earlier key is dropped, standby too.
  */
 export function rotateKeyset(current: Keyset | null, next: NewKey, options: RotateOptions): Keyset {
   const issuedAt = options.now.toISOString();

@@ -70,12 +70,22 @@ export class AdminAuth {
   }
 
   /**
-   * Throws `rate_limited` while the peer is locked out (before looking at the token, so a locked-out peer
-   * learns nothing), `permission_denied` for a wrong or missing token.
+   * Lets the right token through, always; refuses a wrong or missing one with `permission_denied`, or with
+   * `rate_limited` while its peer is locked out. The brake refuses only wrong tokens: one that also refused the
+   * right token would let anyone sharing the operator's address (a NAT, an ingress, the dashboard's port) lock
+   * the operator out of an emergency rotation with a few bad guesses. A locked-out peer learns that a guess is
+   * right only by making the right one, which a token of 64 characters or more puts out of reach.
    */
   check(address: string, token: string | undefined): void {
-    const now = this.#now();
+    // Hashing first makes the comparison independent of the token's length and of how much of it matched;
+    // every accepted token is compared, so the time taken does not tell which one matched.
+    const matched = token !== undefined && token.length > 0 && matchesAny(digest(token), this.#expected);
     const peer = brakedPeer(address);
+    if (matched) {
+      this.#peers.delete(peer);
+      return;
+    }
+    const now = this.#now();
     const record = this.#peers.get(peer);
     // Every peer remembered is locked out: a new one is braked too, since forgetting a locked-out peer would free
     // it and a new peer whose failures are not counted could guess without end. Lockouts end within
@@ -89,12 +99,6 @@ export class AdminAuth {
         'rate_limited',
         `Too many failed admin token attempts; retry in ${seconds}s`,
       );
-    }
-    // Hashing first makes the comparison independent of the token's length and of how much of it matched;
-    // every accepted token is compared, so the time taken does not tell which one matched.
-    if (token !== undefined && token.length > 0 && matchesAny(digest(token), this.#expected)) {
-      this.#peers.delete(peer);
-      return;
     }
     this.#recordFailure(peer, now, record);
     throw new ControlPlaneError('permission_denied', 'Invalid admin token');

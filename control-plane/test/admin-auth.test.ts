@@ -36,7 +36,19 @@ describe('AdminAuth brake', () => {
   it('keeps peers apart: one locked out does not lock out another', () => {
     const auth = new AdminAuth(TOKEN, { now: () => 0 });
     for (let i = 0; i < 5; i++) outcome(auth, 'attacker', 'wrong');
-    expect(outcome(auth, 'attacker', TOKEN)).toBe('rate_limited');
+    expect(outcome(auth, 'attacker', 'wrong')).toBe('rate_limited');
+    expect(outcome(auth, 'operator', 'wrong')).toBe('permission_denied');
     expect(outcome(auth, 'operator', TOKEN)).toBe('ok');
+  });
+
+  it('lets the right token through from a locked-out peer, which then starts over', () => {
+    const auth = new AdminAuth(TOKEN, { now: () => 0 });
+    for (let i = 0; i < 5; i++) outcome(auth, 'shared-nat', 'wrong');
+    expect(outcome(auth, 'shared-nat', undefined)).toBe('rate_limited');
+    expect(outcome(auth, 'shared-nat', '')).toBe('rate_limited');
+    expect(outcome(auth, 'shared-nat', `${TOKEN}x`)).toBe('rate_limited');
+    expect(outcome(auth, 'shared-nat', TOKEN)).toBe('ok');
+    // Its failures are forgotten with the right token: four more wrong ones are answered as such.
+    for (let i = 0; i < 4; i++) expect(outcome(auth, 'shared-nat', 'wrong')).toBe('permission_denied');
   });
 });

@@ -33,23 +33,23 @@ describe('AdminAuth brake by network', () => {
       '2001:DB8:1:2:FFFF:FFFF:FFFF:FFFF',
     ];
     for (const peer of sameNetwork) expect(outcome(auth, peer, 'wrong')).toBe('permission_denied');
-    expect(outcome(auth, '2001:db8:1:2::99', TOKEN)).toBe('rate_limited');
-    expect(outcome(auth, '2001:db8:1:2::1.2.3.4', TOKEN)).toBe('rate_limited');
-    expect(outcome(auth, 'fe80::1', TOKEN)).toBe('ok');
+    expect(outcome(auth, '2001:db8:1:2::99', 'wrong')).toBe('rate_limited');
+    expect(outcome(auth, '2001:db8:1:2::1.2.3.4', 'wrong')).toBe('rate_limited');
+    expect(outcome(auth, 'fe80::1', 'wrong')).toBe('permission_denied');
     // The next /64 is another peer.
-    expect(outcome(auth, '2001:db8:1:3::1', TOKEN)).toBe('ok');
+    expect(outcome(auth, '2001:db8:1:3::1', 'wrong')).toBe('permission_denied');
   });
 
   it('counts an IPv4-mapped IPv6 address as the IPv4 address, both ways', () => {
     const auth = new AdminAuth(TOKEN, { now: () => 0 });
     fail5(auth, '::ffff:192.0.2.7');
-    expect(outcome(auth, '192.0.2.7', TOKEN)).toBe('rate_limited');
-    expect(outcome(auth, '0:0:0:0:0:ffff:c000:207', TOKEN)).toBe('rate_limited');
+    expect(outcome(auth, '192.0.2.7', 'wrong')).toBe('rate_limited');
+    expect(outcome(auth, '0:0:0:0:0:ffff:c000:207', 'wrong')).toBe('rate_limited');
     fail5(auth, '198.51.100.1');
-    expect(outcome(auth, '::ffff:198.51.100.1', TOKEN)).toBe('rate_limited');
+    expect(outcome(auth, '::ffff:198.51.100.1', 'wrong')).toBe('rate_limited');
     // Other IPv4 addresses, mapped or not, are other peers: IPv4 is braked per address.
-    expect(outcome(auth, '::ffff:192.0.2.8', TOKEN)).toBe('ok');
-    expect(outcome(auth, '192.0.2.9', TOKEN)).toBe('ok');
+    expect(outcome(auth, '::ffff:192.0.2.8', 'wrong')).toBe('permission_denied');
+    expect(outcome(auth, '192.0.2.9', 'wrong')).toBe('permission_denied');
   });
 });
 
@@ -60,29 +60,31 @@ describe('AdminAuth memory of peers', () => {
     // More peers than it remembers, each failing once.
     for (let i = 0; i < MAX_PEERS + 2_000; i++)
       outcome(auth, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 'wrong');
-    expect(outcome(auth, '203.0.113.66', TOKEN)).toBe('rate_limited');
+    expect(outcome(auth, '203.0.113.66', 'wrong')).toBe('rate_limited');
+    expect(outcome(auth, '203.0.113.66', TOKEN)).toBe('ok');
   });
 
-  it('when every peer it remembers is locked out, brakes a new peer too, until lockouts end', () => {
+  it('when every peer it remembers is locked out, brakes a new peer too, until lockouts end; never the right token', () => {
     let now = 0;
     // Locked out at the first failure, so that filling its memory takes one call per peer.
     const auth = new AdminAuth(TOKEN, { now: () => now, maxFailures: 1 });
     for (let i = 0; i < MAX_PEERS; i++) outcome(auth, `2001:db8:${i.toString(16)}::1`, 'wrong');
-    // No room to remember a new peer's failures, so it gets none to make: answered before its token is looked at.
-    expect(outcome(auth, '2001:db8:ffff::1', TOKEN)).toBe('rate_limited');
+    // No room to remember a new peer's failures, so it gets none to make; the right token still passes.
+    expect(outcome(auth, '2001:db8:ffff::1', 'wrong')).toBe('rate_limited');
     expect(outcome(auth, '192.0.2.1', 'wrong')).toBe('rate_limited');
+    expect(outcome(auth, '192.0.2.2', TOKEN)).toBe('ok');
     // The remembered ones are still locked out.
-    expect(outcome(auth, '2001:db8:0::2', TOKEN)).toBe('rate_limited');
+    expect(outcome(auth, '2001:db8:0::2', 'wrong')).toBe('rate_limited');
     now += 1_000;
     // Lockouts over: the peer that failed longest ago makes room.
-    expect(outcome(auth, '2001:db8:ffff::1', TOKEN)).toBe('ok');
+    expect(outcome(auth, '2001:db8:ffff::1', 'wrong')).toBe('permission_denied');
     expect(outcome(auth, '192.0.2.1', 'wrong')).toBe('permission_denied');
-    expect(outcome(auth, '192.0.2.1', TOKEN)).toBe('rate_limited');
+    expect(outcome(auth, '192.0.2.1', 'wrong')).toBe('rate_limited');
   });
 });
 
 describe('the brake over real gRPC from ::1', () => {
-  it('locks out the IPv6 loopback peer after five wrong tokens, before looking at a right one', async () => {
+  it('locks out the IPv6 loopback peer after five wrong tokens, and lets its right token through', async () => {
     const adminToken = randomBytes(48).toString('base64url');
     const config = loadConfig({
       ADMIN_TOKEN: adminToken,
@@ -103,7 +105,8 @@ describe('the brake over real gRPC from ::1', () => {
     try {
       expect(await getKeyset(adminToken)).toBe('OK');
       for (let i = 0; i < 5; i++) expect(await getKeyset('wrong')).toBe('PERMISSION_DENIED');
-      expect(await getKeyset(adminToken)).toBe('RESOURCE_EXHAUSTED');
+      expect(await getKeyset('wrong')).toBe('RESOURCE_EXHAUSTED');
+      expect(await getKeyset(adminToken)).toBe('OK');
     } finally {
       client.close();
       await controlPlane.stop();
