@@ -150,4 +150,33 @@ describe('a network partition between replicas: one cut off from Valkey by a TCP
       'Valkey holds the rotation',
     );
   });
+
+  it('with VALKEY_MIN_REPLICAS=1 and no replica, a rotation whose reply was lost answers UNAVAILABLE, as one whose reply came does', async () => {
+    const b = await replica(valkey.valkey.url);
+    await b.manager.start();
+    const a = await replica(proxy.url, {}, { commandTimeoutMs: 1_000, minReplicas: 1 });
+    await a.manager.start();
+    const before = await a.manager.keyset();
+    // The reply came: the WAIT beside the script counts no replica.
+    const answered = await a.manager
+      .rotate({ secret: newSecret('no-replica') })
+      .catch((error: unknown) => error);
+    expect(answered).toBeInstanceOf(StorageUnavailableError);
+    expect(toGrpcError(answered).error.code).toBe(status.UNAVAILABLE);
+    // The reply was lost: the re-sent script loses to the first, the rotation finds its key in place, and still
+    // may not answer OK, since no replica holds it.
+    const lost = proxy.loseReplyTo(/\$4\r\neval\r\n/i);
+    const secret = newSecret('lost-no-replica');
+    const answer = await within(
+      'a rotation whose reply was lost, with no replica',
+      a.manager.rotate({ secret }).catch((error: unknown) => error),
+    );
+    await lost;
+    expect(answer).toBeInstanceOf(StorageUnavailableError);
+    expect((answer as Error).message).toContain('0 of the 1 required replicas');
+    // Written on the primary all the same, as the message says.
+    const stored = await expectConsistent(valkey.admin, KEYSET_KEY);
+    expect(activeKey(stored.keyset).kid).toBe(await computeKid(secret));
+    expect(stored.keyset.version).toBe(before.keyset.version + 2);
+  });
 });

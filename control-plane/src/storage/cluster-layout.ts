@@ -28,6 +28,7 @@ export const CLUSTER_KEYS = {
   revocationDeltas: '{jwt_secrets}:revocation_deltas',
   revocationSerial: '{jwt_secrets}:revocation_serial',
   edges: '{jwt_secrets}:edges',
+  ackProbe: '{jwt_secrets}:ack_probe',
 } as const satisfies Record<keyof typeof VALKEY_KEYS, string>;
 
 /**

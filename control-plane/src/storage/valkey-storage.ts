@@ -56,6 +56,7 @@ export const VALKEY_KEYS = {
   revocationDeltas: 'jwt_secrets:revocation_deltas',
   revocationSerial: 'jwt_secrets:revocation_serial',
   edges: 'jwt_secrets:edges',
+  ackProbe: 'jwt_secrets:ack_probe',
 } as const;
 
 /**
@@ -306,7 +307,10 @@ export class ValkeyStorage implements KeysetStorage {
         `${keys.history} already holds secret version ${-result} for another secret; not written (restore ${keys.history} with the other keys, or remove that entry once no issuer signs with it)`,
       );
     }
-    if (result !== 1) return false;
+    if (result !== 1) {
+      await this.#confirmStored();
+      return false;
+    }
     let acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
     if (this.#client instanceof Cluster) {
       const client = this.#client;
@@ -378,7 +382,10 @@ export class ValkeyStorage implements KeysetStorage {
       for (const [error] of replies) if (error) throw error;
       return replies.map(([, reply]) => reply);
     });
-    if (results[0] !== 1) return false;
+    if (results[0] !== 1) {
+      await this.#confirmStored();
+      return false;
+    }
     const acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
     if (acknowledged < this.#minReplicas)
       throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
@@ -414,20 +421,53 @@ export class ValkeyStorage implements KeysetStorage {
     );
   }
 
-  /** Brings the keys kept by name up to the slot's keyset (a writer may have stopped between the two steps). */
-  async #repairFollowers(client: Cluster): Promise<void> {
+  /**
+   * Brings the keys kept by name up to the slot's keyset (a writer may have stopped between the two steps); with
+   * `minReplicas`, confirmed on that many replicas of each node. Returns the fewest that acknowledged.
+   */
+  async #repairFollowers(client: Cluster, minReplicas = 0): Promise<number> {
     const [version, active, envelope, signingKey] = await this.#call(() =>
       client.mget(CLUSTER_KEYS.version, CLUSTER_KEYS.active, CLUSTER_KEYS.keyset, CLUSTER_KEYS.signingKey),
     );
     // No keyset written yet: jwt_secrets:active may hold the legacy secret the first start bootstraps from.
-    if (version == null) return;
+    if (version == null) return Number.POSITIVE_INFINITY;
     const values = {
       version: Number(version),
       active: active ?? null,
       envelope: envelope ?? null,
       signingKey: signingKey ?? null,
     };
-    await this.#call(() => writeFollowers(client, values, 0, 0));
+    return this.#call(() => writeFollowers(client, values, minReplicas, this.#ackTimeoutMs));
+  }
+
+  /**
+   * After a write lost its compare-and-swap, holds what storage holds now to the bar a change written here
+   * meets: on VALKEY_MIN_REPLICAS replicas and, on a Cluster, in the keys kept by name; UNAVAILABLE otherwise.
+   * The loser may be this call's own change: the client re-sends a write whose reply was lost with the
+   * connection, the re-sent one loses to the first, and the caller then finds its change in place and answers
+   * it done, which it may only when it is durable. A write of the probe key, acknowledged, vouches for every
+   * write before it on the primary: replication keeps their order.
+   */
+  async #confirmStored(): Promise<void> {
+    let acknowledged = Number.POSITIVE_INFINITY;
+    if (this.#minReplicas > 0) {
+      const replies = await this.#call(async () => {
+        const results =
+          (await this.#client
+            .pipeline()
+            .set(this.#keys.ackProbe, String(Date.now()), 'PX', 60_000)
+            .wait(this.#minReplicas, this.#ackTimeoutMs)
+            .exec()) ?? [];
+        for (const [error] of results) if (error) throw error;
+        return results.map(([, reply]) => reply);
+      });
+      acknowledged = Number(replies[1]);
+    }
+    if (this.#client instanceof Cluster) {
+      acknowledged = Math.min(acknowledged, await this.#repairFollowers(this.#client, this.#minReplicas));
+    }
+    if (acknowledged < this.#minReplicas)
+      throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
   }
 
   async inspect(): Promise<StorageFacts> {
