@@ -41,7 +41,7 @@ describe('reflection and health on the gRPC port (Valkey storage)', () => {
     await target?.stop();
   });
 
-  it('lists cpc.orchestrator.SecretService through server reflection v1 and v1alpha', async () => {
+  it('lists cpc.orchestrator.SecretService and grpc.health.v1.Health through server reflection v1 and v1alpha', async () => {
     for (const version of ['v1', 'v1alpha'] as const) {
       const definition = loadSync(REFLECTION_PROTO(version), {
         keepCase: true,
@@ -67,6 +67,7 @@ describe('reflection and health on the gRPC port (Valkey storage)', () => {
           call.write({ host: '', list_services: '' });
         });
         expect(names, version).toContain('cpc.orchestrator.SecretService');
+        expect(names, version).toContain('grpc.health.v1.Health');
       } finally {
         reflectionClient.close();
       }

@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { protoPath as HEALTH_PROTO, HealthImplementation } from 'grpc-health-check';
 import { listenError } from '../listen-error.ts';
 import { packageDefinition } from './proto.ts';
 import type { SecretService } from './secret-service.ts';
@@ -54,7 +55,8 @@ export async function startGrpcServer(
     ),
   });
   service.addToServer(server);
-  new ReflectionService(packageDefinition).addToServer(server);
+  // Both services described, so that grpcurl calls either without a .proto file.
+  new ReflectionService({ ...packageDefinition, ...loadSync(HEALTH_PROTO) }).addToServer(server);
   const initial = options.serving === false ? 'NOT_SERVING' : 'SERVING';
   const health = new HealthImplementation({ '': initial, [SECRET_SERVICE]: initial });
   health.addToServer(server);
