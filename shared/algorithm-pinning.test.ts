@@ -164,6 +164,47 @@ describe('the algorithm confusion matrix: header alg x the key its kid names', (
   });
 });
 
+// SPEC sections 6 and 8: algorithm_not_allowed is for an algorithm JWT_ALGORITHMS leaves out, `none`, or a kid
+// naming a key of another algorithm. Holding no key of an allowed algorithm is no such case: a kid the keyset
+// lacks is key_unknown (the edge then pulls for it), and a token without kid has no key to match.
+describe('an allowed algorithm the keyset holds no key of', () => {
+  it('a genuine ES256 or EdDSA token on an HS256-only keyset: key_unknown with its kid, signature_invalid without', async () => {
+    const hsOnly = await confusionRings(edgeView(await buildMixedKeyset(4, [{ key: SECRET }])));
+    for (const pair of [ES256_PAIR, EDDSA_PAIR]) {
+      expect(await verdict(signAsym(pair, { alg: pair.alg, kid: pair.kid }, CLAIMS), hsOnly, at)).toEqual({
+        valid: false,
+        error: 'key_unknown',
+      });
+      expect(await verdict(signAsym(pair, { alg: pair.alg }, CLAIMS), hsOnly, at)).toEqual({
+        valid: false,
+        error: 'signature_invalid',
+      });
+      // Left out of JWT_ALGORITHMS, the same tokens are refused for their algorithm before any kid is looked up.
+      for (const kid of [pair.kid, undefined]) {
+        expect(
+          await verdict(signAsym(pair, { alg: pair.alg, kid }, CLAIMS), hsOnly, {
+            now: NOW,
+            algorithms: ['HS256'],
+          }),
+        ).toEqual({ valid: false, error: 'algorithm_not_allowed' });
+      }
+    }
+  });
+
+  it('an HS256 token on a public-only keyset: key_unknown with a kid it lacks, algorithm_not_allowed with an asymmetric kid', async () => {
+    const token = (kid?: string) => {
+      const input = `${b64json({ alg: 'HS256', kid })}.${b64json(CLAIMS)}`;
+      return `${input}.${hmac(SECRET, 'sha256', input)}`;
+    };
+    expect(await verdict(token(HS_KID), publicOnly, at)).toEqual({ valid: false, error: 'key_unknown' });
+    expect(await verdict(token(), publicOnly, at)).toEqual({ valid: false, error: 'signature_invalid' });
+    expect(await verdict(token(EDDSA_PAIR.kid), publicOnly, at)).toEqual({
+      valid: false,
+      error: 'algorithm_not_allowed',
+    });
+  });
+});
+
 describe('HS256 forged with the public key as the HMAC secret', () => {
   for (const pair of [ES256_PAIR, EDDSA_PAIR]) {
     it(`is refused for every byte form of the ${pair.alg} public key, with its kid and without kid`, async () => {
@@ -183,14 +224,14 @@ describe('HS256 forged with the public key as the HMAC secret', () => {
         });
         const bare = `${b64json({ alg: 'HS256' })}.${b64json(CLAIMS)}`;
         const noKid = `${bare}.${hmac(secret, 'sha256', bare)}`;
-        // Tried against HS256 keys only: the forger does not hold the secret.
+        // Tried against HS256 keys only: the forger does not hold the secret. With none held, no key matches.
         expect(await verdict(noKid, mixed, at), `${form}, no kid`).toEqual({
           valid: false,
           error: 'signature_invalid',
         });
         expect(await verdict(noKid, publicOnly, at), `${form}, no kid, no HS256 key held`).toEqual({
           valid: false,
-          error: 'algorithm_not_allowed',
+          error: 'signature_invalid',
         });
       }
     });

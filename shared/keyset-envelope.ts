@@ -310,9 +310,10 @@ function encryptSync(manifest: string, keysetKey: Uint8Array, crypto: SealingCry
 /**
  * Opens an envelope (SPEC section 9): `envelope_malformed` for anything that is not a JWE or JWS of the right
  * shape, `envelope_undecryptable` when no KEYSET_KEY opens it, `envelope_signature_invalid` when no verify key
- * signed it (the unsigned envelope of section 5 included), `envelope_unencrypted` for a bare manifest that
- * carries a secret, `keyset_invalid` for a bad keyset. `checked`: a keyset whose kids were checked when it was
- * taken (the held one); a key it holds under the same kid, with the same key material, is not hashed again.
+ * signed it (the unsigned envelope of section 5 included, and a JWE that opens to no well-formed manifest),
+ * `envelope_unencrypted` for a bare manifest that carries a secret, `keyset_invalid` for a bad keyset. `checked`:
+ * a keyset whose kids were checked when it was taken (the held one); a key it holds under the same kid, with the
+ * same key material, is not hashed again.
  */
 export async function openKeyset(envelope: string, keys: OpeningKeys, checked?: Keyset): Promise<Keyset> {
   const text = envelope.trim();
@@ -328,7 +329,20 @@ export async function openKeyset(envelope: string, keys: OpeningKeys, checked?: 
     ? ((keys.crypto && decryptSync(text, keys.keysetKeys, keys.crypto)) ??
       (await decrypt(text, keys.keysetKeys)))
     : text;
-  const verified = await verifyManifest(manifest, await keys.verifiers, keys.crypto);
+  const verifiers = await keys.verifiers;
+  let verified: Uint8Array;
+  try {
+    verified = await verifyManifest(manifest, verifiers, keys.crypto);
+  } catch (error) {
+    // A JWE that opened under KEYSET_KEY arrived whole: a plaintext in it that is no well-formed manifest (a bare
+    // keyset, say) is a keyset nobody signed, refused as the unsigned envelope of section 5 is (SPEC section 9).
+    if (encrypted && error instanceof KeywardError && error.code === 'envelope_malformed') {
+      throw new KeywardError('envelope_signature_invalid', 'the JWE holds no signed manifest', {
+        cause: error,
+      });
+    }
+    throw error;
+  }
   const keyset = await parseManifestKeyset(verified, keys.crypto, checked);
   // Signed by the control plane or not, a secret that crossed the network in clear is no longer one.
   if (!encrypted && holdsSecrets(keyset)) {

@@ -13,6 +13,7 @@ import {
   parseVerifyKeys,
 } from './keyset-signing-key.ts';
 import { computeKid } from './kid.ts';
+import { nodeEnvelopeCrypto } from './runtime/node-envelope.ts';
 import { MANIFEST_TYPE, signManifest, verifyManifest } from './signed-manifest.ts';
 
 const KEY = new Uint8Array(randomBytes(32));
@@ -172,10 +173,40 @@ describe('the envelope around it', () => {
     const bare = await encrypt(JSON.stringify(held), KEY, { alg: 'dir', enc: 'A256GCM' });
     expect(await codeOf(openKeyset(bare, OPEN))).toBe('envelope_signature_invalid');
     // The right cty around a bare keyset: still no signature.
-    expect(await codeOf(openKeyset(await encrypt(JSON.stringify(held)), OPEN))).toBe('envelope_malformed');
+    expect(await codeOf(openKeyset(await encrypt(JSON.stringify(held)), OPEN))).toBe(
+      'envelope_signature_invalid',
+    );
     // The right cty, but a keyset that was never signed, in a manifest-shaped wrapper with alg none.
     const none = `${segment({ alg: 'none', typ: MANIFEST_TYPE, kid: SIGNER.kid })}.${segment(JSON.stringify(held))}.`;
     expect(await codeOf(openKeyset(await encrypt(none), OPEN))).toBe('envelope_signature_invalid');
+  });
+
+  it('refuses as unsigned (401) a JWE with the right KEYSET_KEY and cty that opens to no well-formed manifest', async () => {
+    const held = await keyset();
+    const json = JSON.stringify(held);
+    const undotted = json.replaceAll('.', '');
+    // However many dots the keyset's dates put in it, it is no signed manifest.
+    const plaintexts = {
+      'the bare keyset': json,
+      'a keyset text with no dot': undotted,
+      'a keyset text of three dot-separated parts': `${undotted}.x.y`,
+      'a keyset text of five dot-separated parts': `${undotted}.a.b.c.d`,
+      'text with no dot': 'not a manifest',
+      'a manifest with a non-canonical signature': `${await signManifest(json, SIGNER)}=`,
+      'a manifest whose header is no JSON': `${segment('alg EdDSA')}.${segment(json)}.${'A'.repeat(86)}`,
+    };
+    const withNodeCrypto = openingKeys([KEY], [SIGNER.publicKey], nodeEnvelopeCrypto);
+    for (const [name, plaintext] of Object.entries(plaintexts)) {
+      const envelope = await encrypt(plaintext);
+      expect(await codeOf(openKeyset(envelope, OPEN)), name).toBe('envelope_signature_invalid');
+      expect(await codeOf(openKeyset(envelope, withNodeCrypto)), `${name}, node:crypto`).toBe(
+        'envelope_signature_invalid',
+      );
+    }
+    // The same texts arriving as they are, not inside a JWE, are malformed envelopes (400).
+    expect(await codeOf(openKeyset(json, OPEN))).toBe('envelope_malformed');
+    expect(await codeOf(openKeyset(`${await signManifest(json, SIGNER)}=`, OPEN))).toBe('envelope_malformed');
+    expect(await codeOf(openKeyset('not a manifest', OPEN))).toBe('envelope_malformed');
   });
 
   it('refuses a bare signed manifest that carries a secret: envelope_unencrypted, after the signature', async () => {

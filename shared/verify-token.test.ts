@@ -284,10 +284,26 @@ const CASES: Case[] = [
     expect: { valid: false, error: 'token_malformed' },
   },
   {
-    name: 'allowed by the options but no key of that algorithm in the ring: algorithm_not_allowed, no throw',
+    name: 'allowed by the options, no key of that algorithm in the ring, no kid: signature_invalid, no throw',
     header: () => ({ alg: 'ES256' }),
     options: { algorithms: ['HS256', 'ES256'] },
     handOnly: true,
+    mutate: (token) => `${token}${Buffer.alloc(64, 7).toString('base64url')}`,
+    expect: { valid: false, error: 'signature_invalid' },
+  },
+  {
+    name: 'allowed by the options, no key of that algorithm in the ring, a kid it lacks: key_unknown',
+    header: () => ({ alg: 'ES256', kid: 'es256-kid-not-held' }),
+    options: { algorithms: ['HS256', 'ES256'] },
+    handOnly: true,
+    mutate: (token) => `${token}${Buffer.alloc(64, 7).toString('base64url')}`,
+    expect: { valid: false, error: 'key_unknown' },
+  },
+  {
+    name: 'no key of that algorithm in the ring but not allowed by the options: algorithm_not_allowed',
+    header: () => ({ alg: 'ES256', kid: 'es256-kid-not-held' }),
+    handOnly: true,
+    mutate: (token) => `${token}${Buffer.alloc(64, 7).toString('base64url')}`,
     expect: { valid: false, error: 'algorithm_not_allowed' },
   },
   {

@@ -5,7 +5,11 @@
  * answers whatever a test sets. Every test builds its own edge and counts its own requests.
  */
 import { createServer, type Server } from 'node:http';
+import { credentials } from '@grpc/grpc-js';
+import { Valkey } from 'iovalkey';
+import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { connectSecretService } from '../../../control-plane/src/grpc/secret-service-client.ts';
 import { computeKid } from '../../../shared/kid.ts';
 import { type Harness, startHarness } from '../../../test/support/control-plane-harness.ts';
 import { health, postVerify, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
@@ -219,6 +223,44 @@ describe('pulling from KEYSET_URL (the real control plane over loopback)', () =>
       'signature_invalid',
     );
     expect(seen.requests).toBe(hits);
+  });
+
+  it('pulls for an unknown kid of an algorithm it holds no key of, and verifies the token once the keyset arrives', async () => {
+    await rotateTo(fresh('hs-only'));
+    const clock = { now: Date.now() };
+    const { edge, seen } = edgeOnControlPlane(clock);
+    await health(edge);
+    expect(edge.store.ring?.keyset.keys.map((key) => key.alg)).not.toContain('ES256');
+    const hits = seen.requests;
+
+    // An ES256 key made active with no push to this edge; an issuer signs with it at once.
+    const client = connectSecretService(controlPlane.grpcAddress, credentials.createInsecure());
+    const reader = new Valkey(valkey.url, { maxRetriesPerRequest: 1 });
+    try {
+      const rotated = await client.rotateSecret(
+        {
+          admin_token: controlPlane.adminToken,
+          new_secret: '',
+          generate: true,
+          emergency: false,
+          alg: 'ES256',
+        },
+        { deadlineMs: 15_000 },
+      );
+      expect(rotated.success).toBe(true);
+      const jwk = JSON.parse((await reader.get('jwt_secrets:signing_key')) as string);
+      expect(jwk.alg).toBe('ES256');
+      const token = await new SignJWT({ sub: 'es' })
+        .setProtectedHeader({ alg: 'ES256', kid: jwk.kid })
+        .sign(await importJWK(jwk, 'ES256'));
+      expect(await verifyError(edge, token)).toBeUndefined();
+      expect(seen.requests).toBe(hits + 1);
+    } finally {
+      client.close();
+      reader.disconnect();
+    }
+    // HS256 active again, as the later tests expect of this control plane.
+    await rotateTo(fresh('hs-again'));
   });
 
   it('the scheduled refresh pulls regardless of TTL; pushes and pulls share the accept path', async () => {

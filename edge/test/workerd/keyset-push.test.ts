@@ -1,16 +1,20 @@
+import { CompactEncrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { encodeBase64url } from '../../../shared/base64url.ts';
 import { MAX_ENVELOPE_BYTES } from '../../../shared/keyset-envelope.ts';
 import { computeKid } from '../../../shared/kid.ts';
+import { MANIFEST_TYPE } from '../../../shared/signed-manifest.ts';
 import { health, putKeyset, verifyError } from '../../../test/support/edge-requests.ts';
 import {
   buildKeyset,
   EDGE_KEYS,
   FOREIGN_KEYSET_KEY,
+  KEYSET_KEY_BYTES,
   seal,
   sealWithSpecParametersOnly,
   secret,
   signByHand,
+  signManifestOf,
 } from '../../../test/support/keysets.ts';
 import { createEdge, type Edge } from '../../src/create-edge.ts';
 
@@ -86,6 +90,18 @@ describe('PUT /keyset', () => {
     const { edge, unchanged } = await edgeHoldingV2();
     const unsigned = await sealWithSpecParametersOnly(await buildKeyset(5, V3));
     await expectPut(edge, unsigned, 401, 'envelope_signature_invalid');
+    await unchanged();
+  });
+
+  it('answers 401 to a bare keyset sealed with the right KEYSET_KEY under cty keyward-keyset+jws', async () => {
+    const { edge, unchanged } = await edgeHoldingV2();
+    const keyset = await buildKeyset(5, V3);
+    const bare = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(keyset)))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
+      .encrypt(KEYSET_KEY_BYTES);
+    await expectPut(edge, bare, 401, 'envelope_signature_invalid');
+    // The same keyset signed, as a bare manifest: a secret in clear is refused for that (400), not as unsigned.
+    await expectPut(edge, await signManifestOf(keyset), 400, 'envelope_unencrypted');
     await unchanged();
   });
 
