@@ -88,6 +88,11 @@ export interface RotateOptions {
    * verifying at once; only the new key remains.
    */
   emergency?: boolean;
+  /**
+   * The secret is one issuers already sign with (the `jwt_secrets:active` or `JWT_SECRET` a first start takes
+   * as version 1): taken whatever its length, since refusing it would not make it any stronger.
+   */
+  inUse?: boolean;
 }
 
 /** The shortest secret accepted (bytes of UTF-8), as in the seed's `new_secret.len() < 32`. */
@@ -117,10 +122,10 @@ export function isExpired(key: KeyEntry, now: Date): boolean {
 }
 
 /** The keyset entry of a new key (version 1; callers number it), public and private members as given. */
-function newEntry(next: NewKey, status: KeyStatus, createdAt: string): KeyEntry {
+function newEntry(next: NewKey, status: KeyStatus, createdAt: string, inUse = false): KeyEntry {
   const base = { kid: next.kid, status, created_at: createdAt, expires_at: null, version: 1 };
   if (!isKeyPair(next)) {
-    assertSecretStrength(next.secret);
+    if (!inUse) assertSecretStrength(next.secret);
     return { ...base, alg: 'HS256', k: encodeBase64url(utf8(next.secret)) };
   }
   if (next.alg === 'ES256') {
@@ -174,7 +179,7 @@ function promoteEntry(current: Keyset, promoted: KeyEntry, options: RotateOption
  */
 export function rotateKeyset(current: Keyset | null, next: NewKey, options: RotateOptions): Keyset {
   const issuedAt = options.now.toISOString();
-  const fresh = newEntry(next, 'active', issuedAt);
+  const fresh = newEntry(next, 'active', issuedAt, options.inUse);
   if (current === null) return { version: 1, issued_at: issuedAt, keys: [fresh] };
   assertNewKid(current, next.kid);
   fresh.version = nextKeyVersion(current);

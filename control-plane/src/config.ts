@@ -296,7 +296,8 @@ const adminTokenSchema = z
         code: 'custom',
         message: `holds ${tokens.length} tokens; at most ${MAX_ADMIN_TOKENS} (the current one and its replacement), comma-separated`,
       });
-    else if (tokens.length === 0 || tokens.some((token) => token.length < MIN_ADMIN_TOKEN_LENGTH))
+    // Characters as written (code points): an emoji is one, not the two UTF-16 units `length` counts.
+    else if (tokens.length === 0 || tokens.some((token) => [...token].length < MIN_ADMIN_TOKEN_LENGTH))
       ctx.addIssue({
         code: 'custom',
         message:
@@ -312,6 +313,11 @@ const schema = z.object({
   VALKEY_URL: z
     .string()
     .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:pass@]host:port[/db] or rediss://...')
+    // The client would read `/3x` as database 3 and `/abc` as no number at all.
+    .refine(
+      (text) => /^\/?(?:0|[1-9]\d{0,8})?$/.test(URL.parse(text)?.pathname ?? '/'),
+      'the database after the host must be a number, as in redis://host:6379/2',
+    )
     .optional(),
   VALKEY_SENTINELS: hostPorts,
   VALKEY_SENTINEL_MASTER: z
@@ -347,10 +353,12 @@ const schema = z.object({
       }
       return z.NEVER;
     }),
+  // Unset: defaultRotationLeadMs, fitted to ROTATION_INTERVAL.
   ROTATION_LEAD: z
     .string()
-    .default('1h')
+    .optional()
     .transform((text, ctx) => {
+      if (text === undefined) return undefined;
       if (text.trim() === 'off') return 0;
       try {
         return parseDuration(text);
@@ -414,6 +422,21 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** ROTATION_LEAD when it is not set, and the most it is when ROTATION_INTERVAL is long enough. */
+export const DEFAULT_ROTATION_LEAD_MS = 3_600_000;
+
+/**
+ * ROTATION_LEAD when it is not set: 1h, or half of a ROTATION_INTERVAL of 2h or less. A staged key is promoted
+ * no sooner than the lead after it was staged, so a lead over half the interval would keep each key past the
+ * interval (replaced twice the lead after it was made); half is the longest lead that keeps every key replaced
+ * ROTATION_INTERVAL after it was made, signing for the other half.
+ */
+export function defaultRotationLeadMs(intervalMs: number | null): number {
+  return intervalMs === null
+    ? DEFAULT_ROTATION_LEAD_MS
+    : Math.min(DEFAULT_ROTATION_LEAD_MS, Math.floor(intervalMs / 2));
+}
+
 /** Reads the configuration; throws ConfigError naming the first bad variable (never echoing its value). */
 export function loadConfig(env: Record<string, string | undefined>): ControlPlaneConfig {
   const result = schema.safeParse(resolveSecretFiles(env));
@@ -466,7 +489,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
       throw new ConfigError('GRPC_TLS_KEY', `does not match the first certificate in GRPC_TLS_CERT`);
   }
   // The next key is staged ROTATION_LEAD before it is due, so that lead must fit inside the interval.
-  if (c.ROTATION_INTERVAL !== null && c.ROTATION_LEAD >= c.ROTATION_INTERVAL)
+  if (c.ROTATION_INTERVAL !== null && c.ROTATION_LEAD !== undefined && c.ROTATION_LEAD >= c.ROTATION_INTERVAL)
     throw new ConfigError(
       'ROTATION_LEAD',
       'must be shorter than ROTATION_INTERVAL (the next key is staged ROTATION_LEAD before it is due), or "off"',
@@ -495,7 +518,7 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
     revocationTtlMs: c.REVOCATION_TTL,
     keysetCacheTtlMs: c.KEYSET_CACHE_TTL,
     rotationIntervalMs: c.ROTATION_INTERVAL,
-    rotationLeadMs: c.ROTATION_LEAD,
+    rotationLeadMs: c.ROTATION_LEAD ?? defaultRotationLeadMs(c.ROTATION_INTERVAL),
     edgeUrls: c.EDGE_URLS,
     edgeRegistrationToken: c.EDGE_REGISTRATION_TOKEN,
     edgeLeaseMs: c.EDGE_LEASE,

@@ -169,8 +169,22 @@ describe('bad requests change nothing', () => {
       status.NOT_FOUND,
       'No key with this kid',
     );
-    expectStatus(await call(harness, 'promoteKey', { kid: '' }), status.INVALID_ARGUMENT, 'kid is required');
+    expectStatus(await call(harness, 'promoteKey', { kid: '' }), status.NOT_FOUND, 'No key with this kid');
     expect((await heldKeyset(harness)).version).toBe(version);
+  });
+
+  it('an empty kid names no standby key: NOT_FOUND as an unknown kid, even with force while a key is standby', async () => {
+    const { harness } = await start(1);
+    const staged = await call(harness, 'stageKey', { alg: 'EdDSA' });
+    expectStatus(staged, status.OK);
+    const { kid, version } = staged.response as StageKeyResponse;
+    const unknown = await call(harness, 'promoteKey', { kid: 'no-such-kid', force: true });
+    const empty = await call(harness, 'promoteKey', { kid: '', force: true });
+    expectStatus(empty, status.NOT_FOUND, 'No key with this kid');
+    expect(empty.error?.details).toBe(unknown.error?.details);
+    const held = await heldKeyset(harness);
+    expect(held.version).toBe(version);
+    expect(held.keys.find((key) => key.kid === kid)?.status).toBe('standby');
   });
 });
 
@@ -211,7 +225,9 @@ describe('StageKey and PromoteKey', () => {
     const token = await signActive(harness, 'promoted');
     for (const edge of edges) expect((await verifyAt(edge, token)).status).toBe(200);
     expect(harness.logLines.some((line) => line.includes('Staging standby key'))).toBe(true);
-    expect(harness.logLines.some((line) => line.includes('Promoting standby key'))).toBe(true);
+    expect(harness.logLines.some((line) => line.includes('Rotating JWT secret: promoting standby key'))).toBe(
+      true,
+    );
   });
 
   it('refuses to promote while an edge has not confirmed the key, naming 1 of N; force promotes and warns', async () => {

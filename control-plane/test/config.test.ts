@@ -231,6 +231,32 @@ describe('loadConfig', () => {
     );
   });
 
+  it('fits an unset ROTATION_LEAD to ROTATION_INTERVAL: 1h, or half an interval of 2h or less (3600 starts as it did before ROTATION_LEAD)', () => {
+    const lead = (interval: string) => loadConfig({ ...BASE, ROTATION_INTERVAL: interval }).rotationLeadMs;
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '3600' })).toMatchObject({
+      rotationIntervalMs: 3_600_000,
+      rotationLeadMs: 1_800_000,
+    });
+    expect(lead('1h')).toBe(1_800_000);
+    expect(lead('30m')).toBe(900_000);
+    expect(lead('90m')).toBe(2_700_000);
+    expect(lead('2h')).toBe(3_600_000);
+    expect(lead('24h')).toBe(3_600_000);
+    expect(lead('90d')).toBe(3_600_000);
+    expect(lead('1s')).toBe(500);
+    expect(lead('off')).toBe(3_600_000);
+    // Set, it is taken as given, up to the interval.
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '1h', ROTATION_LEAD: '45m' }).rotationLeadMs).toBe(
+      2_700_000,
+    );
+    expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '1h', ROTATION_LEAD: 'off' }).rotationLeadMs).toBe(0);
+    for (const explicit of ['1h', '3600', '2h']) {
+      const error = configError({ ...BASE, ROTATION_INTERVAL: '3600', ROTATION_LEAD: explicit });
+      expect(error.variable).toBe('ROTATION_LEAD');
+      expect(error.message).toContain('ROTATION_LEAD: must be shorter than ROTATION_INTERVAL');
+    }
+  });
+
   it('refuses a missing ADMIN_TOKEN or one of 63 characters, without echoing it', () => {
     expect(configError({}).variable).toBe('ADMIN_TOKEN');
     expect(configError({}).message).toContain('ADMIN_TOKEN');
@@ -243,6 +269,9 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain(short.slice(0, 16));
     expect(String(error.stack)).not.toContain(short.slice(0, 16));
     expect(configError({ ADMIN_TOKEN: '' }).variable).toBe('ADMIN_TOKEN');
+    // Counted in characters: 63 emoji are 126 UTF-16 units but fewer than 64 characters; 64 are enough.
+    expect(configError({ ADMIN_TOKEN: '🔑'.repeat(63) }).variable).toBe('ADMIN_TOKEN');
+    expect(loadConfig({ ...BASE, ADMIN_TOKEN: '🔑'.repeat(64) }).adminToken).toBe('🔑'.repeat(64));
   });
 
   const BAD: Array<[string, Record<string, string>]> = [
@@ -251,6 +280,10 @@ describe('loadConfig', () => {
     ['VALKEY_URL', { VALKEY_URL: 'http://valkey:6379', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['VALKEY_URL', { VALKEY_URL: 'valkey:6379', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['VALKEY_URL', { VALKEY_URL: '', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'redis://valkey:6379/3x', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'redis://valkey:6379/abc', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'redis://valkey:6379/02', KEYSET_KEY, KEYSET_SIGNING_KEY }],
+    ['VALKEY_URL', { VALKEY_URL: 'redis://valkey:6379/1/2', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['VALKEY_URL', { SECRET_STORAGE: 'valkey', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['VALKEY_SENTINELS', { VALKEY_SENTINELS: 'sentinel-a', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     [
@@ -313,8 +346,8 @@ describe('loadConfig', () => {
     ['ROTATION_LEAD', { ROTATION_LEAD: '-1h' }],
     ['ROTATION_LEAD', { ROTATION_LEAD: '' }],
     ['ROTATION_LEAD', { ROTATION_LEAD: '36501d', ROTATION_INTERVAL: 'off' }],
-    ['ROTATION_LEAD', { ROTATION_INTERVAL: '1h' }],
-    ['ROTATION_LEAD', { ROTATION_INTERVAL: '30m' }],
+    ['ROTATION_LEAD', { ROTATION_INTERVAL: '1h', ROTATION_LEAD: '1h' }],
+    ['ROTATION_LEAD', { ROTATION_INTERVAL: '30m', ROTATION_LEAD: '1h' }],
     ['ROTATION_LEAD', { ROTATION_INTERVAL: '24h', ROTATION_LEAD: '25h' }],
     ['EDGE_URLS', { EDGE_URLS: 'ftp://edge.example', KEYSET_KEY, KEYSET_SIGNING_KEY }],
     ['EDGE_URLS', { EDGE_URLS: 'https://edge.example,not a url', KEYSET_KEY, KEYSET_SIGNING_KEY }],
@@ -463,6 +496,7 @@ describe('control-plane/src/main.ts', () => {
     const { code, output } = await runMainUntilExit({
       ADMIN_TOKEN,
       ROTATION_INTERVAL: '1h',
+      ROTATION_LEAD: '1h',
       GRPC_PORT: '0',
       HTTP_PORT: '0',
     });

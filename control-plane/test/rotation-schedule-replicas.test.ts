@@ -146,8 +146,8 @@ describe('two replicas under one schedule (real Valkey)', () => {
       cp.logs.filter((line) => line.scheduled).map((line) => line.msg),
     );
     expect(messages.sort()).toEqual([
-      'Promoting standby key',
-      'Promoting standby key',
+      'Rotating JWT secret: promoting standby key',
+      'Rotating JWT secret: promoting standby key',
       'Staging standby key',
       'Staging standby key',
     ]);

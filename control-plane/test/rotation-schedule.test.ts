@@ -201,7 +201,7 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
     ]);
     expect(cp.logs.filter((line) => line.scheduled === true).map((line) => [line.msg, line.kid])).toEqual([
       ['Staging standby key', kid],
-      ['Promoting standby key', kid],
+      ['Rotating JWT secret: promoting standby key', kid],
     ]);
     const token = await signActive(promoted, 'scheduled');
     for (const edge of edges) {
@@ -371,7 +371,7 @@ describe('scheduled rotation with ROTATION_LEAD', () => {
     clock.advance(RETRY_MS);
     expect(await cp.scheduler.tick()).toMatchObject({ step: 'promoted', kid });
     const promoted = await held(cp);
-    expect(cp.logs.find((line) => line.msg === 'Promoting standby key')).toMatchObject({
+    expect(cp.logs.find((line) => line.msg === 'Rotating JWT secret: promoting standby key')).toMatchObject({
       kid,
       scheduled: true,
       blocked_since: DUE.toISOString(),

@@ -188,8 +188,8 @@ export class SecretService {
     note: AccessNote = {},
   ): Promise<PromoteKeyResponse> {
     this.#authorize(ctx, request.admin_token);
+    // No key has an empty kid, so an empty one is NOT_FOUND like any kid that is not standby (SPEC section 8).
     const kid = request.kid ?? '';
-    if (kid === '') throw new ControlPlaneError('invalid_argument', 'kid is required');
     note.kid = kid;
     const current = await this.#options.manager.keyset();
     // The same checks the write makes (NOT_FOUND for a kid that is not standby), before any edge is asked.
@@ -214,7 +214,7 @@ export class SecretService {
         emergency: Boolean(request.emergency),
         force: Boolean(request.force),
       },
-      'Promoting standby key',
+      'Rotating JWT secret: promoting standby key',
     );
     this.#options.metrics?.rotations.inc({ kind: request.emergency ? 'promote_emergency' : 'promote' });
     const { edges, version, edgeNote } = await this.#pushRound(stored);

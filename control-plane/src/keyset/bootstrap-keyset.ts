@@ -1,6 +1,14 @@
 /** The first keyset, built from the secrets that existed before Keyward (`jwt_secrets:active`, `JWT_SECRET`). */
-import { assertSecretStrength, type Keyset, rotateKeyset } from '../../../shared/keyset.ts';
+import { utf8 } from '../../../shared/base64url.ts';
+import {
+  assertSecretStrength,
+  type Keyset,
+  MIN_SECRET_BYTES,
+  type RotateOptions,
+  rotateKeyset,
+} from '../../../shared/keyset.ts';
 import { computeKid } from '../../../shared/kid.ts';
+import { ControlPlaneError } from '../errors.ts';
 import { generateSecret } from '../rotation/generate-secret.ts';
 import type { KeysetStorage } from '../storage/keyset-storage.ts';
 
@@ -10,22 +18,44 @@ export interface BootstrapOptions {
   onWarning: (message: string) => void;
 }
 
-/** Version 1 from the storage's legacy secrets, the given active one active; a generated one when there are none. */
+/** Where the operator set each storage's pre-Keyward active secret (SPEC sections 3 and 4). */
+const LEGACY_SECRET_NAME: Record<KeysetStorage['kind'], string> = {
+  valkey: 'jwt_secrets:active',
+  env: 'JWT_SECRET',
+};
+
+/**
+ * Version 1 from the storage's legacy secrets, the given active one active; a generated one when there are none.
+ * The active one becomes version 1 whatever its length (SPEC section 4: issuers already sign with it), with a
+ * warning when it is shorter than MIN_SECRET_BYTES; an empty one stops start-up.
+ */
 export async function bootstrapKeyset(storage: KeysetStorage, options: BootstrapOptions): Promise<Keyset> {
   let legacy = await storage.loadLegacySecrets();
   if (legacy === null) {
     options.onWarning('no keyset and no initial secret in storage: generated the first secret');
     legacy = { active: generateSecret(), previous: [] };
   }
-  // Earlier secrets first, so the given active one ends up active with the highest version.
-  let keyset: Keyset | null = null;
-  for (const secret of [...legacy.previous].reverse().concat(legacy.active)) {
-    assertSecretStrength(secret);
-    keyset = rotateKeyset(
-      keyset,
-      { secret, kid: await computeKid(secret) },
-      { now: options.now(), gracePeriodMs: options.gracePeriodMs },
+  const name = LEGACY_SECRET_NAME[storage.kind];
+  const activeBytes = utf8(legacy.active).length;
+  if (activeBytes === 0) {
+    throw new ControlPlaneError(
+      'failed_precondition',
+      `${name} is empty: set it to the secret your issuers sign with, or remove it to have one generated`,
     );
   }
-  return { ...(keyset as Keyset), version: 1 };
+  if (activeBytes < MIN_SECRET_BYTES) {
+    options.onWarning(
+      `${name} is shorter than ${MIN_SECRET_BYTES} bytes: it is taken as version 1 since issuers already sign with it, but should be rotated soon (keyward rotate, or RotateSecret with generate)`,
+    );
+  }
+  const rotation: RotateOptions = { now: options.now(), gracePeriodMs: options.gracePeriodMs };
+  // Earlier secrets first, so the given active one ends up active with the highest version.
+  let keyset: Keyset | null = null;
+  for (const secret of [...legacy.previous].reverse()) {
+    assertSecretStrength(secret);
+    keyset = rotateKeyset(keyset, { secret, kid: await computeKid(secret) }, rotation);
+  }
+  const active = { secret: legacy.active, kid: await computeKid(legacy.active) };
+  keyset = rotateKeyset(keyset, active, { ...rotation, inUse: true });
+  return { ...keyset, version: 1 };
 }

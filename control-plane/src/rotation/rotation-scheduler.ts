@@ -217,7 +217,7 @@ export class RotationScheduler {
         scheduled: true,
         ...(blocked?.kid === next.kid ? { blocked_since: blocked.since.toISOString() } : {}),
       },
-      'Promoting standby key',
+      'Rotating JWT secret: promoting standby key',
     );
     return { step: 'promoted', stored, kid: next.kid };
   }

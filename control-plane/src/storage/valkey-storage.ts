@@ -28,7 +28,7 @@ import { type KeyEntry, legacyActiveSecret, signingJwk } from '../../../shared/k
 import { parseKeyset } from '../../../shared/keyset-envelope.ts';
 import { type AuditAction, nextAuditEntry } from '../audit/audit-entry.ts';
 import { chainLink } from '../audit/keyset-chain.ts';
-import { ControlPlaneError, StorageUnavailableError } from '../errors.ts';
+import { ConfigError, ControlPlaneError, StorageUnavailableError } from '../errors.ts';
 import { CLUSTER_KEYS, writeFollowers } from './cluster-layout.ts';
 import { type NodePolicy, readEvictionPolicies } from './eviction-policy.ts';
 import type {
@@ -213,6 +213,15 @@ export class ValkeyStorage implements KeysetStorage {
 
   async connect(): Promise<void> {
     await this.#call(() => this.#client.connect());
+    // The client selects VALKEY_URL's database on every connection but goes on in database 0 when the server
+    // has no such database: asked once more here, so that the refusal stops start-up instead.
+    const db = Number(URL.parse(this.#options.url ?? '')?.pathname.slice(1) || 0);
+    if (db > 0 && !(this.#client instanceof Cluster)) {
+      const client = this.#client;
+      await client.select(db).catch((error: unknown) => {
+        throw new ConfigError('VALKEY_URL', `database ${db}: ${(error as Error).message}`);
+      });
+    }
     if (this.#client instanceof Cluster) await this.#repairFollowers(this.#client);
   }
 

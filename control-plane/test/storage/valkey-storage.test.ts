@@ -1,7 +1,9 @@
 /** ValkeyStorage against a real valkey-server through the storage conformance suite. */
 import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { useValkeyReplicas } from '../../../test/support/keyset-replica.ts';
 import { expectConsistent, readLayout } from '../../../test/support/valkey-layout.ts';
+import { ConfigError } from '../../src/errors.ts';
 import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
 import { historyThrough, publishedIn, runStorageConformance } from './conformance.ts';
 
@@ -26,3 +28,26 @@ runStorageConformance('valkey', () => ({
   history: () => historyThrough(openStorage),
   published: () => publishedIn(fixture.admin),
 }));
+
+describe('the database in VALKEY_URL', () => {
+  it('is used when the server has it, and stops start-up naming VALKEY_URL when it has not', async () => {
+    const inDb2 = new ValkeyStorage({ url: `${fixture.valkey.url}/2` });
+    await inDb2.connect();
+    await inDb2.registerEdge('https://edge.example', Date.now() + 60_000);
+    await inDb2.close();
+    await fixture.admin.select(2);
+    expect(await fixture.admin.exists(VALKEY_KEYS.edges)).toBe(1);
+    await fixture.admin.select(0);
+    expect(await fixture.admin.exists(VALKEY_KEYS.edges)).toBe(0);
+
+    const missing = new ValkeyStorage({ url: `${fixture.valkey.url}/99` });
+    try {
+      const refusal = await missing.connect().catch((error: unknown) => error);
+      expect(refusal).toBeInstanceOf(ConfigError);
+      expect((refusal as ConfigError).variable).toBe('VALKEY_URL');
+      expect((refusal as Error).message).toContain('database 99');
+    } finally {
+      await missing.close();
+    }
+  });
+});
