@@ -72,13 +72,13 @@ describe('Valkey killed (SIGKILL) at random points during a stream of rotations 
     const started = performance.now();
     valkey = await startValkey({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     const server = valkey;
-    // A grace of a second keeps the keyset (rewritten whole on every rotation) small: at the ~50-100 rotations
-    // a second two replicas make here, 3 s of grace held up to ~200 keys, past the 64 KiB envelope limit that
-    // makes RotateSecret refuse. Expired keys are pruned by the replicas' timers meanwhile, writes of their own
-    // racing the rotations.
+    // A short grace keeps the keyset (rewritten whole on every rotation) small: at the 50-150 rotations a second
+    // two replicas make here, a second of grace held up to ~150 keys, near the 64 KiB envelope limit that makes
+    // RotateSecret refuse. Expired keys are pruned by the replicas' timers meanwhile, writes of their own racing
+    // the rotations.
     const replicas = {
-      a: await replica(server.url, { gracePeriodMs: 1_000 }),
-      b: await replica(server.url, { gracePeriodMs: 1_000 }),
+      a: await replica(server.url, { gracePeriodMs: 250 }),
+      b: await replica(server.url, { gracePeriodMs: 250 }),
     };
     await replicas.a.manager.start();
     await replicas.b.manager.start();
