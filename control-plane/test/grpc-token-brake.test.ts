@@ -4,7 +4,6 @@ import { credentials, status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { expectStatus, settle } from '../../test/support/grpc-outcome.ts';
 import { SecrecyLedger } from '../../test/support/secrecy-ledger.ts';
-import { waitFor } from '../../test/support/wait-for.ts';
 import { loadConfig } from '../src/config.ts';
 import { startControlPlane } from '../src/control-plane.ts';
 import { connectSecretService } from '../src/grpc/secret-service-client.ts';
