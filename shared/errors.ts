@@ -15,6 +15,7 @@ export type KeywardErrorCode =
   | 'envelope_malformed'
   | 'envelope_undecryptable'
   | 'envelope_key_invalid'
+  | 'envelope_key_missing'
   | 'envelope_signature_invalid'
   | 'envelope_unencrypted'
   | 'signing_key_invalid'

@@ -281,8 +281,8 @@ export async function sealKeyset(keyset: Keyset, keys: SealingKeys): Promise<str
   if (holdsSecrets(keyset)) {
     if (keys.keysetKey === undefined) {
       throw new KeywardError(
-        'envelope_key_invalid',
-        'KEYSET_KEY is required to seal a keyset that holds a secret',
+        'envelope_key_missing',
+        'KEYSET_KEY is not set: a keyset that holds an HS256 secret travels only encrypted under it (set KEYSET_KEY, or use ES256 or EdDSA keys)',
       );
     }
     envelope = sync

@@ -156,7 +156,7 @@ describe('the envelope around it', () => {
     expect(await openKeyset(envelope, OPEN)).toEqual(held);
     // A keyset with a secret and no KEYSET_KEY to seal it under: never sent in clear.
     expect(await codeOf(sealKeyset(held, { keysetKey: undefined, signer: SIGNER }))).toBe(
-      'envelope_key_invalid',
+      'envelope_key_missing',
     );
   });
 

@@ -461,14 +461,8 @@ export function loadConfig(env: Record<string, string | undefined>): ControlPlan
   // A Cluster has no databases but 0: a /db in VALKEY_URL would be silently ignored.
   if (cluster && c.VALKEY_URL && !/^rediss?:\/\/[^/]*\/?(0)?$/.test(c.VALKEY_URL))
     throw new ConfigError('VALKEY_URL', 'a Valkey Cluster has only database 0: drop the /db from the URL');
-  if (storage === 'valkey' && !c.KEYSET_KEY) {
-    throw new ConfigError(
-      'KEYSET_KEY',
-      'required with Valkey storage: jwt_secrets:keyset holds the encrypted envelope',
-    );
-  }
-  if (c.EDGE_URLS.length > 0 && !c.KEYSET_KEY)
-    throw new ConfigError('KEYSET_KEY', 'required when EDGE_URLS is set');
+  // KEYSET_KEY is needed only while the keyset holds an HS256 secret (SPEC section 9): without it, a change that
+  // would seal one is refused (FAILED_PRECONDITION, naming KEYSET_KEY) and a first start generates an EdDSA key.
   // Every envelope is signed (SPEC section 9): wherever one is made, the signing key is needed.
   if ((storage === 'valkey' || c.EDGE_URLS.length > 0) && !c.KEYSET_SIGNING_KEY) {
     throw new ConfigError(

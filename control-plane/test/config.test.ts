@@ -330,8 +330,8 @@ describe('loadConfig', () => {
       { VALKEY_URL: 'redis://a:1', VALKEY_MIN_REPLICAS: '', KEYSET_KEY, KEYSET_SIGNING_KEY },
     ],
     ['VALKEY_MIN_REPLICAS', { VALKEY_MIN_REPLICAS: '1' }],
-    ['KEYSET_KEY', { VALKEY_SENTINELS: 'sentinel-a:26379' }],
-    ['KEYSET_KEY', { VALKEY_CLUSTER_NODES: 'node-1:7000' }],
+    ['KEYSET_SIGNING_KEY', { VALKEY_SENTINELS: 'sentinel-a:26379' }],
+    ['KEYSET_SIGNING_KEY', { VALKEY_CLUSTER_NODES: 'node-1:7000' }],
     ['GRACE_PERIOD', { GRACE_PERIOD: '1.5h' }],
     ['GRACE_PERIOD', { GRACE_PERIOD: '-1s' }],
     ['GRACE_PERIOD', { GRACE_PERIOD: '24 hours' }],
@@ -354,8 +354,8 @@ describe('loadConfig', () => {
     ['KEYSET_KEY', { KEYSET_KEY: 'too-short' }],
     ['KEYSET_KEY', { KEYSET_KEY: randomBytes(32).toString('base64') }],
     ['KEYSET_KEY', { KEYSET_KEY: randomBytes(16).toString('base64url') }],
-    ['KEYSET_KEY', { VALKEY_URL: 'redis://127.0.0.1:6379' }],
-    ['KEYSET_KEY', { EDGE_URLS: 'https://edge.example' }],
+    ['KEYSET_SIGNING_KEY', { VALKEY_URL: 'redis://127.0.0.1:6379' }],
+    ['KEYSET_SIGNING_KEY', { EDGE_URLS: 'https://edge.example' }],
     ['KEYSET_SIGNING_KEY', { VALKEY_URL: 'redis://127.0.0.1:6379', KEYSET_KEY }],
     ['KEYSET_SIGNING_KEY', { EDGE_URLS: 'https://edge.example', KEYSET_KEY }],
     ['KEYSET_SIGNING_KEY', { KEYSET_SIGNING_KEY: 'too-short' }],
@@ -409,6 +409,17 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['LOG_LEVEL', { LOG_LEVEL: '' }],
   ];
+
+  it('takes Valkey storage and EDGE_URLS without KEYSET_KEY: the keyset then holds public keys only', () => {
+    const config = loadConfig({
+      ...BASE,
+      VALKEY_URL: 'redis://127.0.0.1:6379',
+      EDGE_URLS: 'https://edge.example',
+      KEYSET_SIGNING_KEY,
+    });
+    expect(config.storage).toBe('valkey');
+    expect(config.keysetKey).toBeUndefined();
+  });
 
   it.each(BAD)('refuses a bad %s, naming it (%j)', (variable, env) => {
     const error = configError({ ...BASE, ...env });

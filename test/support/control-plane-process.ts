@@ -48,7 +48,8 @@ const LISTENING = /^.*control plane listening.*$/m;
 export async function startControlPlaneProcess(options: {
   /** Omit when `env` names the Sentinels or Cluster nodes instead. */
   valkeyUrl?: string;
-  keysetKey: string;
+  /** KEYSET_KEY; left out, the control plane runs without one (public keys only, SPEC section 9). */
+  keysetKey?: string;
   /** KEYSET_SIGNING_KEY; the test one (keysets.ts) unless given. */
   signingKey?: string;
   edgeUrls: string[];
@@ -71,7 +72,7 @@ export async function startControlPlaneProcess(options: {
       ...tokenVariable,
       ...(options.valkeyUrl === undefined ? {} : { VALKEY_URL: options.valkeyUrl }),
       SECRET_STORAGE: 'valkey',
-      KEYSET_KEY: options.keysetKey,
+      ...(options.keysetKey === undefined ? {} : { KEYSET_KEY: options.keysetKey }),
       KEYSET_SIGNING_KEY: options.signingKey ?? KEYSET_SIGNING_KEY,
       EDGE_URLS: options.edgeUrls.join(','),
       GRACE_PERIOD: options.gracePeriod,

@@ -28,6 +28,7 @@ const KEYWARD_OUTCOME: Partial<Record<KeywardErrorCode, ControlPlaneErrorCode>> 
   key_is_active: 'failed_precondition',
   standby_exists: 'failed_precondition',
   keyset_too_large: 'failed_precondition',
+  envelope_key_missing: 'failed_precondition',
   revocation_invalid: 'invalid_argument',
   revocations_too_large: 'resource_exhausted',
 };

@@ -1,5 +1,6 @@
 /** The first keyset, built from the secrets that existed before Keyward (`jwt_secrets:active`, `JWT_SECRET`). */
 import { utf8 } from '../../../shared/base64url.ts';
+import { generateKeyPair } from '../../../shared/generate-key-pair.ts';
 import {
   assertSecretStrength,
   type Keyset,
@@ -16,6 +17,11 @@ export interface BootstrapOptions {
   now: () => Date;
   gracePeriodMs: number;
   onWarning: (message: string) => void;
+  /**
+   * Envelopes are sealed without KEYSET_KEY, so they can carry no secret: a first key generated for want of a
+   * legacy secret is an EdDSA key pair.
+   */
+  publicKeysOnly?: boolean;
 }
 
 /** Where the operator set each storage's pre-Keyward active secret (SPEC sections 3 and 4). */
@@ -25,12 +31,20 @@ const LEGACY_SECRET_NAME: Record<KeysetStorage['kind'], string> = {
 };
 
 /**
- * Version 1 from the storage's legacy secrets, the given active one active; a generated one when there are none.
+ * Version 1 from the storage's legacy secrets, the given active one active; a generated one when there are none
+ * (an EdDSA key pair with `publicKeysOnly`).
  * The active one becomes version 1 whatever its length (SPEC section 4: issuers already sign with it), with a
  * warning when it is shorter than MIN_SECRET_BYTES; an empty one stops start-up.
  */
 export async function bootstrapKeyset(storage: KeysetStorage, options: BootstrapOptions): Promise<Keyset> {
   let legacy = await storage.loadLegacySecrets();
+  if (legacy === null && options.publicKeysOnly) {
+    options.onWarning(
+      'no keyset and no initial secret in storage, and no KEYSET_KEY: generated an EdDSA key pair',
+    );
+    const now = options.now();
+    return { ...rotateKeyset(null, await generateKeyPair('EdDSA'), { now, gracePeriodMs: 0 }), version: 1 };
+  }
   if (legacy === null) {
     options.onWarning('no keyset and no initial secret in storage: generated the first secret');
     legacy = { active: generateSecret(), previous: [] };

@@ -282,6 +282,7 @@ export class KeysetManager extends EventEmitter<{ change: [StoredKeyset]; instal
       now: this.#now,
       gracePeriodMs: this.#options.gracePeriodMs,
       onWarning: this.#warn,
+      publicKeysOnly: this.#options.signingKey !== undefined && this.#options.keysetKey === undefined,
     });
     // Losing this swap is fine: another replica bootstrapped first.
     await this.#swap(null, first);
