@@ -27,8 +27,6 @@ export interface KeyRing {
   readonly byAlg: ReadonlyMap<string, readonly RingKey[]>;
   /** Every key in that order, whatever its algorithm. */
   readonly ordered: readonly RingKey[];
-  /** The algorithms the keyset has keys for. */
-  readonly algorithms: ReadonlySet<string>;
   readonly primitive: VerifyPrimitive;
 }
 
@@ -96,7 +94,6 @@ export async function prepareKeyRing(
     ]),
     byAlg,
     ordered,
-    algorithms: new Set(byAlg.keys()),
     primitive,
   };
 }

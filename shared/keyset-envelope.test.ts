@@ -147,11 +147,14 @@ describe('sealKeyset / openKeyset', () => {
         'keyset_invalid',
       );
     }
-    // Invalid UTF-8 where the manifest should be.
+    // Invalid UTF-8 where the manifest should be: no signed manifest, refused as unsigned (401 on an edge).
     const badUtf8 = await new CompactEncrypt(new Uint8Array([0xff, 0xfe, 0x7b]))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: MANIFEST_TYPE })
       .encrypt(KEY);
-    expect(await codeOf(openKeyset(badUtf8, OPEN))).toBe('envelope_malformed');
+    expect(await codeOf(openKeyset(badUtf8, OPEN))).toBe('envelope_signature_invalid');
+    expect(
+      await codeOf(openKeyset(badUtf8, openingKeys([KEY], [SIGNER.publicKey], nodeEnvelopeCrypto))),
+    ).toBe('envelope_signature_invalid');
   });
 
   it('parseKeyset names the problem and fills defaults', async () => {

@@ -393,7 +393,8 @@ function decryptSync(
     const plaintext = crypto.decryptA256Gcm(key, iv, ciphertext, tag, aad);
     if (plaintext === undefined) continue;
     const manifest = fromUtf8(plaintext);
-    if (manifest === undefined) throw new KeywardError('envelope_malformed', 'JWE plaintext is not UTF-8');
+    if (manifest === undefined)
+      throw new KeywardError('envelope_signature_invalid', 'JWE plaintext is not UTF-8: no signed manifest');
     return manifest;
   }
   throw new KeywardError('envelope_undecryptable', 'envelope does not decrypt with KEYSET_KEY');
@@ -428,7 +429,11 @@ async function decrypt(jwe: string, keysetKeys: readonly Uint8Array[]): Promise<
         contentEncryptionAlgorithms: ['A256GCM'],
       });
       const manifest = fromUtf8(plaintext);
-      if (manifest === undefined) throw new KeywardError('envelope_malformed', 'JWE plaintext is not UTF-8');
+      if (manifest === undefined)
+        throw new KeywardError(
+          'envelope_signature_invalid',
+          'JWE plaintext is not UTF-8: no signed manifest',
+        );
       return manifest;
     } catch (error) {
       if (!(error instanceof joseErrors.JWEDecryptionFailed)) {

@@ -426,15 +426,15 @@ const schema = z.object({
 export const DEFAULT_ROTATION_LEAD_MS = 3_600_000;
 
 /**
- * ROTATION_LEAD when it is not set: 1h, or half of a ROTATION_INTERVAL of 2h or less. A staged key is promoted
- * no sooner than the lead after it was staged, so a lead over half the interval would keep each key past the
- * interval (replaced twice the lead after it was made); half is the longest lead that keeps every key replaced
- * ROTATION_INTERVAL after it was made, signing for the other half.
+ * ROTATION_LEAD when it is not set: 1h (SPEC section 8), or half of a ROTATION_INTERVAL of 1h or less, which a
+ * lead of 1h would not fit into. Half is the longest lead that keeps every key replaced ROTATION_INTERVAL after it
+ * was made: a staged key is promoted no sooner than the lead after it was staged, so a longer lead would keep
+ * each key twice the lead.
  */
 export function defaultRotationLeadMs(intervalMs: number | null): number {
-  return intervalMs === null
+  return intervalMs === null || intervalMs > DEFAULT_ROTATION_LEAD_MS
     ? DEFAULT_ROTATION_LEAD_MS
-    : Math.min(DEFAULT_ROTATION_LEAD_MS, Math.floor(intervalMs / 2));
+    : Math.floor(intervalMs / 2);
 }
 
 /** Reads the configuration; throws ConfigError naming the first bad variable (never echoing its value). */

@@ -1,6 +1,6 @@
 /**
  * The first keyset from the secret that existed before Keyward (SPEC section 4): `jwt_secrets:active` on a real
- * valkey-server, `JWT_SECRET` through the env storage. Issuers already sign with that secret, so it becomes
+ * valkey-server. Issuers already sign with that secret, so it becomes
  * version 1 whatever its length, with a start-up warning that names the key and never quotes the secret.
  */
 import { randomBytes } from 'node:crypto';
@@ -14,8 +14,6 @@ import { webCryptoVerify } from '../../shared/verify-primitive.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, verifyToken } from '../../shared/verify-token.ts';
 import { useValkeyReplicas } from '../../test/support/keyset-replica.ts';
 import { expectConsistent } from '../../test/support/valkey-layout.ts';
-import { KeysetManager } from '../src/keyset/keyset-manager.ts';
-import { EnvStorage } from '../src/storage/env-storage.ts';
 import { VALKEY_KEYS } from '../src/storage/valkey-storage.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
@@ -38,18 +36,6 @@ async function verifiesIssuerToken(keyset: Keyset, secret: string): Promise<bool
     now: () => Date.now(),
   });
   return result.valid;
-}
-
-/** A KeysetManager over the env storage, as `SECRET_STORAGE=env` starts one, collecting its warnings. */
-function envManager(active: string | undefined) {
-  const warnings: string[] = [];
-  const manager = new KeysetManager({
-    storage: new EnvStorage(active),
-    gracePeriodMs: 86_400_000,
-    cacheTtlMs: 300_000,
-    onWarning: (message) => warnings.push(message),
-  });
-  return { manager, warnings };
 }
 
 describe('bootstrapping from jwt_secrets:active (Valkey)', () => {
@@ -108,31 +94,5 @@ describe('bootstrapping from jwt_secrets:active (Valkey)', () => {
     expect(keyset.version).toBe(1);
     expect(keyset.keys[0]?.kid).toBe(await computeKid(secret));
     expect(warnings).toEqual([]);
-  });
-});
-
-describe('bootstrapping from the env storage (JWT_SECRET)', () => {
-  it('a short secret becomes version 1 with a warning naming JWT_SECRET', async () => {
-    const { manager, warnings } = envManager(README_SECRET);
-    try {
-      const { keyset } = await manager.start();
-      expect(keyset.version).toBe(1);
-      expect(keyset.keys[0]?.kid).toBe(await computeKid(README_SECRET));
-      expect(await verifiesIssuerToken(keyset, README_SECRET)).toBe(true);
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toContain(`JWT_SECRET is ${SHORT_WARNING}`);
-    } finally {
-      await manager.stop();
-    }
-  });
-
-  it('an empty secret stops the start naming the key, and nothing is written or generated', async () => {
-    const { manager, warnings } = envManager('');
-    try {
-      await expect(manager.start()).rejects.toThrow(/^JWT_SECRET is empty/);
-      expect(warnings).toEqual([]);
-    } finally {
-      await manager.stop();
-    }
   });
 });

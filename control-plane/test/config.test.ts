@@ -231,7 +231,7 @@ describe('loadConfig', () => {
     );
   });
 
-  it('fits an unset ROTATION_LEAD to ROTATION_INTERVAL: 1h, or half an interval of 2h or less (3600 starts as it did before ROTATION_LEAD)', () => {
+  it('fits an unset ROTATION_LEAD to ROTATION_INTERVAL: 1h, or half an interval of 1h or less (3600 starts as it did before ROTATION_LEAD)', () => {
     const lead = (interval: string) => loadConfig({ ...BASE, ROTATION_INTERVAL: interval }).rotationLeadMs;
     expect(loadConfig({ ...BASE, ROTATION_INTERVAL: '3600' })).toMatchObject({
       rotationIntervalMs: 3_600_000,
@@ -239,7 +239,8 @@ describe('loadConfig', () => {
     });
     expect(lead('1h')).toBe(1_800_000);
     expect(lead('30m')).toBe(900_000);
-    expect(lead('90m')).toBe(2_700_000);
+    expect(lead('61m')).toBe(3_600_000);
+    expect(lead('90m')).toBe(3_600_000);
     expect(lead('2h')).toBe(3_600_000);
     expect(lead('24h')).toBe(3_600_000);
     expect(lead('90d')).toBe(3_600_000);

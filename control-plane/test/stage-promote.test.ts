@@ -57,6 +57,18 @@ describe('promoteTo after its own write landed unseen', () => {
     expect(codeOf(() => updater(stored(otherCall)))).toBe('conflict');
   });
 
+  it('answers conflict too when the standby key is older than the key the other call demoted', async () => {
+    const { keyset, kid } = await staged();
+    // A one-step rotation after the staging (without grace, so the first key is gone): the standby key is now
+    // older than the active one.
+    const rotated = rotateKeyset(keyset, await hs256('rotated'), { now: now(), gracePeriodMs: 0 });
+    expect(rotated.keys.map((key) => key.status)).toEqual(['active', 'standby']);
+    const updater = promoteTo(kid, { now, gracePeriodMs: GRACE, emergency: true });
+    updater(stored(rotated));
+    const otherCall = promoteKey(rotated, kid, { now: now(), gracePeriodMs: GRACE });
+    expect(codeOf(() => updater(stored(otherCall)))).toBe('conflict');
+  });
+
   it('is done when the emergency promotion is in place and a key was staged since', async () => {
     const { keyset, kid } = await staged();
     const updater = promoteTo(kid, { now, gracePeriodMs: GRACE, emergency: true });

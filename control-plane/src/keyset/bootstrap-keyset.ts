@@ -9,7 +9,6 @@ import {
   rotateKeyset,
 } from '../../../shared/keyset.ts';
 import { computeKid } from '../../../shared/kid.ts';
-import { ControlPlaneError } from '../errors.ts';
 import { generateSecret } from '../rotation/generate-secret.ts';
 import type { KeysetStorage } from '../storage/keyset-storage.ts';
 
@@ -34,7 +33,8 @@ const LEGACY_SECRET_NAME: Record<KeysetStorage['kind'], string> = {
  * Version 1 from the storage's legacy secrets, the given active one active; a generated one when there are none
  * (an EdDSA key pair with `publicKeysOnly`).
  * The active one becomes version 1 whatever its length (SPEC section 4: issuers already sign with it), with a
- * warning when it is shorter than MIN_SECRET_BYTES; an empty one stops start-up.
+ * warning when it is shorter than MIN_SECRET_BYTES (Valkey storage reads an empty one as none; the env storage's
+ * configuration takes none shorter).
  */
 export async function bootstrapKeyset(storage: KeysetStorage, options: BootstrapOptions): Promise<Keyset> {
   let legacy = await storage.loadLegacySecrets();
@@ -51,12 +51,6 @@ export async function bootstrapKeyset(storage: KeysetStorage, options: Bootstrap
   }
   const name = LEGACY_SECRET_NAME[storage.kind];
   const activeBytes = utf8(legacy.active).length;
-  if (activeBytes === 0) {
-    throw new ControlPlaneError(
-      'failed_precondition',
-      `${name} is empty: set it to the secret your issuers sign with, or remove it to have one generated`,
-    );
-  }
   if (activeBytes < MIN_SECRET_BYTES) {
     options.onWarning(
       `${name} is shorter than ${MIN_SECRET_BYTES} bytes: it is taken as version 1 since issuers already sign with it, but should be rotated soon (keyward rotate, or RotateSecret with generate)`,

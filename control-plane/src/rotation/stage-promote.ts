@@ -25,9 +25,9 @@ export function promoteTo(
     if (stored === null) throw new ControlPlaneError('failed_precondition', 'No keyset');
     const target = stored.keyset.keys.find((entry) => entry.kid === kid);
     if (attempted && target?.status === 'active') {
-      // An emergency is in place only if no key older than ours survived: another call may have promoted the
-      // same key without emergency (a key staged since is newer, and no sign of that).
-      if (options.emergency && stored.keyset.keys.some((entry) => entry.version < target.version)) {
+      // An emergency leaves no previous key: one left means another call promoted the same key without
+      // emergency (a key staged since is standby, no sign of that).
+      if (options.emergency && stored.keyset.keys.some((entry) => entry.status === 'previous')) {
         throw new ControlPlaneError(
           'conflict',
           'The key was promoted concurrently without emergency; earlier keys are still valid: rotate with emergency',

@@ -43,7 +43,11 @@ export const FOLLOWER_KEYS = [
 
 /** ARGV[3] '1' deletes the key (jwt_secrets:active once no HS256 key is left) instead of setting it. */
 const FOLLOW_SCRIPT = `
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return 0 end
+local held = redis.call('GET', KEYS[2])
+if tonumber(held or '0') >= tonumber(ARGV[1]) then
+  if ARGV[4] == '1' and held then redis.call('SET', KEYS[2], held) end
+  return 0
+end
 if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
@@ -75,9 +79,18 @@ export async function writeFollowers(
     const value = values[holds];
     const remove = holds === 'active' && value === null;
     if (value === null && !remove) return Promise.resolve(Number.POSITIVE_INFINITY);
-    const pipeline = client
-      .pipeline()
-      .eval(FOLLOW_SCRIPT, 2, key, guard, String(values.version), value ?? '', remove ? '1' : '0');
+    const pipeline = client.pipeline().eval(
+      FOLLOW_SCRIPT,
+      2,
+      key,
+      guard,
+      String(values.version),
+      value ?? '',
+      remove ? '1' : '0',
+      // Held already (by another writer): the guard written again, unchanged, so that the WAIT after it
+      // covers that writer's values too, WAIT counting only this connection's writes.
+      minReplicas > 0 ? '1' : '0',
+    );
     if (minReplicas > 0) pipeline.wait(minReplicas, ackTimeoutMs);
     return pipeline.exec().then((results) => {
       for (const [error] of results ?? []) if (error) throw error;

@@ -22,7 +22,7 @@
  * Every change is one Lua script, so all keys change together or not at all. On a Cluster the keys are those of
  * cluster-layout.ts, and the three keys kept by name follow right after the script.
  */
-import { Cluster } from 'iovalkey';
+import { Cluster, ReplyError } from 'iovalkey';
 import { KeywardError } from '../../../shared/errors.ts';
 import { type KeyEntry, legacyActiveSecret, signingJwk } from '../../../shared/keyset.ts';
 import { parseKeyset } from '../../../shared/keyset-envelope.ts';
@@ -149,11 +149,15 @@ export interface ValkeyStorageOptions extends ValkeyTarget {
 
 /** Why a change that was written is not acknowledged: it may or may not survive a failover. */
 export class UnacknowledgedChangeError extends StorageUnavailableError {
-  constructor(acknowledged: number, required: number) {
+  /** `stored`: what storage holds after a lost compare-and-swap, which may be another writer's change. */
+  constructor(acknowledged: number, required: number, what: 'change' | 'stored' = 'change') {
     super(
-      `The change was written on the Valkey primary but only ${acknowledged} of the ${required} required ` +
-        'replicas (VALKEY_MIN_REPLICAS) acknowledged it in time: it may or may not survive a failover. ' +
-        'Read the keyset (GetKeyset) to see whether it is in place before retrying.',
+      (what === 'change'
+        ? 'The change was written on the Valkey primary but only '
+        : 'Another write got there first (another caller, or this one re-sent), and what the Valkey primary ' +
+          'now holds reached only ') +
+        `${acknowledged} of the ${required} required replicas (VALKEY_MIN_REPLICAS) in time: it may or may not ` +
+        'survive a failover. Read the keyset (GetKeyset) to see whether it is in place before retrying.',
     );
     this.name = 'UnacknowledgedChangeError';
   }
@@ -219,7 +223,10 @@ export class ValkeyStorage implements KeysetStorage {
     if (db > 0 && !(this.#client instanceof Cluster)) {
       const client = this.#client;
       await client.select(db).catch((error: unknown) => {
-        throw new ConfigError('VALKEY_URL', `database ${db}: ${(error as Error).message}`);
+        // The server's refusal names the database; anything else (a dropped connection) is no configuration fault.
+        if (error instanceof ReplyError)
+          throw new ConfigError('VALKEY_URL', `database ${db}: ${(error as Error).message}`);
+        throw new StorageUnavailableError('Secret storage unavailable', { cause: error });
       });
     }
     if (this.#client instanceof Cluster) await this.#repairFollowers(this.#client);
@@ -317,7 +324,7 @@ export class ValkeyStorage implements KeysetStorage {
       );
     }
     if (result !== 1) {
-      await this.#confirmStored();
+      await this.#confirmStored({ followers: true });
       return false;
     }
     let acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
@@ -392,7 +399,8 @@ export class ValkeyStorage implements KeysetStorage {
       return replies.map(([, reply]) => reply);
     });
     if (results[0] !== 1) {
-      await this.#confirmStored();
+      // The revocation list lives in the slot alone: no keys kept by name to bring along.
+      await this.#confirmStored({ followers: false });
       return false;
     }
     const acknowledged = this.#minReplicas > 0 ? Number(results[1]) : Number.POSITIVE_INFINITY;
@@ -457,7 +465,7 @@ export class ValkeyStorage implements KeysetStorage {
    * it done, which it may only when it is durable. A write of the probe key, acknowledged, vouches for every
    * write before it on the primary: replication keeps their order.
    */
-  async #confirmStored(): Promise<void> {
+  async #confirmStored({ followers }: { followers: boolean }): Promise<void> {
     let acknowledged = Number.POSITIVE_INFINITY;
     if (this.#minReplicas > 0) {
       const replies = await this.#call(async () => {
@@ -472,11 +480,11 @@ export class ValkeyStorage implements KeysetStorage {
       });
       acknowledged = Number(replies[1]);
     }
-    if (this.#client instanceof Cluster) {
+    if (followers && this.#client instanceof Cluster) {
       acknowledged = Math.min(acknowledged, await this.#repairFollowers(this.#client, this.#minReplicas));
     }
     if (acknowledged < this.#minReplicas)
-      throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas);
+      throw new UnacknowledgedChangeError(acknowledged, this.#minReplicas, 'stored');
   }
 
   async inspect(): Promise<StorageFacts> {
