@@ -13,7 +13,7 @@ import { sealingKeys } from '../../../test/support/keysets.ts';
 import { startValkeyCluster, type ValkeyClusterSetup } from '../../../test/support/valkey-cluster.ts';
 import { expectLayoutConsistent, expectSame } from '../../../test/support/valkey-layout.ts';
 import { CLUSTER_KEYS, FOLLOWER_KEYS, writeFollowers } from '../../src/storage/cluster-layout.ts';
-import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
+import { UnacknowledgedChangeError, VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
 import { historyThrough, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
@@ -137,6 +137,40 @@ describe('the keys a Cluster keeps by name', () => {
       'signing_key repaired',
     );
     expect(await admin.get(signingKey.guard)).toBe('2');
+  });
+
+  it('are brought up to the slot by a write that lost its compare-and-swap; with VALKEY_MIN_REPLICAS and no replica that write answers UNAVAILABLE', async () => {
+    await Promise.all(admin.nodes('master').map((node) => node.flushall()));
+    const writer = await openStorage();
+    const keyset = await writePairs(writer);
+    const stale = { keyset, envelope: await sealKeyset(keyset, await sealingKeys(KEYSET_KEY)) };
+    // The followers fell behind after the writer answered (as if its follower writes were lost).
+    await admin.del(signingKey.key);
+    await admin.set(signingKey.guard, '1');
+    expect(await writer.compareAndSwap(1, stale)).toBe(false);
+    expectSame(
+      JSON.parse((await admin.get(signingKey.key)) as string),
+      signingJwk(keyset),
+      'signing_key brought up to the slot',
+    );
+    expect(await admin.get(signingKey.guard)).toBe('2');
+    await writer.close();
+
+    // This cluster has no replicas: what the slot holds cannot be confirmed on one.
+    const strict = new ValkeyStorage({
+      clusterNodes: cluster.seeds,
+      minReplicas: 1,
+      commandTimeoutMs: 1_000,
+    });
+    await strict.connect();
+    try {
+      const refusal = await strict.compareAndSwap(1, stale).catch((error: unknown) => error);
+      expect(refusal).toBeInstanceOf(UnacknowledgedChangeError);
+      expect((refusal as Error).message).toContain('Another write got there first');
+      expect((refusal as Error).message).toContain('0 of the 1 required replicas');
+    } finally {
+      await strict.close();
+    }
   });
 
   it('a slower writer never puts an older signing key or legacy secret back', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { useValkeyReplicas } from '../../../test/support/keyset-replica.ts';
 import { expectConsistent, readLayout } from '../../../test/support/valkey-layout.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
+import { UnacknowledgedChangeError, VALKEY_KEYS, ValkeyStorage } from '../../src/storage/valkey-storage.ts';
 import { historyThrough, publishedIn, runStorageConformance } from './conformance.ts';
 
 const KEYSET_KEY = new Uint8Array(randomBytes(32));
@@ -48,6 +48,28 @@ describe('the database in VALKEY_URL', () => {
       expect((refusal as Error).message).toContain('database 99');
     } finally {
       await missing.close();
+    }
+  });
+});
+
+describe('a revocation that lost its compare-and-swap, with VALKEY_MIN_REPLICAS', () => {
+  it('answers UNAVAILABLE when what storage holds reached too few replicas (this server has none)', async () => {
+    await fixture.admin.flushall();
+    const writer = await openStorage();
+    expect(await writer.appendRevocations(0, { serial: 10, document: 'delta-10' })).toBe(true);
+    await writer.close();
+    const strict = new ValkeyStorage({ url: fixture.valkey.url, minReplicas: 1, commandTimeoutMs: 1_000 });
+    await strict.connect();
+    try {
+      // Lost to the write above, which the caller would find in place were it its own.
+      const refusal = await strict
+        .appendRevocations(0, { serial: 11, document: 'delta-11' })
+        .catch((error: unknown) => error);
+      expect(refusal).toBeInstanceOf(UnacknowledgedChangeError);
+      expect((refusal as Error).message).toContain('Another write got there first');
+      expect((await strict.loadRevocations(0)).serial).toBe(10);
+    } finally {
+      await strict.close();
     }
   });
 });
