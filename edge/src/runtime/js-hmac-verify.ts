@@ -1,11 +1,12 @@
 /**
  * An HS256-only verify primitive in plain JavaScript: HMAC-SHA256 by @noble/hashes (audited, no dependencies),
- * keyed once per key, then per verify a copy of the keyed state, the signing input and two digests into
- * buffers held here: no call into the runtime, and nothing allocated but the hash's small views. Deno's node:crypto makes an op call and a new
- * Buffer per digest: in a loop the two cost about the same, but in a server, between socket reads, this one
- * takes about a fifth less CPU per /verify request (`npm run bench`, cases runtimeVerify and http). Where
- * node:crypto is native code (Node, Bun) it is the faster, and this is not used. SHA-256 works on 32-bit words
- * with adds, shifts and xors: its time depends on the input's length only, and the comparison is constant-time.
+ * keyed once per key, then per verify a copy of the keyed state, the signing input and two digests into buffers
+ * held here: no call into the runtime, and nothing allocated but the hash's small views. Deno's node:crypto makes
+ * an op call and a new Buffer per digest: in a loop the two cost about the same, but in a server, between socket
+ * reads, this one takes about a fifth less CPU per /verify request (`npm run bench`, cases runtimeVerify and
+ * http). Where node:crypto is native code (Node, Bun) it is the faster, and this is not used. SHA-256 works on
+ * 32-bit words with adds, shifts and xors: its time depends on the input's length only, and the comparison is
+ * constant-time.
  */
 import { type _HMAC, hmac } from '@noble/hashes/hmac.js';
 import { type _SHA256, sha256 } from '@noble/hashes/sha2.js';
