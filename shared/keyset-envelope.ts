@@ -335,11 +335,9 @@ export async function openKeyset(envelope: string, keys: OpeningKeys, checked?: 
     verified = await verifyManifest(manifest, verifiers, keys.crypto);
   } catch (error) {
     // A JWE that opened under KEYSET_KEY arrived whole: a plaintext in it that is no well-formed manifest (a bare
-    // keyset, say) is a keyset nobody signed, refused as the unsigned envelope of section 5 is (SPEC section 9).
+    // keyset, say) is no signed manifest either.
     if (encrypted && error instanceof KeywardError && error.code === 'envelope_malformed') {
-      throw new KeywardError('envelope_signature_invalid', 'the JWE holds no signed manifest', {
-        cause: error,
-      });
+      throw noSignedManifest(error.message, error);
     }
     throw error;
   }
@@ -393,11 +391,20 @@ function decryptSync(
     const plaintext = crypto.decryptA256Gcm(key, iv, ciphertext, tag, aad);
     if (plaintext === undefined) continue;
     const manifest = fromUtf8(plaintext);
-    if (manifest === undefined)
-      throw new KeywardError('envelope_signature_invalid', 'JWE plaintext is not UTF-8: no signed manifest');
+    if (manifest === undefined) throw noSignedManifest('its plaintext is not UTF-8');
     return manifest;
   }
   throw new KeywardError('envelope_undecryptable', 'envelope does not decrypt with KEYSET_KEY');
+}
+
+/**
+ * A JWE that opened under KEYSET_KEY but holds no signed manifest: a keyset nobody signed, refused as the unsigned
+ * envelope of section 5 is (401 on an edge, SPEC section 9).
+ */
+function noSignedManifest(why: string, cause?: unknown): KeywardError {
+  return new KeywardError('envelope_signature_invalid', `the JWE holds no signed manifest: ${why}`, {
+    cause,
+  });
 }
 
 /** The signed manifest inside a JWE `dir` + `A256GCM` with `cty` keyward-keyset+jws, decrypted by any held key. */
@@ -429,11 +436,7 @@ async function decrypt(jwe: string, keysetKeys: readonly Uint8Array[]): Promise<
         contentEncryptionAlgorithms: ['A256GCM'],
       });
       const manifest = fromUtf8(plaintext);
-      if (manifest === undefined)
-        throw new KeywardError(
-          'envelope_signature_invalid',
-          'JWE plaintext is not UTF-8: no signed manifest',
-        );
+      if (manifest === undefined) throw noSignedManifest('its plaintext is not UTF-8');
       return manifest;
     } catch (error) {
       if (!(error instanceof joseErrors.JWEDecryptionFailed)) {

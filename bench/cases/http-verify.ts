@@ -255,9 +255,9 @@ const RAW_KINDS: Record<string, RawVerify['kind']> = {
 /**
  * The in-process lower bound of one verify on each runtime, timed inside it on the servers' core before they
  * start: the fastest hand-written verify there, with node:crypto, WebCrypto or (HS256) an HMAC in JavaScript
- * (runtime-verify-runner.ts). Timed in
- * process CPU time, as the servers are: a wall-clock figure would grow with whatever else the machine runs
- * (descheduled time) while the servers' CPU per request does not, and the floor would rise with the load.
+ * (runtime-verify-runner.ts). Timed in process CPU time, as the servers are: a wall-clock figure would grow with
+ * whatever else the machine runs (descheduled time) while the servers' CPU per request does not, and the floor
+ * would rise with the load.
  */
 async function rawVerifyOn(fixture: BenchFixture, timing: TimingOptions): Promise<Record<string, RawVerify>> {
   const raw: Record<string, RawVerify> = {};

@@ -1,7 +1,8 @@
 /**
  * One verify in-process on Node, Bun and Deno, each timed inside its own runtime by runtime-verify-runner.ts:
  * which primitive is faster there (node:crypto, WebCrypto, or for HS256 an HMAC in JavaScript), for Keyward's
- * verifyToken and for the hand-written lower bound, per algorithm. The HTTP case reads the lower bounds from here for its floors.
+ * verifyToken and for the hand-written lower bound, per algorithm. The HTTP case reads the lower bounds from here
+ * for its floors.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -43,7 +43,7 @@ export async function bootstrapKeyset(storage: KeysetStorage, options: Bootstrap
       'no keyset and no initial secret in storage, and no KEYSET_KEY: generated an EdDSA key pair',
     );
     const now = options.now();
-    return { ...rotateKeyset(null, await generateKeyPair('EdDSA'), { now, gracePeriodMs: 0 }), version: 1 };
+    return rotateKeyset(null, await generateKeyPair('EdDSA'), { now, gracePeriodMs: 0 });
   }
   if (legacy === null) {
     options.onWarning('no keyset and no initial secret in storage: generated the first secret');

@@ -66,11 +66,16 @@ export function createValkeyClient(target: ValkeyTarget, settings: ConnectionSet
   return new Valkey(target.url as string, common);
 }
 
+/** The database number VALKEY_URL names after the host (0 when none). */
+export function databaseOf(url: string | undefined): number {
+  return Number((url === undefined ? null : URL.parse(url))?.pathname.slice(1) || 0);
+}
+
 /** Credentials, database and TLS from the URL (the Valkey client reads host and port from it as well). */
 function urlOptions(target: ValkeyTarget): RedisOptions {
   const url = target.url === undefined ? null : URL.parse(target.url);
   if (url === null) return {};
-  const db = Number(url.pathname.slice(1) || 0);
+  const db = databaseOf(target.url);
   return {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),

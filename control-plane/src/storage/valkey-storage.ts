@@ -38,7 +38,7 @@ import type {
   StoredKeyset,
   StoredRevocations,
 } from './keyset-storage.ts';
-import { createValkeyClient, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
+import { createValkeyClient, databaseOf, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
 
 export const VALKEY_KEYS = {
   active: 'jwt_secrets:active',
@@ -219,7 +219,7 @@ export class ValkeyStorage implements KeysetStorage {
     await this.#call(() => this.#client.connect());
     // The client selects VALKEY_URL's database on every connection but goes on in database 0 when the server
     // has no such database: asked once more here, so that the refusal stops start-up instead.
-    const db = Number(URL.parse(this.#options.url ?? '')?.pathname.slice(1) || 0);
+    const db = databaseOf(this.#options.url);
     if (db > 0 && !(this.#client instanceof Cluster)) {
       const client = this.#client;
       await client.select(db).catch((error: unknown) => {
@@ -241,12 +241,9 @@ export class ValkeyStorage implements KeysetStorage {
     const keys = this.#keys;
     // The audit log's tail rides along: the swap over this keyset chains its audit entry to it, one round trip
     // fewer than reading it then (the swap script checks the tail anyway, and a moved one loses the swap).
-    const [[state, envelope], tail] = await this.#call(async () => {
-      const replies =
-        (await this.#client.pipeline().mget(keys.state, keys.keyset).lindex(keys.audit, -1).exec()) ?? [];
-      for (const [error] of replies) if (error) throw error;
-      return [replies[0]?.[1], replies[1]?.[1]] as [(string | null)[], string | null];
-    });
+    const [[state, envelope], tail] = (await this.#call(() =>
+      repliesOf(this.#client.pipeline().mget(keys.state, keys.keyset).lindex(keys.audit, -1)),
+    )) as [(string | null)[], string | null];
     if (state == null) {
       this.#loadedTail = null;
       return null;
@@ -311,11 +308,7 @@ export class ValkeyStorage implements KeysetStorage {
         ...history,
       );
     if (this.#minReplicas > 0) pipeline.wait(this.#minReplicas, this.#ackTimeoutMs);
-    const results = await this.#call(async () => {
-      const replies = (await pipeline.exec()) ?? [];
-      for (const [error] of replies) if (error) throw error;
-      return replies.map(([, reply]) => reply);
-    });
+    const results = await this.#call(() => repliesOf(pipeline));
     const result = results[0];
     if (typeof result === 'number' && result < 0) {
       throw new ControlPlaneError(
@@ -393,11 +386,7 @@ export class ValkeyStorage implements KeysetStorage {
         entry?.hash ?? '',
       );
     if (this.#minReplicas > 0) pipeline.wait(this.#minReplicas, this.#ackTimeoutMs);
-    const results = await this.#call(async () => {
-      const replies = (await pipeline.exec()) ?? [];
-      for (const [error] of replies) if (error) throw error;
-      return replies.map(([, reply]) => reply);
-    });
+    const results = await this.#call(() => repliesOf(pipeline));
     if (results[0] !== 1) {
       // The revocation list lives in the slot alone: no keys kept by name to bring along.
       await this.#confirmStored({ followers: false });
@@ -468,16 +457,11 @@ export class ValkeyStorage implements KeysetStorage {
   async #confirmStored({ followers }: { followers: boolean }): Promise<void> {
     let acknowledged = Number.POSITIVE_INFINITY;
     if (this.#minReplicas > 0) {
-      const replies = await this.#call(async () => {
-        const results =
-          (await this.#client
-            .pipeline()
-            .set(this.#keys.ackProbe, String(Date.now()), 'PX', 60_000)
-            .wait(this.#minReplicas, this.#ackTimeoutMs)
-            .exec()) ?? [];
-        for (const [error] of results) if (error) throw error;
-        return results.map(([, reply]) => reply);
-      });
+      const probe = this.#client
+        .pipeline()
+        .set(this.#keys.ackProbe, String(Date.now()), 'PX', 60_000)
+        .wait(this.#minReplicas, this.#ackTimeoutMs);
+      const replies = await this.#call(() => repliesOf(probe));
       acknowledged = Number(replies[1]);
     }
     if (followers && this.#client instanceof Cluster) {
@@ -577,6 +561,13 @@ export class ValkeyStorage implements KeysetStorage {
       throw new StorageUnavailableError('Secret storage unavailable', { cause: error });
     }
   }
+}
+
+/** A pipeline's replies in order; rejects with the first command's error, if any failed. */
+async function repliesOf(pipeline: ReturnType<ValkeyClient['pipeline']>): Promise<unknown[]> {
+  const replies = (await pipeline.exec()) ?? [];
+  for (const [error] of replies) if (error) throw error;
+  return replies.map(([, reply]) => reply);
 }
 
 /** The kid of a stored signing key, or null when it names none (never its key material). */
