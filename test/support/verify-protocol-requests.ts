@@ -32,15 +32,17 @@ export const COMPARED_HEADERS = [
   'x-auth-subject',
 ];
 
-/** `sent` as a web Request to http://edge.test. */
+/**
+ * `sent` as a web Request to http://edge.test, declaring its body's length as a server's Request would (a
+ * chunked one declares none).
+ */
 export function requestOf(sent: Sent): Request {
-  return new Request(`http://edge.test${sent.path ?? '/verify'}`, {
-    method: sent.method,
-    headers: Object.entries(sent.headers ?? {}).flatMap(([name, value]) =>
-      (Array.isArray(value) ? value : [value]).map((one): [string, string] => [name, one]),
-    ),
-    body: sent.body === undefined ? undefined : new Uint8Array(Buffer.from(sent.body)),
-  });
+  const body = sent.body === undefined ? undefined : new Uint8Array(Buffer.from(sent.body));
+  const headers = Object.entries(sent.headers ?? {}).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).map((one): [string, string] => [name, one]),
+  );
+  if (body !== undefined && sent.chunked !== true) headers.push(['content-length', String(body.byteLength)]);
+  return new Request(`http://edge.test${sent.path ?? '/verify'}`, { method: sent.method, headers, body });
 }
 
 /** What a web Response says, in the form the differential tests compare. */

@@ -5,7 +5,7 @@
  */
 import { bearerToken } from '../../../shared/bearer-token.ts';
 import type { Edge } from '../create-edge.ts';
-import { readBodyText } from '../http/read-body.ts';
+import { declaredWithin, readBodyText, textWithin } from '../http/read-body.ts';
 import type { BodyReader, VerifyAnswer } from '../http/verify-protocol.ts';
 
 // The process outlives the response; a pull never rejects (KeysetSync reports failures itself).
@@ -29,8 +29,13 @@ export function createVerifyFetch(edge: Edge): (request: Request) => Response | 
     const authorization = request.headers.get('authorization');
     if (method === 'GET' || bearerToken(authorization) !== undefined)
       return answer(method, authorization, noBody);
+    // A declared length within the limit: one native read, and the verdict in its callback.
+    const limit = edge.verifyBodyLimit;
+    if (declaredWithin(request, limit)) {
+      return request.bytes().then((bytes) => answer(method, authorization, () => textWithin(bytes, limit)));
+    }
     // The reader replays what the read gave, a too-large body included.
-    return readBodyText(request, edge.verifyBodyLimit).then(
+    return readBodyText(request, limit).then(
       (text) => answer(method, authorization, () => text),
       (error: unknown) =>
         answer(method, authorization, () => {
