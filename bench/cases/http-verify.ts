@@ -22,7 +22,7 @@ import {
 } from '../../test/support/edge-processes.ts';
 import { sealingKeys } from '../../test/support/keysets.ts';
 import { type ManagedProcess, startProcess } from '../../test/support/managed-process.ts';
-import { cpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts';
+import { onCpuMs, rssBytes, sampleRss } from '../../test/support/process-stats.ts';
 import { type Summary, summarize } from '../../test/support/stats.ts';
 import { BUN } from '../../test/support/tool-versions.ts';
 import { sleep } from '../../test/support/wait-for.ts';
@@ -464,9 +464,9 @@ async function loadAll(
     for (let i = 0; i < configs.length; i++) {
       const config = configs[(i + round) % configs.length] as HttpConfig;
       const pid = config.server.pid;
-      const cpuBefore = cpuMs(pid);
+      const cpuBefore = onCpuMs(pid);
       const run = await track(config.server, () => load(config, options.roundSeconds, options.connections));
-      rounds.get(config)?.push({ run, cpuMs: cpuMs(pid) - cpuBefore });
+      rounds.get(config)?.push({ run, cpuMs: onCpuMs(pid) - cpuBefore });
     }
   }
   const results = configs.map((config) => {
