@@ -186,6 +186,8 @@ async function measurePropagation(
     );
     const validBy = Math.max(...valid.map((v) => v.at));
     if (!Number.isFinite(validBy)) throw new Error('an edge did not verify a fresh token within 2 s');
+    // The same pause as after a call: the call starts from idle edges, not from the probe's wake.
+    await sleep(20);
     const start = performance.now();
     const answer = await controlPlane.revokeTokens([jti]);
     const returned = performance.now();

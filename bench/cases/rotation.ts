@@ -300,6 +300,8 @@ export async function measureRotation(options: {
             targets.map((edge) => visibleAt(edge.url, current as string, before + 2_000)),
           );
           probeOnly.push(Math.max(...probed.map((p) => p.at)) - before);
+          // The same pause as after a call: the call starts from idle edges, not from the probe's wake.
+          await sleep(20);
         }
         current = token;
         const start = performance.now();
