@@ -20,6 +20,7 @@ import { quantile } from '../../test/support/stats.ts';
 import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
+import { edgeLogFiles } from '../support/edge-log-files.ts';
 import { type FanOutFloor, fanOutFloorLine, measureFanOutFloor } from '../support/fan-out-floor.ts';
 import { benchClaims } from '../support/fixture.ts';
 import { figures, type LatencyFigures } from './rotation.ts';
@@ -381,6 +382,7 @@ export async function measureRevocation(options: {
   const kid = await computeKid(secret);
   const valkey = await startValkey();
   const edges: EdgeProcess[] = [];
+  const logFiles = edgeLogFiles('revocation');
   let controlPlane: ControlPlaneProcess | undefined;
   let spare: ControlPlaneProcess | undefined;
   try {
@@ -390,7 +392,9 @@ export async function measureRevocation(options: {
     // A few at a time: twenty Node start-ups at once on two cores would only time out.
     for (let i = 0; i < options.edges; i += 4) {
       const batch = [];
-      for (let j = i; j < Math.min(options.edges, i + 4); j++) batch.push(startNodeEdge({ keysetKey }));
+      for (let j = i; j < Math.min(options.edges, i + 4); j++) {
+        batch.push(startNodeEdge({ keysetKey, outputFile: logFiles.next() }));
+      }
       edges.push(...(await Promise.all(batch)));
     }
     options.log(`  ${edges.length} node edges up`);
@@ -523,6 +527,7 @@ export async function measureRevocation(options: {
     await spare?.stop();
     await controlPlane?.stop();
     await Promise.all(edges.map((edge) => edge.stop()));
+    logFiles.remove();
     await valkey.stop();
   }
 }

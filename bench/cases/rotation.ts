@@ -17,6 +17,7 @@ import { quantile } from '../../test/support/stats.ts';
 import { valkeyVersion } from '../../test/support/tool-versions.ts';
 import { startValkey } from '../../test/support/valkey-server.ts';
 import { sleep } from '../../test/support/wait-for.ts';
+import { edgeLogFiles } from '../support/edge-log-files.ts';
 import { type FanOutFloor, fanOutFloorLine, measureFanOutFloor } from '../support/fan-out-floor.ts';
 import { benchClaims } from '../support/fixture.ts';
 import { measurePushBreakdown, type PushBreakdown } from '../support/push-breakdown.ts';
@@ -181,6 +182,7 @@ export async function measureRotation(options: {
   // other's every write (pub/sub), work neither does alone.
   const pacedValkey = await startValkey();
   const edges: EdgeProcess[] = [];
+  const logFiles = edgeLogFiles('rotation');
   let controlPlane: ControlPlaneProcess | undefined;
   let noEdges: ControlPlaneProcess | undefined;
   try {
@@ -189,7 +191,9 @@ export async function measureRotation(options: {
     for (let i = 0; i < maxEdges; i += 4) {
       const batch = [];
       for (let j = i; j < Math.min(maxEdges, i + 4); j++) {
-        batch.push(startNodeEdge({ keysetKey, env: { VERIFY_CACHE_SIZE: '0' } }));
+        batch.push(
+          startNodeEdge({ keysetKey, env: { VERIFY_CACHE_SIZE: '0' }, outputFile: logFiles.next() }),
+        );
       }
       edges.push(...(await Promise.all(batch)));
     }
@@ -385,6 +389,7 @@ export async function measureRotation(options: {
     await controlPlane?.stop();
     await noEdges?.stop();
     await Promise.all(edges.map((edge) => edge.stop()));
+    logFiles.remove();
     await valkey.stop();
     await pacedValkey.stop();
   }

@@ -22,6 +22,7 @@ import { startProcess } from '../../test/support/managed-process.ts';
 import { newSecret } from '../../test/support/sign-token.ts';
 import { quantile } from '../../test/support/stats.ts';
 import { waitForOutput } from '../../test/support/wait-for-output.ts';
+import { edgeLogFiles } from './edge-log-files.ts';
 
 export interface PushPart {
   part: string;
@@ -90,7 +91,8 @@ export async function measurePushBreakdown(options: {
     log: () => {},
   });
   const valkey = new Valkey(options.valkeyUrl);
-  const edge = await startNodeEdge({ keysetKey: keysetKeyText });
+  const logFiles = edgeLogFiles('push-breakdown');
+  const edge = await startNodeEdge({ keysetKey: keysetKeyText, outputFile: logFiles.next() });
   const bare = startProcess(
     'bare PUT /keyset',
     process.execPath,
@@ -187,6 +189,7 @@ export async function measurePushBreakdown(options: {
     agent.destroy();
     valkey.disconnect();
     await edge.stop();
+    logFiles.remove();
     await bare.stop();
   }
 }

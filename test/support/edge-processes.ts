@@ -32,6 +32,8 @@ export interface EdgeOptions {
   port?: number;
   /** More variables for the Node and Bun entries, e.g. VERIFY_CACHE_SIZE. */
   env?: Record<string, string>;
+  /** The Node entry's stdout and stderr go to this file rather than through a pipe to this process. */
+  outputFile?: string;
 }
 
 export interface EdgeProcess<R extends EdgeProcessRuntime = EdgeRuntime> {
@@ -82,6 +84,7 @@ export async function startNodeEdge(options: EdgeOptions): Promise<EdgeProcess> 
   const child = startProcess('node edge', process.execPath, [join(ROOT, 'edge/src/runtime/node.ts')], {
     cwd: ROOT,
     env: edgeEnv(options, port),
+    outputFile: options.outputFile,
   });
   return awaitEdge('node', port, child, PROCESS_START_TIMEOUT_MS);
 }

@@ -4,6 +4,7 @@
  * is still running if a test file dies before its afterAll.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -39,19 +40,33 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 const MAX_OUTPUT_CHARS = 200_000;
 
+export interface StartOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /**
+   * Where stdout and stderr go instead of a pipe to this process (`output()` then reads the file): for
+   * processes whose log lines would otherwise wake this one while it measures them.
+   */
+  outputFile?: string;
+}
+
 export function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv },
+  options: StartOptions,
 ): ManagedProcess {
   installExitHook();
+  const file = options.outputFile;
+  const fd = file === undefined ? undefined : openSync(file, 'w');
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: fd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
     detached: true,
   });
+  // The child holds its own copy of the descriptor.
+  if (fd !== undefined) closeSync(fd);
   let output = '';
   const append = (chunk: Buffer) => {
     output += chunk.toString();
@@ -75,7 +90,8 @@ export function startProcess(
   const managed: ManagedProcess = {
     name,
     child,
-    output: () => output,
+    output: () =>
+      file === undefined ? output : `${readFileSync(file, 'utf8').slice(-MAX_OUTPUT_CHARS)}${output}`,
     get exited() {
       return exited;
     },
