@@ -7,6 +7,7 @@
  * slot), so a slower writer never puts an older keyset back.
  */
 import type { Cluster } from 'iovalkey';
+import { repliesOf } from './valkey-client.ts';
 import type { VALKEY_KEYS } from './valkey-storage.ts';
 
 export const CLUSTER_KEYS = {
@@ -92,10 +93,9 @@ export async function writeFollowers(
       minReplicas > 0 ? '1' : '0',
     );
     if (minReplicas > 0) pipeline.wait(minReplicas, ackTimeoutMs);
-    return pipeline.exec().then((results) => {
-      for (const [error] of results ?? []) if (error) throw error;
-      return minReplicas > 0 ? Number(results?.[1]?.[1]) : Number.POSITIVE_INFINITY;
-    });
+    return repliesOf(pipeline).then((replies) =>
+      minReplicas > 0 ? Number(replies[1]) : Number.POSITIVE_INFINITY,
+    );
   });
   return Math.min(...(await Promise.all(writes)));
 }

@@ -66,6 +66,13 @@ export function createValkeyClient(target: ValkeyTarget, settings: ConnectionSet
   return new Valkey(target.url as string, common);
 }
 
+/** A pipeline's replies in order; rejects with the first command's error, if any failed. */
+export async function repliesOf(pipeline: ReturnType<ValkeyClient['pipeline']>): Promise<unknown[]> {
+  const replies = (await pipeline.exec()) ?? [];
+  for (const [error] of replies) if (error) throw error;
+  return replies.map(([, reply]) => reply);
+}
+
 /** The database number VALKEY_URL names after the host (0 when none). */
 export function databaseOf(url: string | undefined): number {
   return Number((url === undefined ? null : URL.parse(url))?.pathname.slice(1) || 0);

@@ -38,7 +38,13 @@ import type {
   StoredKeyset,
   StoredRevocations,
 } from './keyset-storage.ts';
-import { createValkeyClient, databaseOf, type ValkeyClient, type ValkeyTarget } from './valkey-client.ts';
+import {
+  createValkeyClient,
+  databaseOf,
+  repliesOf,
+  type ValkeyClient,
+  type ValkeyTarget,
+} from './valkey-client.ts';
 
 export const VALKEY_KEYS = {
   active: 'jwt_secrets:active',
@@ -561,13 +567,6 @@ export class ValkeyStorage implements KeysetStorage {
       throw new StorageUnavailableError('Secret storage unavailable', { cause: error });
     }
   }
-}
-
-/** A pipeline's replies in order; rejects with the first command's error, if any failed. */
-async function repliesOf(pipeline: ReturnType<ValkeyClient['pipeline']>): Promise<unknown[]> {
-  const replies = (await pipeline.exec()) ?? [];
-  for (const [error] of replies) if (error) throw error;
-  return replies.map(([, reply]) => reply);
 }
 
 /** The kid of a stored signing key, or null when it names none (never its key material). */
