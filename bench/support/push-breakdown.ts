@@ -1,10 +1,19 @@
 /**
  * Where one push's time goes, part by part, in this process: the control plane's seal, a Valkey round trip, the
- * edge's open (AES-GCM decrypt, Ed25519 manifest check, keyset parse with its thumbprints) and key import, the
- * edge's whole PUT /keyset through its Hono app, the same PUT over loopback to an idle Node edge process, and,
- * as the floor under that, to a bare node:http server that only reads the body and answers (no open, no take).
- * Each part is timed alone, one call at a time, so the parts add up to what one edge adds to RotateSecret.
+ * edge's open (AES-GCM decrypt, Ed25519 manifest check, keyset parse with its thumbprints) and, inside it, each
+ * of the two checks alone, key import, the edge's whole PUT /keyset through its Hono app, the same PUT over
+ * loopback to an idle Node edge process, and, as the floor under that, to a bare node:http server that only reads
+ * the body and answers (no open, no take). Each part is timed alone, one call at a time, so the parts (the two
+ * checks counted once, inside the open) add up to what one edge adds to RotateSecret.
  */
+import {
+  createCipheriv,
+  createDecipheriv,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Valkey } from 'iovalkey';
@@ -140,6 +149,27 @@ export async function measurePushBreakdown(options: {
     await add('edge: openKeyset, node:crypto (Node and Bun edges)', (i) =>
       openKeyset(envelopes[i % envelopes.length] as string, openingSync),
     );
+    // The two checks SPEC section 9 asks of every envelope, alone: what no edge can leave out of its open.
+    const signed = Buffer.from(envelopes[0] as string);
+    const ed25519 = generateKeyPairSync('ed25519');
+    const signature = sign(null, signed, ed25519.privateKey);
+    await add(
+      'edge: of that open, the Ed25519 manifest check alone (node:crypto, as many bytes)',
+      async () => {
+        if (!verify(null, signed, ed25519.publicKey, signature)) throw new Error('Ed25519: not verified');
+      },
+    );
+    const aesKey = randomBytes(32);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', aesKey, iv);
+    const ciphertext = Buffer.concat([cipher.update(signed), cipher.final()]);
+    const tag = cipher.getAuthTag();
+    await add('edge: of that open, the AES-256-GCM decrypt alone (node:crypto, as many bytes)', async () => {
+      const decipher = createDecipheriv('aes-256-gcm', aesKey, iv);
+      decipher.setAuthTag(tag);
+      decipher.update(ciphertext);
+      decipher.final();
+    });
     await add('edge: prepareKeyRing (keys imported, node:crypto)', () => prepareKeyRing(keyset, nodeVerify));
     let version = 0;
     await add('edge: PUT /keyset in-process (Hono, open, take)', async () => {
