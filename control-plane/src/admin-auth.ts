@@ -29,6 +29,9 @@ interface PeerRecord {
  */
 export const MAX_PEERS = 10_000;
 
+/** What a wrong or missing admin token is told (SPEC section 2), on every interface. */
+export const INVALID_ADMIN_TOKEN = 'Invalid admin token';
+
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
 export class AdminAuth {
@@ -71,9 +74,10 @@ export class AdminAuth {
 
   /**
    * Lets the right token through, always; refuses a wrong or missing one with `permission_denied`, or with
-   * `rate_limited` while its peer is locked out. The brake refuses only wrong tokens: one that also refused the
-   * right token would let anyone sharing the operator's address (a NAT, an ingress, the dashboard's port) lock
-   * the operator out of an emergency rotation with a few bad guesses. A locked-out peer learns that a guess is
+   * `rate_limited` while its peer is locked out (which gRPC answers as PERMISSION_DENIED too, SPEC section 2).
+   * The brake refuses only wrong tokens: one that also refused the right token would let anyone sharing the
+   * operator's address (a NAT, an ingress, the dashboard's port) lock the operator out of an emergency rotation
+   * with a few bad guesses. A locked-out peer learns that a guess is
    * right only by making the right one, which a token of 64 characters or more puts out of reach.
    */
   check(address: string, token: string | undefined): void {
@@ -101,7 +105,7 @@ export class AdminAuth {
       );
     }
     this.#recordFailure(peer, now, record);
-    throw new ControlPlaneError('permission_denied', 'Invalid admin token');
+    throw new ControlPlaneError('permission_denied', INVALID_ADMIN_TOKEN);
   }
 
   /**

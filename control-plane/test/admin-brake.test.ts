@@ -84,7 +84,7 @@ describe('AdminAuth memory of peers', () => {
 });
 
 describe('the brake over real gRPC from ::1', () => {
-  it('locks out the IPv6 loopback peer after five wrong tokens, and lets its right token through', async () => {
+  it('locks out the IPv6 loopback peer after five wrong tokens (seen in /metrics, answered PERMISSION_DENIED), and lets its right token through', async () => {
     const adminToken = randomBytes(48).toString('base64url');
     const config = loadConfig({
       ADMIN_TOKEN: adminToken,
@@ -100,12 +100,23 @@ describe('the brake over real gRPC from ::1', () => {
     const getKeyset = (token: string) =>
       client.getKeyset({ admin_token: token }, { deadlineMs: 10_000 }).then(
         () => 'OK',
-        (error: ServiceError) => status[error.code],
+        (error: ServiceError) => `${status[error.code]} ${error.details}`,
       );
+    const lockedOutCalls = async () => {
+      const metrics = await (await fetch(`http://[::1]:${controlPlane.httpPort}/metrics`)).text();
+      const line = /^keyward_admin_calls_total\{rpc="GetKeyset",outcome="rate_limited"\} (\d+)$/m.exec(
+        metrics,
+      );
+      return Number(line?.[1] ?? 0);
+    };
     try {
       expect(await getKeyset(adminToken)).toBe('OK');
-      for (let i = 0; i < 5; i++) expect(await getKeyset('wrong')).toBe('PERMISSION_DENIED');
-      expect(await getKeyset('wrong')).toBe('RESOURCE_EXHAUSTED');
+      for (let i = 0; i < 5; i++)
+        expect(await getKeyset('wrong')).toBe('PERMISSION_DENIED Invalid admin token');
+      expect(await lockedOutCalls()).toBe(0);
+      // Locked out: counted as such, answered as every wrong token is (SPEC section 2).
+      expect(await getKeyset('wrong')).toBe('PERMISSION_DENIED Invalid admin token');
+      expect(await lockedOutCalls()).toBe(1);
       expect(await getKeyset(adminToken)).toBe('OK');
     } finally {
       client.close();

@@ -20,8 +20,8 @@ export const EXIT_CODE_TABLE = `exit codes:
   0  success
   1  anything unexpected (also: audit found a broken chain)
   2  usage error: unknown command or option, missing or bad argument, unreadable file
-  3  refused: the server said no (permission denied, invalid argument, failed precondition, not found)
-  4  unavailable: cannot connect, deadline exceeded, storage down, rate limited, write conflict; retry later
+  3  refused: the server said no (permission denied, invalid argument, failed precondition, not found, too large)
+  4  unavailable: cannot connect, deadline exceeded, storage down, write conflict; retry later
   5  partial: the change is stored but not every edge confirmed it (rotate, stage, promote, revoke, revoke-token)`;
 
 /** A failure the CLI reports in one line; `code` is the machine-readable name in `--json` output. */
@@ -48,7 +48,8 @@ const GRPC_OUTCOMES: Record<number, [string, ExitKind]> = {
   [status.NOT_FOUND]: ['not found', 'refused'],
   [status.ALREADY_EXISTS]: ['already exists', 'refused'],
   [status.PERMISSION_DENIED]: ['permission denied', 'refused'],
-  [status.RESOURCE_EXHAUSTED]: ['rate limited', 'unavailable'],
+  // The control plane's size limits (a request over its limit, a revocation list that would pass 16 MiB).
+  [status.RESOURCE_EXHAUSTED]: ['too large', 'refused'],
   [status.FAILED_PRECONDITION]: ['failed precondition', 'refused'],
   [status.ABORTED]: ['conflict', 'unavailable'],
   [status.OUT_OF_RANGE]: ['out of range', 'refused'],

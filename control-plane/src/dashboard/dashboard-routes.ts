@@ -12,7 +12,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { bearerCredentials } from '../../../shared/bearer-token.ts';
-import type { AdminAuth } from '../admin-auth.ts';
+import { type AdminAuth, INVALID_ADMIN_TOKEN } from '../admin-auth.ts';
 import { ControlPlaneError } from '../errors.ts';
 import type { DashboardFeed } from './dashboard-feed.ts';
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard-page.ts';
@@ -81,7 +81,7 @@ function authorize(
     }
     access('permission_denied');
     c.header('WWW-Authenticate', 'Bearer realm="keyward-dashboard"');
-    return c.json({ error: 'Invalid admin token' }, 401);
+    return c.json({ error: INVALID_ADMIN_TOKEN }, 401);
   }
   return { token: token as string, admitted: access };
 }

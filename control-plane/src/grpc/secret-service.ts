@@ -6,7 +6,7 @@ import type { Metadata, Server, ServerUnaryCall, sendUnaryData } from '@grpc/grp
 import { bearerCredentials } from '../../../shared/bearer-token.ts';
 import { findActiveKey, type Keyset, promoteKey } from '../../../shared/keyset.ts';
 import { checkRevocationRequest } from '../../../shared/revocations.ts';
-import type { AdminAuth } from '../admin-auth.ts';
+import { type AdminAuth, INVALID_ADMIN_TOKEN } from '../admin-auth.ts';
 import { ControlPlaneError } from '../errors.ts';
 import type { KeysetManager } from '../keyset/keyset-manager.ts';
 import type { Logger } from '../logger.ts';
@@ -350,7 +350,7 @@ export class SecretService {
       throw new ControlPlaneError('invalid_argument', `Malformed request: ${problems.malformed}`);
     if (problems.invalidUtf8.includes('admin_token')) {
       this.#options.auth.check(ctx.peer, undefined);
-      throw new ControlPlaneError('permission_denied', 'Invalid admin token');
+      throw new ControlPlaneError('permission_denied', INVALID_ADMIN_TOKEN);
     }
     this.#authorize(ctx, (request as { admin_token?: string }).admin_token);
     const fields = problems.invalidUtf8.join(', ');

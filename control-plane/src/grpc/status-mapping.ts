@@ -1,11 +1,12 @@
 /** The one place where domain errors become gRPC statuses. Unknown errors become a generic INTERNAL. */
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { KeywardError, type KeywardErrorCode } from '../../../shared/errors.ts';
+import { INVALID_ADMIN_TOKEN } from '../admin-auth.ts';
 import { ControlPlaneError, type ControlPlaneErrorCode } from '../errors.ts';
 
 const STATUS: Record<ControlPlaneErrorCode, status> = {
   permission_denied: status.PERMISSION_DENIED,
-  rate_limited: status.RESOURCE_EXHAUSTED,
+  rate_limited: status.PERMISSION_DENIED,
   invalid_argument: status.INVALID_ARGUMENT,
   storage_unavailable: status.UNAVAILABLE,
   conflict: status.ABORTED,
@@ -50,6 +51,12 @@ export function toGrpcError(error: unknown): MappedError {
         : undefined;
   if (outcome === undefined) {
     return { error: grpcError(status.INTERNAL, 'Internal error'), outcome: 'internal', unexpected: true };
+  }
+  // SPEC section 2: a wrong or missing admin token is PERMISSION_DENIED "Invalid admin token", from a peer the
+  // brake has locked out too. The lockout shows as this outcome in the access log and in
+  // keyward_admin_calls_total, never to the caller.
+  if (outcome === 'rate_limited') {
+    return { error: grpcError(status.PERMISSION_DENIED, INVALID_ADMIN_TOKEN), outcome, unexpected: false };
   }
   return { error: grpcError(STATUS[outcome], (error as Error).message), outcome, unexpected: false };
 }
