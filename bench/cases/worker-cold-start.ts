@@ -92,7 +92,7 @@ export async function measureWorkerColdStart(
     ...common,
     script,
     bindings: {
-      // The vars of wrangler.jsonc's production environment, as a deployment has them; the origin is local.
+      // The vars of wrangler.toml's production environment, as a deployment has them; the origin is local.
       ...readWranglerConfig('production').vars,
       KEYSET_URL: `http://127.0.0.1:${port}/keyset`,
       KEYSET_KEY: Buffer.from(keysetKey).toString('base64url'),

@@ -1,7 +1,7 @@
 /**
  * What the edge reads its configuration from: the Worker's env, whose vars `wrangler types` reads from
- * wrangler.jsonc into edge/worker-configuration.d.ts (`npm run types:worker`), or the process environment on
- * Deno, Bun and Node. Secrets (`wrangler secret put`) and variables wrangler.jsonc leaves unset are named here;
+ * wrangler.toml into edge/worker-configuration.d.ts (`npm run types:worker`), or the process environment on
+ * Deno, Bun and Node. Secrets (`wrangler secret put`) and variables wrangler.toml leaves unset are named here;
  * all are optional to the type, and config.ts says which are required.
  */
 export type EdgeVariable =

@@ -1,9 +1,9 @@
 /**
- * wrangler.jsonc is safe as shipped: read as wrangler reads it (environments, inheritance), every deployable
- * environment has no workers.dev or preview URL, a route, an origin to pull from (KEYSET_URL) and a staleness
- * bound, crons, no secret among its vars, and vars the edge's own parser accepts; the top level, which a bare
- * `wrangler deploy` would upload, is reachable by nothing. Each environment then bundles with
- * `wrangler deploy --dry-run` without a warning (an unknown field would be one).
+ * wrangler.toml (SPEC section 1 names it) is safe as shipped: read as wrangler reads it (environments,
+ * inheritance), every deployable environment has no workers.dev or preview URL, a route, an origin to pull from
+ * (KEYSET_URL) and a staleness bound, crons, no secret among its vars, and vars the edge's own parser accepts;
+ * the top level, which a bare `wrangler deploy` would upload, is reachable by nothing. Each environment then
+ * bundles with `wrangler deploy --dry-run` without a warning (an unknown field would be one).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,14 +28,14 @@ function expectNoSecretVars(vars: Record<string, string>): void {
   expect(Object.values(vars).filter((value) => /^[A-Za-z0-9_-]{43}$/.test(value))).toEqual([]);
 }
 
-describe('wrangler.jsonc', () => {
-  it('names the schema wrangler ships, and only the staging and production environments', () => {
+describe('wrangler.toml', () => {
+  it('is the only wrangler configuration, with only the staging and production environments', () => {
     const raw = readFileSync(WRANGLER_CONFIG, 'utf8');
-    expect(raw).toContain('"$schema": "node_modules/wrangler/config-schema.json"');
-    expect(existsSync(join(ROOT, 'node_modules/wrangler/config-schema.json'))).toBe(true);
-    expect(existsSync(join(ROOT, 'wrangler.toml'))).toBe(false);
+    // Beside a wrangler.json or wrangler.jsonc, wrangler would read one file and leave the other unused.
+    expect(existsSync(join(ROOT, 'wrangler.json'))).toBe(false);
+    expect(existsSync(join(ROOT, 'wrangler.jsonc'))).toBe(false);
     // Every environment the file defines is checked below.
-    expect([...raw.matchAll(/^ {4}"(\w+)": \{$/gm)].map((match) => match[1])).toEqual(ENVIRONMENTS);
+    expect([...raw.matchAll(/^\[env\.(\w+)\]$/gm)].map((match) => match[1])).toEqual(ENVIRONMENTS);
   });
 
   it('top level (bare deploy, wrangler dev, the tests): no workers.dev, no preview URLs, no route, no secrets', () => {

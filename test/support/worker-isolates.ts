@@ -18,7 +18,7 @@ export interface WorkerBundle {
   scriptPath: string;
   compatibilityDate: string;
   compatibilityFlags: string[];
-  /** wrangler.jsonc's top-level vars. */
+  /** wrangler.toml's top-level vars. */
   vars: Record<string, string>;
   remove(): void;
 }
@@ -36,7 +36,7 @@ export interface Location {
 
 const BUNDLE_TIMEOUT_MS = 90_000;
 
-/** `wrangler deploy --dry-run --outdir`: esbuild over wrangler.jsonc's `main` (top level), nothing uploaded. */
+/** `wrangler deploy --dry-run --outdir`: esbuild over wrangler.toml's `main` (top level), nothing uploaded. */
 export async function bundleWorker(): Promise<WorkerBundle> {
   const outdir = mkdtempSync(join(tmpdir(), 'keyward-worker-bundle-'));
   const child = startProcess(
@@ -74,7 +74,7 @@ export async function bundleWorker(): Promise<WorkerBundle> {
 }
 
 /**
- * One location: a workerd process running `isolates` copies of the bundle, with wrangler.jsonc's vars and `vars`
+ * One location: a workerd process running `isolates` copies of the bundle, with wrangler.toml's vars and `vars`
  * over them. `ports` fixes the first isolates' ports (for EDGE_URLS); the others get free ones.
  */
 export async function startLocation(

@@ -1,12 +1,12 @@
 /**
- * The edge's wrangler.jsonc as wrangler itself reads it (comments, environments, inheritance): the top level for
+ * The edge's wrangler.toml as wrangler itself reads it (environments, inheritance): the top level for
  * `wrangler dev` and the tests, or a named environment as `wrangler deploy --env <name>` would deploy it.
  */
 import { join } from 'node:path';
 import { unstable_readConfig } from 'wrangler';
 import { ROOT } from './edge-processes.ts';
 
-export const WRANGLER_CONFIG = join(ROOT, 'wrangler.jsonc');
+export const WRANGLER_CONFIG = join(ROOT, 'wrangler.toml');
 
 export interface WranglerWorker {
   name: string;
@@ -25,7 +25,7 @@ export function readWranglerConfig(env?: string): WranglerWorker {
   const config = unstable_readConfig({ config: WRANGLER_CONFIG, env }, { hideWarnings: true });
   const vars: Record<string, string> = {};
   for (const [name, value] of Object.entries(config.vars ?? {})) {
-    if (typeof value !== 'string') throw new Error(`wrangler.jsonc: var ${name} is not a string`);
+    if (typeof value !== 'string') throw new Error(`wrangler.toml: var ${name} is not a string`);
     vars[name] = value;
   }
   return {

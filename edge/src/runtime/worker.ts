@@ -1,4 +1,4 @@
-/** Cloudflare Workers entry (wrangler.jsonc `main`). */
+/** Cloudflare Workers entry (wrangler.toml `main`). */
 import type { ExportedHandler, Response as WorkerResponse } from '@cloudflare/workers-types/index.ts';
 import { fetchForEnv, refreshForEnv } from './edge-for-env.ts';
 

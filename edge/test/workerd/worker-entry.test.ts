@@ -30,7 +30,7 @@ import { createEdge } from '../../src/create-edge.ts';
 import { KV_KEYSET_KEY } from '../../src/keyset/sources/kv-keyset-mirror.ts';
 import worker from '../../src/runtime/worker.ts';
 
-// vitest.config.ts binds KEYSETS for the tests; wrangler.jsonc (and so the generated Env) leaves it out.
+// vitest.config.ts binds KEYSETS for the tests; wrangler.toml (and so the generated Env) leaves it out.
 const kv = (env as Env & { KEYSETS: KVNamespace }).KEYSETS;
 const FIRST = secret('entry-first');
 const SECOND = secret('entry-second');
@@ -79,7 +79,7 @@ describe('the Worker entry under workerd', () => {
     expect(await health(isolate)).toEqual({ status: 503, body: { status: 'no_keyset' } });
   });
 
-  // The only test that goes through SELF (the worker wrangler.jsonc describes), so nothing else pushes into it.
+  // The only test that goes through SELF (the worker wrangler.toml describes), so nothing else pushes into it.
   it('takes a pushed keyset, verifies with it, and copies it to KV', async () => {
     const self = { fetch: (request: Request) => SELF.fetch(request) as unknown as Promise<Response> };
     const put = await putKeyset(self, await seal(await buildKeyset(1, FIRST)));
