@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Scheduled rotation for cron (README, Operations, Scheduled rotation):
-#   0 0 1 */3 * ADMIN_TOKEN_FILE=/etc/keyward/secrets/admin-token KEYWARD_ADDRESS=orchestrator:50051 /usr/bin/rotate-secrets.sh
+#   0 0 1 */3 * ADMIN_TOKEN_FILE=/etc/keyward/secrets/admin-token KEYWARD_ADDRESS=orchestrator:50051 bash /opt/keyward/node_modules/keyward/scripts/rotate-secrets.sh
+# Installed elsewhere (say /usr/bin/rotate-secrets.sh), set KEYWARD_DIR to the Keyward package, or only the grpcurl
+# path is left.
 # A one-step rotation: the control plane generates the new key itself (nothing secret is made or sent here but
 # the admin token), and answers once the edges confirmed it. Runs the project's CLI (`keyward rotate`) where Node
 # is installed, otherwise grpcurl, over the same gRPC API.
