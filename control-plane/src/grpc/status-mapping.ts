@@ -16,6 +16,13 @@ const STATUS: Record<ControlPlaneErrorCode, status> = {
 };
 
 /**
+ * Codes whose details are fixed whatever the error says. SPEC section 2: a wrong or missing admin token is
+ * PERMISSION_DENIED "Invalid admin token", from a peer the brake has locked out too; the lockout shows as the
+ * `rate_limited` outcome in the access log and keyward_admin_calls_total, never to the caller.
+ */
+const DETAILS: Partial<Record<ControlPlaneErrorCode, string>> = { rate_limited: INVALID_ADMIN_TOKEN };
+
+/**
  * The keyset model's errors a caller can cause, by the outcome they answer as. Any other KeywardError (a keyset
  * that does not parse, an envelope that does not open) is ours, not the caller's: INTERNAL.
  */
@@ -52,13 +59,8 @@ export function toGrpcError(error: unknown): MappedError {
   if (outcome === undefined) {
     return { error: grpcError(status.INTERNAL, 'Internal error'), outcome: 'internal', unexpected: true };
   }
-  // SPEC section 2: a wrong or missing admin token is PERMISSION_DENIED "Invalid admin token", from a peer the
-  // brake has locked out too. The lockout shows as this outcome in the access log and in
-  // keyward_admin_calls_total, never to the caller.
-  if (outcome === 'rate_limited') {
-    return { error: grpcError(status.PERMISSION_DENIED, INVALID_ADMIN_TOKEN), outcome, unexpected: false };
-  }
-  return { error: grpcError(STATUS[outcome], (error as Error).message), outcome, unexpected: false };
+  const details = DETAILS[outcome] ?? (error as Error).message;
+  return { error: grpcError(STATUS[outcome], details), outcome, unexpected: false };
 }
 
 function grpcError(code: status, details: string): Partial<ServiceError> {
