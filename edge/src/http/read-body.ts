@@ -11,13 +11,14 @@ export function readBodyText(message: Request | Response, maxBytes: number): Pro
   // A response's declared length counts the bytes on the wire: fetch decodes a Content-Encoding as the body is
   // read, so a small gzip answer can inflate to hundreds of MiB. Responses are counted as they are decoded.
   if (message instanceof Response) return readCounted(message, maxBytes);
-  const declared = message.headers.get('content-length');
-  if (declared === null) return readCounted(message, maxBytes);
-  if (Number(declared) > maxBytes) return refused(message, maxBytes);
   // A declared length within the limit: one native read, never touching `body` (on @hono/node-server that
   // getter turns the lazy request into a web stream, which costs more than the verify itself). Still
   // checked, since a peer may send more than it declared.
-  return message.bytes().then((bytes) => textWithin(bytes, maxBytes));
+  if (declaredWithin(message, maxBytes)) return message.bytes().then((bytes) => textWithin(bytes, maxBytes));
+  // Declared over the limit: refused unread. Declared as no number, or not at all: counted as it is read.
+  return Number(message.headers.get('content-length')) > maxBytes
+    ? refused(message, maxBytes)
+    : readCounted(message, maxBytes);
 }
 
 /**
